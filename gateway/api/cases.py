@@ -1,0 +1,187 @@
+"""Cases: submission of a canonical case as JSON, the reviewer work list and decisions."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from gateway.case import (
+    Attachment,
+    Case,
+    Channel,
+    ClinicalFacts,
+    Diagnosis,
+    Member,
+    Program,
+    Provider,
+    ServiceLine,
+    Submission,
+    Urgency,
+)
+from gateway.core import Core, StoredCase
+from gateway.policy import normalize_icd
+from gateway.reviewer import ReviewerDecision
+
+router = APIRouter(tags=["cases"])
+
+HCPCS = re.compile(r"^[A-Z]\d{4}$")
+
+
+def core(request: Request) -> Core:
+    return request.app.state.core
+
+
+class CaseRequest(BaseModel):
+    """A canonical case sent as JSON (the operator's and tests' channel)."""
+
+    payer_id: str | None = None
+    member: Member
+    requester: Provider | None = None
+    ordering: Provider | None = None
+    rendering: Provider | None = None
+    facility: Provider | None = None
+    program: Program = Program.CHEMO
+    place_of_service: str | None = Field(default=None, pattern=r"^\d{2}$")
+    start_date: date
+    diagnoses: list[Diagnosis] = Field(min_length=1)
+    service_lines: list[ServiceLine] = Field(min_length=1)
+    facts: dict[str, Any] = Field(default_factory=dict)
+    urgency: Urgency = Urgency.STANDARD
+    attachments: list[Attachment] = Field(default_factory=list)
+    related_case_id: str | None = None
+    submitter_id: str | None = None
+    request_id: str | None = None
+
+    @field_validator("diagnoses")
+    @classmethod
+    def _icd10(cls, diagnoses: list[Diagnosis]) -> list[Diagnosis]:
+        import simple_icd_10_cm as icd
+
+        for diagnosis in diagnoses:
+            diagnosis.code = normalize_icd(diagnosis.code)
+            if not icd.is_valid_item(diagnosis.code.replace(".", "")):
+                raise ValueError(f"{diagnosis.code} is not an ICD-10-CM code")
+        return diagnoses
+
+    @field_validator("service_lines")
+    @classmethod
+    def _hcpcs(cls, lines: list[ServiceLine]) -> list[ServiceLine]:
+        sequences = [line.sequence for line in lines]
+        if len(set(sequences)) != len(sequences):
+            raise ValueError("service line sequences must be unique")
+        for line in lines:
+            line.code = line.code.strip().upper()
+            if line.code_system == "HCPCS" and not HCPCS.match(line.code):
+                raise ValueError(f"{line.code} is not a HCPCS Level II code (one letter, 4 digits)")
+            if line.units is not None and line.units <= 0:
+                raise ValueError(f"line {line.sequence}: units must be positive")
+        return lines
+
+    @model_validator(mode="after")
+    def _dates(self) -> CaseRequest:
+        if not (date(2000, 1, 1) <= self.start_date <= date(2099, 12, 31)):
+            raise ValueError(f"start_date {self.start_date} is not a plausible date of service")
+        if self.member.birth_date and self.member.birth_date > self.start_date:
+            raise ValueError("the member's birth date follows the date of service")
+        return self
+
+    def to_case(self, received_at: datetime) -> Case:
+        data = self.model_dump(exclude={"facts", "submitter_id", "request_id"})
+        return Case(
+            **data,
+            facts=ClinicalFacts().merged(self.facts, "api"),
+            submission=Submission(
+                channel=Channel.API,
+                submitter_id=self.submitter_id,
+                received_at=received_at,
+                bht_reference=self.request_id,
+            ),
+        )
+
+
+def case_view(stored: StoredCase, jobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    determination = stored.determination
+    return {
+        "id": stored.case.id,
+        "status": stored.status.value,
+        "program": stored.case.program.value,
+        "related_case_id": stored.case.related_case_id,
+        "supportive_cases": stored.children,
+        "created_at": stored.created_at.isoformat(),
+        "updated_at": stored.updated_at.isoformat(),
+        "determination": determination.model_dump(mode="json") if determination else None,
+        "case": stored.case.model_dump(mode="json"),
+        "events": stored.events,
+        "jobs": jobs or [],
+    }
+
+
+def _jobs(request: Request, case_id: str) -> list[dict[str, Any]]:
+    planner = getattr(request.app.state, "jobs_for_case", None)
+    if planner is None:
+        return []
+    with core(request).sessions() as session:
+        return planner(session, case_id)
+
+
+@router.post("/cases", status_code=201)
+def submit_case(body: CaseRequest, request: Request) -> JSONResponse:
+    gateway = core(request)
+    key = f"api:{body.submitter_id}:{body.request_id}" if body.request_id else None
+    result = gateway.submit(body.to_case(gateway.clock()), actor="api", replay_key=key)
+    stored = gateway.get(result.case.id or "")
+    return JSONResponse(
+        case_view(stored, _jobs(request, stored.case.id or "")),
+        status_code=200 if result.replayed else 201,
+    )
+
+
+@router.get("/cases")
+def list_cases(
+    request: Request,
+    status: str | None = Query(default=None),
+    limit: int = Query(default=200, ge=1, le=1000),
+) -> dict[str, Any]:
+    rows = core(request).list_cases(status, limit)
+    return {
+        "cases": [
+            {
+                "id": row.id,
+                "status": row.status,
+                "program": row.program,
+                "plan": row.plan_id,
+                "due_by": row.due_by.isoformat() if row.due_by else None,
+                "hold_due": row.hold_due.isoformat() if row.hold_due else None,
+                "related_case_id": row.related_case_id,
+                "created_at": row.created_at.isoformat(),
+            }
+            for row in rows
+        ]
+    }
+
+
+@router.get("/cases/{case_id}")
+def get_case(case_id: str, request: Request) -> dict[str, Any]:
+    return case_view(core(request).get(case_id), _jobs(request, case_id))
+
+
+@router.post("/cases/{case_id}/determination")
+def decide(case_id: str, body: ReviewerDecision, request: Request) -> dict[str, Any]:
+    return case_view(core(request).decide(case_id, body), _jobs(request, case_id))
+
+
+class ClinicalInformation(BaseModel):
+    facts: dict[str, Any] = Field(min_length=1)
+    notes: str | None = None
+    sender: str = "provider"
+
+
+@router.post("/cases/{case_id}/clinical")
+def add_clinical(case_id: str, body: ClinicalInformation, request: Request) -> dict[str, Any]:
+    stored = core(request).add_clinical(case_id, body.facts, actor=body.sender, notes=body.notes)
+    return case_view(stored, _jobs(request, case_id))

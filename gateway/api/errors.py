@@ -1,0 +1,46 @@
+"""Errors answered as clear 4xx JSON, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from gateway.core import CaseNotFound, InvalidTransition
+from gateway.reviewer import InvalidDecision
+
+log = logging.getLogger("gateway.api")
+
+
+def problem(status: int, title: str, detail: object) -> JSONResponse:
+    return JSONResponse({"error": title, "detail": detail}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(CaseNotFound)
+    async def _not_found(_: Request, exc: CaseNotFound) -> JSONResponse:
+        return problem(404, "case not found", f"no case {exc.args[0]}")
+
+    @app.exception_handler(InvalidTransition)
+    async def _conflict(_: Request, exc: InvalidTransition) -> JSONResponse:
+        return problem(409, "invalid transition", str(exc))
+
+    @app.exception_handler(InvalidDecision)
+    async def _invalid_decision(_: Request, exc: InvalidDecision) -> JSONResponse:
+        return problem(422, "invalid decision", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        issues = [
+            {"location": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg")}
+            for err in exc.errors()
+        ]
+        return problem(422, "invalid request", issues)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Logged with the path only: request bodies may carry PHI.
+        log.exception("unhandled error on %s", request.url.path)
+        return problem(500, "internal error", "the gateway could not process the request")

@@ -1,0 +1,33 @@
+"""Review clocks: business days skip weekends and US federal holidays (DOMAIN.md: Clocks)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+import holidays
+
+
+@lru_cache(maxsize=16)
+def _federal_holidays(year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays("US", years=year).keys())
+
+
+def is_business_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in _federal_holidays(day.year)
+
+
+def add_business_days(start: datetime, days: int) -> datetime:
+    """`days` business days after `start`, keeping its time of day.
+
+    A request received on a weekend or holiday starts its clock on the next business day.
+    """
+    moment = start
+    while not is_business_day(moment.date()):
+        moment += timedelta(days=1)
+    remaining = days
+    while remaining > 0:
+        moment += timedelta(days=1)
+        if is_business_day(moment.date()):
+            remaining -= 1
+    return moment

@@ -1,0 +1,176 @@
+"""Plan policies and code tables, read once from mappings/ into typed structures.
+
+A rule that differs between plans is a field here, filled from a plan file (STYLE.md: rules as
+data); review.py reads the fields and never asks which payer it is looking at.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import simple_icd_10_cm as icd
+import yaml
+from pydantic import BaseModel, Field
+
+
+class AuthorizationSpan(BaseModel):
+    unit: Literal["months", "days"]
+    min: int
+    max: int
+    anchor: Literal["determination", "service_start"] = "service_start"
+
+
+class SiteOfCare(BaseModel):
+    one_time_days: int
+    redirect_to: list[str]
+
+
+class Retro(BaseModel):
+    allowed: bool
+    max_days: int
+
+
+class Appeal(BaseModel):
+    window_days: int
+    expedited_hours: int
+    standard_member_days: int
+    standard_provider_days: int
+
+
+class Clocks(BaseModel):
+    routine_target_business_days: int
+    routine_max_business_days: int
+    urgent_hours: int
+    urgent_max_hours: int
+
+
+class Hold(BaseModel):
+    response_business_days: int
+
+
+class Programs(BaseModel):
+    prior_authorization_required: list[str]
+    prior_authorization_not_required: list[str] = Field(default_factory=list)
+
+
+class PlanPolicy(BaseModel):
+    id: str
+    payer_id: str
+    name: str
+    lines_of_business: list[str]
+    programs: Programs
+    excluded_places_of_service: dict[str, str]
+    excluded_settings: list[str]
+    hospital_outpatient_places: list[str]
+    partial_approvals: bool
+    authorization: AuthorizationSpan
+    site_of_care: SiteOfCare
+    retro: Retro
+    reconsideration: dict[str, list[str]]
+    appeal: Appeal
+    clocks: Clocks
+    hold: Hold
+    contact: dict[str, str] = Field(default_factory=dict)
+
+    def rule(self, name: str) -> str:
+        """A citation for a determination's reason: which plan rule decided."""
+        return f"{self.id}:{name}"
+
+    def reconsideration_allowed(self, line_of_business: str) -> bool:
+        return line_of_business in self.reconsideration.get("lines_of_business", [])
+
+
+class Drug(BaseModel):
+    code: str
+    name: str
+    drug_class: str = Field(alias="class")  # chemo | supportive
+    benefit: Literal["medical", "pharmacy"] = "medical"
+    site_of_care: bool = False
+    family: str | None = None
+    supportive_class: str | None = None  # growth factor, antiemetic, ESA, bone agent
+
+    model_config = {"populate_by_name": True}
+
+
+def _icd_key(code: str) -> str:
+    return code.replace(".", "").upper()
+
+
+class DiagnosisScope(BaseModel):
+    in_scope: list[tuple[str, str]]
+    facts: dict[str, dict[str, object]]
+    absent_means_false: list[str]
+
+    def is_valid(self, code: str) -> bool:
+        """A billable-or-category ICD-10-CM code, checked against the code set, not a hand list."""
+        return icd.is_valid_item(_icd_key(code))
+
+    def in_oncology_scope(self, code: str) -> bool:
+        category = _icd_key(code)[:3]
+        return any(low <= category <= high for low, high in self.in_scope)
+
+    def facts_for(self, codes: list[str]) -> dict[str, object]:
+        """Facts ICD-10-CM states directly (Z17.x receptor status, C77-C79 spread)."""
+        found: dict[str, object] = {}
+        for code in codes:
+            key = _icd_key(code)
+            for prefix, facts in self.facts.items():
+                if key.startswith(_icd_key(prefix)):
+                    found.update(facts)
+        for name in self.absent_means_false:
+            found.setdefault(name, False)
+        return found
+
+
+def normalize_icd(code: str) -> str:
+    """ICD-10-CM with its dot after the category (C50911 -> C50.911)."""
+    key = _icd_key(code.strip())
+    return key if len(key) <= 3 else f"{key[:3]}.{key[3:]}"
+
+
+class CodeTables(BaseModel):
+    drugs: dict[str, Drug]
+    scope: DiagnosisScope
+
+
+def _load_yaml(path: Path) -> dict:  # type: ignore[type-arg]
+    with path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def load_plans(mappings_dir: Path) -> dict[str, PlanPolicy]:
+    plans = {}
+    for path in sorted((mappings_dir / "plans").glob("*.yaml")):
+        plan = PlanPolicy.model_validate(_load_yaml(path))
+        plans[plan.id] = plan
+    return plans
+
+
+def load_code_tables(mappings_dir: Path) -> CodeTables:
+    raw_drugs = _load_yaml(mappings_dir / "codes" / "drugs.yaml")["drugs"]
+    drugs = {}
+    for code, row in raw_drugs.items():
+        row = dict(row)
+        row["supportive_class"] = row.pop("drug_class", None)
+        drugs[code] = Drug.model_validate({"code": code, **row})
+    scope_raw = _load_yaml(mappings_dir / "codes" / "diagnosis_scope.yaml")
+    scope = DiagnosisScope(
+        in_scope=[tuple(pair) for pair in scope_raw["oncology"]["in_scope"]],
+        facts=scope_raw["facts"],
+        absent_means_false=scope_raw.get("absent_means_false", []),
+    )
+    return CodeTables(drugs=drugs, scope=scope)
+
+
+def add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    # Clamp to the month's last day (Jan 31 + 1 month -> Feb 28/29).
+    for candidate in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, candidate))
+        except ValueError:
+            continue
+    raise ValueError(day)

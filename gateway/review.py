@@ -1,0 +1,593 @@
+"""The decision: eligibility -> scope and setting -> pathway -> plan policy -> Determination.
+
+Pure: takes the case, the ports and `now`, returns a Determination; stores nothing, sends nothing.
+The machine approves or routes to a human; a denial is only ever a reviewer's (DOMAIN.md).
+Every determination names the plan rule and the pathway row that produced it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from gateway.case import (
+    Case,
+    CaseStatus,
+    Determination,
+    LineDetermination,
+    PendKind,
+    Reason,
+    Rejection,
+    ServiceLine,
+    Urgency,
+)
+from gateway.clocks import add_business_days
+from gateway.eligibility import EligibilityPort, Enrollment
+from gateway.pathway import Match, PathwayResult
+from gateway.pathway.engine import PathwayEngine
+from gateway.policy import CodeTables, Drug, PlanPolicy, add_months
+
+# X12 306 review actions (HCR01 / PAS reviewActionCode).
+APPROVED, PARTIAL, NOT_CERTIFIED, PENDED, MODIFIED = "A1", "A2", "A3", "A4", "A6"
+CONTACT_PAYER, NOT_REQUIRED, CANCELLED = "CT", "NA", "C"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What review consults: the two adapters and the data read once from mappings/."""
+
+    eligibility: EligibilityPort
+    pathways: PathwayEngine
+    tables: CodeTables
+    plans: dict[str, PlanPolicy]
+
+
+def auth_number_for(case: Case) -> str:
+    # One authorization number per case, derived from its id so a re-review keeps it.
+    return f"ONC{(case.id or '').removeprefix('PA')}"
+
+
+def clinical_facts(case: Case, ports: Ports) -> dict[str, Any]:
+    """Facts from diagnosis codes, then from what the channel and later information gave."""
+    vocabulary = ports.pathways.vocabulary
+    facts: dict[str, Any] = dict(ports.tables.scope.facts_for([d.code for d in case.diagnoses]))
+    for name, value in vocabulary.canonical(case.facts.values).items():
+        facts[name] = vocabulary.normalize_value(name, value)
+    return facts
+
+
+def _decision(
+    case: Case,
+    now: datetime,
+    status: CaseStatus,
+    action: str,
+    reason: Reason,
+    plan: PlanPolicy | None = None,
+    **fields: Any,
+) -> Determination:
+    lines = fields.pop("lines", None)
+    if lines is None:
+        lines = [
+            LineDetermination(sequence=line.sequence, code=line.code, review_action=action)
+            for line in case.active_lines
+        ]
+    return Determination(
+        status=status,
+        review_action=action,
+        reason=reason,
+        lines=lines,
+        decided_at=now,
+        plan_id=plan.id if plan else None,
+        urgency=fields.pop("urgency", case.urgency),
+        **fields,
+    )
+
+
+def _reject(case: Case, now: datetime, code: str, rejection: Rejection, plan=None) -> Determination:
+    reason = Reason(
+        code=code, text=rejection.text, plan_rule=plan.rule("eligibility") if plan else None
+    )
+    return _decision(
+        case, now, CaseStatus.REJECTED, NOT_REQUIRED, reason, plan, rejection=rejection, lines=[]
+    )
+
+
+def authorization_period(
+    plan: PlanPolicy, service_date: date, now: datetime, duration_days: int | None
+) -> tuple[date, date]:
+    """The span the plan grants: long enough for the whole regimen, within the plan's bounds."""
+    start = service_date
+    anchor = now.date() if plan.authorization.anchor == "determination" else service_date
+    span = plan.authorization
+    if span.unit == "months":
+        shortest, longest = add_months(anchor, span.min), add_months(anchor, span.max)
+    else:
+        shortest, longest = anchor + timedelta(days=span.min), anchor + timedelta(days=span.max)
+    wanted = service_date + timedelta(days=duration_days or 0)
+    end = min(max(wanted, shortest), longest)
+    return start, end
+
+
+def _urgency(case: Case) -> tuple[Urgency, str | None]:
+    # Urgent requests need clinical documentation attached; without it they are handled as
+    # standard (DOMAIN.md: Urgency).
+    if case.urgency is Urgency.URGENT and not case.attachments:
+        return (
+            Urgency.STANDARD,
+            "Urgent request without clinical documentation handled as standard.",
+        )
+    return case.urgency, None
+
+
+def _due_by(plan: PlanPolicy, received: datetime, urgency: Urgency, complete: bool) -> datetime:
+    if urgency is Urgency.URGENT:
+        return received + timedelta(hours=plan.clocks.urgent_hours)
+    days = (
+        plan.clocks.routine_target_business_days
+        if complete
+        else plan.clocks.routine_max_business_days
+    )
+    return add_business_days(received, days)
+
+
+def _screen(
+    case: Case, ports: Ports, now: datetime
+) -> tuple[Determination | None, Enrollment | None, PlanPolicy | None]:
+    """Who and where: member, plan, product, setting, scope, timing, network."""
+    member_id = case.member.member_id
+    enrollment = ports.eligibility.enrollment(member_id)
+    if enrollment is None:
+        rejection = Rejection(
+            loop="2010C", aaa_code="75", follow_up="C", text="Subscriber/insured not found."
+        )
+        return _reject(case, now, "MEMBER_NOT_FOUND", rejection), None, None
+    plan = ports.plans[enrollment.plan_id]
+    if case.payer_id and case.payer_id != plan.payer_id:
+        rejection = Rejection(
+            loop="2010C",
+            aaa_code="78",
+            follow_up="C",
+            text=f"Member is not enrolled in a plan of payer {case.payer_id}.",
+        )
+        return _reject(case, now, "MEMBER_NOT_IN_PLAN", rejection, plan), enrollment, plan
+    service_date = case.service_date or case.submission.received_at.date()
+    if not enrollment.eligible_on(service_date):
+        rejection = Rejection(
+            loop="2010C",
+            aaa_code="78",
+            follow_up="C",
+            text=f"Member is not eligible on the date of service {service_date}.",
+        )
+        return _reject(case, now, "NOT_ELIGIBLE", rejection, plan), enrollment, plan
+    if case.member.birth_date and case.member.birth_date != enrollment.birth_date:
+        rejection = Rejection(
+            loop="2010C",
+            aaa_code="71",
+            follow_up="C",
+            text="Birth date does not match the member on file.",
+        )
+        return _reject(case, now, "BIRTH_DATE_MISMATCH", rejection, plan), enrollment, plan
+
+    def not_required(code: str, text: str, rule: str) -> Determination:
+        reason = Reason(code=code, text=text, plan_rule=plan.rule(rule))
+        return _decision(case, now, CaseStatus.NOT_REQUIRED, NOT_REQUIRED, reason, plan)
+
+    if enrollment.line_of_business not in plan.lines_of_business:
+        text = (
+            f"No prior authorization required under this program for the member's product "
+            f"({enrollment.product})."
+        )
+        return not_required("PRODUCT_NOT_MANAGED", text, "lines_of_business"), enrollment, plan
+    places = {case.place_of_service} | {line.place_of_service for line in case.active_lines}
+    for place in sorted(p for p in places if p):
+        if place in plan.excluded_places_of_service:
+            setting = plan.excluded_places_of_service[place]
+            text = (
+                f"No prior authorization required in this setting: {setting} "
+                f"(place of service {place})."
+            )
+            return (
+                not_required("SETTING_EXCLUDED", text, "excluded_places_of_service"),
+                enrollment,
+                plan,
+            )
+    setting = str(case.facts.values.get("setting", "")).lower()
+    if setting and setting in plan.excluded_settings:
+        text = f"No prior authorization required in this setting: {setting}."
+        return not_required("SETTING_EXCLUDED", text, "excluded_settings"), enrollment, plan
+    if enrollment.transplant_active and "transplant" in plan.excluded_settings:
+        text = "No prior authorization required: the patient is active in transplant."
+        return not_required("TRANSPLANT_ACTIVE", text, "excluded_settings"), enrollment, plan
+
+    primary = case.primary_diagnosis
+    if primary is None:
+        rejection = Rejection(
+            loop="2000E", aaa_code="15", follow_up="C", text="A primary diagnosis code is required."
+        )
+        return _reject(case, now, "DIAGNOSIS_MISSING", rejection, plan), enrollment, plan
+    if not ports.tables.scope.in_oncology_scope(primary.code):
+        reason = Reason(
+            code="OUT_OF_SCOPE_DIAGNOSIS",
+            plan_rule=plan.rule("diagnosis_scope"),
+            text=f"Primary diagnosis {primary.code} is not a cancer diagnosis: the "
+            "request is out of scope of the oncology program and the case is expired.",
+        )
+        return (
+            _decision(case, now, CaseStatus.OUT_OF_SCOPE, CONTACT_PAYER, reason, plan),
+            enrollment,
+            plan,
+        )
+
+    received = case.submission.received_at.date()
+    if service_date < received:
+        late = (received - service_date).days
+        if not plan.retro.allowed or late > plan.retro.max_days:
+            allowed = (
+                f"within {plan.retro.max_days} days of the service"
+                if plan.retro.allowed
+                else "not accepted by this plan"
+            )
+            rejection = Rejection(
+                loop="2000E",
+                aaa_code="62",
+                follow_up="N",
+                text=f"Retrospective request {late} days after the service: {allowed}.",
+            )
+            return _reject(case, now, "RETRO_NOT_ALLOWED", rejection, plan), enrollment, plan
+
+    rendering = case.rendering or case.facility or case.ordering
+    npi = rendering.npi if rendering else None
+    if (
+        not ports.eligibility.in_network(plan.payer_id, npi)
+        and not enrollment.out_of_network_benefits
+    ):
+        reason = Reason(
+            code="OUT_OF_NETWORK",
+            plan_rule=plan.rule("network"),
+            text="The rendering provider is out of network and the member has no "
+            "out-of-network benefits; a network adequacy review can be requested.",
+        )
+        return (
+            _decision(case, now, CaseStatus.REDIRECTED, CONTACT_PAYER, reason, plan),
+            enrollment,
+            plan,
+        )
+    return None, enrollment, plan
+
+
+def review(case: Case, ports: Ports, now: datetime) -> Determination:
+    screened, enrollment, plan = _screen(case, ports, now)
+    if screened is not None:
+        return screened
+    assert enrollment is not None and plan is not None
+    return _review_drugs(case, ports, now, enrollment, plan)
+
+
+def _review_drugs(
+    case: Case, ports: Ports, now: datetime, enrollment: Enrollment, plan: PlanPolicy
+) -> Determination:
+    urgency, urgency_note = _urgency(case)
+    received = case.submission.received_at
+    service_date = case.service_date or received.date()
+    facts = clinical_facts(case, ports)
+    auth = auth_number_for(case)
+
+    chemo: list[tuple[ServiceLine, Drug]] = []
+    supportive: list[tuple[ServiceLine, Drug]] = []
+    results: dict[int, LineDetermination] = {}
+    for line in case.active_lines:
+        drug = ports.tables.drugs.get(line.code.upper())
+        if drug is None:
+            results[line.sequence] = LineDetermination(
+                sequence=line.sequence,
+                code=line.code,
+                review_action=NOT_REQUIRED,
+                reason=Reason(
+                    code="DRUG_NOT_MANAGED",
+                    plan_rule=plan.rule("drug_table"),
+                    text=f"{line.code} is not a drug managed under this program.",
+                ),
+            )
+        elif drug.benefit == "pharmacy" and not enrollment.pharmacy.with_payer:
+            results[line.sequence] = LineDetermination(
+                sequence=line.sequence,
+                code=line.code,
+                review_action=CONTACT_PAYER,
+                reason=_pbm_reason(enrollment, plan, drug),
+            )
+        elif drug.drug_class == "supportive":
+            supportive.append((line, drug))
+        else:
+            chemo.append((line, drug))
+
+    common = {"urgency": urgency}
+    if not chemo and not supportive:
+        redirected = [r for r in results.values() if r.review_action == CONTACT_PAYER]
+        ordered = sorted(results.values(), key=lambda r: r.sequence)
+        if redirected:
+            return _decision(
+                case,
+                now,
+                CaseStatus.REDIRECTED,
+                CONTACT_PAYER,
+                redirected[0].reason,
+                plan,
+                lines=ordered,
+                **common,
+            )
+        reason = Reason(
+            code="NO_MANAGED_DRUG",
+            plan_rule=plan.rule("drug_table"),
+            text="Request does not contain any drugs managed for this member under this program.",
+        )
+        return _decision(
+            case, now, CaseStatus.NOT_REQUIRED, NOT_REQUIRED, reason, plan, lines=ordered, **common
+        )
+
+    primary = case.primary_diagnosis
+    assert primary is not None
+    if chemo:
+        pathway = ports.pathways.evaluate(
+            primary.code, [line.code.upper() for line, _ in chemo], facts
+        )
+    else:
+        # A supportive-only request (SPORT) stands on its primary case (facts carry it over).
+        pathway = _supportive_result(supportive, ports, facts)
+    outcome = _apply_pathway(
+        case, plan, pathway, chemo, supportive, results, auth, service_date, now, urgency, received
+    )
+    if urgency_note:
+        outcome.reason.text = f"{outcome.reason.text} {urgency_note}"
+    return outcome
+
+
+def _pbm_reason(enrollment: Enrollment, plan: PlanPolicy, drug: Drug) -> Reason:
+    pbm = enrollment.pharmacy.pbm_name or "the member's pharmacy benefit manager"
+    phone = f" ({enrollment.pharmacy.pbm_phone})" if enrollment.pharmacy.pbm_phone else ""
+    return Reason(
+        code="PHARMACY_BENEFIT_PBM",
+        plan_rule=plan.rule("pharmacy_benefit"),
+        text=f"{drug.name} is a pharmacy-benefit drug: request it from {pbm}{phone}.",
+    )
+
+
+def _supportive_result(
+    supportive: list[tuple[ServiceLine, Drug]], ports: Ports, facts: dict[str, Any]
+) -> PathwayResult:
+    results = [
+        ports.pathways.evaluate_supportive(drug.supportive_class or "", facts)
+        for _, drug in supportive
+    ]
+    if all(r.match is Match.PREFERRED for r in results):
+        return results[0]
+    return PathwayResult(match=Match.NO_MATCH, cancer_type="supportive")
+
+
+def _site_of_care_lines(
+    case: Case, plan: PlanPolicy, lines: list[tuple[ServiceLine, Drug]]
+) -> set[int]:
+    places = set(plan.hospital_outpatient_places)
+    return {
+        line.sequence
+        for line, drug in lines
+        if drug.site_of_care and (line.place_of_service or case.place_of_service) in places
+    }
+
+
+def _apply_pathway(
+    case: Case,
+    plan: PlanPolicy,
+    pathway: PathwayResult,
+    chemo: list[tuple[ServiceLine, Drug]],
+    supportive: list[tuple[ServiceLine, Drug]],
+    results: dict[int, LineDetermination],
+    auth: str,
+    service_date: date,
+    now: datetime,
+    urgency: Urgency,
+    received: datetime,
+) -> Determination:
+    row = pathway.row
+    regimen = pathway.regimen
+    reviewed = chemo + supportive
+
+    def ordered() -> list[LineDetermination]:
+        return sorted(results.values(), key=lambda r: r.sequence)
+
+    def pend(
+        kind: PendKind,
+        code: str,
+        text: str,
+        rule: str,
+        *,
+        status: CaseStatus = CaseStatus.PENDED,
+        lines: list[tuple[ServiceLine, Drug]] = reviewed,
+        **extra: Any,
+    ) -> Determination:
+        reason = Reason(code=code, text=text, plan_rule=plan.rule(rule), pathway_row=row)
+        for line, _ in lines:
+            results[line.sequence] = LineDetermination(
+                sequence=line.sequence, code=line.code, review_action=PENDED, reason=reason
+            )
+        complete = status is not CaseStatus.HELD
+        return _decision(
+            case,
+            now,
+            status,
+            PENDED,
+            reason,
+            plan,
+            lines=ordered(),
+            pend_kind=kind,
+            due_by=_due_by(plan, received, urgency, complete),
+            urgency=urgency,
+            updates_follow=True,
+            pathway_regimen=row,
+            **extra,
+        )
+
+    if pathway.match is Match.MISSING_FACTS:
+        missing = ", ".join(pathway.missing)
+        hold_due = add_business_days(received, plan.hold.response_business_days)
+        text = (
+            f"Clinical information needed to review against the pathway: {missing}. "
+            f"Send it by {hold_due.date().isoformat()}; otherwise the request is decided on "
+            "the original submission."
+        )
+        return pend(
+            PendKind.HOLD,
+            "MISSING_CLINICAL_INFO",
+            text,
+            "hold",
+            status=CaseStatus.HELD,
+            missing_facts=pathway.missing,
+            hold_due=hold_due,
+        )
+    if pathway.match is Match.LISTED and regimen is not None:
+        if regimen.review == "peer_to_peer":
+            text = (
+                f"{regimen.name} is a listed regimen that is not preferred by the program: a "
+                "peer-to-peer review with a physician reviewer is required."
+            )
+            return pend(PendKind.PEER_TO_PEER, "PATHWAY_NON_PREFERRED", text, "peer_to_peer")
+        text = f"{regimen.name} is not a preferred regimen: it goes to clinical review."
+        return pend(PendKind.CLINICAL_REVIEW, "PATHWAY_NON_PREFERRED", text, "clinical_review")
+    if pathway.match is Match.PARTIAL and regimen is not None:
+        extra_lines = [
+            (line, drug) for line, drug in chemo if line.code.upper() in pathway.extra_codes
+        ]
+        if not plan.partial_approvals:
+            text = (
+                f"The request adds {', '.join(pathway.extra_codes)} to {regimen.name}; the plan "
+                "makes no partial approvals, so the whole request goes to clinical review."
+            )
+            return pend(PendKind.CLINICAL_REVIEW, "CUSTOM_REGIMEN", text, "partial_approvals")
+        approved = [pair for pair in reviewed if pair not in extra_lines]
+        _approve_lines(
+            case, plan, approved, results, auth, service_date, now, regimen.duration_days, row
+        )
+        text = (
+            f"{regimen.name} is approved on pathway; {', '.join(pathway.extra_codes)} "
+            "goes to clinical review (the plan approves in part)."
+        )
+        return pend(
+            PendKind.CLINICAL_REVIEW,
+            "PARTIAL_ON_PATHWAY",
+            text,
+            "partial_approvals",
+            lines=extra_lines,
+            auth_number=auth,
+        )
+    if pathway.match is not Match.PREFERRED or regimen is None:
+        if pathway.cancer_type == "supportive":
+            text = (
+                "Supportive drugs are authorized from an approved primary treatment case; none "
+                "is on file for this request, so it goes to clinical review."
+            )
+        else:
+            text = (
+                "The requested drugs do not match a pathway regimen for these clinical facts: "
+                "the custom treatment plan goes to clinical review."
+            )
+        return pend(PendKind.CLINICAL_REVIEW, "CUSTOM_REGIMEN", text, "clinical_review")
+
+    start, end, site_lines = _approve_lines(
+        case, plan, reviewed, results, auth, service_date, now, regimen.duration_days, row
+    )
+    source = f" ({regimen.source})" if regimen.source else ""
+    if site_lines:
+        where = " or ".join(
+            {"12": "home (12)", "11": "office (11)"}.get(p, p)
+            for p in plan.site_of_care.redirect_to
+        )
+        reason = Reason(
+            code="SITE_OF_CARE_ONE_TIME",
+            plan_rule=plan.rule("site_of_care"),
+            pathway_row=row,
+            text=f"{regimen.name} is on pathway{source}. Drugs asked for at a hospital "
+            f"outpatient site get a one-time {plan.site_of_care.one_time_days}-day "
+            f"authorization; continue them at {where}.",
+        )
+        return _decision(
+            case,
+            now,
+            CaseStatus.MODIFIED,
+            MODIFIED,
+            reason,
+            plan,
+            lines=ordered(),
+            auth_number=auth,
+            period_start=start,
+            period_end=end,
+            urgency=urgency,
+            pathway_regimen=row,
+            site_of_care_redirect=plan.site_of_care.redirect_to[0],
+        )
+    reason = Reason(
+        code="PATHWAY_PREFERRED",
+        plan_rule=plan.rule("authorization"),
+        pathway_row=row,
+        text=f"{regimen.name} is a preferred pathway regimen{source}: all drugs of the "
+        "regimen are approved for the whole treatment.",
+    )
+    return _decision(
+        case,
+        now,
+        CaseStatus.APPROVED,
+        APPROVED,
+        reason,
+        plan,
+        lines=ordered(),
+        auth_number=auth,
+        period_start=start,
+        period_end=end,
+        urgency=urgency,
+        pathway_regimen=row,
+    )
+
+
+def _approve_lines(
+    case: Case,
+    plan: PlanPolicy,
+    lines: list[tuple[ServiceLine, Drug]],
+    results: dict[int, LineDetermination],
+    auth: str,
+    service_date: date,
+    now: datetime,
+    duration_days: int | None,
+    row: str | None,
+) -> tuple[date, date, set[int]]:
+    start, end = authorization_period(plan, service_date, now, duration_days)
+    site_lines = _site_of_care_lines(case, plan, lines)
+    one_time_end = start + timedelta(days=plan.site_of_care.one_time_days)
+    for line, drug in lines:
+        if line.sequence in site_lines:
+            results[line.sequence] = LineDetermination(
+                sequence=line.sequence,
+                code=line.code,
+                review_action=MODIFIED,
+                auth_number=auth,
+                period_start=start,
+                period_end=one_time_end,
+                units=line.units,
+                place_of_service=plan.site_of_care.redirect_to[0],
+                reason=Reason(
+                    code="SITE_OF_CARE_ONE_TIME",
+                    plan_rule=plan.rule("site_of_care"),
+                    pathway_row=row,
+                    text=f"One-time {plan.site_of_care.one_time_days}-day authorization "
+                    f"for {drug.name} at a hospital outpatient site.",
+                ),
+            )
+        else:
+            results[line.sequence] = LineDetermination(
+                sequence=line.sequence,
+                code=line.code,
+                review_action=APPROVED,
+                auth_number=auth,
+                period_start=start,
+                period_end=end,
+                units=line.units,
+            )
+    return start, end, site_lines

@@ -1,0 +1,268 @@
+"""What a physician reviewer decides, and what the hold clock decides when information is late.
+
+Denials exist only here: the machine approves or routes to review, a reviewer may deny
+(DOMAIN.md: Denials are made by a physician reviewer, never by the machine alone).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from gateway.case import (
+    Case,
+    CaseStatus,
+    Determination,
+    LineDetermination,
+    PendKind,
+    Reason,
+)
+from gateway.policy import PlanPolicy
+from gateway.review import (
+    APPROVED,
+    MODIFIED,
+    NOT_CERTIFIED,
+    PARTIAL,
+    PENDED,
+    auth_number_for,
+    authorization_period,
+)
+
+
+class InvalidDecision(ValueError):
+    """The decision cannot be applied under this plan (e.g. a partial approval in a plan that
+    makes none)."""
+
+
+class LineDecision(BaseModel):
+    sequence: int
+    decision: Literal["approve", "deny", "modify"]
+    units: float | None = None
+    place_of_service: str | None = None
+
+
+class ReviewerDecision(BaseModel):
+    reviewer: str = Field(min_length=1, max_length=64)
+    decision: Literal["approve", "modify", "deny"]
+    rationale: str | None = None
+    guideline: str | None = None
+    lines: list[LineDecision] = Field(default_factory=list)
+    period_start: date | None = None
+    period_end: date | None = None
+    place_of_service: str | None = None
+
+    @model_validator(mode="after")
+    def _explained(self) -> ReviewerDecision:
+        # A denial states its rationale and the guideline relied on (DOMAIN.md: Denied).
+        if self.decision == "deny" and not (self.rationale and self.guideline):
+            raise ValueError("a denial needs a rationale and the guideline relied on")
+        if self.decision == "modify" and not self.rationale:
+            raise ValueError("a modified approval needs a rationale")
+        if self.period_start and self.period_end and self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        return self
+
+
+def appeal_rights(plan: PlanPolicy, line_of_business: str, case: Case, now: datetime) -> dict:
+    service_date = case.service_date
+    return {
+        "appeal_window_days": plan.appeal.window_days,
+        "appeal_by": (now + timedelta(days=plan.appeal.window_days)).date().isoformat(),
+        "expedited_appeal_hours": plan.appeal.expedited_hours,
+        "standard_member_appeal_days": plan.appeal.standard_member_days,
+        "standard_provider_appeal_days": plan.appeal.standard_provider_days,
+        "peer_to_peer": "The ordering provider may request a peer-to-peer conversation with the "
+        f"physician reviewer: call {plan.contact.get('phone', 'the program')}.",
+        "reconsideration_allowed": plan.reconsideration_allowed(line_of_business),
+        "reconsideration_by": service_date.isoformat() if service_date else None,
+        "contact": plan.contact,
+    }
+
+
+def apply_reviewer_decision(
+    case: Case,
+    current: Determination,
+    decision: ReviewerDecision,
+    plan: PlanPolicy,
+    line_of_business: str,
+    now: datetime,
+) -> Determination:
+    service_date = case.service_date or now.date()
+    start, end = authorization_period(plan, service_date, now, None)
+    start = decision.period_start or start
+    end = decision.period_end or end
+    auth = auth_number_for(case)
+    by_sequence = {line.sequence: line for line in decision.lines}
+    unknown = set(by_sequence) - {line.sequence for line in case.active_lines}
+    if unknown:
+        raise InvalidDecision(f"no service line with sequence {sorted(unknown)}")
+
+    lines = []
+    for line in case.active_lines:
+        verdict = by_sequence[line.sequence].decision if line.sequence in by_sequence else None
+        verdict = verdict or decision.decision
+        if verdict == "deny":
+            lines.append(
+                LineDetermination(
+                    sequence=line.sequence, code=line.code, review_action=NOT_CERTIFIED
+                )
+            )
+        else:
+            chosen = by_sequence.get(line.sequence)
+            lines.append(
+                LineDetermination(
+                    sequence=line.sequence,
+                    code=line.code,
+                    review_action=MODIFIED if verdict == "modify" else APPROVED,
+                    auth_number=auth,
+                    period_start=start,
+                    period_end=end,
+                    units=(chosen.units if chosen and chosen.units else line.units),
+                    place_of_service=(chosen.place_of_service if chosen else None)
+                    or decision.place_of_service,
+                )
+            )
+    actions = {line.review_action for line in lines}
+    denied = actions == {NOT_CERTIFIED}
+    partial = NOT_CERTIFIED in actions and not denied
+    if partial and not plan.partial_approvals:
+        raise InvalidDecision(
+            f"plan {plan.id} makes no partial approvals: approve or deny the whole request"
+        )
+
+    rule = plan.rule("reviewer")
+    if denied:
+        reason = Reason(
+            code="REVIEWER_DENIED",
+            plan_rule=rule,
+            pathway_row=current.reason.pathway_row,
+            text=f"Not medically necessary as requested: {decision.rationale}",
+        )
+        return _reviewed(
+            current,
+            CaseStatus.DENIED,
+            NOT_CERTIFIED,
+            reason,
+            lines,
+            decision,
+            now,
+            appeal=appeal_rights(plan, line_of_business, case, now),
+        )
+    if partial:
+        approved = ", ".join(line.code for line in lines if line.review_action != NOT_CERTIFIED)
+        refused = ", ".join(line.code for line in lines if line.review_action == NOT_CERTIFIED)
+        reason = Reason(
+            code="REVIEWER_PARTIAL",
+            plan_rule=plan.rule("partial_approvals"),
+            pathway_row=current.reason.pathway_row,
+            text=f"Approved: {approved}. Not approved: {refused}. "
+            f"{decision.rationale or ''}".strip(),
+        )
+        return _reviewed(
+            current,
+            CaseStatus.PARTIALLY_APPROVED,
+            PARTIAL,
+            reason,
+            lines,
+            decision,
+            now,
+            auth_number=auth,
+            period_start=start,
+            period_end=end,
+            appeal=appeal_rights(plan, line_of_business, case, now),
+        )
+    if MODIFIED in actions or decision.decision == "modify":
+        reason = Reason(
+            code="REVIEWER_MODIFIED",
+            plan_rule=rule,
+            pathway_row=current.reason.pathway_row,
+            text=f"Approved with changes: {decision.rationale}",
+        )
+        return _reviewed(
+            current,
+            CaseStatus.MODIFIED,
+            MODIFIED,
+            reason,
+            lines,
+            decision,
+            now,
+            auth_number=auth,
+            period_start=start,
+            period_end=end,
+            site_of_care_redirect=decision.place_of_service,
+        )
+    reason = Reason(
+        code="REVIEWER_APPROVED",
+        plan_rule=rule,
+        pathway_row=current.reason.pathway_row,
+        text=f"Approved after clinical review. {decision.rationale or ''}".strip(),
+    )
+    return _reviewed(
+        current,
+        CaseStatus.APPROVED,
+        APPROVED,
+        reason,
+        lines,
+        decision,
+        now,
+        auth_number=auth,
+        period_start=start,
+        period_end=end,
+    )
+
+
+def _reviewed(
+    current: Determination,
+    status: CaseStatus,
+    action: str,
+    reason: Reason,
+    lines: list[LineDetermination],
+    decision: ReviewerDecision,
+    now: datetime,
+    **fields: object,
+) -> Determination:
+    return Determination(
+        status=status,
+        review_action=action,
+        reason=reason,
+        lines=lines,
+        decided_at=now,
+        decided_by=decision.reviewer,
+        rationale=decision.rationale,
+        guideline=decision.guideline,
+        plan_id=current.plan_id,
+        pathway_regimen=current.pathway_regimen,
+        urgency=current.urgency,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def hold_expired(case: Case, current: Determination, now: datetime) -> Determination:
+    """The information asked for did not arrive in time: the request goes to a reviewer on the
+    original submission."""
+    due = current.hold_due.date().isoformat() if current.hold_due else "the due date"
+    reason = Reason(
+        code="HOLD_EXPIRED",
+        plan_rule=current.reason.plan_rule,
+        pathway_row=current.reason.pathway_row,
+        text=f"The clinical information asked for ({', '.join(current.missing_facts)}) "
+        f"did not arrive by {due}: the request is decided on the original "
+        "submission by a clinical reviewer.",
+    )
+    lines = [
+        line.model_copy(update={"review_action": PENDED, "reason": reason})
+        for line in current.lines
+    ]
+    return current.model_copy(
+        update={
+            "status": CaseStatus.PENDED,
+            "review_action": PENDED,
+            "reason": reason,
+            "lines": lines,
+            "pend_kind": PendKind.CLINICAL_REVIEW,
+            "decided_at": now,
+            "hold_due": None,
+        }
+    )

@@ -1,0 +1,153 @@
+"""Shared fixtures: a real database (SQLite always, PostgreSQL when a server answers), the real
+app and demo requests built from the demo roster."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.core import Core
+from gateway.settings import REPO_ROOT, Settings
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=2):
+            return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    if not _postgres_available():
+        pytest.skip("no PostgreSQL server answers at GATEWAY_TEST_POSTGRES_URL")
+    import psycopg
+
+    name = f"gateway_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(tmp_path: Path, database_url: str | None = None) -> Settings:
+    return Settings(
+        database_url=database_url or f"sqlite:///{tmp_path / 'gateway.db'}",
+        mappings_dir=REPO_ROOT / "mappings",
+        roster=REPO_ROOT / "samples" / "roster.yaml",
+        fax_spool=tmp_path / "fax",
+        mail_dir=tmp_path / "mail",
+        member_mail_dir=tmp_path / "member-mail",
+        payer_feed_dir=tmp_path / "payer-feed",
+        dispatch_in_process=False,
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "postgresql":
+        base = request.getfixturevalue("postgres_url")
+        return make_settings(tmp_path, _fresh_schema_url(base))
+    return make_settings(tmp_path)
+
+
+def _fresh_schema_url(base: str) -> str:
+    """Each test gets its own schema in the session database, so tests never see each other."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{base}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+# The demo roster covers 2026; tests review "as of" a fixed moment so they keep passing later.
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A settable clock for the core (hold due dates, retro windows)."""
+
+    def __init__(self, now: datetime = NOW):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def core(settings: Settings, clock: Clock) -> Core:
+    return Core(settings, clock=clock)
+
+
+@pytest.fixture
+def client(settings: Settings, core: Core) -> Iterator[TestClient]:
+    from gateway.api.app import create_app
+
+    with TestClient(create_app(settings, core=core)) as test_client:
+        yield test_client
+
+
+def jane_doe_request(**changes: object) -> dict:
+    """The demo member's dose-dense AC-T request (HER2-negative breast cancer, office)."""
+    body: dict = {
+        "payer_id": "62308",
+        "member": {
+            "member_id": "U1234567801",
+            "last_name": "DOE",
+            "first_name": "JANE",
+            "birth_date": "1960-04-12",
+            "gender": "female",
+        },
+        "ordering": {
+            "role": "ordering",
+            "last_name": "ONCOLOGIST",
+            "first_name": "OLIVIA",
+            "npi": "1234567893",
+            "tin": "123456789",
+            "phone": "5555550100",
+            "fax": "5555550101",
+        },
+        "rendering": {
+            "role": "rendering",
+            "organization_name": "SAMPLE INFUSION CENTER",
+            "npi": "1245319599",
+            "fax": "5555550201",
+        },
+        "place_of_service": "11",
+        "start_date": "2026-12-01",
+        "diagnoses": [{"code": "C50.911", "primary": True}, {"code": "Z17.32"}],
+        "service_lines": [
+            {"sequence": 1, "code": "J9000", "units": 4},
+            {"sequence": 2, "code": "J9070", "units": 4},
+            {"sequence": 3, "code": "J9267", "units": 12},
+        ],
+    }
+    body.update(changes)
+    return body
