@@ -22,7 +22,7 @@ worker: $(STAMP)
 	$(BIN)/gateway worker
 
 test: $(STAMP)
-	$(BIN)/ruff check gateway tests conformance benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 conformance: $(STAMP)
