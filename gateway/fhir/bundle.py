@@ -1,0 +1,129 @@
+"""An index over a Bundle's entries and FHIR R4 reference resolution inside it.
+
+Resolution follows R4 Bundle "Resolving references in Bundles" (bundle.html#references): an
+absolute reference (http(s), urn:uuid, urn:oid) must equal an entry's fullUrl; a relative
+`Type/id` is made absolute against the base of the entry that holds it. PAS clients also send
+relative references next to urn:uuid fullUrls, so a relative reference that finds no fullUrl
+falls back to the entry whose resource has that type and id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+_RESTFUL = re.compile(
+    r"^(?P<base>.*?)/?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$"
+)
+_RELATIVE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    index: int
+    full_url: str | None
+    resource: dict[str, Any]
+
+    @property
+    def resource_type(self) -> str | None:
+        value = self.resource.get("resourceType")
+        return value if isinstance(value, str) else None
+
+    @property
+    def id(self) -> str | None:
+        value = self.resource.get("id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def path(self) -> str:
+        return f"Bundle.entry[{self.index}].resource"
+
+
+def base_of(full_url: str | None) -> str | None:
+    """The service base of a RESTful fullUrl (http://x/fhir/Patient/1 -> http://x/fhir)."""
+    if not full_url or not full_url.startswith(("http://", "https://")):
+        return None
+    match = _RESTFUL.match(full_url)
+    return match.group("base") if match else None
+
+
+def is_absolute(reference: str) -> bool:
+    return reference.startswith(("http://", "https://", "urn:"))
+
+
+def strip_history(reference: str) -> str:
+    return reference.split("/_history/", 1)[0]
+
+
+@dataclass
+class BundleIndex:
+    bundle: dict[str, Any]
+    entries: list[Entry] = field(default_factory=list)
+    by_full_url: dict[str, list[Entry]] = field(default_factory=dict)
+    by_type_id: dict[tuple[str, str], list[Entry]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        raw = self.bundle.get("entry")
+        for index, item in enumerate(raw if isinstance(raw, list) else []):
+            if not isinstance(item, dict):
+                continue
+            resource = item.get("resource")
+            full_url = item.get("fullUrl") if isinstance(item.get("fullUrl"), str) else None
+            entry = Entry(index, full_url, resource if isinstance(resource, dict) else {})
+            self.entries.append(entry)
+            if full_url:
+                self.by_full_url.setdefault(full_url, []).append(entry)
+            if entry.resource_type and entry.id:
+                self.by_type_id.setdefault((entry.resource_type, entry.id), []).append(entry)
+
+    @property
+    def first(self) -> Entry | None:
+        return self.entries[0] if self.entries else None
+
+    def of_type(self, resource_type: str) -> list[Entry]:
+        return [entry for entry in self.entries if entry.resource_type == resource_type]
+
+    def matches(self, reference: str, context: Entry | None = None) -> list[Entry]:
+        """Every entry a literal reference points at (more than one means an ambiguous bundle)."""
+        reference = strip_history(reference.strip())
+        if is_absolute(reference):
+            return list(self.by_full_url.get(reference, []))
+        match = _RELATIVE.match(reference)
+        if not match:
+            return []
+        base = base_of(context.full_url) if context else None
+        if base is not None:
+            found = self.by_full_url.get(f"{base}/{reference}")
+            if found:
+                return list(found)
+        return list(self.by_type_id.get((match.group("type"), match.group("id")), []))
+
+    def resolve(self, ref: Any, context: Entry | None = None) -> Entry | None:
+        """The one entry a Reference (dict) or reference string points at, else None."""
+        if isinstance(ref, dict):
+            ref = ref.get("reference")
+        if not isinstance(ref, str) or not ref or ref.startswith("#"):
+            return None
+        found = self.matches(ref, context)
+        return found[0] if len(found) == 1 else None
+
+    def resource(self, ref: Any, context: Entry | None = None) -> dict[str, Any] | None:
+        entry = self.resolve(ref, context)
+        return entry.resource if entry else None
+
+
+def walk_references(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Reference (a dict with a string `reference`) under node, with its FHIRPath."""
+    if isinstance(node, dict):
+        if isinstance(node.get("reference"), str):
+            yield path, node
+        for key, value in node.items():
+            if key in ("text", "contained") or key.startswith("_"):
+                continue  # narrative and contained resources hold no bundle references
+            if isinstance(value, (dict, list)):
+                yield from walk_references(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk_references(value, f"{path}[{index}]")

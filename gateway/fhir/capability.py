@@ -1,0 +1,105 @@
+"""The CapabilityStatement served at GET /fhir/metadata.
+
+It declares what the PAS IntermediaryCapabilities (CapabilityStatement in the IG package) ask
+of a payer-side server: Claim $submit and $inquire with their OperationDefinitions, and topic-
+based Subscription (backport) on the PAS subscription topic; plus the profiles the gateway
+accepts and returns and the pathway Questionnaires it serves.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.fhir import constants as k
+
+SOFTWARE_NAME = "pa-gateway"
+
+
+def capability_statement(
+    base_url: str = k.GATEWAY_BASE,
+    software_version: str = "0.1.0",
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    pinned = f"|{k.PAS_VERSION}"
+    return {
+        "resourceType": "CapabilityStatement",
+        "id": SOFTWARE_NAME,
+        "url": f"{base_url}/metadata",
+        "version": software_version,
+        "name": "PriorAuthorizationGateway",
+        "title": "Oncology prior-authorization gateway (Da Vinci PAS server)",
+        "status": "active",
+        "experimental": False,
+        "date": (now or datetime.now(UTC)).date().isoformat(),
+        "publisher": "pa-gateway",
+        "description": "PAS 2.2.1 Claim $submit / $inquire and result subscriptions for the "
+        "oncology prior-authorization program.",
+        "kind": "instance",
+        "instantiates": [f"{k.PAS}/CapabilityStatement/IntermediaryCapabilities{pinned}"],
+        "software": {"name": SOFTWARE_NAME, "version": software_version},
+        "implementation": {"description": "pa-gateway FHIR endpoint", "url": base_url},
+        "fhirVersion": k.FHIR_VERSION,
+        "format": ["json", "application/fhir+json"],
+        "implementationGuide": [
+            f"{k.PAS}/ImplementationGuide/hl7.fhir.us.davinci-pas{pinned}",
+            "http://hl7.org/fhir/uv/subscriptions-backport/ImplementationGuide/"
+            "hl7.fhir.uv.subscriptions-backport|1.1.0",
+        ],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": [
+                    {
+                        "type": "Claim",
+                        "supportedProfile": [
+                            k.PROFILE_CLAIM + pinned,
+                            k.PROFILE_CLAIM_UPDATE + pinned,
+                            k.PROFILE_CLAIM_INQUIRY + pinned,
+                        ],
+                        # Operation names are the codes used in the URL ($submit, $inquire).
+                        "operation": [
+                            {"name": "submit", "definition": k.OP_SUBMIT + pinned},
+                            {"name": "inquire", "definition": k.OP_INQUIRE + pinned},
+                        ],
+                    },
+                    {
+                        "type": "ClaimResponse",
+                        "supportedProfile": [
+                            k.PROFILE_CLAIMRESPONSE + pinned,
+                            k.PROFILE_CLAIMINQUIRYRESPONSE + pinned,
+                        ],
+                    },
+                    {
+                        "type": "Bundle",
+                        "supportedProfile": [
+                            k.PROFILE_REQUEST_BUNDLE + pinned,
+                            k.PROFILE_RESPONSE_BUNDLE + pinned,
+                            k.PROFILE_INQUIRY_REQUEST_BUNDLE + pinned,
+                            k.PROFILE_INQUIRY_RESPONSE_BUNDLE + pinned,
+                        ],
+                    },
+                    {
+                        "type": "Questionnaire",
+                        "interaction": [{"code": "read"}],
+                    },
+                    {
+                        "extension": [
+                            {"url": k.EXT_CAPABILITY_TOPIC, "valueCanonical": k.SUBSCRIPTION_TOPIC}
+                        ],
+                        "type": "Subscription",
+                        "supportedProfile": [
+                            k.PROFILE_SUBSCRIPTION + pinned,
+                            k.PROFILE_BACKPORT_SUBSCRIPTION,
+                        ],
+                        "interaction": [
+                            {"code": "create"},
+                            {"code": "read"},
+                            {"code": "update"},
+                            {"code": "delete"},
+                        ],
+                    },
+                ],
+            }
+        ],
+    }

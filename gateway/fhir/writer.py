@@ -1,0 +1,248 @@
+"""(Case, Determination, request) -> PAS response Bundle, built directly as JSON-ready dicts.
+
+Shape (profile-pas-response-bundle, profile-claimresponse): ClaimResponse first, then the
+request's patient, insurer and requestor (and what they reference) echoed with the same fullUrl,
+id and identifiers, which is what Inferno compares. ClaimResponse.identifier carries the
+gateway's case id, then the Claim's identifiers (the IG examples echo the trace number there);
+ClaimResponse.request names the Claim by its fullUrl and identifier. Item detail comes from
+gateway.fhir.adjudication. Dicts are built directly for speed (DESIGN.md decision 3); the tests
+check them with the R4B models and the profile rules.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.case import Case, Determination
+from gateway.fhir import adjudication as adj
+from gateway.fhir import constants as k
+from gateway.fhir.bundle import BundleIndex, base_of
+from gateway.fhir.echo import build_echo
+
+Resource = dict[str, Any]
+
+
+def instant(moment: datetime) -> str:
+    """A FHIR instant/dateTime; a naive datetime is taken as UTC (instants need a zone)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat(timespec="seconds")
+
+
+def echo_of(case: Case, request: Resource | None) -> dict[str, Any]:
+    """The echo detail: rebuilt from the request when given, else the one the reader stored."""
+    if request:
+        index = BundleIndex(request)
+        claim = next((e for e in index.entries if e.resource_type == "Claim"), None)
+        if claim is not None:
+            operation = (case.submission.echo or {}).get("operation", "submit")
+            return build_echo(request, index, claim, operation)
+    return case.submission.echo or {}
+
+
+def _new_url(echo: dict[str, Any], resource_type: str, resource_id: str) -> tuple[str, str]:
+    """fullUrl and id of a resource the gateway creates, in the request's style: urn:uuid when
+    the request used urn:uuid, else a RESTful URL on the request's base (or the gateway's)."""
+    claim_url = (echo.get("claim") or {}).get("fullUrl") or ""
+    safe = re.sub(r"[^A-Za-z0-9\-.]", "-", resource_id)[:64]
+    if claim_url.startswith("urn:uuid:"):
+        new = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{resource_type}/{resource_id}"))
+        return f"urn:uuid:{new}", new
+    return f"{base_of(claim_url) or k.GATEWAY_BASE}/{resource_type}/{safe}", safe
+
+
+def _reference(full_url: str | None, identifier: Resource | None) -> Resource:
+    out: Resource = {}
+    if full_url:
+        out["reference"] = full_url
+    if identifier and identifier.get("value"):
+        out["identifier"] = {
+            key: identifier[key] for key in ("system", "value") if key in identifier
+        }
+    return out or {"display": "unknown"}
+
+
+def _party(full_url: str | None, identifier: str | None) -> Resource:
+    """A reference to an echoed entry; a logical identifier only when the request had none."""
+    if full_url:
+        return {"reference": full_url}
+    return {"identifier": {"value": identifier}} if identifier else {"display": "unknown"}
+
+
+def claim_response(
+    case: Case,
+    determination: Determination,
+    echo: dict[str, Any],
+    parties: dict[str, Any] | None = None,
+    profile: str = k.PROFILE_CLAIMRESPONSE,
+) -> tuple[str, Resource]:
+    """(fullUrl, ClaimResponse) for a decided case. `echo` gives the items and the Claim;
+    `parties` (default: the same echo) gives the patient/insurer/requestor fullUrls to point
+    at, which differ when answering an inquiry bundle about an earlier submission."""
+    parties = parties or echo
+    case_id = case.id or str(uuid.uuid4())
+    full_url, resource_id = _new_url(parties, "ClaimResponse", case_id)
+    notes = adj.Notes()
+    notes.add(determination.reason.text)
+    issued = determination.decided_at.date()
+    items, added = adj.items(case, determination, echo, notes, issued)
+    if determination.rejection is not None:
+        items, added = [], []  # an AAA rejection answers with errors, not review actions
+    notes.add(determination.rationale)
+    if determination.missing_facts:
+        due = f" by {determination.hold_due.date().isoformat()}" if determination.hold_due else ""
+        notes.add(f"Clinical information needed{due}: {', '.join(determination.missing_facts)}")
+
+    claim = echo.get("claim") or {}
+    identifiers: list[Resource] = [{"system": k.CASE_ID_SYSTEM, "value": case_id}]
+    identifiers += [i for i in claim.get("identifier") or [] if isinstance(i, dict)]
+    resource: Resource = {
+        "resourceType": "ClaimResponse",
+        "id": resource_id,
+        "meta": {"profile": [profile]},
+        "extension": _extensions(determination, echo),
+        "identifier": identifiers,
+        "status": "active",
+        "type": claim.get("type") or adj.cc(k.CS_CLAIM_TYPE, "professional"),
+        "use": "preauthorization",
+        "patient": _party(parties.get("patient"), case.member.member_id),
+        "created": instant(determination.decided_at),
+        "insurer": _party(parties.get("insurer"), case.payer_id),
+    }
+    if parties.get("requestor"):
+        resource["requestor"] = {"reference": parties["requestor"]}
+    first_id = next(iter(claim.get("identifier") or []), None)
+    resource["request"] = _reference(claim.get("fullUrl"), first_id)
+    resource["outcome"] = adj.outcome(determination, items)
+    resource["disposition"] = determination.reason.text
+    if determination.auth_number and determination.review_action in adj.APPROVALS:
+        resource["preAuthRef"] = determination.auth_number
+        granted = adj.period(determination.period_start, determination.period_end)
+        if granted:
+            resource["preAuthPeriod"] = granted
+    if items:
+        resource["item"] = items
+    if added:
+        resource["addItem"] = added
+    resource["processNote"] = notes.notes
+    errors = adj.errors(determination, echo)
+    if errors:
+        resource["error"] = errors
+    if not resource["extension"]:
+        del resource["extension"]
+    return full_url, resource
+
+
+def _extensions(determination: Determination, echo: dict[str, Any]) -> list[Resource]:
+    out: list[Resource] = []
+    sent = echo.get("transmission") or {}
+    if sent:
+        # The answer travels the other way: sender and receiver codes swap (IG error example).
+        swap = {
+            "applicationSenderCode": "applicationReceiverCode",
+            "applicationReceiverCode": "applicationSenderCode",
+            "interchangeSenderID": "interchangeReceiverID",
+            "interchangeReceiverID": "interchangeSenderID",
+        }
+        parts = [
+            {"url": swap[key], "valueString": value}
+            for key, value in sent.items()
+            if key in swap and isinstance(value, str)
+        ]
+        if parts:
+            out.append({"url": k.EXT_TRANSMISSION_IDS, "extension": parts})
+    human = determination.decided_by != "gateway"
+    out.append(
+        {
+            "url": k.EXT_REVIEWER,
+            "extension": [{"url": "wasHumanReviewedFlag", "valueBoolean": human}],
+        }
+    )
+    return out
+
+
+def _bundle(
+    profile: str, identifier: Resource | None, entries: list[Resource], now: datetime
+) -> Resource:
+    out: Resource = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"profile": [profile]},
+    }
+    if identifier:
+        out["identifier"] = identifier
+    out.update({"type": "collection", "timestamp": instant(now), "entry": entries})
+    return out
+
+
+def _echoed_entries(echo: dict[str, Any], skip: set[str]) -> list[Resource]:
+    entries = []
+    for item in echo.get("resources") or []:
+        url = item.get("fullUrl")
+        if url and url not in skip:
+            skip.add(url)
+            entries.append({"fullUrl": url, "resource": item["resource"]})
+    return entries
+
+
+def response_bundle(
+    case: Case,
+    determination: Determination,
+    request: Resource | None = None,
+    now: datetime | None = None,
+) -> Resource:
+    """The PAS $submit response Bundle (profile-pas-response-bundle) for a decided case.
+
+    `request` is the original request bundle when at hand; without it the echo the reader kept
+    in Case.submission.echo is used (a pended case decided later, sent by subscription).
+    """
+    moment = now or datetime.now(UTC)
+    echo = echo_of(case, request)
+    full_url, resource = claim_response(case, determination, echo)
+    entries = [{"fullUrl": full_url, "resource": resource}]
+    entries += _echoed_entries(echo, {full_url})
+    identifier = (echo.get("bundle") or {}).get("identifier")
+    if not identifier:
+        identifier = {"system": f"{k.GATEWAY_BASE}/sid/response", "value": str(uuid.uuid4())}
+    return _bundle(k.PROFILE_RESPONSE_BUNDLE, identifier, entries, moment)
+
+
+def inquiry_response_bundle(
+    inquiry: Case,
+    matches: list[tuple[Case, Determination]],
+    inquiry_request: Resource | None = None,
+    now: datetime | None = None,
+) -> Resource:
+    """The $inquire response (profile-pas-inquiry-response-bundle): one ClaimResponse per
+    matched case (items from that case's own submission), pointing at the patient, insurer and
+    requestor of the inquiry bundle, which are echoed after them. Raises ValueError without a
+    match: the bundle's first entry must be a ClaimResponse, so answer not-found instead."""
+    if not matches:
+        raise ValueError("No matching case: answer $inquire with a not-found OperationOutcome")
+    moment = now or datetime.now(UTC)
+    parties = echo_of(inquiry, inquiry_request)
+    entries: list[Resource] = []
+    for case, determination in matches:
+        full_url, resource = claim_response(
+            case,
+            determination,
+            case.submission.echo or {},
+            parties=parties,
+            profile=k.PROFILE_CLAIMINQUIRYRESPONSE,
+        )
+        entries.append({"fullUrl": full_url, "resource": resource})
+    entries += _echoed_entries(parties, {e["fullUrl"] for e in entries})
+    identifier = (parties.get("bundle") or {}).get("identifier")
+    return _bundle(k.PROFILE_INQUIRY_RESPONSE_BUNDLE, identifier, entries, moment)
+
+
+def inquiry_parameters(*bundles: Resource) -> Resource:
+    """$inquire's output as Parameters: one `return` per Bundle (OperationDefinition
+    Claim-inquiry declares `return` 0..*, so the result is wrapped rather than bare)."""
+    return {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "return", "resource": bundle} for bundle in bundles],
+    }
