@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -38,6 +39,18 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port, log_config=None)
 
 
+@app.command()
+def worker() -> None:
+    """Deliver outbox jobs (fax, e-mail, member mail, payer feed, notifications) and run the
+    review clocks until stopped (SIGINT/SIGTERM finishes the job in hand)."""
+    from gateway.core import Core
+    from gateway.worker import run_worker
+
+    _logging()
+    settings = get_settings()
+    run_worker(settings, clock_tick=Core(settings).expire_holds)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the schema of GATEWAY_DATABASE_URL to the newest migration."""
@@ -47,5 +60,62 @@ def db_upgrade() -> None:
     typer.echo("schema is up to date")
 
 
+conformance_app = typer.Typer(
+    help="Conformance runs: replay suites and compare.", no_args_is_help=True
+)
+app.add_typer(conformance_app, name="conformance")
+
+
+@conformance_app.command("run")
+def conformance_run(
+    suites: Annotated[
+        list[str] | None,
+        typer.Argument(help="Suites to run (folders of conformance/); all if none."),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Run against a gateway at this URL instead of in-process.")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(help="Bearer token for --url (see `gateway token`).")
+    ] = None,
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write a Markdown report here.")] = None,
+) -> None:
+    """Replay conformance suites; print a table and exit non-zero on any failure."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from gateway.conformance.report import print_table, summary, write_junit, write_markdown
+    from gateway.conformance.runner import run
+    from gateway.conformance.suite import SuiteError, discover
+
+    console = Console(stderr=False)
+    try:
+        cases = discover(suites or None)
+    except SuiteError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("replaying", total=len(cases))
+        results = run(cases, url=url, token=token, progress=lambda _: progress.advance(task))
+    print_table(results, console)
+    if junit:
+        write_junit(results, junit)
+    if report:
+        write_markdown(results, report)
+    console.print(summary(results))
+    if any(result.verdict != "pass" for result in results):
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+# Trading partners and access tokens (issue 5): `gateway partner add|list|disable|enable`,
+# `gateway token PARTNER`.
+from gateway.partners.cli import partner_app  # noqa: E402
+from gateway.partners.cli import token as token_command  # noqa: E402
+
+app.add_typer(partner_app, name="partner")
+app.command("token")(token_command)

@@ -25,10 +25,17 @@ from gateway.eligibility.roster import RosterEligibility
 from gateway.pathway.engine import PathwayEngine
 from gateway.policy import load_code_tables, load_plans
 from gateway.review import Ports, auth_number_for, clinical_facts, review
-from gateway.reviewer import ReviewerDecision, apply_reviewer_decision, hold_expired
+from gateway.reviewer import (
+    ReviewerDecision,
+    apply_reviewer_decision,
+    cancelled,
+    cancelled_line,
+    hold_expired,
+)
 from gateway.settings import Settings
+from gateway.store import outbox
 from gateway.store.db import make_engine, session_factory, upgrade
-from gateway.store.models import CaseEventRow, CaseRow, CounterRow, OutboxJobRow, ReplayRow
+from gateway.store.models import CaseEventRow, CaseRow, CounterRow, ReplayRow
 
 log = logging.getLogger("gateway.core")
 
@@ -41,16 +48,23 @@ class InvalidTransition(ValueError):
     """The case is not in a state that allows this (e.g. deciding an approved case)."""
 
 
-@dataclass
-class JobSpec:
+class JobSpec(Protocol):
+    """One outbound delivery to store with a determination (gateway.notify.jobs.JobSpec)."""
+
     kind: str
     idempotency_key: str
     payload: dict[str, Any]
 
 
 class JobPlanner(Protocol):
+    """Which outbound jobs a determination causes; called inside the storing transaction."""
+
     def __call__(
-        self, case: Case, determination: Determination, previous_status: str | None
+        self,
+        session: Session,
+        case: Case,
+        determination: Determination,
+        previous_status: str | None,
     ) -> list[JobSpec]: ...
 
 
@@ -164,6 +178,7 @@ class Core:
             with self.sessions.begin() as session:
                 case = case.model_copy(deep=True)
                 case.id = self._new_case_id(session, now)
+                case.program = self._program_for(case)
                 if case.program is Program.SPORT and case.related_case_id:
                     case = self._with_primary_facts(session, case)
                 determination = review(case, self.ports, now)
@@ -172,6 +187,9 @@ class Core:
                 response = render(case, determination) if render else None
                 if replay_key:
                     session.add(ReplayRow(key=replay_key, case_ids=[case.id], response=response))
+                claim_key = self._claim_key(case)
+                if claim_key and session.get(ReplayRow, claim_key) is None:
+                    session.add(ReplayRow(key=claim_key, case_ids=[case.id], response=None))
                 log.info(
                     "case stored",
                     extra={
@@ -188,6 +206,66 @@ class Core:
                 if prior is not None:
                     return prior
             raise
+
+    def _program_for(self, case: Case) -> Program:
+        """A request of supportive drugs only is a supportive (SPORT) request."""
+        if case.program is not Program.CHEMO:
+            return case.program
+        drugs = [self.ports.tables.drugs.get(line.code.upper()) for line in case.active_lines]
+        if drugs and all(drug is not None and drug.drug_class == "supportive" for drug in drugs):
+            return Program.SPORT
+        return case.program
+
+    @staticmethod
+    def _claim_key(case: Case) -> str | None:
+        """Where a later update or inquiry finds the case by the sender's own identifier."""
+        claim = case.submission.claim_identifier or case.submission.bht_reference
+        if not claim:
+            return None
+        return f"claim:{case.submission.submitter_id or ''}:{claim}"
+
+    def find_by_claim(self, submitter_id: str | None, claim_identifier: str) -> str | None:
+        with self.sessions() as session:
+            row = session.get(ReplayRow, f"claim:{submitter_id or ''}:{claim_identifier}")
+            return row.case_ids[0] if row and row.case_ids else None
+
+    def update_case(
+        self, case_id: str, update: Case, *, actor: str, now: datetime | None = None
+    ) -> StoredCase:
+        """A change to a case (PAS claim update, X12 UM02 revision or cancel): re-review it with
+        the new content and answer for every item. A denied case cannot be updated: the
+        provider asks for reconsideration or appeals instead (DOMAIN.md: Clocks)."""
+        now = now or self.clock()
+
+        def change(session: Session, row: CaseRow, case: Case, current: Determination):
+            if current.status in (CaseStatus.DENIED, CaseStatus.CANCELLED):
+                raise InvalidTransition(
+                    f"case {case_id} is {current.status.value} and cannot be updated; "
+                    + (
+                        "request a reconsideration or file an appeal"
+                        if current.status is CaseStatus.DENIED
+                        else "submit a new request"
+                    )
+                )
+            revised = update.model_copy(
+                deep=True,
+                update={
+                    "id": case_id,
+                    "related_case_id": case.related_case_id,
+                    "prior_case_id": case_id,
+                },
+            )
+            revised.program = self._program_for(revised)
+            if revised.certification_type == "3" or not revised.active_lines:
+                return revised, cancelled(revised, current, now)
+            determination = review(revised, self.ports, now)
+            determination.lines += [
+                cancelled_line(line) for line in revised.service_lines if line.cancelled
+            ]
+            determination.lines.sort(key=lambda line: line.sequence)
+            return revised, determination
+
+        return self._transition(case_id, actor, now, change)
 
     def _with_primary_facts(self, session: Session, case: Case) -> Case:
         primary = session.get(CaseRow, case.related_case_id)
@@ -255,25 +333,14 @@ class Core:
             )
         )
         for planner in self.job_planners:
-            for job in planner(case, determination, previous):
-                exists = session.execute(
-                    select(OutboxJobRow.id).where(
-                        OutboxJobRow.idempotency_key == job.idempotency_key
-                    )
-                ).first()
-                if exists is None:
-                    session.add(
-                        OutboxJobRow(
-                            case_id=case.id,
-                            kind=job.kind,
-                            idempotency_key=job.idempotency_key,
-                            payload=job.payload,
-                            state="queued",
-                            next_attempt_at=now,
-                            created_at=now,
-                            updated_at=now,
-                        )
-                    )
+            for job in planner(session, case, determination, previous):
+                self.enqueue(session, job, case.id, now)
+
+    def enqueue(
+        self, session: Session, job: JobSpec, case_id: str | None, now: datetime | None = None
+    ) -> None:
+        """Store an outbound job in the caller's transaction, once per idempotency key."""
+        outbox.enqueue(session, case_id, [job], now=now or self.clock())
 
     def _split_supportive(
         self, session: Session, case: Case, determination: Determination, actor: str, now: datetime

@@ -25,6 +25,7 @@ SAFE_FIELDS = (
     "path",
     "method",
     "status_code",
+    "duration_ms",
 )
 
 

@@ -18,10 +18,12 @@ from gateway.case import (
     LineDetermination,
     PendKind,
     Reason,
+    ServiceLine,
 )
 from gateway.policy import PlanPolicy
 from gateway.review import (
     APPROVED,
+    CANCELLED,
     MODIFIED,
     NOT_CERTIFIED,
     PARTIAL,
@@ -265,4 +267,27 @@ def hold_expired(case: Case, current: Determination, now: datetime) -> Determina
             "decided_at": now,
             "hold_due": None,
         }
+    )
+
+
+def cancelled_line(line: ServiceLine) -> LineDetermination:
+    return LineDetermination(sequence=line.sequence, code=line.code, review_action=CANCELLED)
+
+
+def cancelled(case: Case, current: Determination, now: datetime) -> Determination:
+    """The requester withdrew the request (certification type 3 / every item cancelled)."""
+    reason = Reason(
+        code="CANCELLED_BY_REQUESTER",
+        plan_rule=current.reason.plan_rule,
+        text="The request was cancelled by the requester.",
+    )
+    return Determination(
+        status=CaseStatus.CANCELLED,
+        review_action=CANCELLED,
+        reason=reason,
+        lines=[cancelled_line(line) for line in case.service_lines],
+        decided_at=now,
+        decided_by="requester",
+        plan_id=current.plan_id,
+        urgency=current.urgency,
     )

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     payer_feed_dir: Path = REPO_ROOT / "var" / "payer-feed"
     # Where providers look a case up (e-mail notices carry only this, never clinical content).
     portal_url: str = "http://127.0.0.1:8000/cases"
+    # The base URL clients reach the FHIR endpoints at (fullUrls, Subscription notifications).
+    fhir_base_url: str = "http://127.0.0.1:8000/fhir"
     dispatch_in_process: bool = True  # `gateway serve` runs the outbox dispatcher itself
     dispatch_interval_seconds: float = 1.0
     log_level: str = "INFO"

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.core import Core
+from gateway.partners.settings import AuthSettings
 from gateway.settings import REPO_ROOT, Settings
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -102,15 +103,47 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def core(settings: Settings, clock: Clock) -> Core:
-    return Core(settings, clock=clock)
+def core(settings: Settings, clock: Clock) -> Iterator[Core]:
+    gateway = Core(settings, clock=clock)
+    yield gateway
+    # Close pooled connections now: a PostgreSQL server allows only so many clients.
+    gateway.engine.dispose()
+
+
+def make_auth_settings(**changes: object) -> AuthSettings:
+    """Authentication ON, the demo partners seeded, a fixed signing key (no file under var/)."""
+    values: dict = {
+        "auth_enabled": True,
+        "token_secret": "test-only-token-signing-secret-0123456789",
+        "partners_seed": str(REPO_ROOT / "samples" / "partners.yaml"),
+    }
+    values.update(changes)
+    return AuthSettings(**values)
 
 
 @pytest.fixture
-def client(settings: Settings, core: Core) -> Iterator[TestClient]:
+def auth_settings() -> AuthSettings:
+    return make_auth_settings()
+
+
+def bearer(core: Core, auth: AuthSettings, partner_id: str) -> dict[str, str]:
+    """An Authorization header with an access token for a seeded partner."""
+    from gateway.partners.tokens import token_for_partner
+
+    return {"Authorization": f"Bearer {token_for_partner(core.sessions, auth, partner_id)}"}
+
+
+# The seeded partner the `client` fixture acts as: operator and reviewer.
+OPERATOR_PARTNER = "ops-console"
+
+
+@pytest.fixture
+def client(settings: Settings, core: Core, auth_settings: AuthSettings) -> Iterator[TestClient]:
+    """The real app with authentication on, acting as the seeded operator (ops-console)."""
     from gateway.api.app import create_app
 
-    with TestClient(create_app(settings, core=core)) as test_client:
+    with TestClient(create_app(settings, core=core, auth_settings=auth_settings)) as test_client:
+        test_client.headers.update(bearer(core, auth_settings, OPERATOR_PARTNER))
         yield test_client
 
 

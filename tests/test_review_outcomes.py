@@ -37,10 +37,12 @@ def test_pathway_regimen_is_approved_at_once_with_auth_and_period(client):
 
 
 def test_listed_non_preferred_regimen_goes_to_peer_to_peer(client):
-    body = jane_doe_request(service_lines=[
-        {"sequence": 1, "code": "J9171", "units": 4},
-        {"sequence": 2, "code": "J9070", "units": 4},
-    ])
+    body = jane_doe_request(
+        service_lines=[
+            {"sequence": 1, "code": "J9171", "units": 4},
+            {"sequence": 2, "code": "J9070", "units": 4},
+        ]
+    )
     case = submit(client, body)
     determination = case["determination"]
     assert case["status"] == "pended"
@@ -67,8 +69,10 @@ def test_missing_her2_status_is_held_naming_the_fact_with_a_due_date(client):
 
 def test_additional_information_rereviews_a_hold_into_an_approval(client):
     held = submit(client, jane_doe_request(diagnoses=[{"code": "C50.911", "primary": True}]))
-    response = client.post(f"/cases/{held['id']}/clinical",
-                           json={"facts": {"HER2": "negative"}, "sender": "ordering-provider"})
+    response = client.post(
+        f"/cases/{held['id']}/clinical",
+        json={"facts": {"HER2": "negative"}, "sender": "ordering-provider"},
+    )
     assert response.status_code == 200, response.text
     case = response.json()
     assert case["status"] == "approved"
@@ -79,8 +83,9 @@ def test_additional_information_rereviews_a_hold_into_an_approval(client):
 def test_hold_past_due_is_decided_on_the_original_submission(client, clock):
     held = submit(client, jane_doe_request(diagnoses=[{"code": "C50.911", "primary": True}]))
     clock.now = NOW + timedelta(days=10)
-    case = client.post(f"/cases/{held['id']}/clinical",
-                       json={"facts": {"her2_status": "negative"}}).json()
+    case = client.post(
+        f"/cases/{held['id']}/clinical", json={"facts": {"her2_status": "negative"}}
+    ).json()
     assert case["status"] == "pended"
     assert case["determination"]["pend_kind"] == "clinical_review"
     assert case["determination"]["reason"]["code"] == "HOLD_EXPIRED"
@@ -100,8 +105,10 @@ def test_site_of_care_drug_at_hospital_gets_one_time_30_days(client):
         place_of_service="22",
         diagnoses=[{"code": "C50.911", "primary": True}, {"code": "Z17.31"}],
         service_lines=[
-            {"sequence": 1, "code": "J9171"}, {"sequence": 2, "code": "J9045"},
-            {"sequence": 3, "code": "Q5114"}, {"sequence": 4, "code": "J9306"},
+            {"sequence": 1, "code": "J9171"},
+            {"sequence": 2, "code": "J9045"},
+            {"sequence": 3, "code": "Q5114"},
+            {"sequence": 4, "code": "J9306"},
         ],
     )
     case = submit(client, body)
@@ -135,7 +142,11 @@ def test_unknown_member_is_rejected_with_aaa_75_at_2010c(client):
     case = submit(client, jane_doe_request(member=member))
     rejection = case["determination"]["rejection"]
     assert case["status"] == "rejected"
-    assert (rejection["loop"], rejection["aaa_code"], rejection["follow_up"]) == ("2010C", "75", "C")
+    assert (rejection["loop"], rejection["aaa_code"], rejection["follow_up"]) == (
+        "2010C",
+        "75",
+        "C",
+    )
 
 
 def test_member_not_eligible_on_the_date_is_rejected(client):
@@ -150,13 +161,17 @@ def test_no_managed_drug(client):
     case = submit(client, body)
     assert case["status"] == "not_required"
     assert case["determination"]["reason"]["text"] == (
-        "Request does not contain any drugs managed for this member under this program.")
+        "Request does not contain any drugs managed for this member under this program."
+    )
 
 
 def test_pharmacy_drug_for_a_pbm_member_is_redirected(client):
     member = {"member_id": "U1234567803", "last_name": "MAJOR", "first_name": "MARY"}
-    body = jane_doe_request(member=member, service_lines=[{"sequence": 1, "code": "J8521"}],
-                            diagnoses=[{"code": "C18.9", "primary": True}, {"code": "C78.7"}])
+    body = jane_doe_request(
+        member=member,
+        service_lines=[{"sequence": 1, "code": "J8521"}],
+        diagnoses=[{"code": "C18.9", "primary": True}, {"code": "C78.7"}],
+    )
     case = submit(client, body)
     assert case["status"] == "redirected"
     assert case["determination"]["review_action"] == "CT"
@@ -190,12 +205,22 @@ def test_supportive_drug_is_its_own_case_linked_to_the_primary(client):
 
 
 def test_urgent_without_documentation_is_handled_as_standard(client):
-    case = submit(client, jane_doe_request(urgency="urgent", service_lines=[
-        {"sequence": 1, "code": "J9171"}, {"sequence": 2, "code": "J9070"}]))
+    case = submit(
+        client,
+        jane_doe_request(
+            urgency="urgent",
+            service_lines=[{"sequence": 1, "code": "J9171"}, {"sequence": 2, "code": "J9070"}],
+        ),
+    )
     assert case["determination"]["urgency"] == "standard"
-    urgent = submit(client, jane_doe_request(
-        urgency="urgent", attachments=[{"report_type": "09", "filename": "notes.pdf"}],
-        service_lines=[{"sequence": 1, "code": "J9171"}, {"sequence": 2, "code": "J9070"}]))
+    urgent = submit(
+        client,
+        jane_doe_request(
+            urgency="urgent",
+            attachments=[{"report_type": "09", "filename": "notes.pdf"}],
+            service_lines=[{"sequence": 1, "code": "J9171"}, {"sequence": 2, "code": "J9070"}],
+        ),
+    )
     assert urgent["determination"]["urgency"] == "urgent"
     # First plan's program page: urgent within 24 hours.
     due = datetime.fromisoformat(urgent["determination"]["due_by"])
@@ -233,9 +258,12 @@ def test_second_plan_refuses_retrospective_requests(client):
 
 def test_reviewer_denial_carries_appeal_rights_and_is_never_automatic(client):
     pended = submit(client, jane_doe_request(service_lines=[{"sequence": 1, "code": "J9267"}]))
-    decision = {"reviewer": "dr-reviewer-1", "decision": "deny",
-                "rationale": "Single-agent therapy is not supported for this presentation.",
-                "guideline": "Sample oncology pathway, breast v1"}
+    decision = {
+        "reviewer": "dr-reviewer-1",
+        "decision": "deny",
+        "rationale": "Single-agent therapy is not supported for this presentation.",
+        "guideline": "Sample oncology pathway, breast v1",
+    }
     case = client.post(f"/cases/{pended['id']}/determination", json=decision).json()
     determination = case["determination"]
     assert case["status"] == "denied"
@@ -248,18 +276,32 @@ def test_reviewer_denial_carries_appeal_rights_and_is_never_automatic(client):
 
 
 def test_partial_reviewer_decision_only_where_the_plan_allows_it(client):
-    pended = submit(client, jane_doe_request(service_lines=[
-        {"sequence": 1, "code": "J9267"}, {"sequence": 2, "code": "J9171"}]))
-    partial = {"reviewer": "dr-reviewer-1", "decision": "approve", "rationale": "in part",
-               "lines": [{"sequence": 2, "decision": "deny"}]}
+    pended = submit(
+        client,
+        jane_doe_request(
+            service_lines=[{"sequence": 1, "code": "J9267"}, {"sequence": 2, "code": "J9171"}]
+        ),
+    )
+    partial = {
+        "reviewer": "dr-reviewer-1",
+        "decision": "approve",
+        "rationale": "in part",
+        "lines": [{"sequence": 2, "decision": "deny"}],
+    }
     refused = client.post(f"/cases/{pended['id']}/determination", json=partial)
     assert refused.status_code == 422
     assert "no partial approvals" in refused.json()["detail"]
 
 
 def test_work_list_orders_pended_cases_by_due_time(client):
-    urgent = submit(client, jane_doe_request(urgency="urgent", attachments=[{"filename": "a.pdf"}],
-                                             service_lines=[{"sequence": 1, "code": "J9267"}]))
+    urgent = submit(
+        client,
+        jane_doe_request(
+            urgency="urgent",
+            attachments=[{"filename": "a.pdf"}],
+            service_lines=[{"sequence": 1, "code": "J9267"}],
+        ),
+    )
     routine = submit(client, jane_doe_request(service_lines=[{"sequence": 1, "code": "J9267"}]))
     listed = client.get("/cases", params={"status": "pended"}).json()["cases"]
     ids = [row["id"] for row in listed]
@@ -269,10 +311,14 @@ def test_work_list_orders_pended_cases_by_due_time(client):
 def test_eligibility_answers_per_program(client):
     answer = client.get("/eligibility/U1234567801", params={"date": "2026-12-01"}).json()
     assert answer["eligible"] is True
-    assert "Prior authorization required for: Radiation Therapy, Medical Oncology" in answer["message"]
+    assert (
+        "Prior authorization required for: Radiation Therapy, Medical Oncology" in answer["message"]
+    )
     assert "No prior authorization required for: Gastroenterology" in answer["message"]
-    assert client.get("/eligibility/U1234567802", params={"date": "2026-12-01"}).json()[
-        "eligible"] is False
+    assert (
+        client.get("/eligibility/U1234567802", params={"date": "2026-12-01"}).json()["eligible"]
+        is False
+    )
     assert client.get("/eligibility/NOPE", params={"date": "2026-12-01"}).status_code == 404
 
 

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
 from fastapi import FastAPI
 
-from gateway.api import cases, eligibility, errors
+from gateway.api import auth, cases, eligibility, errors, fhir, jobs
 from gateway.core import Core
+from gateway.partners.settings import AuthSettings
 from gateway.settings import Settings, get_settings
+from gateway.worker import Dispatcher
 
 
-def create_app(settings: Settings | None = None, core: Core | None = None) -> FastAPI:
+def wire_outbound(core: Core, settings: Settings) -> None:
+    """The job planners that turn a stored determination into outbound jobs, once per core."""
+    if core.job_planners:
+        return
+    from gateway.notify.jobs import outbound_jobs
+
+    core.job_planners.append(
+        lambda _session, case, determination, previous: outbound_jobs(
+            case, determination, previous_status=previous, settings=settings
+        )
+    )
+    core.job_planners.append(fhir.SubscriptionNotifier(settings.fhir_base_url))
+
+
+def create_app(
+    settings: Settings | None = None,
+    core: Core | None = None,
+    auth_settings: AuthSettings | None = None,
+) -> FastAPI:
     settings = settings or get_settings()
     core = core or Core(settings)
     app = FastAPI(
@@ -21,6 +46,9 @@ def create_app(settings: Settings | None = None, core: Core | None = None) -> Fa
     app.state.core = core
     app.state.sessions = core.sessions
     errors.install(app)
+    # Partner authentication, isolation, limits, audit (issue 5): every route but /healthz,
+    # /fhir/metadata and /auth/token needs credentials.
+    auth.install(app, core, auth_settings)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -30,4 +58,34 @@ def create_app(settings: Settings | None = None, core: Core | None = None) -> Fa
 
     app.include_router(cases.router)
     app.include_router(eligibility.router)
+    app.include_router(fhir.router)
+    app.include_router(jobs.router)
+    app.state.jobs_for_case = jobs.jobs_for_case
+    wire_outbound(core, settings)
+    dispatcher = Dispatcher(
+        core.sessions, settings, clock_tick=core.expire_holds, clock=core.clock
+    )
+    app.state.run_outbox_once = dispatcher.run_once
+    if settings.dispatch_in_process:
+        app.router.lifespan_context = _dispatching(dispatcher)
     return app
+
+
+def _dispatching(dispatcher: Dispatcher) -> Callable[[FastAPI], Any]:
+    """`gateway serve` delivers outbox jobs in a thread beside the server (the embedded default);
+    `gateway worker` processes do it on their own for several workers and nodes."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=dispatcher.run_forever, args=(stop,), name="outbox-dispatcher", daemon=True
+        )
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+
+    return lifespan

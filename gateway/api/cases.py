@@ -6,10 +6,20 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from gateway import audit
+from gateway.api.auth import (
+    REVIEWER,
+    Principal,
+    audited,
+    authenticated,
+    readable_or_404,
+    submitter_for,
+    visible_cases,
+)
 from gateway.case import (
     Attachment,
     Case,
@@ -130,11 +140,18 @@ def _jobs(request: Request, case_id: str) -> list[dict[str, Any]]:
 
 
 @router.post("/cases", status_code=201)
-def submit_case(body: CaseRequest, request: Request) -> JSONResponse:
+def submit_case(
+    body: CaseRequest, request: Request, principal: Principal = Depends(authenticated)
+) -> JSONResponse:
     gateway = core(request)
+    # The submitter is the authenticated partner (issue 5: isolation by submitter).
+    body.submitter_id = submitter_for(principal, body.submitter_id)
     key = f"api:{body.submitter_id}:{body.request_id}" if body.request_id else None
-    result = gateway.submit(body.to_case(gateway.clock()), actor="api", replay_key=key)
-    stored = gateway.get(result.case.id or "")
+    with audited(request, "case.create", audit.CREATE) as entry:
+        result = gateway.submit(body.to_case(gateway.clock()), actor="api", replay_key=key)
+        stored = gateway.get(result.case.id or "")
+        entry.case_ids = [result.case.id or "", *stored.children]
+        entry.event = "case.read" if result.replayed else None
     return JSONResponse(
         case_view(stored, _jobs(request, stored.case.id or "")),
         status_code=200 if result.replayed else 201,
@@ -146,8 +163,12 @@ def list_cases(
     request: Request,
     status: str | None = Query(default=None),
     limit: int = Query(default=200, ge=1, le=1000),
+    principal: Principal = Depends(authenticated),
 ) -> dict[str, Any]:
-    rows = core(request).list_cases(status, limit)
+    # Reviewers and operators get the whole work list; a partner only its own cases.
+    with audited(request, "case.search", audit.READ) as entry:
+        rows = visible_cases(request, principal, status, limit)
+        entry.case_ids = [row.id for row in rows]
     return {
         "cases": [
             {
@@ -166,13 +187,23 @@ def list_cases(
 
 
 @router.get("/cases/{case_id}")
-def get_case(case_id: str, request: Request) -> dict[str, Any]:
-    return case_view(core(request).get(case_id), _jobs(request, case_id))
+def get_case(
+    case_id: str, request: Request, principal: Principal = Depends(authenticated)
+) -> dict[str, Any]:
+    readable_or_404(request, principal, case_id)
+    with audited(request, "case.read", audit.READ, case_id=case_id):
+        return case_view(core(request).get(case_id), _jobs(request, case_id))
 
 
 @router.post("/cases/{case_id}/determination")
-def decide(case_id: str, body: ReviewerDecision, request: Request) -> dict[str, Any]:
-    return case_view(core(request).decide(case_id, body), _jobs(request, case_id))
+def decide(
+    case_id: str,
+    body: ReviewerDecision,
+    request: Request,
+    principal: Principal = REVIEWER,
+) -> dict[str, Any]:
+    with audited(request, "case.update", audit.UPDATE, case_id=case_id):
+        return case_view(core(request).decide(case_id, body), _jobs(request, case_id))
 
 
 class ClinicalInformation(BaseModel):
@@ -182,6 +213,15 @@ class ClinicalInformation(BaseModel):
 
 
 @router.post("/cases/{case_id}/clinical")
-def add_clinical(case_id: str, body: ClinicalInformation, request: Request) -> dict[str, Any]:
-    stored = core(request).add_clinical(case_id, body.facts, actor=body.sender, notes=body.notes)
-    return case_view(stored, _jobs(request, case_id))
+def add_clinical(
+    case_id: str,
+    body: ClinicalInformation,
+    request: Request,
+    principal: Principal = Depends(authenticated),
+) -> dict[str, Any]:
+    readable_or_404(request, principal, case_id, action=audit.UPDATE)
+    with audited(request, "case.update", audit.UPDATE, case_id=case_id):
+        stored = core(request).add_clinical(
+            case_id, body.facts, actor=body.sender, notes=body.notes
+        )
+        return case_view(stored, _jobs(request, case_id))

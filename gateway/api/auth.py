@@ -1,0 +1,490 @@
+"""Authentication and access control over HTTP: FastAPI dependencies for the routers, the SMART
+token endpoint, the audit export and the partner admin routes.
+
+Routers use:
+  - `authenticated` -> Principal (the guard middleware has already refused anyone else),
+  - `require_role("reviewer")` / `require_role("operator")`, `require_scope("Claim", "write")`,
+  - `readable_or_404(request, principal, case_id)` before touching a case,
+  - `audited(request, event, action, case_id=...)` around a create, read, update or export,
+  - `x12_sender_allowed(principal, isa06)` (X12), `submitter_for(principal, claimed)`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from gateway import audit
+from gateway.audit.fhir import audit_bundle
+from gateway.core import CaseNotFound, Core, InvalidTransition
+from gateway.partners.credentials import generate_secret, verify_secret
+from gateway.partners.guard import CHALLENGE, GatewayGuard, route_template
+from gateway.partners.isolation import can_read, readable_case, readable_cases
+from gateway.partners.limits import RateLimiter, retry_after
+from gateway.partners.models import PartnerRow
+from gateway.partners.principal import (
+    AUTH_DISABLED_OPERATOR,
+    LOCAL_OPERATOR,
+    Principal,
+    Role,
+    acts_for,
+    submitter_for,
+    x12_sender_allowed,
+)
+from gateway.partners.registry import (
+    PartnerError,
+    PartnerSpec,
+    add_partner,
+    list_partners,
+    partner_view,
+    seed_partners,
+    set_enabled,
+)
+from gateway.partners.settings import AuthSettings
+from gateway.partners.smart import CLIENT_ASSERTION_TYPE, verify_client_assertion
+from gateway.partners.tokens import ScopeError, TokenError, grant_scopes, mint_access_token
+from gateway.reviewer import InvalidDecision
+from gateway.store.models import CaseRow
+
+__all__ = [
+    "LOCAL_OPERATOR",
+    "OPERATOR",
+    "REVIEWER",
+    "Principal",
+    "acts_for",
+    "audit_request",
+    "audited",
+    "authenticated",
+    "can_read",
+    "install",
+    "readable_or_404",
+    "require_role",
+    "require_scope",
+    "submitter_for",
+    "visible_cases",
+    "x12_sender_allowed",
+]
+
+log = logging.getLogger("gateway.auth")
+
+router = APIRouter(tags=["auth"])
+
+
+class Forbidden(Exception):
+    pass
+
+
+def auth_settings(request: Request) -> AuthSettings:
+    settings = getattr(request.app.state, "auth_settings", None)
+    return settings if settings is not None else AuthSettings()
+
+
+def authenticated(request: Request) -> Principal:
+    """The principal of this request (set by the guard middleware)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        if not auth_settings(request).auth_enabled:
+            return AUTH_DISABLED_OPERATOR
+        raise HTTPException(401, "authentication required", headers={"WWW-Authenticate": CHALLENGE})
+    return principal
+
+
+def require_role(*roles: str) -> Callable[[Request], Principal]:
+    """A dependency: the principal, if it holds one of `roles`; else 403 (audited)."""
+    wanted = "/".join(roles)
+
+    def dependency(request: Request) -> Principal:
+        principal = authenticated(request)
+        if not principal.has_role(*roles):
+            audit_request(
+                request,
+                event="access.refused",
+                action=audit.EXECUTE,
+                outcome=audit.MINOR_FAILURE,
+                status_code=403,
+                outcome_desc=f"needs the {wanted} role",
+                case_id=request.path_params.get("case_id"),
+            )
+            raise Forbidden(f"this needs the {wanted} role")
+        return principal
+
+    return dependency
+
+
+def require_scope(resource: str, access: str) -> Callable[[Request], Principal]:
+    """A dependency for FHIR routes: the principal, if its token holds a SMART system scope for
+    `resource` (Claim, Subscription, ...) and `access` (read or write); else 403 (audited)."""
+
+    def dependency(request: Request) -> Principal:
+        principal = authenticated(request)
+        if not principal.has_scope(resource, access):
+            audit_request(
+                request,
+                event="access.refused",
+                action=audit.EXECUTE,
+                outcome=audit.MINOR_FAILURE,
+                status_code=403,
+                outcome_desc=f"needs scope system/{resource}.{access}",
+            )
+            raise Forbidden(f"this needs the scope system/{resource}.{access}")
+        return principal
+
+    return dependency
+
+
+# Route parameters: `principal: Principal = REVIEWER` (module-level, so ruff's B008 is content).
+REVIEWER = Depends(require_role(Role.REVIEWER))
+OPERATOR = Depends(require_role(Role.OPERATOR))
+
+
+# -- audit helpers -----------------------------------------------------------------------------
+
+
+def audit_request(
+    request: Request,
+    *,
+    event: str,
+    action: str,
+    outcome: str = audit.SUCCESS,
+    case_id: str | None = None,
+    case_ids: list[str] | None = None,
+    status_code: int | None = None,
+    outcome_desc: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append an audit record for this request: its partner, source address, method and route
+    template come from the request."""
+    audit.record(
+        request.app.state.core,
+        event=event,
+        action=action,
+        outcome=outcome,
+        principal=getattr(request.state, "principal", None),
+        case_id=case_id,
+        case_ids=case_ids,
+        source_address=request.client.host if request.client else None,
+        method=request.method,
+        path=route_template(request.scope),
+        status_code=status_code,
+        outcome_desc=outcome_desc,
+        detail=detail,
+    )
+
+
+@dataclass
+class AuditEntry:
+    """What an `audited` block fills in when the case ids are known only inside it."""
+
+    case_ids: list[str] = field(default_factory=list)
+    event: str | None = None
+
+
+# Exceptions that are the client's doing: audited as refused (4), not as failures (8).
+_CLIENT_ERRORS = (CaseNotFound, InvalidTransition, InvalidDecision, Forbidden, HTTPException)
+
+
+@contextmanager
+def audited(
+    request: Request, event: str, action: str, *, case_id: str | None = None
+) -> Iterator[AuditEntry]:
+    """Audit the block: success when it returns, refused or failed when it raises."""
+    entry = AuditEntry(case_ids=[case_id] if case_id else [])
+    try:
+        yield entry
+    except _CLIENT_ERRORS as exc:
+        audit_request(request, event=entry.event or event, action=action,
+                      outcome=audit.MINOR_FAILURE, case_ids=entry.case_ids,
+                      outcome_desc=type(exc).__name__)
+        raise
+    except Exception as exc:
+        audit_request(request, event=entry.event or event, action=action,
+                      outcome=audit.SERIOUS_FAILURE, case_ids=entry.case_ids,
+                      outcome_desc=type(exc).__name__)
+        raise
+    audit_request(request, event=entry.event or event, action=action, case_ids=entry.case_ids)
+
+
+def readable_or_404(
+    request: Request, principal: Principal, case_id: str, *, action: str = audit.READ
+) -> CaseRow:
+    """The case, if the principal may see it. Otherwise CaseNotFound (404, as for a case that
+    does not exist: a 403 would tell another partner that the id is real), audited."""
+    with request.app.state.core.sessions() as session:
+        row = readable_case(session, principal, case_id)
+        exists = row is not None or session.get(CaseRow, case_id) is not None
+    if row is None:
+        audit_request(
+            request,
+            event="access.refused",
+            action=action,
+            outcome=audit.MINOR_FAILURE,
+            case_id=case_id,
+            status_code=404,
+            outcome_desc="another partner's case" if exists else "no such case",
+        )
+        raise CaseNotFound(case_id)
+    return row
+
+
+def visible_cases(
+    request: Request, principal: Principal, status: str | None, limit: int
+) -> list[CaseRow]:
+    """Core.list_cases restricted to what the principal may see."""
+    with request.app.state.core.sessions() as session:
+        return readable_cases(session, principal, status, limit)
+
+
+# -- SMART Backend Services token endpoint -----------------------------------------------------
+
+
+def _oauth_error(status: int, error: str, description: str, **headers: str) -> JSONResponse:
+    # RFC 6749 section 5.2
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={"Cache-Control": "no-store", **headers},
+    )
+
+
+def _client_secret(request: Request, form: dict[str, str]) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+            client_id, _, secret = decoded.partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return client_id, secret
+    if form.get("client_id") and form.get("client_secret"):
+        return form["client_id"], form["client_secret"]
+    return None
+
+
+def _authenticate_client(request: Request, form: dict[str, str]) -> PartnerRow:
+    auth = auth_settings(request)
+    core: Core = request.app.state.core
+    if form.get("client_assertion_type") or form.get("client_assertion"):
+        if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
+            raise TokenError("client_assertion_type must be " + CLIENT_ASSERTION_TYPE)
+        if not form.get("client_assertion"):
+            raise TokenError("client_assertion is missing")
+        partner = verify_client_assertion(core.sessions, auth, form["client_assertion"])
+        if form.get("client_id") and form["client_id"] != partner.id:
+            raise TokenError("client_id differs from the client assertion's iss")
+        return partner
+    credentials = _client_secret(request, form)
+    if credentials is None:
+        raise TokenError("no client authentication")
+    client_id, secret = credentials
+    with core.sessions() as session:
+        partner = session.get(PartnerRow, client_id)
+    if partner is None or not partner.enabled or not verify_secret(secret, partner.secret_hash):
+        raise TokenError("unknown client or wrong secret")
+    return partner
+
+
+@router.post("/auth/token", response_model=None)
+async def token(request: Request) -> JSONResponse:
+    """OAuth 2.0 client-credentials grant: a SMART Backend Services client assertion
+    (private_key_jwt, RS384/ES384), or a shared secret (client_secret_basic/post)."""
+    auth = auth_settings(request)
+    try:
+        form = {key: str(value) for key, value in (await request.form()).items()}
+    except Exception:
+        return _oauth_error(400, "invalid_request", "send application/x-www-form-urlencoded")
+    if form.get("grant_type") != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", "only client_credentials is supported")
+    try:
+        partner = await run_in_threadpool(_authenticate_client, request, form)
+    except TokenError as exc:
+        reason = str(exc)
+        await run_in_threadpool(
+            lambda: audit_request(
+                request, event="login", action=audit.EXECUTE, outcome=audit.MINOR_FAILURE,
+                status_code=401, outcome_desc=reason,
+            )
+        )
+        limiter: RateLimiter = request.app.state.rate_limiter
+        client = request.client.host if request.client else "unknown"
+        wait = limiter.take(
+            f"login:{client}", auth.login_failures_per_minute / 60.0, auth.login_failures_burst
+        )
+        if wait:
+            return _oauth_error(429, "invalid_client", "too many failed attempts",
+                                **{"Retry-After": retry_after(wait)})
+        return _oauth_error(401, "invalid_client", "client authentication failed")
+    try:
+        scopes = grant_scopes(form.get("scope"), partner.scopes or [])
+    except ScopeError as exc:
+        return _oauth_error(400, "invalid_scope", str(exc))
+    access_token, lifetime = mint_access_token(auth, partner.id, scopes)
+    await run_in_threadpool(
+        lambda: audit.record(
+            request.app.state.core, event="login", action=audit.EXECUTE, partner_id=partner.id,
+            source_address=request.client.host if request.client else None, method="POST",
+            path="/auth/token", status_code=200, outcome_desc="access token issued",
+        )
+    )
+    log.info("access token issued", extra={"partner_id": partner.id})
+    return JSONResponse(
+        {
+            "access_token": access_token,
+            "token_type": "bearer",
+            "expires_in": lifetime,
+            "scope": " ".join(sorted(scopes)),
+        },
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+@router.get("/.well-known/smart-configuration")
+def smart_configuration(request: Request) -> dict[str, Any]:
+    """SMART discovery: where and how a backend service gets a token."""
+    auth = auth_settings(request)
+    return {
+        "issuer": auth.issuer,
+        "token_endpoint": auth.token_endpoint,
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": [
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+        "scopes_supported": ["system/*.read", "system/*.write", "system/Claim.read",
+                             "system/Claim.write", "system/Subscription.write"],
+        "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+    }
+
+
+# -- audit export ------------------------------------------------------------------------------
+
+audit_router = APIRouter(tags=["audit"])
+
+
+@audit_router.get("/audit", response_model=None)
+def audit_export(
+    request: Request,
+    case: str | None = Query(default=None, max_length=32),
+    partner: str | None = Query(default=None, max_length=64),
+    limit: int = Query(default=500, ge=1, le=5000),
+    principal: Principal = OPERATOR,
+) -> JSONResponse:
+    """The audit trail (of one case, or one partner) as a FHIR Bundle of AuditEvents."""
+    with request.app.state.core.sessions() as session:
+        rows = audit.trail(session, case_id=case, partner_id=partner, limit=limit)
+    audit_request(
+        request,
+        event="case.export" if case else "audit.export",
+        action=audit.READ,
+        case_id=case,
+        status_code=200,
+        detail={"partner": partner} if partner else None,
+    )
+    return JSONResponse(
+        audit_bundle(rows, auth_settings(request).issuer), media_type="application/fhir+json"
+    )
+
+
+# -- partner registry administration -----------------------------------------------------------
+
+partners_router = APIRouter(tags=["partners"], prefix="/partners")
+
+
+class PartnerCreate(PartnerSpec):
+    # Make a random shared secret and answer it once (it is stored only hashed).
+    generate_secret: bool = False
+
+
+def _partner_audit(request: Request, action: str, partner_id: str, what: str) -> None:
+    audit_request(request, event=f"partner.{what}", action=action, status_code=200,
+                  detail={"partner": partner_id})
+
+
+@partners_router.get("")
+def partners(request: Request, _: Principal = OPERATOR) -> dict[str, Any]:
+    with request.app.state.core.sessions() as session:
+        return {"partners": [partner_view(row) for row in list_partners(session)]}
+
+
+@partners_router.get("/{partner_id}", response_model=None)
+def partner(partner_id: str, request: Request, _: Principal = OPERATOR) -> dict[str, Any]:
+    with request.app.state.core.sessions() as session:
+        row = session.get(PartnerRow, partner_id)
+        if row is None:
+            raise HTTPException(404, f"no partner {partner_id}")
+        return partner_view(row)
+
+
+@partners_router.post("", status_code=201, response_model=None)
+def create_partner(
+    body: PartnerCreate, request: Request, _: Principal = OPERATOR
+) -> dict[str, Any] | JSONResponse:
+    secret = generate_secret() if body.generate_secret else None
+    spec = PartnerSpec.model_validate(
+        {**body.model_dump(exclude={"generate_secret", "secret"}), "secret": secret}
+    )
+    try:
+        with request.app.state.core.sessions.begin() as session:
+            view = partner_view(add_partner(session, spec))
+    except PartnerError as exc:
+        return JSONResponse({"error": "invalid partner", "detail": str(exc)}, status_code=409)
+    _partner_audit(request, audit.CREATE, spec.id, "create")
+    return {**view, "secret": secret} if secret else view
+
+
+def _set_enabled(request: Request, partner_id: str, enabled: bool) -> dict[str, Any]:
+    try:
+        with request.app.state.core.sessions.begin() as session:
+            view = partner_view(set_enabled(session, partner_id, enabled))
+    except PartnerError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    _partner_audit(request, audit.UPDATE, partner_id, "enable" if enabled else "disable")
+    return view
+
+
+@partners_router.post("/{partner_id}/disable")
+def disable_partner(partner_id: str, request: Request, _: Principal = OPERATOR) -> dict[str, Any]:
+    return _set_enabled(request, partner_id, False)
+
+
+@partners_router.post("/{partner_id}/enable")
+def enable_partner(partner_id: str, request: Request, _: Principal = OPERATOR) -> dict[str, Any]:
+    return _set_enabled(request, partner_id, True)
+
+
+# -- wiring ------------------------------------------------------------------------------------
+
+
+def install(app: FastAPI, core: Core, auth: AuthSettings | None = None) -> AuthSettings:
+    """Wire access control into the app: settings, demo partners, the guard middleware, the
+    token/audit/partner routes and the 403 answer."""
+    auth = auth or AuthSettings()
+    app.state.auth_settings = auth
+    app.state.rate_limiter = RateLimiter()
+    seed_partners(core.sessions, auth.seed_file)
+    app.add_middleware(
+        GatewayGuard, sessions=core.sessions, auth=auth, limiter=app.state.rate_limiter
+    )
+    app.include_router(router)
+    app.include_router(audit_router)
+    app.include_router(partners_router)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return JSONResponse({"error": "forbidden", "detail": str(exc)}, status_code=403)
+
+    # uvicorn's access log writes the raw path and query string, which can carry a member id
+    # (/eligibility/{member_id}); the guard logs the route template instead.
+    logging.getLogger("uvicorn.access").disabled = True
+    return auth

@@ -1,0 +1,257 @@
+"""The PAS channel over HTTP: $submit, $inquire, metadata, questionnaires, subscriptions.
+
+Thin: parse, check the PAS profile rules, call the core, render. Every refusal is an
+OperationOutcome with a 4xx status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.case import Case, CaseStatus, Determination
+from gateway.core import Core, InvalidTransition
+from gateway.fhir import capability, outcome, profile, questionnaire, reader, subscription, writer
+from gateway.fhir.inquiry import read_inquiry
+from gateway.notify.jobs import JobSpec
+from gateway.store.models import SubscriptionRow
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+
+FHIR_JSON = "application/fhir+json"
+
+
+def fhir(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+def refuse(status: int, code: str, text: str, *expression: str) -> JSONResponse:
+    return fhir(outcome.operation_outcome([outcome.error(code, text, *expression)]), status)
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+async def _bundle(request: Request) -> dict[str, Any] | JSONResponse:
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return refuse(400, "structure", f"The body is not JSON: {exc}")
+    body = reader.unwrap_parameters(body)
+    if not isinstance(body, dict):
+        return refuse(400, "structure", "The body is not a FHIR resource", "Bundle")
+    return body
+
+
+def submitter_of(request: Request) -> str | None:
+    principal = getattr(request.state, "principal", None)
+    return getattr(principal, "partner_id", None)
+
+
+@router.get("/metadata")
+def metadata(request: Request) -> JSONResponse:
+    return fhir(capability.capability_statement(base_url=base_url(request)))
+
+
+@router.get("/Questionnaire/{questionnaire_id}")
+def get_questionnaire(questionnaire_id: str, request: Request) -> JSONResponse:
+    found = questionnaire.questionnaire(questionnaire_id, base_url(request))
+    if found is None:
+        known = ", ".join(questionnaire.QUESTIONNAIRE_IDS)
+        return refuse(404, "not-found", f"No Questionnaire {questionnaire_id} (have: {known})")
+    return fhir(found)
+
+
+@router.post("/Claim/$submit")
+async def submit(request: Request) -> Response:
+    core: Core = request.app.state.core
+    body = await _bundle(request)
+    if isinstance(body, JSONResponse):
+        return body
+    issues = profile.validate_request(body, "submit")
+    if outcome.has_errors(issues):
+        return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
+    now = core.clock()
+    try:
+        case = reader.read_case(body, received_at=now, submitter_id=submitter_of(request))
+    except reader.PasReadError as exc:
+        return refuse(400, "required", str(exc), "Bundle.entry")
+
+    if case.prior_case_id:
+        return _update(core, case, body)
+    submitter = case.submission.submitter_id or ""
+    replay_key = (
+        f"pas:{submitter}:{case.submission.bundle_identifier}:{case.submission.content_hash}"
+    )
+
+    def render(stored: Case, determination: Determination) -> str:
+        return json.dumps(writer.response_bundle(stored, determination, request=body, now=now))
+
+    result = core.submit(case, actor=f"pas:{submitter}", replay_key=replay_key, render=render)
+    return Response(
+        result.response or "", media_type=FHIR_JSON, headers={"X-Case-Ids": result.case.id or ""}
+    )
+
+
+def _update(core: Core, case: Case, body: dict[str, Any]) -> Response:
+    """A PASClaimUpdate: related.claim names the prior Claim; re-review and answer every item."""
+    prior = core.find_by_claim(case.submission.submitter_id, case.prior_case_id or "")
+    if prior is None:
+        return refuse(
+            404,
+            "not-found",
+            f"No earlier request with Claim identifier {case.prior_case_id} from this submitter",
+            "Claim.related.claim",
+        )
+    try:
+        stored = core.update_case(prior, case, actor=f"pas:{case.submission.submitter_id}")
+    except InvalidTransition as exc:
+        return refuse(422, "business-rule", str(exc), "Claim.related")
+    assert stored.determination is not None
+    bundle = writer.response_bundle(stored.case, stored.determination, request=body)
+    return fhir(bundle)
+
+
+@router.post("/Claim/$inquire")
+async def inquire(request: Request) -> JSONResponse:
+    core: Core = request.app.state.core
+    body = await _bundle(request)
+    if isinstance(body, JSONResponse):
+        return body
+    issues = profile.validate_request(body, "inquire")
+    if outcome.has_errors(issues):
+        return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
+    try:
+        query = read_inquiry(body, received_at=core.clock())
+    except reader.PasReadError as exc:
+        return refuse(400, "required", str(exc), "Bundle.entry")
+    if not query.member_id or not query.provider_npi:
+        return refuse(
+            400,
+            "required",
+            "An inquiry names the member and the requesting provider",
+            "Claim.patient",
+            "Claim.provider",
+        )
+    # Access needs a match on member id and the ordering or rendering provider's NPI (issue 3).
+    matches = []
+    for stored in core.cases_for_member(query.member_id):
+        npis = {
+            p.npi
+            for p in (
+                stored.case.requester,
+                stored.case.ordering,
+                stored.case.rendering,
+                stored.case.facility,
+            )
+            if p and p.npi
+        }
+        if query.provider_npi not in npis or stored.determination is None:
+            continue
+        if query.claim_identifiers and not (
+            set(query.claim_identifiers) & set(stored.case.submission.trace_numbers)
+        ):
+            continue
+        matches.append((stored.case, stored.determination))
+    if not matches:
+        return refuse(404, "not-found", "No prior authorization matches this inquiry")
+    bundle = writer.inquiry_response_bundle(query.case, matches, body)
+    return fhir(writer.inquiry_parameters(bundle))
+
+
+@router.post("/Subscription")
+async def create_subscription(request: Request) -> JSONResponse:
+    core: Core = request.app.state.core
+    resource = await _bundle(request)
+    if isinstance(resource, JSONResponse):
+        return resource
+    issues = subscription.validate_subscription(resource)
+    if outcome.has_errors(issues):
+        return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
+    subscription_id = uuid.uuid4().hex
+    stored = subscription.accepted(resource, subscription_id, "active")
+    info = subscription.parse_subscription(stored)
+    handshake = subscription.handshake_bundle(stored, base_url=base_url(request))
+    with core.sessions.begin() as session:
+        session.add(
+            SubscriptionRow(
+                id=subscription_id,
+                org_identifier=info.org_identifier,
+                submitter_id=submitter_of(request),
+                endpoint=info.endpoint,
+                status="active",
+                resource=stored,
+                events_sent=0,
+            )
+        )
+        core.enqueue(
+            session,
+            JobSpec(
+                "subscription",
+                f"subscription:{subscription_id}:handshake",
+                {"endpoint": info.endpoint, "headers": info.headers, "body": handshake},
+            ),
+            case_id=None,
+        )
+    return fhir(stored, 201)
+
+
+@router.get("/Subscription/{subscription_id}")
+def get_subscription(subscription_id: str, request: Request) -> JSONResponse:
+    core: Core = request.app.state.core
+    with core.sessions() as session:
+        row = session.get(SubscriptionRow, subscription_id)
+        if row is None or row.submitter_id != submitter_of(request):
+            return refuse(404, "not-found", f"No Subscription {subscription_id}")
+        return fhir(row.resource)
+
+
+class SubscriptionNotifier:
+    """Job planner: when a pended or held case is decided, each matching subscriber of the
+    system that sent the request gets a notification carrying the full PAS response bundle."""
+
+    def __init__(self, base: str):
+        self.base = base
+
+    def __call__(
+        self,
+        session: Session,
+        case: Case,
+        determination: Determination,
+        previous_status: str | None,
+    ) -> list[JobSpec]:
+        pending = (CaseStatus.PENDED.value, CaseStatus.HELD.value)
+        if previous_status not in pending or determination.status.value in pending:
+            return []
+        rows = session.execute(
+            select(SubscriptionRow).where(SubscriptionRow.status == "active")
+        ).scalars()
+        jobs = []
+        for row in rows:
+            info = subscription.parse_subscription(row.resource)
+            if row.submitter_id != case.submission.submitter_id:
+                continue  # only the system that sent the request hears of its cases
+            if not subscription.matches(info, case):
+                continue
+            row.events_sent += 1
+            response = writer.response_bundle(case, determination)
+            body = subscription.notification_bundle(
+                row.resource, response, row.events_sent, base_url=self.base
+            )
+            key = f"subscription:{row.id}:{case.id}:{determination.decided_at.isoformat()}"
+            jobs.append(
+                JobSpec(
+                    "subscription",
+                    key,
+                    {"endpoint": info.endpoint, "headers": info.headers, "body": body},
+                )
+            )
+        return jobs

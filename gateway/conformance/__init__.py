@@ -1,0 +1,1 @@
+"""Conformance runs: replay suites of requests (conformance/) and compare what comes back."""

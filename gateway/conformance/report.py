@@ -1,0 +1,89 @@
+"""Conformance results as a terminal table, JUnit XML and a Markdown report."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from gateway.conformance.runner import CaseResult
+
+STYLE = {"pass": "green", "fail": "red", "error": "magenta"}
+
+
+def summary(results: list[CaseResult]) -> str:
+    counts = Counter(result.verdict for result in results)
+    return f"{counts['pass']} passed, {counts['fail'] + counts['error']} failed" + (
+        f" ({counts['error']} errors)" if counts["error"] else ""
+    )
+
+
+def print_table(results: list[CaseResult], console: Console) -> None:
+    table = Table(title="Conformance run", show_lines=False)
+    table.add_column("case")
+    table.add_column("verdict")
+    table.add_column("first difference", overflow="fold")
+    for result in results:
+        verdict = f"[{STYLE[result.verdict]}]{result.verdict}[/]"
+        table.add_row(result.id, verdict, result.difference or "")
+    console.print(table)
+
+
+def write_junit(results: list[CaseResult], path: Path) -> None:
+    suites = ET.Element("testsuites", name="gateway-conformance")
+    by_suite: dict[str, list[CaseResult]] = {}
+    for result in results:
+        by_suite.setdefault(result.suite, []).append(result)
+    for name, members in by_suite.items():
+        failures = sum(r.verdict == "fail" for r in members)
+        errors = sum(r.verdict == "error" for r in members)
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=name,
+            tests=str(len(members)),
+            failures=str(failures),
+            errors=str(errors),
+            time=f"{sum(r.seconds for r in members):.3f}",
+        )
+        for result in members:
+            testcase = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"conformance.{name}",
+                name=result.name,
+                time=f"{result.seconds:.3f}",
+            )
+            if result.verdict in ("fail", "error"):
+                tag = "failure" if result.verdict == "fail" else "error"
+                element = ET.SubElement(testcase, tag, message=result.difference or "")
+                element.text = result.description
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def write_markdown(results: list[CaseResult], path: Path) -> None:
+    lines = [
+        "# Conformance report",
+        "",
+        summary(results),
+        "",
+        "| case | verdict | description | first difference |",
+        "|---|---|---|---|",
+    ]
+    for result in results:
+        difference = (result.difference or "").replace("|", "\\|")
+        lines.append(f"| {result.id} | {result.verdict} | {result.description} | {difference} |")
+    lines.append("")
+    for result in results:
+        lines.append(f"## {result.id}")
+        lines.append("")
+        for step in result.steps:
+            mark = "ok" if not step.difference else f"differs: {step.difference}"
+            lines.append(f"- {step.name}: {mark}")
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,209 @@
+"""Replay conformance cases against the gateway, in-process or at a URL, and compare.
+
+In-process, every case gets a gateway of its own (a fresh SQLite database, spool and maildir in a
+temporary folder) whose clock is frozen at the case's `as_of`, so a suite replays the same way on
+any day. Against a URL, the steps go over HTTP to a running gateway with its own clock.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gateway.conformance.observe import observe_case, observe_response
+from gateway.conformance.suite import ConformanceCase, Step, SuiteError
+from gateway.settings import Settings, get_settings
+
+
+@dataclass
+class StepResult:
+    name: str
+    observed: dict[str, Any]
+    difference: str | None = None
+
+
+@dataclass
+class CaseResult:
+    suite: str
+    name: str
+    description: str
+    verdict: str  # pass | fail | error
+    difference: str | None = None
+    seconds: float = 0.0
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"{self.suite}/{self.name}"
+
+
+def first_difference(expected: Any, observed: Any, where: str = "") -> str | None:
+    """The first place where `observed` does not hold what `expected` asks for.
+
+    Dicts are compared as subsets (only the keys a case names), lists element by element and in
+    full, scalars as text (so 001 and "001" agree).
+    """
+    if isinstance(expected, dict):
+        if not isinstance(observed, dict):
+            return f"{where or 'response'}: expected an object, got {observed!r}"
+        for key, value in expected.items():
+            if key not in observed:
+                return f"{where}{'.' if where else ''}{key}: expected {value!r}, not present"
+            found = first_difference(value, observed[key], f"{where}{'.' if where else ''}{key}")
+            if found:
+                return found
+        return None
+    if isinstance(expected, list):
+        if not isinstance(observed, list):
+            return f"{where}: expected a list {expected!r}, got {observed!r}"
+        if len(expected) != len(observed):
+            return f"{where}: expected {len(expected)} entries {expected!r}, got {observed!r}"
+        for index, (want, have) in enumerate(zip(expected, observed, strict=True)):
+            found = first_difference(want, have, f"{where}[{index}]")
+            if found:
+                return found
+        return None
+    if str(expected) != str(observed):
+        return f"{where}: expected {expected!r}, got {observed!r}"
+    return None
+
+
+class Target:
+    """Where steps go: an in-process app or a running gateway."""
+
+    def __init__(self, client: httpx.Client | Any, worker: Callable[[], int] | None = None):
+        self.client = client
+        self.worker = worker
+
+
+@contextmanager
+def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]:
+    from fastapi.testclient import TestClient
+
+    from gateway.api.app import create_app
+    from gateway.core import Core
+
+    with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
+        folder = Path(tmp)
+        settings = base.model_copy(
+            update={
+                "database_url": f"sqlite:///{folder / 'gateway.db'}",
+                "roster": case.resolve(case.roster) if case.roster else base.roster,
+                "fax_spool": folder / "fax",
+                "mail_dir": folder / "mail",
+                "member_mail_dir": folder / "member-mail",
+                "payer_feed_dir": folder / "payer-feed",
+                "smtp_url": None,
+                "fax_gateway": "spool",
+                "frozen_time": case.as_of,
+                "dispatch_in_process": False,
+            }
+        )
+        core = Core(settings)
+        app = create_app(settings, core=core)
+        with TestClient(app, headers=_local_operator_headers(app)) as client:
+            yield Target(client, worker=getattr(app.state, "run_outbox_once", None))
+        core.engine.dispose()
+
+
+def _local_operator_headers(app: Any) -> dict[str, str]:
+    mint = getattr(app.state, "local_operator_token", None)
+    return {"Authorization": f"Bearer {mint()}"} if mint else {}
+
+
+def _send(target: Target, case: ConformanceCase, step: Step, case_id: str | None) -> httpx.Response:
+    client = target.client
+    if step.x12:
+        return client.post(
+            "/x12/278",
+            content=case.resolve(step.x12).read_bytes(),
+            headers={"Content-Type": "application/edi-x12"},
+        )
+    if step.pas:
+        return client.post(
+            "/fhir/Claim/$submit",
+            content=case.resolve(step.pas).read_bytes(),
+            headers={"Content-Type": "application/fhir+json"},
+        )
+    if step.inquire:
+        return client.post(
+            "/fhir/Claim/$inquire",
+            content=case.resolve(step.inquire).read_bytes(),
+            headers={"Content-Type": "application/fhir+json"},
+        )
+    if step.case:
+        return client.post(
+            "/cases",
+            content=case.resolve(step.case).read_bytes(),
+            headers={"Content-Type": "application/json"},
+        )
+    if case_id is None:
+        raise SuiteError(f"step {step.action} needs a case from an earlier step")
+    if step.clinical is not None:
+        return client.post(f"/cases/{case_id}/clinical", json=step.clinical)
+    return client.post(f"/cases/{case_id}/determination", json=step.decide)
+
+
+def run_case(case: ConformanceCase, target: Target) -> CaseResult:
+    started = time.perf_counter()
+    result = CaseResult(case.suite, case.name, case.description, "pass")
+    case_id: str | None = None
+    determinations: list[Any] = []
+    try:
+        for index, step in enumerate(case.steps):
+            label = step.name or f"step {index + 1} ({step.action})"
+            if step.worker:
+                delivered = target.worker() if target.worker else 0
+                observed: dict[str, Any] = {"delivered": delivered}
+            else:
+                response = _send(target, case, step, case_id)
+                observed = observe_response(step.action, response)
+                case_id = observed.get("case_id") or case_id
+            if case_id:
+                observed.update(observe_case(target.client, case_id))
+            determinations.append(observed.get("items"))
+            step_result = StepResult(label, observed)
+            step_result.difference = first_difference(step.expect, observed)
+            result.steps.append(step_result)
+            if step_result.difference:
+                result.verdict, result.difference = "fail", f"{label}: {step_result.difference}"
+                break
+        if result.verdict == "pass" and case.same_determination:
+            chosen = [determinations[i] for i in case.same_determination]
+            if any(d != chosen[0] for d in chosen[1:]):
+                result.verdict = "fail"
+                result.difference = f"steps {case.same_determination} decided differently: {chosen}"
+    except Exception as exc:  # an error in one case must not stop the suite
+        result.verdict, result.difference = "error", f"{type(exc).__name__}: {exc}"
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def run(
+    cases: list[ConformanceCase],
+    *,
+    url: str | None = None,
+    token: str | None = None,
+    progress: Callable[[CaseResult], None] | None = None,
+) -> list[CaseResult]:
+    results = []
+    base = get_settings()
+    for case in cases:
+        if url:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+                outcome = run_case(case, Target(client))
+        else:
+            with in_process_target(case, base) as target:
+                outcome = run_case(case, target)
+        results.append(outcome)
+        if progress:
+            progress(outcome)
+    return results

@@ -1,0 +1,202 @@
+"""Delivering one outbox job by its kind: fax, provider_mail, member_mail, email, payer_feed,
+subscription. Called by the worker's dispatcher with the job and the stored case.
+
+Every transport gets the job's idempotency key, so a job delivered again after a crash (the
+outbox delivers at least once) is recognised by the fax gateway, the maildir, the mail batch and
+the payer feed. A failure raises: `PermanentDeliveryError` when retrying cannot help (the job is
+parked dead at once), any other exception to be retried with backoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import httpx
+
+from gateway.case import Case, Determination
+from gateway.notify.email import MailTransport, make_mail_transport, status_notice
+from gateway.notify.fax import FaxGateway, make_fax_gateway
+from gateway.notify.jobs import member_recipient, provider_recipient
+from gateway.notify.letters import count_pages, render_letter
+from gateway.notify.member_mail import MemberMailBatch
+from gateway.notify.payer_feed import PayerFeed
+from gateway.settings import Settings
+
+KINDS = ("fax", "provider_mail", "member_mail", "email", "payer_feed", "subscription")
+
+
+class PermanentDeliveryError(Exception):
+    """Retrying cannot help (no address, unknown kind, case gone): park the job as dead now."""
+
+
+class OutboxJob(Protocol):
+    """What a delivery reads of an outbox row (OutboxJobRow or the worker's ClaimedJob)."""
+
+    id: int
+    case_id: str | None
+    kind: str
+    idempotency_key: str
+    payload: dict[str, Any]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Deliverer:
+    """`deliver(job, case_json) -> result`: the dispatch the worker calls for each job."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        fax: FaxGateway | None = None,
+        mail: MailTransport | None = None,
+        http: httpx.Client | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        subscription_timeout: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self._fax = fax
+        self._mail = mail
+        self._http = http
+        self.clock = clock
+        self.subscription_timeout = subscription_timeout
+        self.member_mail = MemberMailBatch(settings.member_mail_dir)
+        self.payer_feed = PayerFeed(settings.payer_feed_dir)
+
+    # Transports are made on first use: a fax misconfiguration must not stop e-mail.
+    @property
+    def fax(self) -> FaxGateway:
+        if self._fax is None:
+            self._fax = make_fax_gateway(self.settings)
+        return self._fax
+
+    @property
+    def mail(self) -> MailTransport:
+        if self._mail is None:
+            self._mail = make_mail_transport(self.settings)
+        return self._mail
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=self.subscription_timeout)
+        return self._http
+
+    def __call__(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
+        handlers: dict[str, Callable[[OutboxJob, dict[str, Any] | None], dict[str, Any]]] = {
+            "fax": self.deliver_fax,
+            "provider_mail": self.deliver_mail,
+            "member_mail": self.deliver_mail,
+            "email": self.deliver_email,
+            "payer_feed": self.deliver_payer_feed,
+            "subscription": self.deliver_subscription,
+        }
+        handler = handlers.get(job.kind)
+        if handler is None:
+            raise PermanentDeliveryError(f"unknown job kind {job.kind!r}")
+        return handler(job, case_json)
+
+    def _letter(
+        self, job: OutboxJob, case_json: dict[str, Any] | None
+    ) -> tuple[Case, dict[str, Any], bytes]:
+        if case_json is None:
+            raise PermanentDeliveryError(f"case {job.case_id} is not in the store")
+        case = Case.model_validate(case_json)
+        determination = Determination.model_validate(job.payload["determination"])
+        recipient = dict(job.payload["recipient"])
+        if not recipient.get("address"):
+            recipient["address"] = _current_address(case, recipient.get("role"))
+        portal = f"{self.settings.portal_url.rstrip('/')}/{case.id}"
+        pdf = render_letter(job.payload["letter"], case, determination, recipient,
+                            portal_url=portal)
+        return case, recipient, pdf
+
+    def deliver_fax(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
+        _, recipient, pdf = self._letter(job, case_json)
+        number = recipient.get("fax")
+        if not number:
+            raise PermanentDeliveryError("fax job without a valid fax number")
+        fax_id = self.fax.submit(job.idempotency_key, number, pdf)
+        return {"gateway": self.fax.name, "fax_id": fax_id, "pages": count_pages(pdf)}
+
+    def deliver_mail(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
+        """A printed letter: the member's, or a provider's whose fax number is unknown."""
+        _, recipient, pdf = self._letter(job, case_json)
+        if not _mailable(recipient.get("address")):
+            raise PermanentDeliveryError(f"no mailing address for the {recipient.get('role')}")
+        result = self.member_mail.add(
+            job_key=job.idempotency_key,
+            job_id=job.id,
+            case_id=job.case_id,
+            pdf=pdf,
+            pages=count_pages(pdf),
+            day=self.clock().astimezone(UTC).date(),
+            recipient_role=str(recipient.get("role")),
+            letter=job.payload["letter"],
+        )
+        if job.kind == "provider_mail":
+            result["fax_problem"] = recipient.get("fax_problem")
+        return result
+
+    def deliver_email(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
+        message = status_notice(
+            job.payload, job_key=job.idempotency_key, mail_from=self.settings.mail_from
+        )
+        return self.mail.send(job.idempotency_key, message)
+
+    def deliver_payer_feed(
+        self, job: OutboxJob, case_json: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        payload = job.payload
+        return self.payer_feed.append(
+            job_key=job.idempotency_key,
+            payer_id=payload.get("payer_id") or "unknown",
+            record=payload["record"],
+            day=self.clock().astimezone(UTC).date(),
+            x12_278=payload.get("x12_278"),
+        )
+
+    def deliver_subscription(
+        self, job: OutboxJob, case_json: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """POST payload["body"] to payload["endpoint"] (PAS subscription notification)."""
+        endpoint = job.payload.get("endpoint")
+        if not endpoint:
+            raise PermanentDeliveryError("subscription job without an endpoint")
+        headers = {"Idempotency-Key": job.idempotency_key, **job.payload.get("headers", {})}
+        headers.setdefault("Content-Type", "application/fhir+json")
+        try:
+            response = self.http.post(
+                endpoint, json=job.payload.get("body"), headers=headers,
+                timeout=self.subscription_timeout,
+            )
+        except httpx.HTTPError as exc:
+            reason = type(exc).__name__
+            raise ConnectionError(f"subscription endpoint unreachable: {reason}") from exc
+        if response.status_code == 410:
+            raise PermanentDeliveryError("subscription endpoint is gone (410)")
+        if response.status_code >= 300:
+            raise ConnectionError(f"subscription endpoint answered {response.status_code}")
+        return {"status_code": response.status_code}
+
+
+def _mailable(address: dict[str, Any] | None) -> bool:
+    return bool(address and address.get("lines") and
+                (address.get("postal_code") or address.get("city")))
+
+
+def _current_address(case: Case, role: str | None) -> dict[str, Any] | None:
+    """The stored case's address for `role`, when the job's snapshot had none."""
+    if role == "member":
+        return member_recipient(case)["address"]
+    provider = {
+        "requester": case.requester or case.ordering,
+        "ordering": case.ordering or case.requester,
+        "facility": case.facility or case.rendering,
+        "rendering": case.rendering,
+    }.get(role or "")
+    return provider_recipient(role or "", provider)["address"] if provider else None

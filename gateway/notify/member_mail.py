@@ -1,0 +1,85 @@
+"""Print-ready letters collected in a daily batch for the mail house (DOMAIN.md: Notices).
+
+settings.member_mail_dir/YYYY-MM-DD/ holds one PDF per letter and manifest.jsonl, one line per
+letter: job id, case id, file, pages, kind of recipient. The manifest carries no names: the
+address is on the letter itself. Provider letters whose fax number is unknown go the same way.
+A letter is filed under a name derived from its job key, so a retried delivery neither prints
+the letter twice nor lists it twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.jsonl"
+
+
+class MemberMailBatch:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def folder(self, day: date) -> Path:
+        return self.root / day.isoformat()
+
+    def add(
+        self,
+        *,
+        job_key: str,
+        job_id: int,
+        case_id: str | None,
+        pdf: bytes,
+        pages: int,
+        day: date,
+        recipient_role: str,
+        letter: str,
+    ) -> dict[str, Any]:
+        folder = self.folder(day)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{hashlib.sha256(job_key.encode()).hexdigest()[:24]}.pdf"
+        path = folder / name
+        if not path.exists():
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pdf")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pdf)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        entry = {
+            "job_id": job_id,
+            "case_id": case_id,
+            "file": name,
+            "pages": pages,
+            "recipient": recipient_role,
+            "letter": letter,
+        }
+        self._append_once(folder / MANIFEST, entry)
+        return {"batch": day.isoformat(), "file": name, "pages": pages}
+
+    @staticmethod
+    def _append_once(manifest: Path, entry: dict[str, Any]) -> None:
+        # The lock keeps two workers' lines whole; the scan keeps a retried job to one line.
+        with manifest.open("a+", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                handle.seek(0)
+                for line in handle:
+                    if line.strip() and json.loads(line).get("file") == entry["file"]:
+                        return
+                handle.write(json.dumps(entry, sort_keys=True) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def manifest(self, day: date) -> list[dict[str, Any]]:
+        path = self.folder(day) / MANIFEST
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

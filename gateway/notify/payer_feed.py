@@ -1,0 +1,68 @@
+"""The determination feed to the payer: one JSON line per final determination.
+
+settings.payer_feed_dir/<payer id>/YYYY-MM-DD.jsonl (the day the line was written, UTC). The
+payer's claims system pays only what was authorized (DOMAIN.md), so every determination goes
+out; each line carries its job key, and a key is written once: a retried delivery finds its
+line and writes nothing. The X12 278 response for the payer is the X12 channel's to build: the
+line carries it (`x12_278`) when the job payload does, never generated here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+
+def payer_folder_name(payer_id: str) -> str:
+    # The payer id comes from the request: keep it a safe single path component.
+    cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", payer_id or "unknown").strip("_")
+    return cleaned or "unknown"
+
+
+class PayerFeed:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, payer_id: str, day: date) -> Path:
+        return self.root / payer_folder_name(payer_id) / f"{day.isoformat()}.jsonl"
+
+    def append(
+        self, *, job_key: str, payer_id: str, record: dict[str, Any], day: date,
+        x12_278: str | None = None,
+    ) -> dict[str, Any]:
+        folder = self.root / payer_folder_name(payer_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        keys = folder / ".keys"
+        with keys.open("a+", encoding="utf-8") as index:
+            # One writer at a time per payer: the key check and the append are one step.
+            fcntl.flock(index, fcntl.LOCK_EX)
+            try:
+                index.seek(0)
+                for line in index:
+                    written_key, _, written_file = line.rstrip("\n").rpartition("\t")
+                    if written_key == job_key:
+                        return {"file": written_file, "duplicate": True}
+                path = self.path(payer_id, day)
+                line = dict(record, idempotency_key=job_key, x12_278=x12_278)
+                with path.open("a", encoding="utf-8") as feed:
+                    feed.write(json.dumps(line, sort_keys=True) + "\n")
+                    feed.flush()
+                    os.fsync(feed.fileno())
+                relative = f"{payer_folder_name(payer_id)}/{path.name}"
+                index.write(f"{job_key}\t{relative}\n")
+                index.flush()
+                os.fsync(index.fileno())
+            finally:
+                fcntl.flock(index, fcntl.LOCK_UN)
+        return {"file": relative}
+
+    def lines(self, payer_id: str, day: date) -> list[dict[str, Any]]:
+        path = self.path(payer_id, day)
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

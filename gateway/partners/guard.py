@@ -1,0 +1,304 @@
+"""The gate every HTTP request passes: body size, authentication, rate limit, operator paths,
+and one structured log line per request.
+
+An ASGI middleware rather than a route dependency so that it is deny-by-default: a router added
+later (X12, PAS, jobs) is covered without a line of its own, and a request is refused before its
+body is read. Routers then ask for the principal with `gateway.api.auth.authenticated`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+from typing import Any
+
+from fastapi import HTTPException
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import audit
+from gateway.partners.credentials import hash_secret, verify_secret
+from gateway.partners.limits import RateLimiter, body_limit, retry_after
+from gateway.partners.models import PartnerRow
+from gateway.partners.principal import AUTH_DISABLED_OPERATOR, Principal, Role
+from gateway.partners.registry import principal_for
+from gateway.partners.settings import AuthSettings
+from gateway.partners.tokens import TokenError, verify_bearer
+
+log = logging.getLogger("gateway.http")
+
+# No credentials needed (issue 5): liveness, the FHIR CapabilityStatement, the token endpoint
+# and SMART discovery (clients read it before they hold a token).
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/fhir/metadata", "/auth/token", "/.well-known/smart-configuration"}
+)
+# Paths only some roles may use, whatever router serves them.
+PATH_ROLES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("/audit", frozenset({Role.OPERATOR.value})),
+    ("/partners", frozenset({Role.OPERATOR.value})),
+    ("/jobs", frozenset({Role.OPERATOR.value})),
+)
+CHALLENGE = 'Bearer realm="pa-gateway", Basic realm="pa-gateway"'
+
+_dummy_hash: str | None = None
+
+
+def _equal_time_miss(secret: str) -> None:
+    """Spend the same time on an unknown partner id as on a wrong secret."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hash_secret("x" * 32)
+    verify_secret(secret, _dummy_hash)
+
+
+def authenticate(
+    sessions: sessionmaker[Session], auth: AuthSettings, authorization: str | None
+) -> tuple[Principal | None, str, str | None]:
+    """(principal, why not, claimed partner id) from an Authorization header."""
+    if not authorization:
+        return None, "no credentials", None
+    scheme, _, value = authorization.strip().partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "bearer":
+        try:
+            verified = verify_bearer(value, auth)
+        except TokenError as exc:
+            return None, str(exc), None
+        with sessions() as session:
+            row = session.get(PartnerRow, verified.partner_id)
+        if row is None or not row.enabled:
+            return None, "token of an unknown or disabled partner", verified.partner_id
+        return principal_for(row, scopes=verified.scopes, auth_method=verified.method), "", None
+    if scheme == "basic":
+        try:
+            partner_id, _, secret = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None, "malformed basic credentials", None
+        with sessions() as session:
+            row = session.get(PartnerRow, partner_id)
+        if row is None or not row.enabled or not row.secret_hash:
+            _equal_time_miss(secret)
+            return None, "unknown or disabled partner", partner_id[:64]
+        if not verify_secret(secret, row.secret_hash):
+            return None, "wrong secret", partner_id[:64]
+        return principal_for(row, auth_method="basic"), "", None
+    return None, "unsupported authorization scheme", None
+
+
+def _required_roles(path: str) -> frozenset[str] | None:
+    for prefix, roles in PATH_ROLES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return roles
+    return None
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (/cases/{case_id}): never the raw path or query, which
+    may carry a member id."""
+    route = scope.get("route")
+    return getattr(route, "path", None) or "(unmatched)"
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body exceeds {limit} bytes for this channel")
+
+
+class GatewayGuard:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        sessions: sessionmaker[Session],
+        auth: AuthSettings,
+        limiter: RateLimiter,
+    ):
+        self.app = app
+        self.sessions = sessions
+        self.auth = auth
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state: dict[str, Any] = scope.setdefault("state", {})
+        status = {"code": 500, "sent": False}
+
+        async def send_tracking(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                status["sent"] = True
+            await send(message)
+
+        try:
+            refusal = await self._admit(scope, state)
+            if refusal is not None:
+                await refusal(scope, receive, send_tracking)
+                return
+            try:
+                await self.app(scope, self._limited(scope, state, receive), send_tracking)
+            except BodyTooLarge as exc:
+                # Raised while reading the body; normally the app's exception handling answers
+                # 413 itself, this is for an app that let it through.
+                if status["sent"]:
+                    raise
+                response = self._refuse(scope, state, 413, "payload too large", str(exc.detail))
+                await response(scope, receive, send_tracking)
+            if state.get("body_too_large"):
+                await self._audit(scope, state, event="access.refused", status_code=413,
+                                  reason="request body exceeds the channel limit")
+        finally:
+            self._log(scope, state, status["code"], started)
+
+    async def _admit(self, scope: Scope, state: dict[str, Any]) -> JSONResponse | None:
+        """None to let the request through (with state["principal"] set), or the refusal."""
+        headers = Headers(scope=scope)
+        path: str = scope["path"]
+        channel, limit = body_limit(self.auth, path)
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit:
+            return await self._refused(
+                scope, state, 413, "payload too large",
+                f"request body exceeds {limit} bytes for the {channel} channel",
+            )
+        if path in PUBLIC_PATHS:
+            return None
+        if not self.auth.auth_enabled:
+            state["principal"] = AUTH_DISABLED_OPERATOR
+            return None
+        principal, reason, claimed = await run_in_threadpool(
+            authenticate, self.sessions, self.auth, headers.get("authorization")
+        )
+        if principal is None:
+            return await self._login_failed(scope, state, reason, claimed)
+        state["principal"] = principal
+        rate = principal.rate_limit_per_second or self.auth.rate_limit_per_second
+        wait = self.limiter.take(
+            f"partner:{principal.partner_id}", rate, self.auth.rate_limit_burst
+        )
+        if wait:
+            return await self._refused(
+                scope, state, 429, "too many requests", "rate limit exceeded",
+                headers={"Retry-After": retry_after(wait)},
+            )
+        roles = _required_roles(path)
+        if roles is not None and not principal.has_role(*roles):
+            return await self._refused(
+                scope, state, 403, "forbidden", f"needs the {'/'.join(sorted(roles))} role"
+            )
+        return None
+
+    async def _login_failed(
+        self, scope: Scope, state: dict[str, Any], reason: str, claimed: str | None
+    ) -> JSONResponse:
+        await self._audit(scope, state, event="login", status_code=401, reason=reason,
+                          detail={"claimed_partner": claimed} if claimed else None)
+        client = (scope.get("client") or ("unknown",))[0]
+        wait = self.limiter.take(
+            f"login:{client}",
+            self.auth.login_failures_per_minute / 60.0,
+            self.auth.login_failures_burst,
+        )
+        if wait:
+            return self._refuse(scope, state, 429, "too many requests",
+                                "too many failed logins", {"Retry-After": retry_after(wait)})
+        return self._refuse(scope, state, 401, "unauthorized", "authentication required",
+                            {"WWW-Authenticate": CHALLENGE})
+
+    async def _refused(
+        self,
+        scope: Scope,
+        state: dict[str, Any],
+        status_code: int,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+    ) -> JSONResponse:
+        await self._audit(scope, state, event="access.refused", status_code=status_code,
+                          reason=detail)
+        return self._refuse(scope, state, status_code, title, detail, headers)
+
+    @staticmethod
+    def _refuse(
+        scope: Scope,
+        state: dict[str, Any],
+        status_code: int,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+    ) -> JSONResponse:
+        state["refused"] = True
+        return JSONResponse({"error": title, "detail": detail}, status_code, headers=headers)
+
+    async def _audit(
+        self,
+        scope: Scope,
+        state: dict[str, Any],
+        *,
+        event: str,
+        status_code: int,
+        reason: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        principal: Principal | None = state.get("principal")
+        try:
+            await run_in_threadpool(
+                lambda: audit.record(
+                    self.sessions,
+                    event=event,
+                    action=audit.EXECUTE,
+                    outcome=audit.MINOR_FAILURE,
+                    principal=principal,
+                    source_address=(scope.get("client") or (None,))[0],
+                    method=scope["method"],
+                    # Before routing there is no template: keep the first path segment only.
+                    path="/" + scope["path"].strip("/").split("/", 1)[0][:32],
+                    status_code=status_code,
+                    outcome_desc=reason,
+                    detail=detail,
+                )
+            )
+        except Exception:
+            # A refusal stands even when its audit record cannot be written; say so loudly.
+            log.exception("audit record of a refused request failed")
+
+    def _limited(self, scope: Scope, state: dict[str, Any], receive: Receive) -> Receive:
+        """Count the body as it streams in (a chunked request has no Content-Length)."""
+        _, limit = body_limit(self.auth, scope["path"])
+        seen = 0
+
+        async def receive_limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    state["body_too_large"] = True
+                    raise BodyTooLarge(limit)
+            return message
+
+        return receive_limited
+
+    @staticmethod
+    def _log(scope: Scope, state: dict[str, Any], status_code: int, started: float) -> None:
+        principal: Principal | None = state.get("principal")
+        extra: dict[str, Any] = {
+            "method": scope["method"],
+            "path": route_template(scope),
+            "status_code": status_code,
+            "partner_id": principal.partner_id if principal else None,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+        case_id = (scope.get("path_params") or {}).get("case_id")
+        if case_id:
+            extra["case_id"] = case_id
+        log.info("request", extra=extra)
+

@@ -1,0 +1,83 @@
+"""Which cases a partner may see: those it submitted, and those of the organizations it acts
+for; reviewers and operators see all. A case a partner may not see does not exist for it (404,
+never 403: a 403 would confirm that the case id is real)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from gateway.case import Case
+from gateway.partners.principal import Principal
+from gateway.store.models import CaseRow
+
+# The parties of a case whose organization makes it a partner's case (issue 5).
+PARTY_ROLES = ("requester", "ordering", "rendering", "facility")
+
+
+def _parties(case: CaseRow | Case | dict[str, Any]) -> list[dict[str, Any]]:
+    if isinstance(case, CaseRow):
+        data = case.case_json or {}
+    elif isinstance(case, Case):
+        data = case.model_dump(mode="json", include=set(PARTY_ROLES))
+    else:
+        data = case
+    return [data[role] for role in PARTY_ROLES if isinstance(data.get(role), dict)]
+
+
+def _submitter(case: CaseRow | Case | dict[str, Any]) -> str | None:
+    if isinstance(case, CaseRow):
+        return case.submitter_id
+    if isinstance(case, Case):
+        return case.submission.submitter_id
+    return (case.get("submission") or {}).get("submitter_id")
+
+
+def can_read(principal: Principal, case: CaseRow | Case | dict[str, Any]) -> bool:
+    """May this principal see this case (a CaseRow, a Case, or a case's JSON)?"""
+    if principal.local or principal.sees_all:
+        return True
+    if _submitter(case) == principal.partner_id:
+        return True
+    for party in _parties(case):
+        if party.get("npi") and party["npi"] in principal.npis:
+            return True
+        if party.get("tin") and party["tin"] in principal.tins:
+            return True
+    return False
+
+
+def readable_filter(principal: Principal) -> ColumnElement[bool]:
+    """The same rule as `can_read`, as a WHERE clause on CaseRow (SQLite and PostgreSQL JSON)."""
+    if principal.local or principal.sees_all:
+        return true()
+    clauses: list[ColumnElement[bool]] = [CaseRow.submitter_id == principal.partner_id]
+    for role in PARTY_ROLES:
+        if principal.npis:
+            npi = CaseRow.case_json[(role, "npi")].as_string()
+            clauses.append(npi.in_(sorted(principal.npis)))
+        if principal.tins:
+            tin = CaseRow.case_json[(role, "tin")].as_string()
+            clauses.append(tin.in_(sorted(principal.tins)))
+    return or_(false(), *clauses)
+
+
+def readable_cases(
+    session: Session, principal: Principal, status: str | None = None, limit: int = 200
+) -> list[CaseRow]:
+    """Core.list_cases for one principal: the most urgent (earliest due-by time) first."""
+    query = select(CaseRow).where(readable_filter(principal))
+    if status:
+        query = query.where(CaseRow.status == status)
+    query = query.order_by(CaseRow.due_by.is_(None), CaseRow.due_by, CaseRow.created_at)
+    return list(session.execute(query.limit(limit)).scalars())
+
+
+def readable_case(session: Session, principal: Principal, case_id: str) -> CaseRow | None:
+    """The case if it exists and the principal may see it; None either way otherwise."""
+    row = session.get(CaseRow, case_id)
+    if row is None or not can_read(principal, row):
+        return None
+    return row

@@ -1,0 +1,249 @@
+"""The outbox: jobs stored with their case, claimed by dispatchers under a lease.
+
+Claiming is one UPDATE ... WHERE id = (SELECT ... LIMIT 1) RETURNING statement. On PostgreSQL the
+inner select takes the row FOR UPDATE SKIP LOCKED, so concurrent workers each get a different
+job without waiting on each other (DESIGN.md decision 5); SQLite runs one writer at a time, and
+the outer WHERE repeats the due condition as a compare-and-set on state and locked_until. A
+claim sets state `sending` and a lease (`locked_until`); a worker that dies mid-delivery leaves
+the lease to expire and the job is claimed again: no job is lost, and none is delivered twice at
+the same time. Completion is conditional on still holding the lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from gateway.store.models import OutboxJobRow, utcnow
+
+if TYPE_CHECKING:
+    from gateway.notify.jobs import JobSpec
+
+STATES = ("queued", "sending", "delivered", "dead")
+_jobs = OutboxJobRow.__table__
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+class JobNotDead(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """An outbox job as a dispatcher holds it: leased to `locked_by` until `locked_until`."""
+
+    id: int
+    case_id: str | None
+    kind: str
+    idempotency_key: str
+    payload: dict[str, Any]
+    attempts: int
+    locked_by: str
+    locked_until: datetime
+
+
+def enqueue(
+    session: Session, case_id: str | None, specs: Iterable[JobSpec], *, now: datetime | None = None
+) -> int:
+    """Add jobs in the caller's transaction; a key already stored is skipped. Returns how many
+    were new (a re-stored determination makes none)."""
+    now = now or utcnow()
+    session.flush()  # the case row first: outbox_jobs.case_id references it
+    dialect = session.get_bind().dialect.name
+    added = 0
+    for spec in specs:
+        values = {
+            "case_id": case_id,
+            "kind": spec.kind,
+            "idempotency_key": spec.idempotency_key,
+            "payload": spec.payload,
+            "state": "queued",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if dialect in ("sqlite", "postgresql"):
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert
+            statement = insert(_jobs).values(**values).on_conflict_do_nothing(
+                index_elements=["idempotency_key"]
+            )
+            added += session.execute(statement).rowcount or 0
+        else:
+            exists = session.scalar(
+                select(_jobs.c.id).where(_jobs.c.idempotency_key == spec.idempotency_key)
+            )
+            if exists is None:
+                session.execute(_jobs.insert().values(**values))
+                added += 1
+    return added
+
+
+def _due(now: datetime) -> Any:
+    return or_(
+        and_(_jobs.c.state == "queued", _jobs.c.next_attempt_at <= now),
+        and_(
+            _jobs.c.state == "sending",
+            or_(_jobs.c.locked_until.is_(None), _jobs.c.locked_until < now),
+        ),
+    )
+
+
+def claim_next(
+    session: Session, worker_id: str, *, now: datetime, lease: timedelta
+) -> ClaimedJob | None:
+    """Lease the next due job to `worker_id` (commit right after, then deliver)."""
+    due = _due(now)
+    candidate = (
+        select(_jobs.c.id)
+        .where(due)
+        .order_by(_jobs.c.next_attempt_at, _jobs.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
+        .scalar_subquery()
+    )
+    locked_until = now + lease
+    statement = (
+        update(_jobs)
+        .where(_jobs.c.id == candidate)
+        .where(due)  # compare-and-set: still due when the write happens
+        .values(
+            state="sending",
+            locked_by=worker_id,
+            locked_until=locked_until,
+            attempts=_jobs.c.attempts + 1,
+            updated_at=now,
+        )
+        .returning(
+            _jobs.c.id, _jobs.c.case_id, _jobs.c.kind, _jobs.c.idempotency_key,
+            _jobs.c.payload, _jobs.c.attempts,
+        )
+    )
+    row = session.execute(statement).first()
+    if row is None:
+        return None
+    return ClaimedJob(
+        id=row.id,
+        case_id=row.case_id,
+        kind=row.kind,
+        idempotency_key=row.idempotency_key,
+        payload=row.payload,
+        attempts=row.attempts,
+        locked_by=worker_id,
+        locked_until=locked_until,
+    )
+
+
+def _held_by(job_id: int, worker_id: str) -> Any:
+    return and_(
+        _jobs.c.id == job_id, _jobs.c.state == "sending", _jobs.c.locked_by == worker_id
+    )
+
+
+def complete(
+    session: Session, job_id: int, worker_id: str, result: dict[str, Any], *, now: datetime
+) -> bool:
+    """Mark delivered; False when the lease was lost (another worker has the job now)."""
+    statement = (
+        update(_jobs)
+        .where(_held_by(job_id, worker_id))
+        .values(
+            state="delivered", result=result, delivered_at=now, updated_at=now,
+            locked_by=None, locked_until=None, last_error=None,
+        )
+    )
+    return (session.execute(statement).rowcount or 0) == 1
+
+
+def fail(
+    session: Session,
+    job_id: int,
+    worker_id: str,
+    error: str,
+    *,
+    now: datetime,
+    retry_at: datetime | None,
+) -> bool:
+    """Back to `queued` until `retry_at`, or `dead` when retry_at is None."""
+    values: dict[str, Any] = {
+        "last_error": error,
+        "updated_at": now,
+        "locked_by": None,
+        "locked_until": None,
+    }
+    if retry_at is None:
+        values["state"] = "dead"
+    else:
+        values.update(state="queued", next_attempt_at=retry_at)
+    statement = update(_jobs).where(_held_by(job_id, worker_id)).values(**values)
+    return (session.execute(statement).rowcount or 0) == 1
+
+
+def retry(session: Session, job_id: int, *, now: datetime | None = None) -> dict[str, Any]:
+    """Put a dead job back in the queue with a fresh set of attempts."""
+    now = now or utcnow()
+    row = session.get(OutboxJobRow, job_id, with_for_update=True)
+    if row is None:
+        raise JobNotFound(job_id)
+    if row.state != "dead":
+        raise JobNotDead(f"job {job_id} is {row.state}, not dead")
+    row.state = "queued"
+    row.attempts = 0
+    row.next_attempt_at = now
+    row.updated_at = now
+    session.flush()
+    return job_dict(row)
+
+
+def job_dict(row: OutboxJobRow) -> dict[str, Any]:
+    """A job as the API shows it: no payload (letters' recipients are not for listings)."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": row.id,
+        "case_id": row.case_id,
+        "kind": row.kind,
+        "state": row.state,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "next_attempt_at": iso(row.next_attempt_at),
+        "delivered_at": iso(row.delivered_at),
+        "created_at": iso(row.created_at),
+        "result": row.result,
+    }
+
+
+def list_jobs(
+    session: Session,
+    *,
+    state: str | None = None,
+    case_id: str | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    query = select(OutboxJobRow).order_by(OutboxJobRow.id).limit(limit)
+    if state:
+        query = query.where(OutboxJobRow.state == state)
+    if case_id:
+        query = query.where(OutboxJobRow.case_id == case_id)
+    if kind:
+        query = query.where(OutboxJobRow.kind == kind)
+    return [job_dict(row) for row in session.scalars(query)]
+
+
+def jobs_for_case(session: Session, case_id: str) -> list[dict[str, Any]]:
+    """Every outbound job of a case, oldest first (GET /cases/{id} shows them)."""
+    return list_jobs(session, case_id=case_id, limit=10_000)

@@ -1,0 +1,218 @@
+"""One received interchange in, the interchange to send back out (CAQH CORE semantics).
+
+Real time: the 278 response interchange when every transaction set was accepted; a 999 when a
+functional group is rejected (with the 278 responses of any accepted transaction sets after it
+when the group was only partly accepted); a TA1 when the interchange envelope is broken or
+addressed to another receiver. Batch: always a 999 per functional group, then the responses.
+
+The core is reached through `submit(case, replay_key) -> (case, determination)`; the replay key
+`x12:{ISA06}:{BHT03}:{sha256 of the transaction set}` lets the core return the stored answer to
+an exact replay without creating anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO, Literal, TextIO
+
+from gateway.case import Case, CaseStatus, Determination, Reason, Rejection
+from gateway.x12.ack import GroupAck, write_999, write_ta1
+from gateway.x12.envelope import (
+    Group,
+    Interchange,
+    Transaction,
+    check_group,
+    check_interchange,
+    duplicate_control_numbers,
+    parse_interchange,
+)
+from gateway.x12.numbers import TRACE, ControlNumbers
+from gateway.x12.outbound import ReceivedHeader
+from gateway.x12.reader import read_request
+from gateway.x12.tokens import Delimiters, Segment, X12SyntaxError, iter_segments, tokenize
+from gateway.x12.validate import TransactionReport, grammar_for, validate_transaction
+from gateway.x12.writer import write_278_interchange
+
+log = logging.getLogger(__name__)
+
+Submit = Callable[[Case, str], tuple[Case, Determination]]
+AnswerKind = Literal["ta1", "999", "278", "999+278"]
+MEDIA_TYPE = "application/edi-x12"
+
+
+def REQUEST_GRAMMAR():  # noqa: N802 - reads as the constant it is; cached by load_grammar
+    return grammar_for("13")
+
+
+@dataclass
+class X12Answer:
+    body: str  # what goes back, one or two interchanges
+    kind: AnswerKind
+    acks: str | None = None  # the TA1 or 999 interchange
+    responses: str | None = None  # the 278 response interchange
+    note_code: str | None = None  # TA105 when kind is "ta1"
+    results: list[tuple[Case, Determination]] = field(default_factory=list)
+    reports: list[TransactionReport] = field(default_factory=list)
+    media_type: str = MEDIA_TYPE
+
+
+def replay_key(submitter: str, bht03: str, transaction_text: str) -> str:
+    digest = hashlib.sha256(transaction_text.encode("utf-8")).hexdigest()
+    return f"x12:{submitter}:{bht03}:{digest}"
+
+
+def _ta1(header: ReceivedHeader, note: str, *, x12_id: str, numbers: ControlNumbers,
+         now: datetime) -> X12Answer:
+    body = write_ta1(header, note_code=note, ack_code="R", x12_id=x12_id,
+                     control_numbers=numbers, now=now)
+    return X12Answer(body=body, kind="ta1", acks=body, note_code=note)
+
+
+def _syntax_note(exc: X12SyntaxError) -> str:
+    text = str(exc)
+    if "separator" in text:
+        return "026"
+    return "022" if "ISA" in text else "023"
+
+
+def check_groups(ix: Interchange) -> list[tuple[Group, GroupAck]]:
+    """Validate every transaction set of every group: the 999 facts."""
+    out: list[tuple[Group, GroupAck]] = []
+    for group in ix.groups:
+        verdict = check_group(group)
+        dupes = duplicate_control_numbers(group)
+        ge_count = group.ge.get(1) if group.ge else ""
+        ack = GroupAck(group.gs.get(1), group.gs.get(6), group.gs.get(8), codes=verdict.codes,
+                       included=int(ge_count) if ge_count.isdigit() else None)
+        for index, transaction in enumerate(group.transactions):
+            # Only requests come in: BHT02 other than 13/01 is an invalid code, not a response.
+            report = validate_transaction(transaction.segments, ix.delims, REQUEST_GRAMMAR())
+            if index in dupes:
+                report.set_codes.append("23")
+            ack.reports.append(report)
+        for note in verdict.tolerated:
+            log.info("x12 intake: %s", note)
+        out.append((group, ack))
+    return out
+
+
+def _rejected_by_gateway(case: Case, now: datetime, exc: Exception) -> Determination:
+    """The core failed: AAA 42 (unable to respond now), resubmission allowed."""
+    log.exception("x12 intake: submit failed for %s", case.submission.bht_reference,
+                  exc_info=exc)
+    return Determination(
+        status=CaseStatus.REJECTED, review_action="CT",
+        reason=Reason(code="GATEWAY_UNAVAILABLE", text="Unable to respond at this time."),
+        rejection=Rejection(loop="2000A", aaa_code="42", follow_up="R",
+                            text="Unable to respond at this time; please resubmit."),
+        decided_at=now)
+
+
+def answer_interchange(data: bytes | str, *, x12_id: str, submit: Submit,
+                       control_numbers: ControlNumbers, now: datetime,
+                       batch: bool = False) -> X12Answer:
+    """Validate, map, submit and answer one interchange (see module docstring)."""
+    try:
+        delims, segments = tokenize(data)
+    except X12SyntaxError as exc:
+        return _ta1(ReceivedHeader(), _syntax_note(exc), x12_id=x12_id, numbers=control_numbers,
+                    now=now)
+    ix = parse_interchange(delims, segments)
+    header = ReceivedHeader.from_isa(ix.isa, ix.groups[0].gs if ix.groups else None)
+    note = check_interchange(ix, x12_id)
+    if note is not None:
+        return _ta1(header, note, x12_id=x12_id, numbers=control_numbers, now=now)
+    checked = check_groups(ix)
+    answer = X12Answer(body="", kind="278")
+    for _, ack in checked:
+        answer.reports += ack.reports
+    results: list[tuple[Case, Determination, str]] = []
+    for group, ack in checked:
+        if ack.codes:
+            continue
+        for transaction, report in zip(group.transactions, ack.reports, strict=True):
+            if report.accepted:
+                results.append(_submit_one(ix, transaction, submit, now, control_numbers))
+    answer.results = [(case, determination) for case, determination, _ in results]
+    if batch or any(ack.status != "A" for _, ack in checked):
+        answer.acks = write_999([ack for _, ack in checked], header, x12_id=x12_id,
+                                control_numbers=control_numbers, now=now)
+    if results:
+        answer.responses = write_278_interchange(results, header, x12_id=x12_id,
+                                                 control_numbers=control_numbers, now=now)
+    answer.body = "".join(part for part in (answer.acks, answer.responses) if part)
+    answer.kind = "999+278" if answer.acks and answer.responses else (
+        "999" if answer.acks else "278")
+    return answer
+
+
+def _submit_one(ix: Interchange, transaction: Transaction, submit: Submit, now: datetime,
+                numbers: ControlNumbers) -> tuple[Case, Determination, str]:
+    text = transaction.text(ix.delims)
+    bht03 = next((s.get(3) for s in transaction.segments[:3] if s.seg_id == "BHT"), "")
+    key = replay_key(ix.sender, bht03, text)
+    control = {"isa13": ix.isa.get(13), "st02": transaction.st.get(2)}
+    case = read_request(transaction.segments, ix.delims, submitter=ix.sender, received_at=now,
+                        content_hash=key.rsplit(":", 1)[1], control=control)
+    try:
+        stored, determination = submit(case, key)
+    except Exception as exc:  # the answer must still go back (AAA 42, resubmit later)
+        stored, determination = case, _rejected_by_gateway(case, now, exc)
+    trace = stored.id or str(numbers.next(TRACE))
+    return stored, determination, trace
+
+
+# ---------------------------------------------------------------- batch files
+
+
+@dataclass
+class BatchItem:
+    """One transaction set of a batch file, with the envelope it arrived in."""
+
+    delims: Delimiters
+    isa: Segment
+    gs: Segment
+    transaction: Transaction
+
+    def validate(self) -> TransactionReport:
+        return validate_transaction(self.transaction.segments, self.delims, REQUEST_GRAMMAR())
+
+    def replay_key(self) -> str:
+        sender = (self.isa.get(6) or "").strip()
+        bht03 = next((s.get(3) for s in self.transaction.segments[:3] if s.seg_id == "BHT"), "")
+        return replay_key(sender, bht03, self.transaction.text(self.delims))
+
+
+def read_batch(stream: TextIO | BinaryIO, chunk_size: int = 1 << 16) -> Iterator[BatchItem]:
+    """Stream the transaction sets of a (large) batch file, one at a time.
+
+    Reads the file in chunks and keeps only the current transaction set in memory, so a file
+    of thousands of transactions costs no more than one. Segments outside ST..SE (ISA, GS, GE,
+    IEA) only set the context of the items that follow.
+    """
+    if isinstance(stream, io.BufferedIOBase | io.RawIOBase) or "b" in getattr(stream, "mode",
+                                                                                   ""):
+        stream = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace")  # type: ignore[arg-type]
+    isa: Segment | None = None
+    gs: Segment | None = None
+    current: list[Segment] | None = None
+    for delims, seg in iter_segments(stream, chunk_size):  # type: ignore[arg-type]
+        sid = seg.seg_id
+        if sid == "ISA":
+            isa, gs, current = seg, None, None
+        elif sid == "GS":
+            gs, current = seg, None
+        elif sid == "ST":
+            current = [seg]
+        elif current is not None:
+            current.append(seg)
+            if sid == "SE" and isa is not None and gs is not None:
+                yield BatchItem(delims, isa, gs, Transaction(current))
+                current = None
+        if sid in ("GE", "IEA"):
+            current = None

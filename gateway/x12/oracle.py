@@ -1,0 +1,142 @@
+"""pyx12 4.0.0 driven programmatically with the project's map: the independent oracle.
+
+Used by the tests and the conformance runner to check that the gateway's validator and pyx12
+agree (DESIGN.md decision 1). Not on the hot path: pyx12 re-reads the map on every call.
+
+How pyx12 is driven here:
+- `pyx12.x12n_document.x12n_document(param, src, fd_997, fd_html, fd_xmldoc, fd_json,
+  map_path=...)` with `param = pyx12.params.params()`; `map_path` is a folder holding maps.xml,
+  the transaction maps, x12.control.00401/00501.xml, dataele.xml and codes.xml.
+- Error positions come from its JSON visitor (`fd_json`): interchange, group and transaction
+  errors, then per segment `seg_id`, `seg_count` (the IK302 position inside ST..SE), and element
+  errors with `ele_pos` / `subele_pos`.
+- pyx12 4.0.0 chooses a 005010 map by (ISA12, GS08, GS01) only; BHT02 (tspc) is honoured just
+  for 004010X094. Responses (BHT02 11) therefore run against a derived map folder whose
+  maps.xml lists the response map first (the files themselves are the project's, linked).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from lxml import etree
+
+from gateway.x12.grammar import default_map_dir
+
+# pyx12 logs every finding at ERROR level; the oracle reports them as data instead.
+logging.getLogger("pyx12").setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One thing pyx12 flagged. `position` is the segment's place in ST..SE (IK302)."""
+
+    level: str  # isa, gs, st, seg, ele
+    code: str
+    segment: str | None = None
+    position: int | None = None
+    element: int | None = None
+    component: int | None = None
+    transaction: str | None = None  # ST02 of the transaction set the finding belongs to
+
+
+@dataclass
+class OracleResult:
+    valid: bool
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None  # pyx12 refused the file outright (not X12, map not found, ...)
+
+    @property
+    def segment_positions(self) -> set[tuple[str | None, str | None, int | None]]:
+        """(ST02, segment id, position) of every segment-level finding."""
+        return {(f.transaction, f.segment, f.position) for f in self.findings
+                if f.level in ("seg", "ele")}
+
+
+def normalize_reference(raw: bytes | str) -> str:
+    """The documented normalization of the shared reference examples before pyx12 sees them.
+
+    pyx12 needs the ISA at byte 0 and treats leading blanks as an error, so: drop the UTF-8
+    BOM, strip each line's indentation and line end, and relabel GS08 005010X279 (the 270/271
+    guide) as 005010X217, which ST03 of the same examples names. Nothing else changes; the
+    gateway itself tolerates all three (see docs/x12-companion-guide.md).
+    """
+    text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw.lstrip("\ufeff")
+    text = "".join(line.strip() for line in text.splitlines())
+    return re.sub(r"(GS(?:\*[^*~]*){7}\*)005010X279", r"\g<1>005010X217", text, count=0)
+
+
+@cache
+def _response_map_dir(map_dir: str) -> str:
+    """A folder with the project's map files linked and maps.xml filtered to BHT02 11."""
+    target = Path(tempfile.mkdtemp(prefix="x12-oracle-"))
+    for entry in Path(map_dir).iterdir():
+        if entry.name != "maps.xml":
+            os.symlink(entry, target / entry.name)
+    tree = etree.parse(str(Path(map_dir) / "maps.xml"))
+    for node in tree.iter("map"):
+        if node.get("vriic") == "005010X217" and node.get("tspc") != "11":
+            node.getparent().remove(node)
+    tree.write(str(target / "maps.xml"), xml_declaration=True, encoding="UTF-8")
+    return str(target)
+
+
+def _purpose(text: str) -> str | None:
+    match = re.search(r"BHT(.)[^~\r\n]*", text)
+    if not match:
+        return None
+    parts = match.group(0).split(match.group(1))
+    return parts[2] if len(parts) > 2 else None
+
+
+def run_pyx12(data: bytes | str, map_dir: Path | None = None) -> OracleResult:
+    """Validate one interchange with pyx12 against the project's 005010X217 map."""
+    import pyx12.errors
+    import pyx12.params
+    import pyx12.x12n_document
+
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    base = str(map_dir or default_map_dir())
+    map_path = _response_map_dir(base) if _purpose(text) == "11" else base
+    param = pyx12.params.params()
+    out_json = io.StringIO()
+    try:
+        ok = pyx12.x12n_document.x12n_document(
+            param, io.StringIO(text), None, None, None, out_json, map_path=map_path
+        )
+    except (pyx12.errors.X12Error, pyx12.errors.EngineError, OSError) as exc:
+        return OracleResult(valid=False, error=str(exc))
+    result = OracleResult(valid=bool(ok))
+    raw = out_json.getvalue()
+    if not raw:
+        if not ok:
+            result.error = "pyx12 rejected the file before validating it"
+        return result
+    doc = json.loads(raw)
+    for isa in doc.get("interchanges", []):
+        result.findings += [Finding("isa", err["err_cde"]) for err in isa["errors"]]
+        for group in isa.get("groups", []):
+            result.findings += [Finding("gs", err["err_cde"]) for err in group["errors"]]
+            for trn in group.get("transactions", []):
+                st02 = trn.get("trn_set_control_num")
+                result.findings += [Finding("st", err["err_cde"], transaction=st02)
+                                    for err in trn["errors"]]
+                for seg in trn.get("segments", []):
+                    for err in seg["errors"]:
+                        result.findings.append(Finding(
+                            "seg", err["err_cde"], seg["seg_id"], seg["seg_count"],
+                            transaction=st02))
+                    for ele in seg.get("elements", []):
+                        for err in ele["errors"]:
+                            result.findings.append(Finding(
+                                "ele", err["err_cde"], seg["seg_id"], seg["seg_count"],
+                                ele["ele_pos"], ele["subele_pos"], st02))
+    return result

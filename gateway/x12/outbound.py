@@ -1,0 +1,122 @@
+"""Building the interchanges the gateway sends: envelope, delimiters and safe element values.
+
+Answers go back to whoever sent the interchange: ISA07/08 and GS03 are taken from the received
+ISA05/06 and GS02, the gateway's own id goes in ISA06 and GS02. The gateway always writes its
+own delimiters (* : ^ ~) and strips them, and control characters, from every value it echoes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.x12.codelists import ISA_ID_QUALIFIERS
+from gateway.x12.numbers import GROUP, INTERCHANGE, ControlNumbers, gs06, isa13
+from gateway.x12.tokens import Delimiters, Segment, isa_fields
+
+DELIMS = Delimiters("*", ":", "^", "~")
+_UNSAFE = re.compile(r"[*:^~\x00-\x1f\x7f]")
+
+
+def clean(value: object, limit: int | None = None) -> str:
+    """A value safe to place in an element: no delimiters or control characters."""
+    text = "" if value is None else str(value)
+    text = _UNSAFE.sub(" ", text).strip()
+    text = re.sub(r"\s{2,}", " ", text)
+    return text[:limit].rstrip() if limit else text
+
+
+def seg(*elements: str) -> str:
+    """One segment from its id and elements; trailing empty elements are suppressed (X12.6)."""
+    values = list(elements)
+    while len(values) > 1 and values[-1] == "":
+        values.pop()
+    return DELIMS.element.join(values) + DELIMS.segment
+
+
+def comp(*parts: str) -> str:
+    values = list(parts)
+    while values and values[-1] == "":
+        values.pop()
+    return DELIMS.component.join(values)
+
+
+@dataclass(frozen=True)
+class ReceivedHeader:
+    """What an answer needs from the interchange it answers (ISA, and the GS when known)."""
+
+    sender_qualifier: str = "ZZ"
+    sender_id: str = ""
+    receiver_id: str = ""
+    date: str = ""  # ISA09 as received
+    time: str = ""  # ISA10 as received
+    control_number: str = ""  # ISA13 as received
+    usage: str = "P"
+    application_sender: str = ""  # GS02 of the first group
+
+    @classmethod
+    def from_isa(cls, isa: Segment | None, gs: Segment | None = None) -> ReceivedHeader:
+        if isa is None:
+            return cls()
+        fields = isa_fields(isa)
+        return cls(
+            sender_qualifier=fields[4] if fields[4] in ISA_ID_QUALIFIERS else "ZZ",
+            sender_id=fields[5].strip(),
+            receiver_id=fields[7].strip(),
+            date=fields[8],
+            time=fields[9],
+            control_number=fields[12],
+            usage=fields[14] if fields[14] in ("P", "T") else "P",
+            application_sender=gs.get(2) if gs is not None else "",
+        )
+
+
+class InterchangeBuilder:
+    """ISA, any number of functional groups, IEA; control numbers from the provider."""
+
+    def __init__(self, header: ReceivedHeader, *, x12_id: str, control_numbers: ControlNumbers,
+                 now: datetime):
+        self.header = header
+        self.x12_id = x12_id
+        self.numbers = control_numbers
+        self.now = now
+        self.control = isa13(control_numbers.next(INTERCHANGE))
+        self._groups: list[str] = []
+
+    def isa(self) -> str:
+        h = self.header
+        receiver = clean(h.sender_id)[:15] or "UNKNOWN"
+        return seg("ISA", "00", " " * 10, "00", " " * 10, "ZZ", self.x12_id[:15].ljust(15),
+                   h.sender_qualifier, receiver.ljust(15), self.now.strftime("%y%m%d"),
+                   self.now.strftime("%H%M"), DELIMS.repetition or "^", "00501", self.control,
+                   "0", h.usage, DELIMS.component)
+
+    def add_group(self, fic: str, version: str, transactions: list[list[str]]) -> str:
+        """Append a functional group of ready transaction sets (each a list of segments)."""
+        number = gs06(self.numbers.next(GROUP))
+        receiver = clean(self.header.application_sender or self.header.sender_id)[:15] or "UNKNOWN"
+        lines = [seg("GS", fic, self.x12_id[:15], receiver, self.now.strftime("%Y%m%d"),
+                     self.now.strftime("%H%M"), number, "X", version)]
+        for body in transactions:
+            lines += body
+        lines.append(seg("GE", str(len(transactions)), number))
+        self._groups.append("\n".join(lines))
+        return number
+
+    def add_raw(self, segment_text: str) -> None:
+        """A segment that sits directly in the interchange (TA1)."""
+        self._groups.append(segment_text)
+
+    def render(self, groups: int | None = None) -> str:
+        count = groups if groups is not None else sum(
+            1 for g in self._groups if g.startswith("GS"))
+        return "\n".join([self.isa(), *self._groups, seg("IEA", str(count), self.control)]) + "\n"
+
+
+def transaction_set(st01: str, number: int, version: str, body: list[str]) -> list[str]:
+    """ST + body + SE with the segment count SE01 (ST and SE included)."""
+    control = f"{number:04d}"
+    segments = [seg("ST", st01, control, version), *body]
+    segments.append(seg("SE", str(len(segments) + 1), control))
+    return segments

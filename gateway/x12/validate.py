@@ -1,0 +1,255 @@
+"""Single-pass validation of one 278 transaction set (ST..SE) against the compiled map.
+
+The walk follows the map the way X12 implementation guides are read, and the way pyx12 reads
+them, so that both engines point at the same segment: from the current segment, look forward
+(by map position) in the current loop; when nothing fits, climb to the enclosing loop and look
+forward from that loop's position, which also lets a loop repeat. A required segment or loop
+passed over is reported at the position of the segment that revealed its absence; a segment
+that fits nowhere is reported where it stands and the walk stays put.
+
+Results are 999 facts: per segment IK3 (id, position in ST..SE, loop id, IK304 code) with its
+IK4 element errors, and per transaction set the IK5 codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.x12.elements import ElementError, check_segment
+from gateway.x12.grammar import Grammar, LoopSpec, SegmentSpec, load_grammar, map_registry
+from gateway.x12.tokens import Delimiters, Segment
+
+IMPLEMENTATION = "005010X217"
+
+
+@dataclass(slots=True)
+class SegmentError:
+    seg_id: str  # IK301
+    position: int  # IK302: ST is 1
+    loop_id: str | None  # IK303
+    code: str  # IK304: 1 unrecognized, 2 unexpected, 3 required missing, 4 loop over maximum,
+    #            5 segment over maximum, 8 data element errors
+    elements: list[ElementError] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class TransactionReport:
+    st01: str
+    st02: str
+    st03: str
+    errors: list[SegmentError] = field(default_factory=list)
+    set_codes: list[str] = field(default_factory=list)  # IK502..: 2, 3, 4, 5, 6, 23, I6 ...
+    business_unit: str | None = None  # 2000E TRN02, for the 999 CTX
+    purpose: str | None = None  # BHT02
+
+    @property
+    def accepted(self) -> bool:
+        return not self.errors and not self.set_codes
+
+    @property
+    def ik5_codes(self) -> list[str]:
+        codes = list(self.set_codes)
+        if self.errors and "5" not in codes:
+            codes.append("5")
+        return codes[:5]
+
+
+class _Walk:
+    """Position-ordered search through the map with per-loop-instance occurrence counts."""
+
+    def __init__(self, grammar: Grammar, delims: Delimiters):
+        self.grammar = grammar
+        self.top = grammar.st_loop
+        self.component = delims.component
+        # counts[loop] holds occurrences of that loop instance's direct children.
+        self.counts: dict[LoopSpec, dict[object, int]] = {self.top: {}}
+
+    def _count(self, node: LoopSpec | SegmentSpec, loop: LoopSpec) -> int:
+        return self.counts.setdefault(loop, {}).get(node, 0)
+
+    def _bump(self, node: LoopSpec | SegmentSpec, loop: LoopSpec) -> int:
+        bucket = self.counts.setdefault(loop, {})
+        bucket[node] = bucket.get(node, 0) + 1
+        return bucket[node]
+
+    def _matches(self, spec: SegmentSpec, seg: Segment) -> bool:
+        return spec.matches(seg.seg_id, seg.elements, self.component)
+
+    def _loop_match(self, loop: LoopSpec, seg: Segment, missing: list[SegmentSpec]) -> bool:
+        first = loop.first
+        if first is None:
+            return False
+        if isinstance(first, LoopSpec):  # a wrapper: any child loop may start here
+            return any(self._loop_match(child, seg, missing) for child in loop.children
+                       if isinstance(child, LoopSpec))
+        if self._matches(first, seg):
+            return True
+        assert loop.parent is not None
+        if loop.usage == "R" and self._count(loop, loop.parent) < 1:
+            missing.append(first)
+        return False
+
+    def _enter(self, loop: LoopSpec, seg: Segment, errors: list[SegmentError], position: int
+               ) -> SegmentSpec | None:
+        first = loop.first
+        if isinstance(first, SegmentSpec) and self._matches(first, seg):
+            assert loop.parent is not None
+            if self._bump(loop, loop.parent) > loop.repeat:
+                errors.append(SegmentError(seg.seg_id, position, loop.reported_id, "4",
+                                           note=f"loop {loop.loop_id} over its maximum"))
+            self.counts[loop] = {first: 1}
+            return first
+        for child in loop.children:
+            if isinstance(child, LoopSpec):
+                found = self._enter(child, seg, errors, position)
+                if found is not None:
+                    self.counts.setdefault(loop, {})
+                    return found
+        return None
+
+    def step(self, current: SegmentSpec, seg: Segment, position: int
+             ) -> tuple[SegmentSpec | None, list[SegmentError]]:
+        """The map segment `seg` is, starting from `current`, and the faults met on the way."""
+        errors: list[SegmentError] = []
+        missing: list[SegmentSpec] = []
+        loop = current.loop
+        start = current.pos
+        assert loop is not None
+        while True:
+            for child in loop.children:
+                if child.pos < start:
+                    continue
+                if isinstance(child, SegmentSpec):
+                    if self._matches(child, seg):
+                        if loop.first is child or (
+                                loop is not self.top and self._loop_match(loop, seg, missing)):
+                            target = self._enter(loop, seg, errors, position)
+                            return target, self._missing(missing, None, position) + errors
+                        if self._bump(child, loop) > child.max_use:
+                            errors.append(SegmentError(seg.seg_id, position, loop.reported_id,
+                                                       "5", note="segment over its maximum use"))
+                        return child, self._missing(missing, child, position) + errors
+                    if child.usage == "R" and self._count(child, loop) < 1:
+                        missing.append(child)
+                elif self._loop_match(child, seg, missing):
+                    target = self._enter(child, seg, errors, position)
+                    return target, self._missing(missing, None, position) + errors
+            if loop is self.top or loop.parent is None:
+                code = "2" if seg.seg_id in self.grammar.segment_ids else "1"
+                return None, [SegmentError(seg.seg_id, position, current.loop.reported_id
+                                           if current.loop else None, code,
+                                           note="segment not expected here")]
+            start = loop.pos
+            loop = loop.parent
+
+    @staticmethod
+    def _missing(missing: list[SegmentSpec], matched: SegmentSpec | None, position: int
+                 ) -> list[SegmentError]:
+        # A required segment at the same map position as the one just matched may still come
+        # (e.g. a second DTP), so only those at other positions are reported now.
+        found: list[SegmentError] = []
+        seen: set[int] = set()
+        for spec in missing:
+            if spec is matched or (matched is not None and spec.pos == matched.pos):
+                continue
+            if id(spec) in seen:
+                continue
+            seen.add(id(spec))
+            found.append(SegmentError(spec.seg_id, position,
+                                      spec.loop.reported_id if spec.loop else None, "3",
+                                      note=f"required {spec.seg_id} ({spec.name}) missing"))
+        return found
+
+
+def grammar_for(purpose: str | None) -> Grammar:
+    """The request map for BHT02 13/01 (and anything unknown), the response map for 11."""
+    registry = map_registry()
+    map_file = registry.get((IMPLEMENTATION, purpose or "13")) or registry[(IMPLEMENTATION, "13")]
+    return load_grammar(map_file)
+
+
+def validate_transaction(segments: list[Segment], delims: Delimiters,
+                         grammar: Grammar | None = None) -> TransactionReport:
+    """Check ST..SE (SE may be missing when the file was cut short) in one pass."""
+    st = segments[0]
+    purpose = next((s.get(2) for s in segments[1:3] if s.seg_id == "BHT"), None)
+    report = TransactionReport(st.get(1), st.get(2), st.get(3), purpose=purpose)
+    grammar = grammar or grammar_for(purpose)
+    walk = _Walk(grammar, delims)
+    st_spec = grammar.st_loop.first
+    assert isinstance(st_spec, SegmentSpec)
+    walk.counts[grammar.st_loop] = {st_spec: 1}
+    current = st_spec
+    hl_count = 0
+    hl_ids: dict[LoopSpec, str] = {}
+    errors = report.errors
+    _check(st_spec, st, 1, delims, errors)
+    if st.get(1) != "278":
+        report.set_codes.append("6")
+    for position, seg in enumerate(segments[1:], start=2):
+        target, found = walk.step(current, seg, position)
+        errors += found
+        if target is None:
+            continue
+        current = target
+        _check(target, seg, position, delims, errors)
+        if seg.seg_id == "HL":
+            hl_count += 1
+            _check_hl(target, seg, position, hl_count, hl_ids, errors)
+        elif seg.seg_id == "TRN" and report.business_unit is None and target.loop and \
+                target.loop.loop_id == "2000E":
+            report.business_unit = seg.get(2) or None
+    last = segments[-1]
+    if last.seg_id != "SE":
+        report.set_codes.append("2")  # transaction set trailer missing
+    else:
+        position = len(segments)
+        if last.get(2) != st.get(2):
+            report.set_codes.append("3")
+            _flag(errors, "SE", position, "2", "329", last.get(2))
+        if last.get(1) != str(len(segments)):
+            report.set_codes.append("4")
+            _flag(errors, "SE", position, "1", "96", last.get(1))
+    errors.sort(key=lambda e: e.position)
+    return report
+
+
+def _check(spec: SegmentSpec, seg: Segment, position: int, delims: Delimiters,
+           errors: list[SegmentError]) -> None:
+    element_errors = check_segment(spec, seg, delims)
+    if seg.elements and seg.elements[-1] == "" and len(seg.elements) <= len(spec.items):
+        # Trailing separators must be suppressed (X12.6 3.7); nothing else is wrong with them.
+        errors.append(SegmentError(seg.seg_id, position, spec.loop.reported_id if spec.loop
+                                   else None, "8", note="trailing element separators"))
+    if element_errors:
+        errors.append(SegmentError(seg.seg_id, position,
+                                   spec.loop.reported_id if spec.loop else None, "8",
+                                   element_errors))
+
+
+def _flag(errors: list[SegmentError], seg_id: str, position: int, element: str, data_ele: str,
+          value: str) -> None:
+    """An IK4 pattern failure (I12): the value contradicts what the structure implies."""
+    error = ElementError(int(element), None, data_ele, "I12", value or None)
+    for existing in errors:
+        if existing.position == position and existing.seg_id == seg_id and existing.code == "8":
+            existing.elements.append(error)
+            return
+    errors.append(SegmentError(seg_id, position, None, "8", [error]))
+
+
+def _check_hl(spec: SegmentSpec, seg: Segment, position: int, count: int,
+              hl_ids: dict[LoopSpec, str], errors: list[SegmentError]) -> None:
+    """HL01 numbers levels 1, 2, 3 ... in order; HL02 names the enclosing level's HL01."""
+    loop = spec.loop
+    assert loop is not None
+    hl_ids[loop] = seg.get(1)
+    if seg.get(1) != str(count):
+        _flag(errors, "HL", position, "1", "628", seg.get(1))
+    parent = loop.parent
+    while parent is not None and not (isinstance(parent.first, SegmentSpec)
+                                      and parent.first.seg_id == "HL"):
+        parent = parent.parent
+    if parent is not None and seg.get(2) and seg.get(2) != hl_ids.get(parent):
+        _flag(errors, "HL", position, "2", "734", seg.get(2))

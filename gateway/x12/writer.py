@@ -1,0 +1,273 @@
+"""(Case, Determination) written as a 278 response transaction set (005010X217, BHT02 11).
+
+The hierarchy mirrors the request: 2000A/2010A UMO, 2000B/2010B requester, 2000C/2010C
+subscriber (2000D/2010D dependent), 2000E patient event with TRN*2 echoing every request trace
+plus the gateway's own TRN*1, UM echo, HCR (review action, authorization number, reason),
+REF*NT (the gateway's case reference), DTP*AAH (certified period), MSG (short reason), the
+2010EA providers, and one 2000F per requested service with its own HCR. A Determination.rejection
+becomes an AAA (reject reason, follow-up) in the loop it names, and then no HCR is sent.
+BHT06: 19 when further updates follow (pended), else 18 (X12 element 640).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+from gateway.case import Case, Determination, LineDetermination
+from gateway.x12.grammar import ElementSpec, LoopSpec, SegmentSpec
+from gateway.x12.numbers import ControlNumbers
+from gateway.x12.outbound import (
+    InterchangeBuilder,
+    ReceivedHeader,
+    clean,
+    comp,
+    seg,
+    transaction_set,
+)
+from gateway.x12.validate import IMPLEMENTATION, grammar_for
+
+MSG_LIMIT = 264  # MSG01 is AN 1/264
+_EARLY_LOOPS = ("2000A", "2010A", "2010B", "2010C", "2010D", "2000E")
+
+
+@cache
+def hcr03_codes() -> frozenset[str]:
+    """HCR03 values the response map accepts (codes.xml "hcr03"): others are not sent."""
+    grammar = grammar_for("11")
+    loop: LoopSpec = grammar.find_loop("2000E")
+    for child in loop.children:
+        if isinstance(child, SegmentSpec) and child.seg_id == "HCR":
+            item = child.items[2]
+            assert isinstance(item, ElementSpec)
+            return item.codes or frozenset()
+    return frozenset()
+
+
+def trace_company(x12_id: str) -> str:
+    """TRN03: "9" (a user-assigned identifier) and nine characters of the gateway id."""
+    core = "".join(ch for ch in x12_id.upper() if ch.isalnum())[:9]
+    return "9" + core.ljust(9, "0")
+
+
+def _d8(day: date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+def _period(start: date | None, end: date | None) -> tuple[str, str] | None:
+    if start and end:
+        return "RD8", f"{_d8(start)}-{_d8(end)}"
+    if start:
+        return "D8", _d8(start)
+    return None
+
+
+def _echo(values: list[str] | None, limit: int, comp_sep: str, composites: tuple[int, ...] = ()
+          ) -> list[str]:
+    """Request elements re-written with the gateway's delimiters."""
+    out: list[str] = []
+    for index, value in enumerate((values or [])[:limit], start=1):
+        if index in composites:
+            out.append(comp(*(clean(p) for p in value.split(comp_sep))))
+        else:
+            out.append(clean(value))
+    return out
+
+
+class _Body:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.hl = 0
+
+    def add(self, *elements: str) -> None:
+        self.lines.append(seg(*elements))
+
+    def level(self, parent: int | None, code: str, children: bool) -> int:
+        self.hl += 1
+        self.add("HL", str(self.hl), str(parent) if parent else "", code, "1" if children else "0")
+        return self.hl
+
+
+def _name(echo: list[str] | None, fallback: list[str], comp_sep: str) -> list[str]:
+    return _echo(echo, 9, comp_sep) if echo else fallback
+
+
+def response_body(case: Case, determination: Determination, *, now: datetime, trace_id: str,
+                  x12_id: str) -> list[str]:
+    """The segments between ST and SE of the 278 response."""
+    x12: dict[str, Any] = case.submission.echo.get("x12", {}) if case.submission else {}
+    sep = x12.get("component", ":")
+    rejection = determination.rejection
+    reject_at = rejection.loop if rejection else None
+    aaa = ("AAA", "N", "", rejection.aaa_code, rejection.follow_up) if rejection else None
+    body = _Body()
+    follow = determination.updates_follow and rejection is None
+    body.add("BHT", "0007", "11", clean(x12.get("bht03") or case.submission.bht_reference or
+                                        case.id or trace_id, 50),
+             now.strftime("%Y%m%d"), now.strftime("%H%M"), "19" if follow else "18")
+    # 2000A / 2010A: the UMO (the payer the request was addressed to)
+    umo = body.level(None, "20", True)
+    if reject_at == "2000A" and aaa:
+        body.add(*aaa)
+    body.add("NM1", *_name(x12.get("umo"), ["X3", "2", clean(case.payer_name or "", 60), "", "",
+                                            "", "", "PI", clean(case.payer_id or "")], sep))
+    if reject_at == "2010A" and aaa:
+        body.add(*aaa)
+    # 2000B / 2010B: the requester
+    requester = body.level(umo, "21", True)
+    body.add("NM1", *_name(x12.get("requester"), _provider_name(case, "1P"), sep))
+    if reject_at == "2010B" and aaa:
+        body.add(*aaa)
+    # 2000C / 2010C: the subscriber, 2000D / 2010D: the dependent patient
+    subscriber = body.level(requester, "22", True)
+    holder = case.subscriber or case.member
+    body.add("NM1", *_name(x12.get("subscriber"), [
+        "IL", "1", clean(holder.last_name or "", 60), clean(holder.first_name or "", 35),
+        clean(holder.middle_name or "", 25), "", "", "MI", clean(holder.member_id)], sep))
+    if reject_at == "2010C" and aaa:
+        body.add(*aaa)
+    parent = subscriber
+    if x12.get("dependent") or case.subscriber:
+        parent = body.level(subscriber, "23", True)
+        body.add("NM1", *_name(x12.get("dependent"), [
+            "QC", "1", clean(case.member.last_name or "", 60),
+            clean(case.member.first_name or "", 35)], sep))
+        if reject_at == "2010D" and aaa:
+            body.add(*aaa)
+    _event(body, parent, case, determination, x12, sep, now=now, trace_id=trace_id,
+           x12_id=x12_id)
+    return body.lines
+
+
+def _provider_name(case: Case, entity: str) -> list[str]:
+    who = case.requester or case.ordering
+    if who is None:
+        return [entity, "2", "UNKNOWN"]
+    if who.organization_name:
+        name = ["2", clean(who.organization_name, 60), "", ""]
+    else:
+        name = ["1", clean(who.last_name or "", 60), clean(who.first_name or "", 35), ""]
+    ident = ["XX", clean(who.npi)] if who.npi else (["24", clean(who.tin)] if who.tin else [])
+    return [entity, *name, "", "", *ident] if ident else [entity, *name]
+
+
+def _lines_by_sequence(determination: Determination) -> dict[int, LineDetermination]:
+    return {line.sequence: line for line in determination.lines}
+
+
+def _event(body: _Body, parent: int, case: Case, determination: Determination,
+           x12: dict[str, Any], sep: str, *, now: datetime, trace_id: str, x12_id: str) -> None:
+    rejection = determination.rejection
+    reject_at = rejection.loop if rejection else None
+    aaa = ("AAA", "N", "", rejection.aaa_code, rejection.follow_up) if rejection else None
+    services = x12.get("services") or [{} for _ in case.service_lines]
+    with_lines = bool(case.service_lines) and reject_at not in _EARLY_LOOPS
+    event = body.level(parent, "EV", with_lines)
+    for trn in x12.get("event_trn") or []:
+        body.add("TRN", "2", *_echo(trn[1:4], 3, sep))
+    body.add("TRN", "1", clean(trace_id, 50), trace_company(x12_id))
+    if reject_at == "2000E" and aaa:
+        body.add(*aaa)
+    um = x12.get("event_um") or [case.request_category, case.certification_type,
+                                 case.service_type or "",
+                                 f"{case.place_of_service}{sep}B" if case.place_of_service
+                                 else ""]
+    um_out = _echo(um, 4, sep, composites=(4,))
+    level = um[5] if len(um) > 5 else ""
+    if level:  # UM06 level of service is echoed; UM05 is not used in the response
+        um_out = [*um_out, *[""] * (4 - len(um_out)), "", clean(level)]
+    body.add("UM", *um_out)
+    if rejection is None:
+        reason = determination.reason
+        code = reason.x12_reason if reason.x12_reason in hcr03_codes() else ""
+        body.add("HCR", determination.review_action, clean(determination.auth_number or "", 50),
+                 code or "")
+    if case.id:
+        body.add("REF", "NT", clean(case.id, 50))
+    period = _period(determination.period_start, determination.period_end)
+    if period and rejection is None:
+        body.add("DTP", "AAH", *period)
+    text = rejection.text if rejection else determination.reason.text
+    if text:
+        body.add("MSG", clean(text, MSG_LIMIT))
+    providers = x12.get("providers") or []
+    for index, nm1 in enumerate(providers):
+        body.add("NM1", *_echo(nm1, 9, sep))
+        if reject_at == "2010EA" and aaa and index == 0:
+            body.add(*aaa)
+    if not with_lines:
+        return
+    by_sequence = _lines_by_sequence(determination)
+    for line, echo in zip(case.service_lines, services, strict=False):
+        _service(body, event, case, determination, by_sequence.get(line.sequence), line, echo,
+                 sep, reject_at == "2000F" and aaa)
+
+
+def _service(body: _Body, event: int, case: Case, determination: Determination,
+             decided: LineDetermination | None, line: Any, echo: dict[str, Any], sep: str,
+             aaa: Any) -> None:
+    body.level(event, "SS", False)
+    for trn in echo.get("trn") or []:
+        body.add("TRN", "2", *_echo(trn[1:4], 3, sep))
+    if aaa:
+        body.add(*aaa)
+    um = echo.get("um") or [case.request_category if case.request_category != "AR" else "HS",
+                            case.certification_type, case.service_type or ""]
+    body.add("UM", *_echo(um, 4, sep, composites=(4,)))
+    if not aaa:
+        action = decided.review_action if decided else determination.review_action
+        auth = (decided.auth_number if decided else None) or determination.auth_number or ""
+        reason = decided.reason if decided and decided.reason else None
+        code = reason.x12_reason if reason and reason.x12_reason in hcr03_codes() else ""
+        body.add("HCR", action, clean(auth, 50), code or "")
+    dtp = echo.get("dtp")
+    if dtp:
+        body.add("DTP", *_echo(dtp, 3, sep))
+    if decided and not aaa:
+        start = decided.period_start
+        end = decided.period_end
+        if (start, end) != (determination.period_start, determination.period_end):
+            if start:
+                body.add("DTP", "007", "D8", _d8(start))
+            if end:
+                body.add("DTP", "036", "D8", _d8(end))
+    units = decided.units if decided and decided.units is not None else None
+    if echo.get("sv1"):
+        sv1 = _echo(echo["sv1"], 5, sep, composites=(1,))
+        if units is not None and len(sv1) > 3:
+            sv1[3] = _number(units)
+        body.add("SV1", *sv1)
+    elif echo.get("sv2"):
+        sv2 = _echo(echo["sv2"], 6, sep, composites=(2,))
+        if units is not None and len(sv2) > 4:
+            sv2[4] = _number(units)
+        body.add("SV2", *sv2)
+    elif line.code:
+        body.add("SV1", comp("HC", clean(line.code)), "", clean(line.unit_type or "UN"),
+                 _number(units if units is not None else line.units or 1))
+    if decided and decided.reason and decided.reason.text and not aaa:
+        body.add("MSG", clean(decided.reason.text, MSG_LIMIT))
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def write_response(case: Case, determination: Determination, *, number: int, now: datetime,
+                   trace_id: str, x12_id: str) -> list[str]:
+    """ST..SE of one 278 response (`number` is ST02 inside its group)."""
+    body = response_body(case, determination, now=now, trace_id=trace_id, x12_id=x12_id)
+    return transaction_set("278", number, IMPLEMENTATION, body)
+
+
+def write_278_interchange(answers: list[tuple[Case, Determination, str]],
+                          header: ReceivedHeader, *, x12_id: str,
+                          control_numbers: ControlNumbers, now: datetime) -> str:
+    """One interchange, one HI group, one 278 response per (case, determination, trace id)."""
+    builder = InterchangeBuilder(header, x12_id=x12_id, control_numbers=control_numbers, now=now)
+    sets = [write_response(case, determination, number=index, now=now, trace_id=trace,
+                           x12_id=x12_id)
+            for index, (case, determination, trace) in enumerate(answers, start=1)]
+    builder.add_group("HI", IMPLEMENTATION, sets)
+    return builder.render()

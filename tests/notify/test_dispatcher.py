@@ -1,0 +1,279 @@
+"""The outbox dispatcher: delivery by kind, backoff, dead jobs, races and killed workers."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from gateway.notify.deliver import Deliverer, PermanentDeliveryError
+from gateway.notify.fax.spool import SpoolFaxGateway
+from gateway.notify.jobs import JobSpec
+from gateway.settings import Settings
+from gateway.store import outbox
+from gateway.store.models import OutboxJobRow
+from gateway.worker import Dispatcher
+
+from .conftest import job_rows, store_case
+from .factories import MEMBER_LAST, make_case, make_determination
+
+NOW = datetime(2025, 3, 4, 16, 0, tzinfo=UTC)
+
+
+class Killed(BaseException):
+    """A worker killed mid-batch: not an Exception, so nothing in the worker catches it."""
+
+
+def test_every_kind_is_delivered_end_to_end(settings: Settings, sessions) -> None:
+    case = make_case()
+    case.facility.fax = None  # type: ignore[union-attr]  # goes by mail instead
+    store_case(sessions, case, make_determination("approval"), settings=settings,
+               previous_status="pended")
+    ticks: list[datetime] = []
+    dispatcher = Dispatcher(sessions, settings, clock_tick=ticks.append, clock=lambda: NOW)
+    assert dispatcher.run_once() == 5
+    assert ticks == [NOW]
+    jobs = {j["kind"]: j for j in job_rows(sessions)}
+    assert {j["state"] for j in jobs.values()} == {"delivered"}
+    fax_id = jobs["fax"]["result"]["fax_id"]
+    assert SpoolFaxGateway(settings.fax_spool).status(fax_id) == "queued"
+    batch = settings.member_mail_dir / NOW.date().isoformat()
+    manifest = [json.loads(x) for x in (batch / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(m["recipient"] for m in manifest) == ["facility", "member"]
+    assert MEMBER_LAST not in (batch / "manifest.jsonl").read_text()
+    assert jobs["provider_mail"]["result"]["fax_problem"] == "unknown"
+    assert len(mailbox.Maildir(settings.mail_dir, create=False)) == 1
+    feed = settings.payer_feed_dir / "62308" / f"{NOW.date().isoformat()}.jsonl"
+    assert json.loads(feed.read_text())["auth_number"] == "AUTH0001"
+    # Nothing is due any more.
+    assert dispatcher.run_once(now=NOW + timedelta(hours=2)) == 0
+
+
+def test_failures_back_off_and_park_dead(settings: Settings, any_sessions) -> None:
+    sessions = any_sessions
+    store_case(sessions, make_case(), make_determination("hold"), settings=settings,
+               previous_status="held")  # one fax job; no status change, no e-mail
+
+    def broken(job: Any, case_json: Any) -> dict:
+        raise ConnectionError("fax line busy")
+
+    dispatcher = Dispatcher(sessions, settings, deliver=broken, backoff_base=10,
+                            backoff_cap=60, jitter=0.5, max_attempts=4)
+    at = NOW
+    delays = []
+    for attempt in range(1, 4):
+        assert dispatcher.run_once(now=at) == 0
+        (job,) = job_rows(sessions)
+        assert job["state"] == "queued" and job["attempts"] == attempt
+        assert job["last_error"] == "ConnectionError: fax line busy"
+        next_at = datetime.fromisoformat(job["next_attempt_at"])
+        delays.append((next_at - at).total_seconds())
+        assert dispatcher.run_once(now=next_at - timedelta(seconds=1)) == 0  # not due yet
+        at = next_at
+    # 10 s * 2^(attempts-1), capped at 60 s, plus up to 50 % jitter.
+    for delay, base in zip(delays, (10, 20, 40), strict=True):
+        assert base <= delay <= base * 1.5
+    assert dispatcher.run_once(now=at) == 0
+    (job,) = job_rows(sessions)
+    assert job["state"] == "dead" and job["attempts"] == 4
+    assert dispatcher.run_once(now=at + timedelta(days=1)) == 0
+    # retry() puts it back with fresh attempts; it then delivers.
+    dispatcher.retry(job["id"], now=at)
+    dispatcher.deliver = lambda job, case_json: {"ok": True}
+    assert dispatcher.run_once(now=at + timedelta(days=1)) == 1
+    assert job_rows(sessions)[0]["state"] == "delivered"
+    with pytest.raises(outbox.JobNotDead):
+        dispatcher.retry(job["id"])
+    with pytest.raises(outbox.JobNotFound):
+        dispatcher.retry(9999)
+
+
+def test_backoff_is_capped(settings: Settings, sessions) -> None:
+    dispatcher = Dispatcher(sessions, settings, backoff_base=30, backoff_cap=3600, jitter=0)
+    assert dispatcher.backoff(1) == timedelta(seconds=30)
+    assert dispatcher.backoff(3) == timedelta(seconds=120)
+    assert dispatcher.backoff(20) == timedelta(hours=1)
+
+
+def test_permanent_failure_is_dead_at_once(settings: Settings, sessions) -> None:
+    case = make_case()
+    case.member.address = None
+    store_case(sessions, case, make_determination("denial"), settings=settings,
+               previous_status="pended")
+    dispatcher = Dispatcher(sessions, settings)
+    assert dispatcher.run_once(now=NOW) == 4
+    (dead,) = job_rows(sessions, state="dead")
+    assert dead["kind"] == "member_mail" and dead["attempts"] == 1
+    assert dead["last_error"] == "PermanentDeliveryError: no mailing address for the member"
+
+
+def test_errors_recorded_without_member_data(settings: Settings, sessions) -> None:
+    case = make_case()
+    store_case(sessions, case, make_determination("hold"), settings=settings,
+               previous_status="held")
+    with sessions.begin() as session:  # a stored case that no longer validates
+        session.execute(update(OutboxJobRow).values(payload={
+            "letter": "hold", "recipient": {"role": "ordering"},
+            "determination": {"status": MEMBER_LAST}}))
+    dispatcher = Dispatcher(sessions, settings, max_attempts=1)
+    dispatcher.run_once(now=NOW)
+    (job,) = job_rows(sessions)
+    assert job["state"] == "dead" and job["last_error"].startswith("ValidationError at ")
+    assert MEMBER_LAST not in job["last_error"]
+
+
+def add_jobs(sessions, count: int) -> list[int]:
+    store_case(sessions, make_case(), None)
+    specs = [JobSpec("payer_feed", f"PA2025000001:race:{n}", {"n": n}) for n in range(count)]
+    with sessions.begin() as session:
+        outbox.enqueue(session, "PA2025000001", specs, now=NOW)
+    return [j["id"] for j in job_rows(sessions)]
+
+
+def test_racing_dispatchers_deliver_each_job_exactly_once(
+    settings: Settings, any_sessions
+) -> None:
+    sessions = any_sessions
+    ids = add_jobs(sessions, 60)
+    delivered: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def deliver_as(name: str):
+        def deliver(job: Any, case_json: Any) -> dict:
+            time.sleep(0.002)  # long enough for the other worker to try the same job
+            with lock:
+                delivered.append((name, job.id))
+            return {"by": name}
+        return deliver
+
+    workers = [Dispatcher(sessions, settings, deliver=deliver_as(f"w{i}"), worker_id=f"w{i}")
+               for i in range(3)]
+    barrier = threading.Barrier(len(workers))
+    counts: dict[str, int] = {}
+
+    def run(worker: Dispatcher) -> None:
+        barrier.wait()
+        counts[worker.worker_id] = worker.run_once(now=NOW)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(job_id for _, job_id in delivered) == sorted(ids)  # each once
+    assert sum(counts.values()) == len(ids)
+    assert len({name for name, _ in delivered}) > 1  # both really raced
+    assert {j["state"] for j in job_rows(sessions)} == {"delivered"}
+
+
+def test_worker_killed_mid_batch_loses_no_job(settings: Settings, any_sessions) -> None:
+    sessions = any_sessions
+    ids = add_jobs(sessions, 5)
+    delivered: list[int] = []
+
+    def dies_on_third(job: Any, case_json: Any) -> dict:
+        if job.id == ids[2]:
+            raise Killed()
+        delivered.append(job.id)
+        return {}
+
+    first = Dispatcher(sessions, settings, deliver=dies_on_third, worker_id="first",
+                       lease_seconds=120)
+    with pytest.raises(Killed):
+        first.run_once(now=NOW)
+    states = {j["id"]: j["state"] for j in job_rows(sessions)}
+    assert states[ids[2]] == "sending"  # its lease is left behind
+    assert delivered == ids[:2]
+
+    def fine(job: Any, case_json: Any) -> dict:
+        delivered.append(job.id)
+        return {}
+
+    second = Dispatcher(sessions, settings, deliver=fine, worker_id="second", lease_seconds=120)
+    assert second.run_once(now=NOW + timedelta(seconds=5)) == 2  # the leased one waits
+    assert second.run_once(now=NOW + timedelta(seconds=121)) == 1  # lease expired: taken over
+    assert sorted(delivered) == sorted(ids)
+    assert {j["state"] for j in job_rows(sessions)} == {"delivered"}
+
+
+def test_killed_after_delivering_redelivers_with_the_same_key(settings, sessions) -> None:
+    """At least once: the fax goes again, and the gateway's key dedupe keeps it one fax."""
+    store_case(sessions, make_case(), make_determination("hold"), settings=settings,
+               previous_status="held")
+    real = Deliverer(settings)
+
+    def delivers_then_dies(job: Any, case_json: Any) -> dict:
+        real(job, case_json)
+        raise Killed()
+
+    with pytest.raises(Killed):
+        Dispatcher(sessions, settings, deliver=delivers_then_dies).run_once(now=NOW)
+    assert Dispatcher(sessions, settings, lease_seconds=60).run_once(
+        now=NOW + timedelta(minutes=10)) == 1
+    assert len(list(settings.fax_spool.iterdir())) == 1
+    (job,) = job_rows(sessions)
+    assert job["state"] == "delivered" and job["attempts"] == 2
+
+
+def test_subscription_posts_the_body(settings: Settings, sessions) -> None:
+    store_case(sessions, make_case(), None)
+    received: list[httpx.Request] = []
+
+    def endpoint(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(200 if len(received) > 1 else 503)
+
+    spec = JobSpec("subscription", "PA2025000001:subscription:sub-1:1",
+                   {"endpoint": "https://ehr.example.invalid/notify",
+                    "body": {"resourceType": "Bundle", "type": "history"}})
+    with sessions.begin() as session:
+        outbox.enqueue(session, "PA2025000001", [spec], now=NOW)
+    deliverer = Deliverer(settings, http=httpx.Client(transport=httpx.MockTransport(endpoint)))
+    dispatcher = Dispatcher(sessions, settings, deliver=deliverer, backoff_base=1, jitter=0)
+    assert dispatcher.run_once(now=NOW) == 0
+    assert dispatcher.run_once(now=NOW + timedelta(seconds=2)) == 1
+    assert json.loads(received[-1].content) == {"resourceType": "Bundle", "type": "history"}
+    assert received[-1].headers["Idempotency-Key"] == spec.idempotency_key
+
+
+def test_run_forever_stops(settings: Settings, sessions) -> None:
+    stop = threading.Event()
+    ticks: list[datetime] = []
+    dispatcher = Dispatcher(sessions, settings, clock_tick=ticks.append)
+    thread = threading.Thread(target=dispatcher.run_forever, args=(stop, 0.01))
+    thread.start()
+    time.sleep(0.1)
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and len(ticks) >= 2
+
+
+def test_unknown_kind_is_dead(settings: Settings, sessions) -> None:
+    with pytest.raises(PermanentDeliveryError):
+        Deliverer(settings)(outbox.ClaimedJob(1, None, "pigeon", "k", {}, 1, "w", NOW), None)
+
+
+def test_run_worker_starts_and_stops(settings: Settings, sessions) -> None:
+    """`gateway worker`: upgrades the store, dispatches, stops when told."""
+    from gateway.worker import run_worker
+
+    store_case(sessions, make_case(), make_determination("hold"), settings=settings,
+               previous_status="held")
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(settings,),
+                              kwargs={"stop_event": stop})
+    thread.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and job_rows(sessions)[0]["state"] != "delivered":
+        time.sleep(0.05)
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert job_rows(sessions)[0]["state"] == "delivered"

@@ -1,0 +1,170 @@
+"""Shared test material for the X12 channel: files, broken variants, a fake core."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from gateway.case import (
+    Case,
+    CaseStatus,
+    Determination,
+    LineDetermination,
+    PendKind,
+    Reason,
+    Rejection,
+)
+from gateway.x12.envelope import parse_interchange
+from gateway.x12.oracle import normalize_reference
+from gateway.x12.tokens import tokenize
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "samples" / "x12"
+REFERENCE = REPO.parent / "shared" / "reference" / "x12"
+if not REFERENCE.is_dir():
+    REFERENCE = Path("/work/shared/reference/x12")
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+X12_ID = "GATEWAYUM"
+
+VALID_REFERENCES = [
+    "Example_3_1_1_Request.txt",
+    "Example_3_1_2_Response.txt",
+    "Example_3_2_1_Request.txt",
+    "Example_3_2_2_Response.txt",
+]
+BROKEN_REFERENCES = ["Example_3_3_1_Request.txt", "Example_3_3_2_Response.txt"]
+
+
+def sample(name: str) -> str:
+    return (SAMPLES / name).read_text()
+
+
+def sample_names() -> list[str]:
+    return sorted(p.name for p in SAMPLES.glob("*.x12"))
+
+
+def reference(name: str) -> str:
+    return normalize_reference((REFERENCE / name).read_bytes())
+
+
+def segments_of(text: str) -> list[str]:
+    return [s.strip() for s in text.split("~") if s.strip()]
+
+
+def join(segments: list[str]) -> str:
+    return "~\n".join(segments) + "~\n"
+
+
+def _fix_se(segments: list[str], st_index: int, delta: int) -> None:
+    for i in range(st_index, len(segments)):
+        if segments[i].startswith("SE*"):
+            parts = segments[i].split("*")
+            parts[1] = str(int(parts[1]) + delta)
+            segments[i] = "*".join(parts)
+            return
+
+
+def _first(segments: list[str], prefix: str, after: int = 0) -> int:
+    return next(i for i in range(after, len(segments)) if segments[i].startswith(prefix))
+
+
+def drop_subscriber_name(text: str, nth_transaction: int = 0) -> str:
+    segs = segments_of(text)
+    st = [i for i, s in enumerate(segs) if s.startswith("ST*")][nth_transaction]
+    del segs[_first(segs, "NM1*IL*", st)]
+    _fix_se(segs, st, -1)  # only the intended fault remains
+    return join(segs)
+
+
+def set_element(text: str, prefix: str, position: int, value: str, nth: int = 0) -> str:
+    segs = segments_of(text)
+    hits = [i for i, s in enumerate(segs) if s.startswith(prefix)]
+    parts = segs[hits[nth]].split("*")
+    parts += [""] * (position + 1 - len(parts))
+    parts[position] = value
+    segs[hits[nth]] = "*".join(parts)
+    return join(segs)
+
+
+def bad_um02(text: str) -> str:
+    return set_element(text, "UM*", 2, "Z")
+
+
+def bad_date(text: str) -> str:
+    return set_element(text, "BHT*", 4, "20261341")
+
+
+def wrong_se01(text: str) -> str:
+    segs = segments_of(text)
+    _fix_se(segs, 0, 2)
+    return join(segs)
+
+
+def wrong_iea02(text: str) -> str:
+    return set_element(text, "IEA*", 2, "999999999")
+
+
+def truncated(text: str) -> str:
+    segs = segments_of(text)
+    return join(segs[: len(segs) // 2])
+
+
+def wrong_delimiters(text: str) -> str:
+    segs = segments_of(text)
+    return join([segs[0]] + [s.replace("*", "|") for s in segs[1:]])
+
+
+VARIANTS: dict[str, Callable[[str], str]] = {
+    "missing NM1*IL": drop_subscriber_name,
+    "UM02 Z": bad_um02,
+    "bad BHT04 date": bad_date,
+    "wrong SE01": wrong_se01,
+    "wrong IEA02": wrong_iea02,
+    "truncated": truncated,
+    "wrong delimiters": wrong_delimiters,
+}
+
+
+def transactions(text: str):
+    delims, segs = tokenize(text)
+    ix = parse_interchange(delims, segs)
+    return delims, [t for g in ix.groups for t in g.transactions]
+
+
+# ---------------------------------------------------------------- a fake core
+
+
+def approve(case: Case, key: str) -> tuple[Case, Determination]:
+    stored = case.model_copy(update={"id": "CASE-0001"})
+    return stored, Determination(
+        status=CaseStatus.APPROVED, review_action="A1",
+        reason=Reason(code="PATHWAY_PREFERRED", text="Preferred pathway regimen: dd AC-T."),
+        auth_number="AUTH123456", period_start=date(2026, 12, 1), period_end=date(2027, 9, 30),
+        decided_at=NOW,
+        lines=[LineDetermination(sequence=line.sequence, code=line.code, review_action="A1",
+                                 auth_number="AUTH123456") for line in case.service_lines])
+
+
+def pend(case: Case, key: str) -> tuple[Case, Determination]:
+    return case.model_copy(update={"id": "CASE-0002"}), Determination(
+        status=CaseStatus.PENDED, review_action="A4", pend_kind=PendKind.CLINICAL_REVIEW,
+        reason=Reason(code="CUSTOM_PLAN", text="Custom treatment plan: clinical review. " * 20,
+                      x12_reason="0U"),
+        updates_follow=True, decided_at=NOW)
+
+
+def member_not_found(case: Case, key: str) -> tuple[Case, Determination]:
+    return case, Determination(
+        status=CaseStatus.REJECTED, review_action="A3",
+        reason=Reason(code="MEMBER_NOT_FOUND", text="Subscriber/insured not found."),
+        rejection=Rejection(loop="2010C", aaa_code="75", follow_up="C",
+                            text="Subscriber/insured not found."),
+        decided_at=NOW)
+
+
+def not_required(case: Case, key: str) -> tuple[Case, Determination]:
+    return case, Determination(
+        status=CaseStatus.NOT_REQUIRED, review_action="NA",
+        reason=Reason(code="SETTING_EXCLUDED", text="No prior authorization required in the "
+                      "emergency room (place of service 23)."), decided_at=NOW)

@@ -1,0 +1,211 @@
+"""The gateway's validator against pyx12 (same map), and the acknowledgments it leads to."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.x12.envelope import check_interchange, parse_interchange
+from gateway.x12.intake import answer_interchange, check_groups
+from gateway.x12.numbers import MemoryControlNumbers
+from gateway.x12.oracle import run_pyx12
+from gateway.x12.tokens import X12SyntaxError, tokenize
+from gateway.x12.validate import grammar_for, validate_transaction
+from tests.x12.helpers import (
+    BROKEN_REFERENCES,
+    NOW,
+    VALID_REFERENCES,
+    VARIANTS,
+    X12_ID,
+    bad_um02,
+    drop_subscriber_name,
+    reference,
+    sample,
+    sample_names,
+    segments_of,
+    transactions,
+    wrong_iea02,
+    wrong_se01,
+)
+
+
+def gateway_verdict(text: str, receiver: str | None = None, application: str | None = None
+                    ) -> tuple[bool, set]:
+    """(valid, {(ST02, segment, position)}) as the gateway sees one interchange."""
+    try:
+        delims, segments = tokenize(text)
+    except X12SyntaxError:
+        return False, set()
+    ix = parse_interchange(delims, segments)
+    isa08 = receiver or ix.receiver
+    if check_interchange(ix, isa08, application) is not None:
+        return False, set()
+    positions = set()
+    valid = True
+    for _group, ack in check_groups(ix) if _is_request(ix) else _responses(ix):
+        valid &= ack.status == "A"
+        for report in ack.reports:
+            positions |= {(report.st02, e.seg_id, e.position) for e in report.errors}
+    return valid, positions
+
+
+def _is_request(ix) -> bool:
+    return all(t.segments[1].get(2) != "11" for g in ix.groups for t in g.transactions
+               if len(t.segments) > 1)
+
+
+def _responses(ix):
+    from gateway.x12.ack import GroupAck
+    from gateway.x12.envelope import check_group
+
+    for group in ix.groups:
+        ack = GroupAck("HI", group.gs.get(6), group.gs.get(8), codes=check_group(group).codes)
+        ack.reports = [validate_transaction(t.segments, ix.delims, grammar_for("11"))
+                       for t in group.transactions]
+        yield group, ack
+
+
+def pyx12_verdict(text: str) -> tuple[bool, set]:
+    result = run_pyx12(text)
+    positions = set(result.segment_positions)
+    # pyx12 reports SE01/SE02 disagreements at the transaction level; they point at SE.
+    for finding in result.findings:
+        if finding.level == "st" and finding.code in ("3", "4"):
+            se = _se_position(text, finding.transaction)
+            positions.add((finding.transaction, "SE", se))
+    return result.valid and result.error is None, positions
+
+
+def _se_position(text: str, st02: str | None) -> int:
+    position = 0
+    for seg in segments_of(text):
+        if seg.startswith("ST*"):
+            position = 0
+            current = seg.split("*")[2]
+        position += 1
+        if seg.startswith("SE*") and current == st02:
+            return position
+    return -1
+
+
+def corpus() -> list[tuple[str, str]]:
+    valid = [(f"ref {n}", reference(n)) for n in VALID_REFERENCES + BROKEN_REFERENCES]
+    valid += [(f"sample {n}", sample(n)) for n in sample_names()]
+    broken = []
+    bases = [("sample 278-act-dd-jane-doe.x12", sample("278-act-dd-jane-doe.x12")),
+             ("sample 278-batch.x12", sample("278-batch.x12")),
+             ("ref 3.2.1", reference("Example_3_2_1_Request.txt"))]
+    for base_name, text in bases:
+        for variant, make in VARIANTS.items():
+            broken.append((f"{base_name} / {variant}", make(text)))
+    broken.append(("batch / NM1*IL dropped in the 2nd transaction",
+                   drop_subscriber_name(sample("278-batch.x12"), 1)))
+    return valid + broken
+
+
+@pytest.mark.parametrize("name,text", corpus(), ids=[n for n, _ in corpus()])
+def test_gateway_and_pyx12_agree(name, text):
+    # The guide's examples address ISA08 9088877320000 and GS03 908887732000.
+    ids = ("9088877320000", "908887732000") if name.startswith("ref") else (None, None)
+    ours, our_positions = gateway_verdict(text, *ids)
+    theirs, their_positions = pyx12_verdict(text)
+    assert ours == theirs, (our_positions, their_positions)
+    assert our_positions == their_positions
+
+
+def test_reference_3_3_faults_are_reported_precisely():
+    delims, [transaction] = transactions(reference("Example_3_3_1_Request.txt"))
+    report = validate_transaction(transaction.segments, delims)
+    [error] = report.errors
+    assert (error.seg_id, error.position, error.loop_id, error.code) == ("TRN", 10, "2000E", "8")
+    [element] = error.elements
+    assert (element.position, element.data_ele, element.code, element.value) == \
+        (3, "509", "4", "987654321")
+    delims, [transaction] = transactions(reference("Example_3_3_2_Response.txt"))
+    report = validate_transaction(transaction.segments, delims, grammar_for("11"))
+    nm1 = next(e for e in report.errors if e.seg_id == "NM1")
+    assert (nm1.position, nm1.loop_id) == (7, "2010B")
+    assert {(e.position, e.code) for e in nm1.elements} >= {(8, "5"), (8, "7"), (9, "1")}
+
+
+def _answer(text: str):
+    def refuse(case, key):  # a rejected transaction never reaches the core
+        raise AssertionError("submitted a rejected transaction")
+
+    return answer_interchange(text, x12_id=X12_ID, submit=refuse,
+                              control_numbers=MemoryControlNumbers(), now=NOW)
+
+
+def _segments(body: str, seg_id: str) -> list[list[str]]:
+    return [s.split("*") for s in segments_of(body) if s.startswith(seg_id + "*")]
+
+
+def test_wrong_iea02_gets_ta1_001():
+    answer = _answer(wrong_iea02(sample("278-act-dd-jane-doe.x12")))
+    assert answer.kind == "ta1" and answer.note_code == "001"
+    [ta1] = _segments(answer.body, "TA1")
+    assert ta1 == ["TA1", "000000201", "261120", "0930", "R", "001"]
+    assert not _segments(answer.body, "GS")
+
+
+def test_interchange_for_another_receiver_gets_ta1():
+    text = sample("278-act-dd-jane-doe.x12").replace("GATEWAYUM      ", "SOMEONEELSE    ")
+    answer = _answer(text)
+    assert answer.kind == "ta1" and answer.note_code == "008"  # invalid interchange receiver
+
+
+def test_missing_subscriber_name_is_rejected_at_2010c():
+    answer = _answer(drop_subscriber_name(sample("278-act-dd-jane-doe.x12")))
+    assert answer.kind == "999"
+    ik3 = _segments(answer.body, "IK3")
+    assert ["IK3", "NM1", "14", "2010", "3"] in ik3  # required segment missing
+    assert _segments(answer.body, "CTX")[0] == ["CTX", "TRN02:ACTDD0001"]
+    assert _segments(answer.body, "IK5") == [["IK5", "R", "5"]]
+    assert _segments(answer.body, "AK9") == [["AK9", "R", "1", "1", "0"]]
+
+
+def test_bad_um02_points_at_the_element():
+    answer = _answer(bad_um02(sample("278-act-dd-jane-doe.x12")))
+    assert _segments(answer.body, "IK3") == [["IK3", "UM", "17", "2000", "8"]]
+    assert _segments(answer.body, "IK4") == [["IK4", "2", "1322", "7", "Z"]]
+    assert _segments(answer.body, "IK5") == [["IK5", "R", "5"]]
+
+
+def test_wrong_se01_rejects_the_transaction_set():
+    answer = _answer(wrong_se01(sample("278-act-dd-jane-doe.x12")))
+    assert _segments(answer.body, "IK3") == [["IK3", "SE", "47", "", "8"]]
+    assert _segments(answer.body, "IK4") == [["IK4", "1", "96", "I12", "49"]]
+    assert _segments(answer.body, "IK5") == [["IK5", "R", "4", "5"]]
+    assert _segments(answer.body, "CTX")
+
+
+@pytest.mark.parametrize("make", [drop_subscriber_name, bad_um02, wrong_se01, wrong_iea02])
+def test_acknowledgments_pass_pyx12_own_999_and_ta1_maps(make):
+    import io
+
+    import pyx12.params
+    import pyx12.x12n_document
+
+    body = _answer(make(sample("278-act-dd-jane-doe.x12"))).body
+    assert pyx12.x12n_document.x12n_document(pyx12.params.params(), io.StringIO(body), None,
+                                             None, None, None)
+
+
+def test_gs08_mislabel_and_isa12_00401_are_tolerated():
+    raw = reference("Example_3_1_1_Request.txt").replace("*X*005010X217~", "*X*005010X279~", 1)
+    assert "GS*HI*901234572000*908887732000*20070816*1615*31*X*005010X279~" in raw
+    delims, segments = tokenize(raw)
+    ix = parse_interchange(delims, segments)
+    assert delims.repetition is None  # ISA12 00401: ISA11 "U" is no separator
+    assert check_interchange(ix, "9088877320000", "908887732000") is None
+    [(group, ack)] = check_groups(ix)
+    assert ack.status == "A"
+
+
+def test_indented_bom_file_reads_like_the_normalized_one():
+    from tests.x12.helpers import REFERENCE
+
+    raw = (REFERENCE / "Example_3_2_1_Request.txt").read_bytes()
+    _, direct = tokenize(raw)
+    _, normalized = tokenize(reference("Example_3_2_1_Request.txt"))
+    assert [s.elements for s in direct] != [] and len(direct) == len(normalized)
+    assert [s.seg_id for s in direct] == [s.seg_id for s in normalized]
