@@ -8,6 +8,7 @@ the core never imports a channel.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -223,6 +224,19 @@ class Core:
         if not claim:
             return None
         return f"claim:{case.submission.submitter_id or ''}:{claim}"
+
+    def exchange(self, key: str) -> dict[str, Any] | None:
+        """What was answered to an interchange (or other exchange) stored under `key`."""
+        with self.sessions() as session:
+            row = session.get(ReplayRow, key)
+            return json.loads(row.response) if row and row.response else None
+
+    def remember_exchange(self, key: str, answer: dict[str, Any], case_ids: list[str]) -> None:
+        try:
+            with self.sessions.begin() as session:
+                session.add(ReplayRow(key=key, case_ids=case_ids, response=json.dumps(answer)))
+        except IntegrityError:
+            pass  # the same interchange answered concurrently: the first answer stands
 
     def find_by_claim(self, submitter_id: str | None, claim_identifier: str) -> str | None:
         with self.sessions() as session:

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from gateway.api import auth, cases, eligibility, errors, fhir, jobs
+from gateway.api import auth, cases, eligibility, errors, fhir, jobs, x12
 from gateway.core import Core
 from gateway.partners.settings import AuthSettings
 from gateway.settings import Settings, get_settings
@@ -59,6 +59,7 @@ def create_app(
     app.include_router(cases.router)
     app.include_router(eligibility.router)
     app.include_router(fhir.router)
+    app.include_router(x12.router)
     app.include_router(jobs.router)
     app.state.jobs_for_case = jobs.jobs_for_case
     wire_outbound(core, settings)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -182,10 +183,13 @@ def audit_request(
 
 @dataclass
 class AuditEntry:
-    """What an `audited` block fills in when the case ids are known only inside it."""
+    """What an `audited` block fills in when it knows more than at its start: the case ids,
+    a different event and action (a replay reads), detail (the ids a search returned)."""
 
     case_ids: list[str] = field(default_factory=list)
     event: str | None = None
+    action: str | None = None
+    detail: dict[str, Any] | None = None
 
 
 # Exceptions that are the client's doing: audited as refused (4), not as failures (8).
@@ -198,19 +202,21 @@ def audited(
 ) -> Iterator[AuditEntry]:
     """Audit the block: success when it returns, refused or failed when it raises."""
     entry = AuditEntry(case_ids=[case_id] if case_id else [])
+
+    def write(outcome: str, outcome_desc: str | None = None) -> None:
+        audit_request(request, event=entry.event or event, action=entry.action or action,
+                      outcome=outcome, case_ids=entry.case_ids, outcome_desc=outcome_desc,
+                      detail=entry.detail)
+
     try:
         yield entry
     except _CLIENT_ERRORS as exc:
-        audit_request(request, event=entry.event or event, action=action,
-                      outcome=audit.MINOR_FAILURE, case_ids=entry.case_ids,
-                      outcome_desc=type(exc).__name__)
+        write(audit.MINOR_FAILURE, type(exc).__name__)
         raise
     except Exception as exc:
-        audit_request(request, event=entry.event or event, action=action,
-                      outcome=audit.SERIOUS_FAILURE, case_ids=entry.case_ids,
-                      outcome_desc=type(exc).__name__)
+        write(audit.SERIOUS_FAILURE, type(exc).__name__)
         raise
-    audit_request(request, event=entry.event or event, action=action, case_ids=entry.case_ids)
+    write(audit.SUCCESS)
 
 
 def readable_or_404(
@@ -473,8 +479,16 @@ def install(app: FastAPI, core: Core, auth: AuthSettings | None = None) -> AuthS
     app.state.auth_settings = auth
     app.state.rate_limiter = RateLimiter()
     seed_partners(core.sessions, auth.seed_file)
+    # In-process use (conformance runs through this app) acts as LOCAL_OPERATOR with a random
+    # bearer token that exists only in this process's memory.
+    local_token = secrets.token_urlsafe(32)
+    app.state.local_operator_token = lambda: local_token
     app.add_middleware(
-        GatewayGuard, sessions=core.sessions, auth=auth, limiter=app.state.rate_limiter
+        GatewayGuard,
+        sessions=core.sessions,
+        auth=auth,
+        limiter=app.state.rate_limiter,
+        local_token=local_token,
     )
     app.include_router(router)
     app.include_router(audit_router)

@@ -151,7 +151,8 @@ def submit_case(
         result = gateway.submit(body.to_case(gateway.clock()), actor="api", replay_key=key)
         stored = gateway.get(result.case.id or "")
         entry.case_ids = [result.case.id or "", *stored.children]
-        entry.event = "case.read" if result.replayed else None
+        if result.replayed:  # an exact replay creates nothing: it reads the stored case
+            entry.event, entry.action = "case.read", audit.READ
     return JSONResponse(
         case_view(stored, _jobs(request, stored.case.id or "")),
         status_code=200 if result.replayed else 201,
@@ -165,10 +166,11 @@ def list_cases(
     limit: int = Query(default=200, ge=1, le=1000),
     principal: Principal = Depends(authenticated),
 ) -> dict[str, Any]:
-    # Reviewers and operators get the whole work list; a partner only its own cases.
+    # Reviewers and operators get the whole work list; a partner only its own cases. One audit
+    # record per search, naming the ids it returned (the list shows no member data).
     with audited(request, "case.search", audit.READ) as entry:
         rows = visible_cases(request, principal, status, limit)
-        entry.case_ids = [row.id for row in rows]
+        entry.detail = {"case_ids": [row.id for row in rows]}
     return {
         "cases": [
             {

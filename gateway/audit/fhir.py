@@ -92,15 +92,21 @@ def audit_event(row: AuditRow, base_url: str) -> dict[str, Any]:
     ]
     entity: dict[str, Any] = {"detail": details}
     if row.case_id:
-        entity.update(
-            what={"identifier": {"system": f"{base_url}/cases", "value": row.case_id}},
-            type={"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-            role={"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
-        )
+        entity.update(_case_entity(row.case_id, base_url))
     else:
         entity["description"] = "request"
-    resource["entity"] = [entity]
+    # A search names the cases it returned: one entity each.
+    found = (row.detail or {}).get("case_ids") or []
+    resource["entity"] = [entity, *(_case_entity(case_id, base_url) for case_id in found)]
     return resource
+
+
+def _case_entity(case_id: str, base_url: str) -> dict[str, Any]:
+    return {
+        "what": {"identifier": {"system": f"{base_url}/cases", "value": case_id}},
+        "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+        "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
+    }
 
 
 def audit_bundle(rows: list[AuditRow], base_url: str) -> dict[str, Any]:

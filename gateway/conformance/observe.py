@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from gateway.x12.tokens import segments_of
+from gateway.x12.tokens import X12SyntaxError, tokenize
 
 REVIEW_ACTION_URL = "reviewActionCode"
 # HL03 level code -> loop, and the name loop that follows an NM1 inside it.
@@ -61,7 +61,11 @@ def observe_response(action: str, response: httpx.Response) -> dict[str, Any]:
 
 
 def observe_x12(data: bytes) -> dict[str, Any]:
-    segments = list(segments_of(data))
+    try:
+        _, tokens = tokenize(data)
+    except X12SyntaxError:
+        return {"kind": "unreadable"}
+    segments = [[token.seg_id, *token.elements] for token in tokens]
     ids = [segment[0] for segment in segments]
     observed: dict[str, Any] = {}
     if "TA1" in ids:

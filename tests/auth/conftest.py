@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +36,11 @@ def anonymous(settings: Settings, core: Core, auth_settings: AuthSettings) -> It
         yield client
 
 
+Headers = Callable[[str], dict[str, str]]
+
+
 @pytest.fixture
-def as_partner(core: Core, auth_settings: AuthSettings):  # type: ignore[no-untyped-def]
+def as_partner(core: Core, auth_settings: AuthSettings) -> Headers:
     """as_partner(partner_id) -> the Authorization header of a fresh access token."""
 
     def headers(partner_id: str) -> dict[str, str]:
@@ -47,7 +50,7 @@ def as_partner(core: Core, auth_settings: AuthSettings):  # type: ignore[no-unty
 
 
 @pytest.fixture
-def ehr_case(anonymous: TestClient, as_partner) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def ehr_case(anonymous: TestClient, as_partner: Headers) -> dict[str, Any]:
     """A case the EHR submitted: pended for clinical review (so a reviewer can decide it)."""
     body = jane_doe_request(service_lines=[{"sequence": 1, "code": "J9267", "units": 12}])
     response = anonymous.post("/cases", json=body, headers=as_partner(EHR))

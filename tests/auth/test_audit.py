@@ -16,7 +16,7 @@ from tests.auth.conftest import CLEARINGHOUSE, EHR, OPERATOR, REVIEWER
 from tests.conftest import jane_doe_request
 
 
-def rows(core, **where) -> list[AuditRow]:  # type: ignore[no-untyped-def]
+def rows(core, **where) -> list[AuditRow]:
     with core.sessions() as session:
         query = select(AuditRow).order_by(AuditRow.id)
         for name, value in where.items():
@@ -39,10 +39,12 @@ def test_create_read_update_and_refusals_are_recorded(anonymous, as_partner, cor
         ("case.create", "C", "0", EHR, None),
         ("case.read", "R", "0", EHR, None),
         ("access.refused", "R", "4", CLEARINGHOUSE, 404),
-        ("case.search", "R", "0", EHR, None),
         ("access.refused", "E", "4", EHR, 403),
         ("case.update", "U", "0", REVIEWER, None),
     ]
+    [search] = rows(core, event="case.search")
+    assert (search.partner_id, search.case_id, search.detail) == (EHR, None,
+                                                                  {"case_ids": [case_id]})
     refused = rows(core, case_id=case_id, partner_id=CLEARINGHOUSE)[0]
     assert refused.outcome_desc == "another partner's case"
     assert refused.source_address and refused.method == "GET"
@@ -91,6 +93,16 @@ def test_audit_export_is_a_bundle_of_r4_audit_events(anonymous, as_partner, ehr_
     again = anonymous.get("/audit", params={"case": case_id}, headers=as_partner(OPERATOR))
     last = again.json()["entry"][-1]["resource"]
     assert last["type"]["code"] == "110106" and last["agent"][0]["who"]["display"] == OPERATOR
+
+
+def test_search_and_partner_exports(anonymous, as_partner, ehr_case):
+    anonymous.get("/cases", headers=as_partner(EHR))
+    bundle = anonymous.get("/audit", params={"partner": EHR}, headers=as_partner(OPERATOR)).json()
+    Bundle.model_validate(bundle)
+    search = next(e["resource"] for e in bundle["entry"]
+                  if e["resource"].get("subtype", [{}])[0].get("code") == "search-type")
+    AuditEvent.model_validate(search)
+    assert [e["what"]["identifier"]["value"] for e in search["entity"][1:]] == [ehr_case["id"]]
 
 
 def test_audit_export_carries_no_member_data(anonymous, as_partner, ehr_case):

@@ -207,3 +207,16 @@ def test_auth_can_be_switched_off_for_a_closed_bench(settings, core):
     with TestClient(app) as client:
         assert client.get("/cases").status_code == 200
         assert client.post("/cases", json=jane_doe_request()).status_code == 201
+
+
+def test_in_process_callers_act_as_the_local_operator(anonymous, core):
+    token = anonymous.app.state.local_operator_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    sent = anonymous.post("/cases", json=jane_doe_request(submitter_id="SAMPLECH"),
+                          headers=headers)
+    assert sent.status_code == 201
+    assert sent.json()["case"]["submission"]["submitter_id"] == "SAMPLECH"
+    assert anonymous.get("/audit", headers=headers).status_code == 200
+    # The token is this app's alone: not a signed token another process could mint.
+    assert anonymous.get("/cases", headers={"Authorization": f"Bearer not-{token}"}
+                         ).status_code == 401

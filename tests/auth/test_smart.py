@@ -15,7 +15,7 @@ from tests.conftest import jane_doe_request
 
 
 @pytest.fixture(params=["RS384", "ES384"])
-def smart_client(request, core, rsa_key, ec_key):  # type: ignore[no-untyped-def]
+def smart_client(request, core, rsa_key, ec_key):
     key = rsa_key if request.param == "RS384" else ec_key
     client_id = f"smart-{request.param.lower()}"
     register_smart_client(core, client_id, key)

@@ -1,0 +1,105 @@
+"""The X12 278 channel over HTTP (CAQH CORE real time): one interchange in, one out.
+
+The answer is the 278 response, a 999 only when a group is rejected, a TA1 when the envelope is;
+an interchange sent again (same ISA06 and ISA13, same bytes) gets the answer it got the first
+time, and one that reuses a control number for other content gets a TA1 with note 025.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from gateway.case import Case, Determination
+from gateway.core import Core
+from gateway.x12.ack import write_ta1
+from gateway.x12.intake import MEDIA_TYPE, answer_interchange
+from gateway.x12.outbound import ReceivedHeader
+from gateway.x12.tokens import X12SyntaxError, tokenize
+
+router = APIRouter(tags=["x12"])
+
+
+class CoreControlNumbers:
+    """ISA13, GS06 and the gateway's own trace numbers from the store's counters, so they stay
+    unique across restarts and processes (DESIGN.md decision 2)."""
+
+    def __init__(self, core: Core):
+        self.core = core
+
+    def next(self, kind: str) -> int:
+        return self.core.next_number(f"x12:{kind}") % 1_000_000_000 or 1
+
+
+def submitter(core: Core):  # type: ignore[no-untyped-def]
+    def submit(case: Case, replay_key: str) -> tuple[Case, Determination]:
+        result = core.submit(
+            case, actor=f"x12:{case.submission.submitter_id}", replay_key=replay_key
+        )
+        return result.case, result.determination
+
+    return submit
+
+
+def interchange_identity(data: bytes) -> tuple[str, str] | None:
+    """(ISA06, ISA13) of an interchange whose ISA is readable."""
+    try:
+        _, segments = tokenize(data)
+    except X12SyntaxError:
+        return None
+    if not segments or segments[0].seg_id != "ISA":
+        return None
+    return segments[0].get(6).strip(), segments[0].get(13).strip()
+
+
+def answer(core: Core, data: bytes, *, batch: bool = False) -> tuple[str, list[str], str]:
+    """(interchange to send back, case ids, answer kind) for one received interchange."""
+    settings = core.settings
+    numbers = CoreControlNumbers(core)
+    identity = interchange_identity(data)
+    digest = hashlib.sha256(data).hexdigest()
+    key = f"isa:{identity[0]}:{identity[1]}" if identity else None
+    if key:
+        stored = core.exchange(key)
+        if stored is not None:
+            if stored["digest"] == digest:
+                return stored["response"], stored["case_ids"], "replay"
+            # X12 I18 025: duplicate interchange control number.
+            _, segments = tokenize(data)
+            header = ReceivedHeader.from_isa(segments[0])
+            ta1 = write_ta1(
+                header,
+                note_code="025",
+                x12_id=settings.x12_id,
+                control_numbers=numbers,
+                now=core.clock(),
+            )
+            return ta1, [], "ta1"
+    result = answer_interchange(
+        data,
+        x12_id=settings.x12_id,
+        submit=submitter(core),
+        control_numbers=numbers,
+        now=core.clock(),
+        batch=batch,
+    )
+    case_ids = [case.id for case, _ in result.results if case.id]
+    if key and result.kind != "ta1":
+        core.remember_exchange(
+            key, {"digest": digest, "response": result.body, "case_ids": case_ids}, case_ids
+        )
+    return result.body, case_ids, result.kind
+
+
+@router.post("/x12/278")
+async def x12_278(request: Request) -> Response:
+    core: Core = request.app.state.core
+    data = await request.body()
+    body, case_ids, kind = answer(core, data)
+    return Response(
+        body,
+        media_type=MEDIA_TYPE,
+        headers={"X-Case-Ids": ",".join(case_ids), "X-Answer-Kind": kind},
+    )
