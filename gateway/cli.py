@@ -80,6 +80,9 @@ def conformance_run(
     ] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write a Markdown report here.")] = None,
+    suites_dir: Annotated[
+        Path | None, typer.Option("--dir", help="Folder holding the suites (default conformance/).")
+    ] = None,
 ) -> None:
     """Replay conformance suites; print a table and exit non-zero on any failure."""
     from rich.console import Console
@@ -91,7 +94,7 @@ def conformance_run(
 
     console = Console(stderr=False)
     try:
-        cases = discover(suites or None)
+        cases = discover(suites or None, **({"root": suites_dir} if suites_dir else {}))
     except SuiteError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc

@@ -180,6 +180,7 @@ class Core:
                 case = case.model_copy(deep=True)
                 case.id = self._new_case_id(session, now)
                 case.program = self._program_for(case)
+                self._address_on_file(case)
                 if case.program is Program.SPORT and case.related_case_id:
                     case = self._with_primary_facts(session, case)
                 determination = review(case, self.ports, now)
@@ -207,6 +208,14 @@ class Core:
                 if prior is not None:
                     return prior
             raise
+
+    def _address_on_file(self, case: Case) -> None:
+        """Member letters go to the address the payer has on file when the request carries
+        none (DOMAIN.md: the member receives a letter by mail)."""
+        if case.member.address is None:
+            enrollment = self.ports.eligibility.enrollment(case.member.member_id)
+            if enrollment is not None and enrollment.address is not None:
+                case.member.address = enrollment.address
 
     def _program_for(self, case: Case) -> Program:
         """A request of supportive drugs only is a supportive (SPORT) request."""

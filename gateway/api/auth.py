@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -47,6 +48,7 @@ from gateway.partners.registry import (
     add_partner,
     list_partners,
     partner_view,
+    principal_for,
     seed_partners,
     set_enabled,
 )
@@ -299,6 +301,18 @@ def _authenticate_client(request: Request, form: dict[str, str]) -> PartnerRow:
     return partner
 
 
+def _claimed_client(form: dict[str, str]) -> str | None:
+    """Who a failed token request said it was (for the audit trail; never trusted)."""
+    claimed = form.get("client_id")
+    if not claimed and form.get("client_assertion"):
+        try:
+            unverified = jwt.decode(form["client_assertion"], options={"verify_signature": False})
+            claimed = unverified.get("iss")
+        except jwt.PyJWTError:
+            claimed = None
+    return str(claimed)[:64] if claimed else None
+
+
 @router.post("/auth/token", response_model=None)
 async def token(request: Request) -> JSONResponse:
     """OAuth 2.0 client-credentials grant: a SMART Backend Services client assertion
@@ -313,11 +327,12 @@ async def token(request: Request) -> JSONResponse:
     try:
         partner = await run_in_threadpool(_authenticate_client, request, form)
     except TokenError as exc:
-        reason = str(exc)
+        reason, claimed = str(exc), _claimed_client(form)
         await run_in_threadpool(
             lambda: audit_request(
                 request, event="login", action=audit.EXECUTE, outcome=audit.MINOR_FAILURE,
                 status_code=401, outcome_desc=reason,
+                detail={"claimed_partner": claimed} if claimed else None,
             )
         )
         limiter: RateLimiter = request.app.state.rate_limiter
@@ -334,9 +349,11 @@ async def token(request: Request) -> JSONResponse:
     except ScopeError as exc:
         return _oauth_error(400, "invalid_scope", str(exc))
     access_token, lifetime = mint_access_token(auth, partner.id, scopes)
+    method = "private_key_jwt" if form.get("client_assertion") else "client_secret"
     await run_in_threadpool(
         lambda: audit.record(
-            request.app.state.core, event="login", action=audit.EXECUTE, partner_id=partner.id,
+            request.app.state.core, event="login", action=audit.EXECUTE,
+            principal=principal_for(partner, auth_method=method[:16]),
             source_address=request.client.host if request.client else None, method="POST",
             path="/auth/token", status_code=200, outcome_desc="access token issued",
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -39,12 +40,19 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
 
-async def _bundle(request: Request) -> dict[str, Any] | JSONResponse:
+async def _json(request: Request) -> Any:
+    """The parsed body, or the 400 OperationOutcome that refuses it."""
     raw = await request.body()
     try:
-        body = json.loads(raw)
+        return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return refuse(400, "structure", f"The body is not JSON: {exc}")
+
+
+async def _bundle(request: Request) -> dict[str, Any] | JSONResponse:
+    body = await _json(request)
+    if isinstance(body, JSONResponse):
+        return body
     body = reader.unwrap_parameters(body)
     if not isinstance(body, dict):
         return refuse(400, "structure", "The body is not a FHIR resource", "Bundle")
@@ -72,18 +80,54 @@ def get_questionnaire(questionnaire_id: str, request: Request) -> JSONResponse:
 
 @router.post("/Claim/$submit")
 async def submit(request: Request) -> Response:
-    core: Core = request.app.state.core
-    body = await _bundle(request)
+    body = await _json(request)
     if isinstance(body, JSONResponse):
         return body
+    answer = submit_bundle(request.app.state.core, body, submitter_id=submitter_of(request))
+    return answer.response()
+
+
+@dataclass
+class PasAnswer:
+    """What $submit answers: a response Bundle (200) or an OperationOutcome (4xx)."""
+
+    status: int
+    body: dict[str, Any] | str  # a resource, or the stored response's JSON text
+    case_ids: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_outcome(self) -> bool:
+        return self.status >= 400
+
+    def resource(self) -> dict[str, Any]:
+        return json.loads(self.body) if isinstance(self.body, str) else self.body
+
+    def response(self) -> Response:
+        if isinstance(self.body, str):
+            return Response(self.body, status_code=self.status, media_type=FHIR_JSON,
+                            headers=self.headers)
+        return fhir(self.body, self.status)
+
+
+def _refused(status: int, code: str, text: str, *expression: str) -> PasAnswer:
+    return PasAnswer(status, outcome.operation_outcome([outcome.error(code, text, *expression)]))
+
+
+def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnswer:
+    """Claim/$submit on a parsed JSON body (a Bundle, or Parameters holding one): profile
+    rules, read, review and store, render. The HTTP route and `gateway submit` both call it."""
+    body = reader.unwrap_parameters(body)
+    if not isinstance(body, dict):
+        return _refused(400, "structure", "The body is not a FHIR resource", "Bundle")
     issues = profile.validate_request(body, "submit")
     if outcome.has_errors(issues):
-        return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
+        return PasAnswer(outcome.http_status(issues), outcome.operation_outcome(issues))
     now = core.clock()
     try:
-        case = reader.read_case(body, received_at=now, submitter_id=submitter_of(request))
+        case = reader.read_case(body, received_at=now, submitter_id=submitter_id)
     except reader.PasReadError as exc:
-        return refuse(400, "required", str(exc), "Bundle.entry")
+        return _refused(400, "required", str(exc), "Bundle.entry")
 
     if case.prior_case_id:
         return _update(core, case, body)
@@ -96,16 +140,15 @@ async def submit(request: Request) -> Response:
         return json.dumps(writer.response_bundle(stored, determination, request=body, now=now))
 
     result = core.submit(case, actor=f"pas:{submitter}", replay_key=replay_key, render=render)
-    return Response(
-        result.response or "", media_type=FHIR_JSON, headers={"X-Case-Ids": result.case.id or ""}
-    )
+    return PasAnswer(200, result.response or "", [result.case.id] if result.case.id else [],
+                     {"X-Case-Ids": result.case.id or ""})
 
 
-def _update(core: Core, case: Case, body: dict[str, Any]) -> Response:
+def _update(core: Core, case: Case, body: dict[str, Any]) -> PasAnswer:
     """A PASClaimUpdate: related.claim names the prior Claim; re-review and answer every item."""
     prior = core.find_by_claim(case.submission.submitter_id, case.prior_case_id or "")
     if prior is None:
-        return refuse(
+        return _refused(
             404,
             "not-found",
             f"No earlier request with Claim identifier {case.prior_case_id} from this submitter",
@@ -114,10 +157,10 @@ def _update(core: Core, case: Case, body: dict[str, Any]) -> Response:
     try:
         stored = core.update_case(prior, case, actor=f"pas:{case.submission.submitter_id}")
     except InvalidTransition as exc:
-        return refuse(422, "business-rule", str(exc), "Claim.related")
+        return _refused(422, "business-rule", str(exc), "Claim.related")
     assert stored.determination is not None
     bundle = writer.response_bundle(stored.case, stored.determination, request=body)
-    return fhir(bundle)
+    return PasAnswer(200, bundle, [prior])
 
 
 @router.post("/Claim/$inquire")

@@ -71,13 +71,15 @@ def observe_x12(data: bytes) -> dict[str, Any]:
     if "TA1" in ids:
         ta1 = segments[ids.index("TA1")]
         observed.update(kind="ta1", ta1={"ack": _at(ta1, 4), "note": _at(ta1, 5)})
-    if "ST" in ids and _at(segments[ids.index("ST")], 1) == "999":
-        observed["kind"] = "999"
+        return observed
+    kinds = []
+    if any(segment[0] == "ST" and _at(segment, 1) == "999" for segment in segments):
+        kinds.append("999")
         observed["ack999"] = _observe_999(segments)
-    elif "BHT" in ids:
-        observed["kind"] = "278"
+    if "BHT" in ids:
+        kinds.append("278")
         observed.update(_observe_278(segments))
-    observed.setdefault("kind", "unknown")
+    observed["kind"] = "+".join(kinds) or "unknown"
     return observed
 
 

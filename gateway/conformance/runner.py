@@ -7,6 +7,7 @@ any day. Against a URL, the steps go over HTTP to a running gateway with its own
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -151,6 +152,28 @@ def _send(target: Target, case: ConformanceCase, step: Step, case_id: str | None
     return client.post(f"/cases/{case_id}/determination", json=step.decide)
 
 
+def oracle_verdict(sent: bytes, answer: bytes, observed: dict[str, Any]) -> str:
+    """pyx12, run with the project's map, is the independent oracle of every X12 exchange: it
+    must agree with the gateway on accepting what was sent, and accept every 278 written."""
+    from gateway.x12.oracle import normalize_reference, run_pyx12
+
+    kind = str(observed.get("kind"))
+    if kind == "ta1":
+        return "agree"  # an envelope or routing refusal: nothing reached the validators
+    verdicts = (observed.get("ack999") or {}).get("ik5") or []
+    gateway_clean = all(verdict == "A" for verdict in verdicts)
+    pyx12_clean = run_pyx12(normalize_reference(sent)).valid
+    if pyx12_clean != gateway_clean:
+        return (f"disagree: pyx12 finds the request {'valid' if pyx12_clean else 'invalid'}, "
+                f"the gateway {'accepted' if gateway_clean else 'rejected'} it")
+    for interchange in re.split(rb"(?=ISA\*)", answer):
+        if b"ST*278*" in interchange:
+            written = run_pyx12(interchange)
+            if not written.valid:
+                return f"disagree: pyx12 rejects the 278 the gateway wrote: {written.findings[:3]}"
+    return "agree"
+
+
 def run_case(case: ConformanceCase, target: Target) -> CaseResult:
     started = time.perf_counter()
     result = CaseResult(case.suite, case.name, case.description, "pass")
@@ -166,11 +189,16 @@ def run_case(case: ConformanceCase, target: Target) -> CaseResult:
                 response = _send(target, case, step, case_id)
                 observed = observe_response(step.action, response)
                 case_id = observed.get("case_id") or case_id
+                if step.x12:
+                    observed["oracle"] = oracle_verdict(
+                        case.resolve(step.x12).read_bytes(), response.content, observed)
             if case_id:
                 observed.update(observe_case(target.client, case_id))
             determinations.append(observed.get("items"))
             step_result = StepResult(label, observed)
             step_result.difference = first_difference(step.expect, observed)
+            if not step_result.difference and observed.get("oracle", "agree") != "agree":
+                step_result.difference = f"oracle: {observed['oracle']}"
             result.steps.append(step_result)
             if step_result.difference:
                 result.verdict, result.difference = "fail", f"{label}: {step_result.difference}"

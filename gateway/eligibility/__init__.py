@@ -11,6 +11,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
+from gateway.case import Address
+
 
 class CoveragePeriod(BaseModel):
     start: date
@@ -41,6 +43,7 @@ class Enrollment(BaseModel):
     pharmacy: PharmacyBenefit = Field(default_factory=PharmacyBenefit)
     out_of_network_benefits: bool = False
     transplant_active: bool = False
+    address: Address | None = None  # where member letters are mailed
 
     def eligible_on(self, day: date) -> bool:
         return any(period.covers(day) for period in self.coverage)

@@ -41,6 +41,7 @@ class RosterEligibility:
                 pharmacy=benefit,
                 out_of_network_benefits=bool(row.get("out_of_network_benefits", False)),
                 transplant_active=bool(row.get("transplant_active", False)),
+                address=row.get("address"),
             )
             members[enrollment.member_id.upper()] = enrollment
         out = {str(k): {str(n) for n in v} for k, v in raw.get("out_of_network_npis", {}).items()}

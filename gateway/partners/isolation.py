@@ -1,6 +1,7 @@
-"""Which cases a partner may see: those it submitted, and those of the organizations it acts
-for; reviewers and operators see all. A case a partner may not see does not exist for it (404,
-never 403: a 403 would confirm that the case id is real)."""
+"""Which cases a partner may see: those it submitted (under its partner id or one of its X12
+sender ids), and those of the organizations it acts for; reviewers and operators see all. A case
+a partner may not see does not exist for it (404, never 403: a 403 would confirm that the case id
+is real)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ def can_read(principal: Principal, case: CaseRow | Case | dict[str, Any]) -> boo
     """May this principal see this case (a CaseRow, a Case, or a case's JSON)?"""
     if principal.local or principal.sees_all:
         return True
-    if _submitter(case) == principal.partner_id:
+    submitter = _submitter(case)
+    # A case recorded under one of its X12 sender ids (ISA06) is its own too: the registry gives
+    # each sender id to one partner only.
+    if submitter and (submitter == principal.partner_id or submitter in principal.sender_ids):
         return True
     for party in _parties(case):
         if party.get("npi") and party["npi"] in principal.npis:
@@ -54,6 +58,8 @@ def readable_filter(principal: Principal) -> ColumnElement[bool]:
     if principal.local or principal.sees_all:
         return true()
     clauses: list[ColumnElement[bool]] = [CaseRow.submitter_id == principal.partner_id]
+    if principal.sender_ids:
+        clauses.append(CaseRow.submitter_id.in_(sorted(principal.sender_ids)))
     for role in PARTY_ROLES:
         if principal.npis:
             npi = CaseRow.case_json[(role, "npi")].as_string()

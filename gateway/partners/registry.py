@@ -287,5 +287,6 @@ def seed_partners(sessions: sessionmaker[Session], path: Path | None) -> int:
                 add_partner(session, spec)
     except IntegrityError:
         return 0  # another process (the worker, a second node) seeded it first
-    log.info("%d demo partners seeded", len(specs))
+    # Their demo secrets are public: production sets GATEWAY_PARTNERS_SEED empty.
+    log.warning("%d demo partners seeded; set GATEWAY_PARTNERS_SEED= in production", len(specs))
     return len(specs)

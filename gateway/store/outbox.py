@@ -223,6 +223,10 @@ def job_dict(row: OutboxJobRow) -> dict[str, Any]:
         "delivered_at": iso(row.delivered_at),
         "created_at": iso(row.created_at),
         "result": row.result,
+        # What was sent and to which role (never to whom by name): the letter kind and role.
+        "letter": (row.payload or {}).get("letter"),
+        "recipient_role": ((row.payload or {}).get("recipient") or {}).get("role")
+        or (row.payload or {}).get("role"),
     }
 
 

@@ -12,7 +12,9 @@ names another 5010 guide while every ST03 says 005010X217 (ST03 governs the tran
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from typing import Literal
 
 from gateway.x12.codelists import ISA_ID_QUALIFIERS
 from gateway.x12.elements import valid_date, valid_time
@@ -66,51 +68,109 @@ class Interchange:
         return isa_fields(self.isa)[7].strip()
 
 
+EventKind = Literal["group", "transaction", "group_end", "iea", "stray", "after_iea"]
+
+
+@dataclass(slots=True)
+class EnvelopeEvent:
+    """One step of the ISA > GS > ST..SE arrangement (see EnvelopeWalker)."""
+
+    kind: EventKind
+    segment: Segment | None = None  # GS, GE (None: the group ended without one), IEA, stray
+    transaction: Transaction | None = None
+
+
+class EnvelopeWalker:
+    """Arranges the segments that follow an ISA, one at a time, into groups and transaction
+    sets. The one arrangement both the real-time path (parse_interchange, whole interchange in
+    memory) and batch files (gateway.x12.batch, streamed) use; it holds only the transaction set
+    being read."""
+
+    def __init__(self) -> None:
+        self.in_group = False
+        self.current: list[Segment] | None = None
+        self.ended = False  # IEA seen
+
+    def feed(self, seg: Segment) -> list[EnvelopeEvent]:
+        if self.ended:
+            return [EnvelopeEvent("after_iea", seg)]
+        out: list[EnvelopeEvent] = []
+        sid = seg.seg_id
+        if sid == "IEA":
+            self._close(out, None)
+            self.ended = True
+            out.append(EnvelopeEvent("iea", seg))
+        elif sid == "GS":
+            self._close(out, None)
+            self.in_group = True
+            out.append(EnvelopeEvent("group", seg))
+        elif sid == "GE":
+            if self.in_group:
+                self._close(out, seg)
+            else:
+                out.append(EnvelopeEvent("stray", seg))
+        elif sid == "ST":
+            if self.in_group:
+                self._close_transaction(out)
+                self.current = [seg]
+            else:
+                out.append(EnvelopeEvent("stray", seg))
+        elif self.current is not None:
+            self.current.append(seg)
+            if sid == "SE":
+                self._close_transaction(out)
+        else:
+            out.append(EnvelopeEvent("stray", seg))
+        return out
+
+    def end(self) -> list[EnvelopeEvent]:
+        """The data ended: close what is open (a transaction without SE, a group without GE)."""
+        out: list[EnvelopeEvent] = []
+        self._close(out, None)
+        return out
+
+    def _close_transaction(self, out: list[EnvelopeEvent]) -> None:
+        if self.current is not None:
+            out.append(EnvelopeEvent("transaction", transaction=Transaction(self.current)))
+            self.current = None
+
+    def _close(self, out: list[EnvelopeEvent], ge: Segment | None) -> None:
+        self._close_transaction(out)
+        if self.in_group:
+            out.append(EnvelopeEvent("group_end", ge))
+            self.in_group = False
+
+
 def parse_interchange(delims: Delimiters, segments: list[Segment]) -> Interchange:
     """Arrange segments into ISA > GS > ST..SE; misplaced ones are kept aside, not dropped."""
     ix = Interchange(delims, segments[0])
-    group: Group | None = None
-    current: list[Segment] | None = None
+    walker = EnvelopeWalker()
     for seg in segments[1:]:
-        if ix.iea is not None:
-            ix.after_iea.append(seg)
-            continue
-        sid = seg.seg_id
-        if sid == "IEA":
-            if current is not None and group is not None:
-                group.transactions.append(Transaction(current))
-            ix.iea, group, current = seg, None, None
-        elif sid == "GS":
-            if current is not None and group is not None:
-                group.transactions.append(Transaction(current))
-            group, current = Group(seg), None
-            ix.groups.append(group)
-        elif sid == "GE":
-            if group is None:
-                ix.stray.append(seg)
-                continue
-            if current is not None:
-                group.transactions.append(Transaction(current))
-            group.ge, current = seg, None
-            group = None
-        elif sid == "ST":
-            if group is None:
-                ix.stray.append(seg)
-                continue
-            if current is not None:
-                group.transactions.append(Transaction(current))
-            current = [seg]
-        elif current is not None:
-            current.append(seg)
-            if sid == "SE":
-                assert group is not None
-                group.transactions.append(Transaction(current))
-                current = None
-        else:
-            ix.stray.append(seg)
-    if current is not None and group is not None:
-        group.transactions.append(Transaction(current))
+        for event in walker.feed(seg):
+            _arrange(ix, event)
+    for event in walker.end():
+        _arrange(ix, event)
     return ix
+
+
+def _arrange(ix: Interchange, event: EnvelopeEvent) -> None:
+    kind = event.kind
+    if kind == "group":
+        assert event.segment is not None
+        ix.groups.append(Group(event.segment))
+    elif kind == "transaction":
+        assert event.transaction is not None
+        ix.groups[-1].transactions.append(event.transaction)
+    elif kind == "group_end":
+        ix.groups[-1].ge = event.segment
+    elif kind == "iea":
+        ix.iea = event.segment
+    elif kind == "stray":
+        assert event.segment is not None
+        ix.stray.append(event.segment)
+    else:
+        assert event.segment is not None
+        ix.after_iea.append(event.segment)
 
 
 # ---------------------------------------------------------------- interchange (TA1)
@@ -135,7 +195,13 @@ def check_interchange(ix: Interchange, x12_id: str, application_id: str | None =
     unless a partner agreement says otherwise).
     """
     gs03 = application_id or x12_id
-    isa = ix.isa
+    return check_isa(ix.isa, ix.delims, x12_id) or check_trailer(ix.isa, InterchangeTally(
+        iea=ix.iea, groups=len(ix.groups), stray=bool(ix.stray), after_iea=bool(ix.after_iea),
+        gs_fault=any(not gs_readable(group.gs, gs03) for group in ix.groups)))
+
+
+def check_isa(isa: Segment, delims: Delimiters, x12_id: str) -> str | None:
+    """TA105 for a fault of the ISA itself or of its separators (known as soon as it is read)."""
     fields = isa_fields(isa)
     if len(isa.elements) != 16:
         return "022"
@@ -161,26 +227,42 @@ def check_interchange(ix: Interchange, x12_id: str, application_id: str | None =
     for ok, note in checks:
         if not ok:
             return note
-    separator_fault = _separators_ok(ix.delims)
-    if separator_fault:
-        return separator_fault
-    if ix.iea is None:
+    return _separators_ok(delims)
+
+
+@dataclass
+class InterchangeTally:
+    """What the trailer check needs of an interchange: counts and flags, not its content (a
+    streamed batch file keeps only these)."""
+
+    iea: Segment | None
+    groups: int
+    stray: bool = False  # a segment outside any GS/ST where one is needed
+    after_iea: bool = False  # data after the IEA
+    gs_fault: bool = False  # some GS is unreadable or addressed to another application
+
+
+def check_trailer(isa: Segment, tally: InterchangeTally) -> str | None:
+    """TA105 for faults found at the end of the interchange (IEA, counts, misplaced data); only
+    meaningful once check_isa found none."""
+    if tally.iea is None:
         return "023"  # the transmission ended before IEA
-    if ix.iea.get(2) != fields[12]:
+    if tally.iea.get(2) != isa_fields(isa)[12]:
         return "001"
-    if ix.iea.get(1) != str(len(ix.groups)):
+    if tally.iea.get(1) != str(tally.groups):
         return "021"
-    if ix.after_iea:
+    if tally.after_iea:
         return "022"
-    if not ix.groups or ix.stray:
+    if not tally.groups or tally.stray or tally.gs_fault:
         return "024"
-    for group in ix.groups:
-        gs = group.gs
-        if len(gs.elements) != 8 or gs.get(3) != gs03:
-            return "024"  # a GS the gateway cannot read, or addressed to another application
-        if not (valid_date(gs.get(4)) and len(gs.get(4)) == 8 and valid_time(gs.get(5))):
-            return "024"
     return None
+
+
+def gs_readable(gs: Segment, gs03: str) -> bool:
+    """A GS the gateway can read and that is addressed to it (else TA105 024)."""
+    if len(gs.elements) != 8 or gs.get(3) != gs03:
+        return False
+    return valid_date(gs.get(4)) and len(gs.get(4)) == 8 and valid_time(gs.get(5))
 
 
 # ---------------------------------------------------------------- functional group (AK9)
@@ -197,14 +279,22 @@ class GroupCheck:
 
 
 def check_group(group: Group) -> GroupCheck:
+    """AK905 codes of a functional group held in memory (see check_group_envelope)."""
+    return check_group_envelope(group.gs, group.ge, len(group.transactions),
+                                {t.st.get(3) for t in group.transactions})
+
+
+def check_group_envelope(gs: Segment, ge: Segment | None, count: int, st03s: set[str]
+                         ) -> GroupCheck:
     """AK905 codes: 1 not supported, 2 version not supported, 3 GE missing, 4 control
-    numbers disagree, 5 transaction count wrong, 6 control number syntax, 19 duplicate."""
+    numbers disagree, 5 transaction count wrong, 6 control number syntax, 19 duplicate.
+
+    `count` is how many transaction sets the group held and `st03s` their ST03 values, so a
+    streamed group is checked from a tally as a parsed one is from its transactions."""
     result = GroupCheck()
-    gs = group.gs
     if gs.get(1) != "HI":
         result.codes.append("1")
     version = gs.get(8)
-    st03s = {t.st.get(3) for t in group.transactions}
     if version != IMPLEMENTATION:
         if version.startswith("005010") and st03s == {IMPLEMENTATION}:
             result.tolerated.append(f"GS08 {version} relabelled {IMPLEMENTATION} from ST03")
@@ -212,23 +302,54 @@ def check_group(group: Group) -> GroupCheck:
             result.codes.append("2")
     if not _DIGITS.fullmatch(gs.get(6)) or len(gs.get(6)) > 9:
         result.codes.append("6")
-    if group.ge is None:
+    if ge is None:
         result.codes.append("3")
     else:
-        if group.ge.get(2) != gs.get(6):
+        if ge.get(2) != gs.get(6):
             result.codes.append("4")
-        if group.ge.get(1) != str(len(group.transactions)):
+        if ge.get(1) != str(count):
             result.codes.append("5")
     return result
 
 
+class SeenControlNumbers:
+    """ST02 values met so far in a group (IK5 23 when one repeats).
+
+    Digits are kept as runs of consecutive numbers per width, so a batch numbered 0001, 0002,
+    ... costs one run however many transaction sets it holds; anything else is kept as is."""
+
+    def __init__(self) -> None:
+        self._runs: dict[int, tuple[list[int], list[int]]] = {}  # width -> (starts, ends)
+        self._other: set[str] = set()
+
+    def add(self, number: str) -> bool:
+        """Record `number`; True when it was met before."""
+        if not number.isdigit() or not number.isascii():
+            seen = number in self._other
+            self._other.add(number)
+            return seen
+        value = int(number)
+        starts, ends = self._runs.setdefault(len(number), ([], []))
+        at = bisect_right(starts, value) - 1
+        if at >= 0 and value <= ends[at]:
+            return True
+        joins_left = at >= 0 and ends[at] == value - 1
+        joins_right = at + 1 < len(starts) and starts[at + 1] == value + 1
+        if joins_left and joins_right:
+            ends[at] = ends[at + 1]
+            del starts[at + 1], ends[at + 1]
+        elif joins_left:
+            ends[at] = value
+        elif joins_right:
+            starts[at + 1] = value
+        else:
+            starts.insert(at + 1, value)
+            ends.insert(at + 1, value)
+        return False
+
+
 def duplicate_control_numbers(group: Group) -> set[int]:
     """Indexes of transactions whose ST02 repeats an earlier one in the group (IK5 23)."""
-    seen: set[str] = set()
-    dupes: set[int] = set()
-    for index, transaction in enumerate(group.transactions):
-        number = transaction.st.get(2)
-        if number in seen:
-            dupes.add(index)
-        seen.add(number)
-    return dupes
+    seen = SeenControlNumbers()
+    return {index for index, transaction in enumerate(group.transactions)
+            if seen.add(transaction.st.get(2))}

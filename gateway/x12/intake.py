@@ -34,7 +34,14 @@ from gateway.x12.envelope import (
 from gateway.x12.numbers import TRACE, ControlNumbers
 from gateway.x12.outbound import ReceivedHeader
 from gateway.x12.reader import read_request
-from gateway.x12.tokens import Delimiters, Segment, X12SyntaxError, iter_segments, tokenize
+from gateway.x12.tokens import (
+    Delimiters,
+    Segment,
+    X12SyntaxError,
+    isa_fields,
+    iter_segments,
+    tokenize,
+)
 from gateway.x12.validate import TransactionReport, grammar_for, validate_transaction
 from gateway.x12.writer import write_278_interchange
 
@@ -73,7 +80,8 @@ def _ta1(header: ReceivedHeader, note: str, *, x12_id: str, numbers: ControlNumb
     return X12Answer(body=body, kind="ta1", acks=body, note_code=note)
 
 
-def _syntax_note(exc: X12SyntaxError) -> str:
+def syntax_note(exc: X12SyntaxError) -> str:
+    """TA105 for data whose ISA cannot be read."""
     text = str(exc)
     if "separator" in text:
         return "026"
@@ -120,7 +128,7 @@ def answer_interchange(data: bytes | str, *, x12_id: str, submit: Submit,
     try:
         delims, segments = tokenize(data)
     except X12SyntaxError as exc:
-        return _ta1(ReceivedHeader(), _syntax_note(exc), x12_id=x12_id, numbers=control_numbers,
+        return _ta1(ReceivedHeader(), syntax_note(exc), x12_id=x12_id, numbers=control_numbers,
                     now=now)
     ix = parse_interchange(delims, segments)
     header = ReceivedHeader.from_isa(ix.isa, ix.groups[0].gs if ix.groups else None)
@@ -137,7 +145,8 @@ def answer_interchange(data: bytes | str, *, x12_id: str, submit: Submit,
             continue
         for transaction, report in zip(group.transactions, ack.reports, strict=True):
             if report.accepted:
-                results.append(_submit_one(ix, transaction, submit, now, control_numbers))
+                results.append(submit_transaction(ix.delims, ix.isa, transaction, submit, now,
+                                                  control_numbers))
     answer.results = [(case, determination) for case, determination, _ in results]
     if batch or any(ack.status != "A" for _, ack in checked):
         answer.acks = write_999([ack for _, ack in checked], header, x12_id=x12_id,
@@ -151,13 +160,16 @@ def answer_interchange(data: bytes | str, *, x12_id: str, submit: Submit,
     return answer
 
 
-def _submit_one(ix: Interchange, transaction: Transaction, submit: Submit, now: datetime,
-                numbers: ControlNumbers) -> tuple[Case, Determination, str]:
-    text = transaction.text(ix.delims)
+def submit_transaction(delims: Delimiters, isa: Segment, transaction: Transaction,
+                       submit: Submit, now: datetime, numbers: ControlNumbers
+                       ) -> tuple[Case, Determination, str]:
+    """Map one accepted transaction set and submit it (real time and streamed batch files)."""
+    sender = isa_fields(isa)[5].strip()
+    text = transaction.text(delims)
     bht03 = next((s.get(3) for s in transaction.segments[:3] if s.seg_id == "BHT"), "")
-    key = replay_key(ix.sender, bht03, text)
-    control = {"isa13": ix.isa.get(13), "st02": transaction.st.get(2)}
-    case = read_request(transaction.segments, ix.delims, submitter=ix.sender, received_at=now,
+    key = replay_key(sender, bht03, text)
+    control = {"isa13": isa.get(13), "st02": transaction.st.get(2)}
+    case = read_request(transaction.segments, delims, submitter=sender, received_at=now,
                         content_hash=key.rsplit(":", 1)[1], control=control)
     try:
         stored, determination = submit(case, key)

@@ -8,8 +8,10 @@ own delimiters (* : ^ ~) and strips them, and control characters, from every val
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TextIO
 
 from gateway.x12.codelists import ISA_ID_QUALIFIERS
 from gateway.x12.numbers import GROUP, INTERCHANGE, ControlNumbers, gs06, isa13
@@ -92,12 +94,17 @@ class InterchangeBuilder:
                    self.now.strftime("%H%M"), DELIMS.repetition or "^", "00501", self.control,
                    "0", h.usage, DELIMS.component)
 
-    def add_group(self, fic: str, version: str, transactions: list[list[str]]) -> str:
-        """Append a functional group of ready transaction sets (each a list of segments)."""
+    def gs(self, fic: str, version: str) -> tuple[str, str]:
+        """(GS06, the GS segment) of a new functional group."""
         number = gs06(self.numbers.next(GROUP))
         receiver = clean(self.header.application_sender or self.header.sender_id)[:15] or "UNKNOWN"
-        lines = [seg("GS", fic, self.x12_id[:15], receiver, self.now.strftime("%Y%m%d"),
-                     self.now.strftime("%H%M"), number, "X", version)]
+        return number, seg("GS", fic, self.x12_id[:15], receiver, self.now.strftime("%Y%m%d"),
+                           self.now.strftime("%H%M"), number, "X", version)
+
+    def add_group(self, fic: str, version: str, transactions: list[list[str]]) -> str:
+        """Append a functional group of ready transaction sets (each a list of segments)."""
+        number, gs_segment = self.gs(fic, version)
+        lines = [gs_segment]
         for body in transactions:
             lines += body
         lines.append(seg("GE", str(len(transactions)), number))
@@ -112,6 +119,60 @@ class InterchangeBuilder:
         count = groups if groups is not None else sum(
             1 for g in self._groups if g.startswith("GS"))
         return "\n".join([self.isa(), *self._groups, seg("IEA", str(count), self.control)]) + "\n"
+
+
+class StreamingInterchange:
+    """One interchange holding one functional group, written to `out` as it is made (batch
+    answers of any size): ISA and GS go out with the first transaction set, each set as soon as
+    it is ready, GE and IEA with their counts at close(). An answer with no transaction sets
+    writes nothing. Same envelope and layout as InterchangeBuilder (one segment a line)."""
+
+    def __init__(self, out: TextIO, header: ReceivedHeader, *, fic: str, version: str,
+                 x12_id: str, control_numbers: ControlNumbers, now: datetime):
+        self.out = out
+        self.header = header
+        self.fic = fic
+        self.version = version
+        self.x12_id = x12_id
+        self.numbers = control_numbers
+        self.now = now
+        self.sets = 0
+        self._builder: InterchangeBuilder | None = None
+        self._group = ""
+
+    @property
+    def started(self) -> bool:
+        return self._builder is not None
+
+    def start(self) -> None:
+        """Write ISA and GS now (control numbers are taken here, once)."""
+        if self._builder is not None:
+            return
+        self._builder = InterchangeBuilder(self.header, x12_id=self.x12_id,
+                                           control_numbers=self.numbers, now=self.now)
+        self._group, gs_segment = self._builder.gs(self.fic, self.version)
+        self.out.write(self._builder.isa() + "\n" + gs_segment + "\n")
+
+    def add_set(self, st01: str, body: Iterable[str]) -> None:
+        """ST, the body segments as they come, SE with its count (see transaction_set)."""
+        self.start()
+        self.sets += 1
+        control = f"{self.sets:04d}"
+        write = self.out.write
+        write(seg("ST", st01, control, self.version) + "\n")
+        count = 1
+        for line in body:
+            write(line + "\n")
+            count += 1
+        write(seg("SE", str(count + 1), control) + "\n")
+
+    def close(self) -> bool:
+        """GE and IEA; False when nothing was written."""
+        if self._builder is None:
+            return False
+        self.out.write(seg("GE", str(self.sets), self._group) + "\n"
+                       + seg("IEA", "1", self._builder.control) + "\n")
+        return True
 
 
 def transaction_set(st01: str, number: int, version: str, body: list[str]) -> list[str]:

@@ -56,6 +56,9 @@ def test_can_read_by_submitter_or_organization():
     assert can_read(EHR, case)  # it acts for the ordering NPI
     stranger = Principal("other", "ehr", npis=frozenset({"1609876543"}))
     assert not can_read(stranger, case)
+    by_isa06 = case.model_copy(deep=True)
+    by_isa06.submission.submitter_id = "SAMPLECH"  # recorded under the interchange sender id
+    assert can_read(CLEARINGHOUSE, by_isa06) and not can_read(stranger, by_isa06)
     assert can_read(Principal("rev", "reviewer", frozenset({"reviewer"})), case)
     assert acts_for(EHR, tin="123456789") and acts_for(EHR, org_identifier="urn:npi|1234567893")
     assert not acts_for(EHR, npi="1609876543")

@@ -55,6 +55,19 @@ def test_a_replayed_client_assertion_is_refused(anonymous, auth_settings, smart_
     jti = jwt.decode(assertion, options={"verify_signature": False})["jti"]
     again = key.assertion(client_id, auth_settings.token_endpoint, jti=jti)
     assert anonymous.post("/auth/token", data=token_request(again)).status_code == 401
+    # The trail shows one token issued and two refused logins, naming the claimed client.
+    from sqlalchemy import select
+
+    from gateway.audit.models import AuditRow
+
+    with anonymous.app.state.core.sessions() as session:
+        logins = session.execute(
+            select(AuditRow).where(AuditRow.event == "login").order_by(AuditRow.id)
+        ).scalars().all()
+    assert [(r.outcome, r.partner_id, r.auth_method) for r in logins][0] == (
+        "0", client_id, "private_key_jwt")
+    assert [r.detail for r in logins[1:]] == [{"claimed_partner": client_id}] * 2
+    assert "replay" in logins[1].outcome_desc
 
 
 def test_an_expired_assertion_is_refused(anonymous, auth_settings, smart_client):

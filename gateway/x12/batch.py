@@ -1,0 +1,467 @@
+"""Batch files answered while they stream: any number of transaction sets, flat memory.
+
+Batch semantics (DESIGN.md decision 2, CAQH CORE batch): every functional group gets a 999, then
+the 278 responses of the accepted transaction sets follow in one response interchange; a broken
+interchange envelope is answered with a TA1 and nothing in it is submitted.
+
+The file is read twice, both times with the streaming tokenizer:
+
+1. a scan: the envelope only (ISA/IEA and GS/GE control numbers and counts, misplaced segments)
+   with the same checks as the real-time path (envelope.check_isa, check_trailer,
+   check_group_envelope). Whether an interchange gets a TA1, or a group a rejecting AK9, is
+   known before anything is submitted, as it is in real time, where the whole interchange is
+   checked first. A stream that cannot seek is copied to a temporary file while it is scanned.
+2. the answer: each transaction set is validated with the request map and, when its group and
+   it are accepted, submitted (intake.submit_transaction) and its 278 response written at once.
+   A group's 999 is complete only at its GE, so its AK2..IK5 lines wait in a temporary file
+   until then; only the transaction set being read is held in memory.
+
+Equivalence with `answer_interchange(..., batch=True)` holds for a file with one interchange:
+the same TA1 note codes, 999 segments and responses (tests/x12/test_batch_stream.py). A file may
+hold several interchanges; each is answered on its own (TA1, or a 999 interchange and a 278
+response interchange), where the real-time path reads a second ISA as data after the IEA.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO, TextIO
+
+from gateway.x12.ack import GroupAck, ack_999_body, write_ta1
+from gateway.x12.envelope import (
+    ACK_IMPLEMENTATION,
+    IMPLEMENTATION,
+    EnvelopeEvent,
+    EnvelopeWalker,
+    GroupCheck,
+    InterchangeTally,
+    SeenControlNumbers,
+    Transaction,
+    check_group_envelope,
+    check_isa,
+    check_trailer,
+    gs_readable,
+)
+from gateway.x12.intake import REQUEST_GRAMMAR, Submit, submit_transaction, syntax_note
+from gateway.x12.numbers import ControlNumbers
+from gateway.x12.outbound import ReceivedHeader, StreamingInterchange, seg
+from gateway.x12.tokens import Delimiters, Segment, X12SyntaxError, iter_segments
+from gateway.x12.validate import TransactionReport, validate_transaction
+from gateway.x12.writer import response_body
+
+CHUNK = 1 << 16
+
+
+# ---------------------------------------------------------------- pass 1: the envelope
+
+
+@dataclass
+class GroupScan:
+    """A functional group's envelope verdict, known before its transaction sets are answered."""
+
+    check: GroupCheck
+    included: int | None  # GE01 when readable (AK902)
+    transactions: int
+
+
+@dataclass
+class InterchangeScan:
+    isa: Segment | None  # None: the data did not begin with a readable ISA
+    delims: Delimiters = field(default_factory=Delimiters)
+    first_gs: Segment | None = None
+    note: str | None = None  # TA105 when the envelope is broken
+    groups: list[GroupScan] = field(default_factory=list)
+    transactions: int = 0
+    tally: InterchangeTally = field(default_factory=lambda: InterchangeTally(None, 0))
+
+    @property
+    def header(self) -> ReceivedHeader:
+        return ReceivedHeader.from_isa(self.isa, self.first_gs)
+
+    def judge(self, x12_id: str) -> None:
+        """The TA105 note, as check_interchange gives it for the same interchange."""
+        if self.isa is not None:
+            self.note = check_isa(self.isa, self.delims, x12_id) or check_trailer(
+                self.isa, self.tally)
+
+
+@dataclass
+class BatchScan:
+    interchanges: list[InterchangeScan] = field(default_factory=list)
+
+    @property
+    def transactions(self) -> int:
+        return sum(scan.transactions for scan in self.interchanges)
+
+
+class _Scanner:
+    """The envelope facts of one interchange, fed segment by segment."""
+
+    def __init__(self, delims: Delimiters, isa: Segment, x12_id: str):
+        self.x12_id = x12_id
+        self.walker = EnvelopeWalker()
+        self.scan = InterchangeScan(isa, delims)
+        self._gs: Segment | None = None
+        self._count = 0
+        self._st03s: set[str] = set()
+
+    def feed(self, segment: Segment) -> None:
+        for event in self.walker.feed(segment):
+            self._on(event)
+
+    def finish(self) -> InterchangeScan:
+        for event in self.walker.end():
+            self._on(event)
+        self.scan.judge(self.x12_id)
+        return self.scan
+
+    def _on(self, event: EnvelopeEvent) -> None:
+        kind, scan, tally = event.kind, self.scan, self.scan.tally
+        if kind == "group":
+            assert event.segment is not None
+            self._gs, self._count, self._st03s = event.segment, 0, set()
+            tally.groups += 1
+            if scan.first_gs is None:
+                scan.first_gs = event.segment
+            if not gs_readable(event.segment, self.x12_id):
+                tally.gs_fault = True
+        elif kind == "transaction":
+            assert event.transaction is not None
+            self._count += 1
+            self._st03s.add(event.transaction.st.get(3))
+            scan.transactions += 1
+        elif kind == "group_end":
+            assert self._gs is not None
+            ge = event.segment
+            ge01 = ge.get(1) if ge is not None else ""
+            check = check_group_envelope(self._gs, ge, self._count, self._st03s)
+            scan.groups.append(GroupScan(check, int(ge01) if ge01.isdigit() else None,
+                                         self._count))
+        elif kind == "iea":
+            tally.iea = event.segment
+        elif kind == "stray":
+            tally.stray = True
+        else:
+            tally.after_iea = True
+
+
+def _scan(chunks: Iterable[str], x12_id: str, chunk_size: int) -> BatchScan:
+    result = BatchScan()
+    scanner: _Scanner | None = None
+    try:
+        for delims, segment in iter_segments(chunks, chunk_size):
+            if scanner is None:
+                scanner = _Scanner(delims, segment, x12_id)
+                continue
+            scanner.feed(segment)
+            if scanner.walker.ended:  # the tokenizer starts over at the next ISA
+                result.interchanges.append(scanner.finish())
+                scanner = None
+    except X12SyntaxError as exc:
+        # The tokenizer raises only where an ISA should begin.
+        if result.interchanges:
+            # Data after the IEA that is not an interchange: TA105 022, as in real time.
+            last = result.interchanges[-1]
+            last.tally.after_iea = True
+            last.judge(x12_id)
+        else:
+            result.interchanges.append(InterchangeScan(None, note=syntax_note(exc)))
+    if scanner is not None:
+        result.interchanges.append(scanner.finish())
+    return result
+
+
+def scan_batch(stream: TextIO | BinaryIO, *, x12_id: str, chunk_size: int = CHUNK) -> BatchScan:
+    """The envelope verdicts and transaction counts of a batch file (pass 1 on its own: what a
+    progress bar needs to know the total). Reads the stream to its end."""
+    text = _text(stream)
+    try:
+        return _scan(_chunks(text, chunk_size), x12_id, chunk_size)
+    finally:
+        _release(stream, text)
+
+
+# ---------------------------------------------------------------- pass 2: the answer
+
+
+@dataclass
+class BatchSummary:
+    interchanges: int = 0
+    groups: int = 0
+    transactions: int = 0
+    accepted: int = 0  # transaction sets accepted by the 999 (and submitted)
+    rejected: int = 0  # everything else, all of them under a TA1
+    cases: int = 0  # case ids the core returned
+    ta1: int = 0  # interchanges answered with a TA1
+    acks: int = 0  # 999 interchanges written
+    responses: int = 0  # 278 responses written
+    note_codes: list[str] = field(default_factory=list)  # TA105 of every TA1
+
+    @property
+    def kind(self) -> str:
+        """What went back: "ta1", "999", "999+278", or "ta1+999..." for a mixed file."""
+        parts = [name for name, present in (("ta1", self.ta1), ("999", self.acks),
+                                             ("278", self.responses)) if present]
+        return "+".join(parts) or "none"
+
+
+def _ak9(group: GroupScan, received: int, accepted: int) -> str:
+    # AK901..AK904 as ack.GroupAck gives them: R when the group is rejected or nothing in it
+    # is accepted, P when only some transaction sets are; AK905.. the group's codes.
+    codes = group.check.codes
+    accepted = 0 if codes else accepted
+    status = "R" if codes or received == 0 or accepted == 0 else (
+        "A" if accepted == received else "P")
+    included = group.included if group.included is not None else received
+    return seg("AK9", status, str(included), str(received), str(accepted), *codes[:5])
+
+
+class _GroupAnswer:
+    """One functional group being answered: its 999 lines wait in a temporary file until GE."""
+
+    def __init__(self, gs: Segment, scan: GroupScan):
+        self.gs = gs
+        self.scan = scan
+        self.seen = SeenControlNumbers()
+        self.lines = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.received = 0
+        self.accepted = 0
+
+    def ack(self, report: TransactionReport) -> None:
+        # ack_999_body renders AK1, the AK2..IK5 loop of each report, AK9; the middle is this
+        # report's loop, with the group's codes deciding IK5 as they do for the whole group.
+        loop = ack_999_body(GroupAck("", "", "", reports=[report], codes=self.scan.check.codes))
+        for line in loop[1:-1]:
+            self.lines.write(line + "\n")
+        self.received += 1
+        if report.accepted:
+            self.accepted += 1
+
+    def body(self) -> Iterator[str]:
+        yield ack_999_body(GroupAck(self.gs.get(1), self.gs.get(6), self.gs.get(8)))[0]
+        self.lines.seek(0)
+        for line in self.lines:
+            yield line.rstrip("\n")
+        yield _ak9(self.scan, self.received, self.accepted)
+
+    def close(self) -> None:
+        self.lines.close()
+
+
+class _InterchangeAnswer:
+    def __init__(self, scan: InterchangeScan, delims: Delimiters, isa: Segment, run: _Run):
+        self.scan = scan
+        self.delims = delims
+        self.isa = isa
+        self.run = run
+        self.walker = EnvelopeWalker()
+        self.group: _GroupAnswer | None = None
+        self.group_index = 0
+        header = scan.header
+        self.acks = StreamingInterchange(run.acks_out, header, fic="FA",
+                                         version=ACK_IMPLEMENTATION, **run.envelope)
+        self.responses = StreamingInterchange(run.responses_out, header, fic="HI",
+                                              version=IMPLEMENTATION, **run.envelope)
+        self.acks.start()  # batch: a 999 always goes back, even for a group with no sets
+
+    def feed(self, segment: Segment) -> None:
+        for event in self.walker.feed(segment):
+            self._on(event)
+
+    def finish(self) -> None:
+        for event in self.walker.end():
+            self._on(event)
+        self.acks.close()
+        summary = self.run.summary
+        summary.acks += 1
+        if self.responses.close():
+            summary.responses += self.responses.sets
+
+    def _on(self, event: EnvelopeEvent) -> None:
+        if event.kind == "group":
+            assert event.segment is not None
+            self.group = _GroupAnswer(event.segment, self.scan.groups[self.group_index])
+            self.group_index += 1
+            self.run.summary.groups += 1
+        elif event.kind == "transaction" and self.group is not None:
+            assert event.transaction is not None
+            self._transaction(self.group, event.transaction)
+        elif event.kind == "group_end" and self.group is not None:
+            self.acks.add_set("999", self.group.body())
+            self.group.close()
+            self.group = None
+
+    def _transaction(self, group: _GroupAnswer, transaction: Transaction) -> None:
+        run = self.run
+        # Only requests come in: BHT02 other than 13/01 is an invalid code, not a response.
+        report = validate_transaction(transaction.segments, self.delims, REQUEST_GRAMMAR())
+        if group.seen.add(transaction.st.get(2)):
+            report.set_codes.append("23")
+        group.ack(report)
+        summary = run.summary
+        summary.transactions += 1
+        if report.accepted and not group.scan.check.rejected:
+            summary.accepted += 1
+            case, determination, trace = submit_transaction(
+                self.delims, self.isa, transaction, run.submit, run.now, run.control_numbers)
+            if case.id:
+                summary.cases += 1
+            self.responses.add_set("278", response_body(
+                case, determination, now=run.now, trace_id=trace, x12_id=run.x12_id))
+        else:
+            summary.rejected += 1
+        run.advance(1)
+
+
+@dataclass
+class _Run:
+    x12_id: str
+    submit: Submit
+    control_numbers: ControlNumbers
+    now: datetime
+    acks_out: TextIO
+    responses_out: TextIO
+    progress: Callable[[int], None] | None
+    summary: BatchSummary = field(default_factory=BatchSummary)
+
+    @property
+    def envelope(self) -> dict[str, object]:
+        return {"x12_id": self.x12_id, "control_numbers": self.control_numbers,
+                "now": self.now}
+
+    def advance(self, count: int) -> None:
+        if self.progress is not None and count:
+            self.progress(count)
+
+    def ta1(self, scan: InterchangeScan) -> None:
+        assert scan.note is not None
+        self.acks_out.write(write_ta1(scan.header, note_code=scan.note, x12_id=self.x12_id,
+                                      control_numbers=self.control_numbers, now=self.now))
+        summary = self.summary
+        summary.ta1 += 1
+        summary.note_codes.append(scan.note)
+        summary.transactions += scan.transactions
+        summary.rejected += scan.transactions
+        summary.groups += len(scan.groups)
+        self.advance(scan.transactions)
+
+
+def answer_batch(stream: TextIO | BinaryIO, *, x12_id: str, submit: Submit,
+                 control_numbers: ControlNumbers, now: datetime, acks_out: TextIO,
+                 responses_out: TextIO, progress: Callable[[int], None] | None = None,
+                 on_scan: Callable[[BatchScan], None] | None = None,
+                 chunk_size: int = CHUNK) -> BatchSummary:
+    """Answer a batch file: TA1 or a 999 per functional group to `acks_out`, the 278 responses
+    to `responses_out` as one interchange (per received interchange), streamed.
+
+    `submit(case, replay_key)` reaches the core as in intake.answer_interchange. `progress` is
+    called with the number of transaction sets just answered; `on_scan` once with the envelope
+    scan (how many transaction sets there are) before the first is answered.
+    """
+    text = _text(stream)
+    spool: TextIO | None = None
+    start = _tell(text)
+    if start is None:  # a pipe: keep a copy on disk for the second pass
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+        scan = _scan(_copying(_chunks(text, chunk_size), spool), x12_id, chunk_size)
+        spool.seek(0)
+        second: TextIO = spool
+    else:
+        scan = _scan(_chunks(text, chunk_size), x12_id, chunk_size)
+        text.seek(start)
+        second = text
+    if on_scan is not None:
+        on_scan(scan)
+    run = _Run(x12_id, submit, control_numbers, now, acks_out, responses_out, progress)
+    run.summary.interchanges = len(scan.interchanges)
+    try:
+        _answer(scan, second, run, chunk_size)
+    finally:
+        if spool is not None:
+            spool.close()
+        _release(stream, text)
+    return run.summary
+
+
+def _answer(scan: BatchScan, text: TextIO, run: _Run, chunk_size: int) -> None:
+    scans = iter(scan.interchanges)
+    current: _InterchangeAnswer | None = None
+    skipping: EnvelopeWalker | None = None  # an interchange answered with a TA1
+    if scan.interchanges and scan.interchanges[0].isa is None:
+        run.ta1(scan.interchanges[0])  # not X12 from the first character
+        return
+    try:
+        for delims, segment in iter_segments(_chunks(text, chunk_size), chunk_size):
+            if current is None and skipping is None:
+                ic = next(scans)
+                if ic.note is not None:
+                    run.ta1(ic)
+                    skipping = EnvelopeWalker()
+                else:
+                    current = _InterchangeAnswer(ic, delims, segment, run)
+                continue
+            if skipping is not None:
+                skipping.feed(segment)
+                if skipping.ended:
+                    skipping = None
+                continue
+            assert current is not None
+            current.feed(segment)
+            if current.walker.ended:
+                current.finish()
+                current = None
+    except X12SyntaxError:
+        pass  # data after the last IEA: the scan judged it (TA105 022) and it was answered
+    if current is not None:
+        current.finish()
+
+
+# ---------------------------------------------------------------- streams
+
+
+def _text(stream: TextIO | BinaryIO) -> TextIO:
+    if isinstance(stream, io.TextIOBase):
+        return stream  # type: ignore[return-value]
+    if isinstance(stream, io.BufferedIOBase | io.RawIOBase) or "b" in getattr(stream, "mode",
+                                                                                   ""):
+        # utf-8-sig drops a byte-order mark; undecodable bytes become U+FFFD and fail the
+        # element checks instead of stopping the file.
+        return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace")  # type: ignore[arg-type]
+    return stream  # type: ignore[return-value]
+
+
+def _release(stream: object, text: TextIO) -> None:
+    """Leave the caller's binary stream open (a TextIOWrapper closes what it wraps)."""
+    if text is not stream and isinstance(text, io.TextIOWrapper):
+        text.detach()
+
+
+def _tell(text: TextIO) -> int | None:
+    try:
+        if not text.seekable():
+            return None
+        return text.tell()
+    except (OSError, ValueError):
+        return None
+
+
+def _chunks(text: TextIO, size: int) -> Iterator[str]:
+    while True:
+        chunk = text.read(size)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _copying(chunks: Iterable[str], spool: TextIO) -> Iterator[str]:
+    for chunk in chunks:
+        spool.write(chunk)
+        yield chunk
+
+
+__all__ = ["BatchScan", "BatchSummary", "GroupScan", "InterchangeScan", "answer_batch",
+           "scan_batch"]
