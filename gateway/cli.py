@@ -36,7 +36,8 @@ def serve(
     from gateway.api.app import create_app
 
     _logging()
-    uvicorn.run(create_app(), host=host, port=port, log_config=None)
+    # No access log: uvicorn prints full URLs, and /eligibility/{member_id} carries a member id.
+    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()
@@ -107,7 +108,7 @@ def conformance_run(
     if report:
         write_markdown(results, report)
     console.print(summary(results))
-    if any(result.verdict != "pass" for result in results):
+    if any(result.verdict in ("fail", "error") for result in results):
         raise typer.Exit(1)
 
 
@@ -122,3 +123,8 @@ from gateway.partners.cli import token as token_command  # noqa: E402
 
 app.add_typer(partner_app, name="partner")
 app.command("token")(token_command)
+
+# `gateway submit FILE... [--out DIR] [--no-dispatch]` (gateway/submit.py).
+from gateway.submit import submit_command  # noqa: E402
+
+app.command("submit")(submit_command)

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
 
     database_url: str = f"sqlite:///{REPO_ROOT / 'var' / 'gateway.db'}"
     mappings_dir: Path = REPO_ROOT / "mappings"
+    # Public reference material (PAS IG package and test bundles, 278 examples) that conformance
+    # suites and tests replay when it is present: the project's shared/ folder beside the clone.
+    reference_dir: Path = REPO_ROOT.parent / "shared" / "reference"
     roster: Path = REPO_ROOT / "samples" / "roster.yaml"
     # ISA08/GS03 the gateway answers to and ISA06/GS02 it sends from.
     x12_id: str = "GATEWAYUM"

@@ -134,12 +134,24 @@ class Dispatcher:
         with self.sessions.begin() as session:
             outbox.fail(session, job.id, self.worker_id, error, now=at, retry_at=retry_at)
         if dead:
-            log.error("job %s (%s, case %s) dead after %s attempts: %s", job.id, job.kind,
-                      job.case_id, job.attempts, type(exc).__name__)
+            log.error(
+                "job %s (%s, case %s) dead after %s attempts: %s",
+                job.id,
+                job.kind,
+                job.case_id,
+                job.attempts,
+                type(exc).__name__,
+            )
         else:
-            log.warning("job %s (%s, case %s) attempt %s failed (%s); next at %s", job.id,
-                        job.kind, job.case_id, job.attempts, type(exc).__name__,
-                        retry_at.isoformat() if retry_at else None)
+            log.warning(
+                "job %s (%s, case %s) attempt %s failed (%s); next at %s",
+                job.id,
+                job.kind,
+                job.case_id,
+                job.attempts,
+                type(exc).__name__,
+                retry_at.isoformat() if retry_at else None,
+            )
 
     def retry(self, job_id: int, now: datetime | None = None) -> dict[str, Any]:
         """Put a dead job back in the queue (raises outbox.JobNotFound / JobNotDead)."""

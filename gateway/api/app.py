@@ -63,9 +63,7 @@ def create_app(
     app.include_router(jobs.router)
     app.state.jobs_for_case = jobs.jobs_for_case
     wire_outbound(core, settings)
-    dispatcher = Dispatcher(
-        core.sessions, settings, clock_tick=core.expire_holds, clock=core.clock
-    )
+    dispatcher = Dispatcher(core.sessions, settings, clock_tick=core.expire_holds, clock=core.clock)
     app.state.run_outbox_once = dispatcher.run_once
     if settings.dispatch_in_process:
         app.router.lifespan_context = _dispatching(dispatcher)

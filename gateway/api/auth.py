@@ -206,9 +206,15 @@ def audited(
     entry = AuditEntry(case_ids=[case_id] if case_id else [])
 
     def write(outcome: str, outcome_desc: str | None = None) -> None:
-        audit_request(request, event=entry.event or event, action=entry.action or action,
-                      outcome=outcome, case_ids=entry.case_ids, outcome_desc=outcome_desc,
-                      detail=entry.detail)
+        audit_request(
+            request,
+            event=entry.event or event,
+            action=entry.action or action,
+            outcome=outcome,
+            case_ids=entry.case_ids,
+            outcome_desc=outcome_desc,
+            detail=entry.detail,
+        )
 
     try:
         yield entry
@@ -330,8 +336,12 @@ async def token(request: Request) -> JSONResponse:
         reason, claimed = str(exc), _claimed_client(form)
         await run_in_threadpool(
             lambda: audit_request(
-                request, event="login", action=audit.EXECUTE, outcome=audit.MINOR_FAILURE,
-                status_code=401, outcome_desc=reason,
+                request,
+                event="login",
+                action=audit.EXECUTE,
+                outcome=audit.MINOR_FAILURE,
+                status_code=401,
+                outcome_desc=reason,
                 detail={"claimed_partner": claimed} if claimed else None,
             )
         )
@@ -341,8 +351,12 @@ async def token(request: Request) -> JSONResponse:
             f"login:{client}", auth.login_failures_per_minute / 60.0, auth.login_failures_burst
         )
         if wait:
-            return _oauth_error(429, "invalid_client", "too many failed attempts",
-                                **{"Retry-After": retry_after(wait)})
+            return _oauth_error(
+                429,
+                "invalid_client",
+                "too many failed attempts",
+                **{"Retry-After": retry_after(wait)},
+            )
         return _oauth_error(401, "invalid_client", "client authentication failed")
     try:
         scopes = grant_scopes(form.get("scope"), partner.scopes or [])
@@ -352,10 +366,15 @@ async def token(request: Request) -> JSONResponse:
     method = "private_key_jwt" if form.get("client_assertion") else "client_secret"
     await run_in_threadpool(
         lambda: audit.record(
-            request.app.state.core, event="login", action=audit.EXECUTE,
+            request.app.state.core,
+            event="login",
+            action=audit.EXECUTE,
             principal=principal_for(partner, auth_method=method[:16]),
-            source_address=request.client.host if request.client else None, method="POST",
-            path="/auth/token", status_code=200, outcome_desc="access token issued",
+            source_address=request.client.host if request.client else None,
+            method="POST",
+            path="/auth/token",
+            status_code=200,
+            outcome_desc="access token issued",
         )
     )
     log.info("access token issued", extra={"partner_id": partner.id})
@@ -384,8 +403,13 @@ def smart_configuration(request: Request) -> dict[str, Any]:
             "client_secret_post",
         ],
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
-        "scopes_supported": ["system/*.read", "system/*.write", "system/Claim.read",
-                             "system/Claim.write", "system/Subscription.write"],
+        "scopes_supported": [
+            "system/*.read",
+            "system/*.write",
+            "system/Claim.read",
+            "system/Claim.write",
+            "system/Subscription.write",
+        ],
         "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
     }
 
@@ -430,8 +454,13 @@ class PartnerCreate(PartnerSpec):
 
 
 def _partner_audit(request: Request, action: str, partner_id: str, what: str) -> None:
-    audit_request(request, event=f"partner.{what}", action=action, status_code=200,
-                  detail={"partner": partner_id})
+    audit_request(
+        request,
+        event=f"partner.{what}",
+        action=action,
+        status_code=200,
+        detail={"partner": partner_id},
+    )
 
 
 @partners_router.get("")

@@ -8,6 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from gateway import audit
+from gateway.api.auth import audited
+
 router = APIRouter(tags=["eligibility"])
 
 
@@ -15,7 +18,10 @@ router = APIRouter(tags=["eligibility"])
 def eligibility(
     member_id: str, request: Request, on: date = Query(alias="date")
 ) -> dict[str, Any] | JSONResponse:
-    answer = request.app.state.core.eligibility(member_id, on)
+    # An eligibility look-up reads a member's coverage: it is audited like a case read.
+    with audited(request, "eligibility.read", audit.READ) as entry:
+        answer = request.app.state.core.eligibility(member_id, on)
+        entry.detail = {"found": answer is not None}
     if answer is None:
         return JSONResponse(
             {"error": "member not found", "detail": "no member with this id"}, status_code=404

@@ -41,6 +41,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Logged with the path only: request bodies may carry PHI.
-        log.exception("unhandled error on %s", request.url.path)
+        # Logged with the route template only: paths and bodies may carry member ids (PHI).
+        from gateway.partners.guard import route_template
+
+        log.exception("unhandled error on %s", route_template(request.scope))
         return problem(500, "internal error", "the gateway could not process the request")

@@ -105,8 +105,9 @@ class PasAnswer:
 
     def response(self) -> Response:
         if isinstance(self.body, str):
-            return Response(self.body, status_code=self.status, media_type=FHIR_JSON,
-                            headers=self.headers)
+            return Response(
+                self.body, status_code=self.status, media_type=FHIR_JSON, headers=self.headers
+            )
         return fhir(self.body, self.status)
 
 
@@ -140,8 +141,12 @@ def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnsw
         return json.dumps(writer.response_bundle(stored, determination, request=body, now=now))
 
     result = core.submit(case, actor=f"pas:{submitter}", replay_key=replay_key, render=render)
-    return PasAnswer(200, result.response or "", [result.case.id] if result.case.id else [],
-                     {"X-Case-Ids": result.case.id or ""})
+    return PasAnswer(
+        200,
+        result.response or "",
+        [result.case.id] if result.case.id else [],
+        {"X-Case-Ids": result.case.id or ""},
+    )
 
 
 def _update(core: Core, case: Case, body: dict[str, Any]) -> PasAnswer:

@@ -11,7 +11,10 @@ import hashlib
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
+from gateway import audit
+from gateway.api.auth import audit_request, audited, authenticated, x12_sender_allowed
 from gateway.case import Case, Determination
 from gateway.core import Core
 from gateway.x12.ack import write_ta1
@@ -93,11 +96,44 @@ def answer(core: Core, data: bytes, *, batch: bool = False) -> tuple[str, list[s
     return result.body, case_ids, result.kind
 
 
+def refuse_sender(core: Core, data: bytes, isa06: str) -> str:
+    """TA1 for an interchange from a sender id the partner may not use (X12 I18 006: invalid
+    interchange sender id)."""
+    _, segments = tokenize(data)
+    header = ReceivedHeader.from_isa(segments[0])
+    return write_ta1(
+        header,
+        note_code="006",
+        x12_id=core.settings.x12_id,
+        control_numbers=CoreControlNumbers(core),
+        now=core.clock(),
+    )
+
+
 @router.post("/x12/278")
 async def x12_278(request: Request) -> Response:
     core: Core = request.app.state.core
+    principal = authenticated(request)
     data = await request.body()
-    body, case_ids, kind = answer(core, data)
+    identity = interchange_identity(data)
+    if identity and not x12_sender_allowed(principal, identity[0]):
+        audit_request(
+            request,
+            event="x12.sender.refused",
+            action=audit.EXECUTE,
+            outcome=audit.MINOR_FAILURE,
+            status_code=403,
+            outcome_desc="ISA06 is not one of the partner's sender ids",
+        )
+        return Response(
+            refuse_sender(core, data, identity[0]),
+            status_code=403,
+            media_type=MEDIA_TYPE,
+            headers={"X-Answer-Kind": "ta1"},
+        )
+    with audited(request, "x12.submit", audit.CREATE) as entry:
+        body, case_ids, kind = await run_in_threadpool(answer, core, data)
+        entry.case_ids = case_ids
     return Response(
         body,
         media_type=MEDIA_TYPE,

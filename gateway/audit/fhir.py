@@ -17,17 +17,20 @@ NETWORK_IP = "2"  # AuditEvent.agent.network.type: IP address
 REST = {"system": AUDIT_EVENT_TYPE, "code": "rest", "display": "RESTful Operation"}
 # event -> (AuditEvent.type, AuditEvent.subtype)
 EVENT_CODES: dict[str, tuple[dict[str, str], dict[str, str] | None]] = {
-    "login": ({"system": DCM, "code": "110114", "display": "User Authentication"},
-              {"system": DCM, "code": "110122", "display": "Login"}),
+    "login": (
+        {"system": DCM, "code": "110114", "display": "User Authentication"},
+        {"system": DCM, "code": "110122", "display": "Login"},
+    ),
     "case.create": (REST, {"system": RESTFUL, "code": "create", "display": "create"}),
     "case.read": (REST, {"system": RESTFUL, "code": "read", "display": "read"}),
     "case.search": (REST, {"system": RESTFUL, "code": "search-type", "display": "search type"}),
     "case.update": (REST, {"system": RESTFUL, "code": "update", "display": "update"}),
     "case.export": ({"system": DCM, "code": "110106", "display": "Export"}, None),
     "audit.export": ({"system": DCM, "code": "110106", "display": "Export"}, None),
-    "partner.change": ({"system": DCM, "code": "110113", "display": "Security Alert"},
-                       {"system": DCM, "code": "110137",
-                        "display": "User Security Attributes Changed"}),
+    "partner.change": (
+        {"system": DCM, "code": "110113", "display": "Security Alert"},
+        {"system": DCM, "code": "110137", "display": "User Security Attributes Changed"},
+    ),
 }
 
 

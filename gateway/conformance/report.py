@@ -11,7 +11,7 @@ from rich.table import Table
 
 from gateway.conformance.runner import CaseResult
 
-STYLE = {"pass": "green", "fail": "red", "error": "magenta"}
+STYLE = {"pass": "green", "fail": "red", "error": "magenta", "skip": "yellow"}
 
 
 def summary(results: list[CaseResult]) -> str:
@@ -57,7 +57,9 @@ def write_junit(results: list[CaseResult], path: Path) -> None:
                 name=result.name,
                 time=f"{result.seconds:.3f}",
             )
-            if result.verdict in ("fail", "error"):
+            if result.verdict == "skip":
+                ET.SubElement(testcase, "skipped", message=result.difference or "")
+            elif result.verdict in ("fail", "error"):
                 tag = "failure" if result.verdict == "fail" else "error"
                 element = ET.SubElement(testcase, tag, message=result.difference or "")
                 element.text = result.description

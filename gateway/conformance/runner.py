@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from gateway.conformance.observe import observe_case, observe_response
-from gateway.conformance.suite import ConformanceCase, Step, SuiteError
+from gateway.conformance.suite import REFERENCE_PREFIX, ConformanceCase, Step, SuiteError
 from gateway.settings import Settings, get_settings
 
 
@@ -164,8 +164,10 @@ def oracle_verdict(sent: bytes, answer: bytes, observed: dict[str, Any]) -> str:
     gateway_clean = all(verdict == "A" for verdict in verdicts)
     pyx12_clean = run_pyx12(normalize_reference(sent)).valid
     if pyx12_clean != gateway_clean:
-        return (f"disagree: pyx12 finds the request {'valid' if pyx12_clean else 'invalid'}, "
-                f"the gateway {'accepted' if gateway_clean else 'rejected'} it")
+        return (
+            f"disagree: pyx12 finds the request {'valid' if pyx12_clean else 'invalid'}, "
+            f"the gateway {'accepted' if gateway_clean else 'rejected'} it"
+        )
     for interchange in re.split(rb"(?=ISA\*)", answer):
         if b"ST*278*" in interchange:
             written = run_pyx12(interchange)
@@ -191,7 +193,8 @@ def run_case(case: ConformanceCase, target: Target) -> CaseResult:
                 case_id = observed.get("case_id") or case_id
                 if step.x12:
                     observed["oracle"] = oracle_verdict(
-                        case.resolve(step.x12).read_bytes(), response.content, observed)
+                        case.resolve(step.x12).read_bytes(), response.content, observed
+                    )
             if case_id:
                 observed.update(observe_case(target.client, case_id))
             determinations.append(observed.get("items"))
@@ -224,6 +227,21 @@ def run(
     results = []
     base = get_settings()
     for case in cases:
+        missing = case.missing_inputs()
+        if any(path.startswith(REFERENCE_PREFIX) for path in missing):
+            # Reference material is public data kept beside the project, not in it: without it
+            # the case cannot run, which is said, not hidden.
+            outcome = CaseResult(
+                case.suite,
+                case.name,
+                case.description,
+                "skip",
+                f"reference material not found: {', '.join(missing)}",
+            )
+            results.append(outcome)
+            if progress:
+                progress(outcome)
+            continue
         if url:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             with httpx.Client(base_url=url, headers=headers, timeout=30) as client:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from gateway.settings import REPO_ROOT
 
 SUITES_DIR = REPO_ROOT / "conformance"
+REFERENCE_PREFIX = "@reference/"
 
 
 class Step(BaseModel):
@@ -67,7 +68,20 @@ class ConformanceCase(BaseModel):
     path: Path = Path()
 
     def resolve(self, relative: str) -> Path:
+        """A path relative to the case file, or `@reference/...` inside the public reference
+        material (GATEWAY_REFERENCE_DIR)."""
+        if relative.startswith(REFERENCE_PREFIX):
+            from gateway.settings import get_settings
+
+            return get_settings().reference_dir / relative.removeprefix(REFERENCE_PREFIX)
         return (self.path.parent / relative).resolve()
+
+    def missing_inputs(self) -> list[str]:
+        """Inputs that are not on this machine (reference material not beside the clone)."""
+        paths = [
+            p for step in self.steps for p in (step.x12, step.pas, step.inquire, step.case) if p
+        ]
+        return [p for p in paths if not self.resolve(p).is_file()]
 
 
 class SuiteError(ValueError):
@@ -98,4 +112,4 @@ def discover(suites: list[str] | None = None, root: Path = SUITES_DIR) -> list[C
     return cases
 
 
-Verdict = Literal["pass", "fail", "error"]
+Verdict = Literal["pass", "fail", "error", "skip"]

@@ -111,8 +111,9 @@ class Deliverer:
         if not recipient.get("address"):
             recipient["address"] = _current_address(case, recipient.get("role"))
         portal = f"{self.settings.portal_url.rstrip('/')}/{case.id}"
-        pdf = render_letter(job.payload["letter"], case, determination, recipient,
-                            portal_url=portal)
+        pdf = render_letter(
+            job.payload["letter"], case, determination, recipient, portal_url=portal
+        )
         return case, recipient, pdf
 
     def deliver_fax(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
@@ -171,7 +172,9 @@ class Deliverer:
         headers.setdefault("Content-Type", "application/fhir+json")
         try:
             response = self.http.post(
-                endpoint, json=job.payload.get("body"), headers=headers,
+                endpoint,
+                json=job.payload.get("body"),
+                headers=headers,
                 timeout=self.subscription_timeout,
             )
         except httpx.HTTPError as exc:
@@ -185,8 +188,9 @@ class Deliverer:
 
 
 def _mailable(address: dict[str, Any] | None) -> bool:
-    return bool(address and address.get("lines") and
-                (address.get("postal_code") or address.get("city")))
+    return bool(
+        address and address.get("lines") and (address.get("postal_code") or address.get("city"))
+    )
 
 
 def _current_address(case: Case, role: str | None) -> dict[str, Any] | None:

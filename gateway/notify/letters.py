@@ -174,8 +174,9 @@ def letter_text(
         "recipient": recipient,
         "services": services,
         "site": _site(case),
-        "requested_site": _place(case.place_of_service or next(
-            (s["place"] for s in services if s["place"]), None)),
+        "requested_site": _place(
+            case.place_of_service or next((s["place"] for s in services if s["place"]), None)
+        ),
         "appeal": appeal,
         "appeal_other": appeal_other,
         "contact": contact,
@@ -295,8 +296,10 @@ def _facts_table(case: Case, determination: Determination, recipient: Mapping[st
         ("Member ID", member.member_id),
         ("Date of birth", _day(member.birth_date) if member.birth_date else "(not given)"),
     ]
-    for label, provider in (("Ordering provider", case.ordering or case.requester),
-                            ("Rendering facility", case.facility or case.rendering)):
+    for label, provider in (
+        ("Ordering provider", case.ordering or case.requester),
+        ("Rendering facility", case.facility or case.rendering),
+    ):
         if provider is not None:
             npi = f" (NPI {provider.npi})" if provider.npi else ""
             rows.append((label, provider.display_name + npi))
@@ -327,9 +330,14 @@ def _services_table(services: list[dict[str, Any]]) -> Table:
         if line["auth_number"]:
             decision = f"{decision} ({line['auth_number']})".strip()
         rows.append(
-            [line["code"], Paragraph(escape(line["description"]), style), line["units"],
-             line["place"], Paragraph(escape(line["period"]), style),
-             Paragraph(escape(decision), style)]
+            [
+                line["code"],
+                Paragraph(escape(line["description"]), style),
+                line["units"],
+                line["place"],
+                Paragraph(escape(line["period"]), style),
+                Paragraph(escape(decision), style),
+            ]
         )
     widths = [0.7, 2.0, 0.5, 0.5, 1.6, 1.3]
     table = Table(rows, colWidths=[w * inch for w in widths], hAlign="LEFT", repeatRows=1)

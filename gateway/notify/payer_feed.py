@@ -32,7 +32,12 @@ class PayerFeed:
         return self.root / payer_folder_name(payer_id) / f"{day.isoformat()}.jsonl"
 
     def append(
-        self, *, job_key: str, payer_id: str, record: dict[str, Any], day: date,
+        self,
+        *,
+        job_key: str,
+        payer_id: str,
+        record: dict[str, Any],
+        day: date,
         x12_278: str | None = None,
     ) -> dict[str, Any]:
         folder = self.root / payer_folder_name(payer_id)

@@ -39,8 +39,15 @@ def _audit(
     from gateway import audit
     from gateway.partners.principal import LOCAL_OPERATOR
 
-    audit.record(sessions, event=event, action=action, principal=LOCAL_OPERATOR,
-                 source_address="cli", outcome_desc=outcome_desc, detail={"partner": partner_id})
+    audit.record(
+        sessions,
+        event=event,
+        action=action,
+        principal=LOCAL_OPERATOR,
+        source_address="cli",
+        outcome_desc=outcome_desc,
+        detail={"partner": partner_id},
+    )
 
 
 @partner_app.command("add")
@@ -135,12 +142,17 @@ def list_command(
     table = Table("id", "kind", "enabled", "roles", "sender ids", "NPIs", "credentials")
     for view in views:
         credentials = ", ".join(
-            c for c, present in (("secret", view["has_secret"]), ("jwks", view["jwks_key_ids"]))
+            c
+            for c, present in (("secret", view["has_secret"]), ("jwks", view["jwks_key_ids"]))
             if present
         )
         table.add_row(
-            view["id"], view["kind"], "yes" if view["enabled"] else "no",
-            " ".join(view["roles"]), " ".join(view["sender_ids"]), " ".join(view["npis"]),
+            view["id"],
+            view["kind"],
+            "yes" if view["enabled"] else "no",
+            " ".join(view["roles"]),
+            " ".join(view["sender_ids"]),
+            " ".join(view["npis"]),
             credentials or "-",
         )
     Console().print(table)

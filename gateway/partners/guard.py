@@ -173,8 +173,13 @@ class GatewayGuard:
                 response = self._refuse(scope, state, 413, "payload too large", str(exc.detail))
                 await response(scope, receive, send_tracking)
             if state.get("body_too_large"):
-                await self._audit(scope, state, event="access.refused", status_code=413,
-                                  reason="request body exceeds the channel limit")
+                await self._audit(
+                    scope,
+                    state,
+                    event="access.refused",
+                    status_code=413,
+                    reason="request body exceeds the channel limit",
+                )
         finally:
             self._log(scope, state, status["code"], started)
 
@@ -186,7 +191,10 @@ class GatewayGuard:
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
             return await self._refused(
-                scope, state, 413, "payload too large",
+                scope,
+                state,
+                413,
+                "payload too large",
                 f"request body exceeds {limit} bytes for the {channel} channel",
             )
         if path in PUBLIC_PATHS:
@@ -208,7 +216,11 @@ class GatewayGuard:
         )
         if wait:
             return await self._refused(
-                scope, state, 429, "too many requests", "rate limit exceeded",
+                scope,
+                state,
+                429,
+                "too many requests",
+                "rate limit exceeded",
                 headers={"Retry-After": retry_after(wait)},
             )
         roles = _required_roles(path)
@@ -221,8 +233,14 @@ class GatewayGuard:
     async def _login_failed(
         self, scope: Scope, state: dict[str, Any], reason: str, claimed: str | None
     ) -> JSONResponse:
-        await self._audit(scope, state, event="login", status_code=401, reason=reason,
-                          detail={"claimed_partner": claimed} if claimed else None)
+        await self._audit(
+            scope,
+            state,
+            event="login",
+            status_code=401,
+            reason=reason,
+            detail={"claimed_partner": claimed} if claimed else None,
+        )
         client = (scope.get("client") or ("unknown",))[0]
         wait = self.limiter.take(
             f"login:{client}",
@@ -230,10 +248,22 @@ class GatewayGuard:
             self.auth.login_failures_burst,
         )
         if wait:
-            return self._refuse(scope, state, 429, "too many requests",
-                                "too many failed logins", {"Retry-After": retry_after(wait)})
-        return self._refuse(scope, state, 401, "unauthorized", "authentication required",
-                            {"WWW-Authenticate": CHALLENGE})
+            return self._refuse(
+                scope,
+                state,
+                429,
+                "too many requests",
+                "too many failed logins",
+                {"Retry-After": retry_after(wait)},
+            )
+        return self._refuse(
+            scope,
+            state,
+            401,
+            "unauthorized",
+            "authentication required",
+            {"WWW-Authenticate": CHALLENGE},
+        )
 
     async def _refused(
         self,
@@ -244,8 +274,9 @@ class GatewayGuard:
         detail: str,
         headers: dict[str, str] | None = None,
     ) -> JSONResponse:
-        await self._audit(scope, state, event="access.refused", status_code=status_code,
-                          reason=detail)
+        await self._audit(
+            scope, state, event="access.refused", status_code=status_code, reason=detail
+        )
         return self._refuse(scope, state, status_code, title, detail, headers)
 
     @staticmethod
@@ -322,4 +353,3 @@ class GatewayGuard:
         if case_id:
             extra["case_id"] = case_id
         log.info("request", extra=extra)
-

@@ -245,9 +245,7 @@ def set_enabled(session: Session, partner_id: str, enabled: bool) -> PartnerRow:
         raise PartnerError(f"no partner {partner_id}")
     row.enabled = enabled
     row.updated_at = utcnow()
-    log.info(
-        "partner enabled" if enabled else "partner disabled", extra={"partner_id": partner_id}
-    )
+    log.info("partner enabled" if enabled else "partner disabled", extra={"partner_id": partner_id})
     return row
 
 

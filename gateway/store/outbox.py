@@ -76,8 +76,10 @@ def enqueue(
                 from sqlalchemy.dialects.sqlite import insert
             else:
                 from sqlalchemy.dialects.postgresql import insert
-            statement = insert(_jobs).values(**values).on_conflict_do_nothing(
-                index_elements=["idempotency_key"]
+            statement = (
+                insert(_jobs)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
             )
             added += session.execute(statement).rowcount or 0
         else:
@@ -126,8 +128,12 @@ def claim_next(
             updated_at=now,
         )
         .returning(
-            _jobs.c.id, _jobs.c.case_id, _jobs.c.kind, _jobs.c.idempotency_key,
-            _jobs.c.payload, _jobs.c.attempts,
+            _jobs.c.id,
+            _jobs.c.case_id,
+            _jobs.c.kind,
+            _jobs.c.idempotency_key,
+            _jobs.c.payload,
+            _jobs.c.attempts,
         )
     )
     row = session.execute(statement).first()
@@ -146,9 +152,7 @@ def claim_next(
 
 
 def _held_by(job_id: int, worker_id: str) -> Any:
-    return and_(
-        _jobs.c.id == job_id, _jobs.c.state == "sending", _jobs.c.locked_by == worker_id
-    )
+    return and_(_jobs.c.id == job_id, _jobs.c.state == "sending", _jobs.c.locked_by == worker_id)
 
 
 def complete(
@@ -159,8 +163,13 @@ def complete(
         update(_jobs)
         .where(_held_by(job_id, worker_id))
         .values(
-            state="delivered", result=result, delivered_at=now, updated_at=now,
-            locked_by=None, locked_until=None, last_error=None,
+            state="delivered",
+            result=result,
+            delivered_at=now,
+            updated_at=now,
+            locked_by=None,
+            locked_until=None,
+            last_error=None,
         )
     )
     return (session.execute(statement).rowcount or 0) == 1

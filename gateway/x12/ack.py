@@ -17,15 +17,27 @@ from gateway.x12.outbound import InterchangeBuilder, ReceivedHeader, clean, seg,
 from gateway.x12.validate import SegmentError, TransactionReport
 
 
-def write_ta1(header: ReceivedHeader, *, note_code: str, ack_code: str = "R", x12_id: str,
-              control_numbers: ControlNumbers, now: datetime) -> str:
+def write_ta1(
+    header: ReceivedHeader,
+    *,
+    note_code: str,
+    ack_code: str = "R",
+    x12_id: str,
+    control_numbers: ControlNumbers,
+    now: datetime,
+) -> str:
     """An interchange holding one TA1: TA104 A/E/R, TA105 the note code (X12 I18)."""
-    control = header.control_number if header.control_number.isdigit() and \
-        len(header.control_number) == 9 else "000000000"
-    date = header.date if len(header.date) == 6 and valid_date(header.date) else \
-        now.strftime("%y%m%d")
-    time = header.time if len(header.time) == 4 and valid_time(header.time) else \
-        now.strftime("%H%M")
+    control = (
+        header.control_number
+        if header.control_number.isdigit() and len(header.control_number) == 9
+        else "000000000"
+    )
+    date = (
+        header.date if len(header.date) == 6 and valid_date(header.date) else now.strftime("%y%m%d")
+    )
+    time = (
+        header.time if len(header.time) == 4 and valid_time(header.time) else now.strftime("%H%M")
+    )
     builder = InterchangeBuilder(header, x12_id=x12_id, control_numbers=control_numbers, now=now)
     builder.add_raw(seg("TA1", control, date, time, ack_code, note_code))
     return builder.render(groups=0)
@@ -59,13 +71,21 @@ class GroupAck:
 def _ik3_loop(error: SegmentError, business_unit: str | None) -> list[str]:
     # IK303 is data element 447, AN 1/4: a guide loop id longer than that (2010C) is sent as
     # its loop number (2010); IK301 and IK302 still name the exact segment.
-    lines = [seg("IK3", clean(error.seg_id)[:3] or "UNK", str(error.position),
-                 (error.loop_id or "")[:4], error.code)]
+    lines = [
+        seg(
+            "IK3",
+            clean(error.seg_id)[:3] or "UNK",
+            str(error.position),
+            (error.loop_id or "")[:4],
+            error.code,
+        )
+    ]
     if business_unit:
         lines.append(seg("CTX", f"TRN02:{business_unit}"))
     for item in error.elements:
-        position = str(item.position) if item.component is None else \
-            f"{item.position}:{item.component}"
+        position = (
+            str(item.position) if item.component is None else f"{item.position}:{item.component}"
+        )
         value = clean(item.value, 99) if item.value else ""
         lines.append(seg("IK4", position, item.data_ele or "", item.code, value))
     return lines
@@ -82,16 +102,32 @@ def ack_999_body(group: GroupAck) -> list[str]:
         accepted = report.accepted and not group.codes
         body.append(seg("IK5", "A" if accepted else "R", *([] if accepted else report.ik5_codes)))
     included = group.included if group.included is not None else len(group.reports)
-    body.append(seg("AK9", group.status, str(included), str(len(group.reports)),
-                    str(group.accepted), *group.codes[:5]))
+    body.append(
+        seg(
+            "AK9",
+            group.status,
+            str(included),
+            str(len(group.reports)),
+            str(group.accepted),
+            *group.codes[:5],
+        )
+    )
     return body
 
 
-def write_999(groups: list[GroupAck], header: ReceivedHeader, *, x12_id: str,
-              control_numbers: ControlNumbers, now: datetime) -> str:
+def write_999(
+    groups: list[GroupAck],
+    header: ReceivedHeader,
+    *,
+    x12_id: str,
+    control_numbers: ControlNumbers,
+    now: datetime,
+) -> str:
     """One 999 interchange: a functional group FA with one 999 per received group."""
     builder = InterchangeBuilder(header, x12_id=x12_id, control_numbers=control_numbers, now=now)
-    sets = [transaction_set("999", number, ACK_IMPLEMENTATION, ack_999_body(group))
-            for number, group in enumerate(groups, start=1)]
+    sets = [
+        transaction_set("999", number, ACK_IMPLEMENTATION, ack_999_body(group))
+        for number, group in enumerate(groups, start=1)
+    ]
     builder.add_group("FA", ACK_IMPLEMENTATION, sets)
     return builder.render()

@@ -86,7 +86,8 @@ class InterchangeScan:
         """The TA105 note, as check_interchange gives it for the same interchange."""
         if self.isa is not None:
             self.note = check_isa(self.isa, self.delims, x12_id) or check_trailer(
-                self.isa, self.tally)
+                self.isa, self.tally
+            )
 
 
 @dataclass
@@ -139,8 +140,7 @@ class _Scanner:
             ge = event.segment
             ge01 = ge.get(1) if ge is not None else ""
             check = check_group_envelope(self._gs, ge, self._count, self._st03s)
-            scan.groups.append(GroupScan(check, int(ge01) if ge01.isdigit() else None,
-                                         self._count))
+            scan.groups.append(GroupScan(check, int(ge01) if ge01.isdigit() else None, self._count))
         elif kind == "iea":
             tally.iea = event.segment
         elif kind == "stray":
@@ -204,8 +204,11 @@ class BatchSummary:
     @property
     def kind(self) -> str:
         """What went back: "ta1", "999", "999+278", or "ta1+999..." for a mixed file."""
-        parts = [name for name, present in (("ta1", self.ta1), ("999", self.acks),
-                                             ("278", self.responses)) if present]
+        parts = [
+            name
+            for name, present in (("ta1", self.ta1), ("999", self.acks), ("278", self.responses))
+            if present
+        ]
         return "+".join(parts) or "none"
 
 
@@ -214,8 +217,9 @@ def _ak9(group: GroupScan, received: int, accepted: int) -> str:
     # is accepted, P when only some transaction sets are; AK905.. the group's codes.
     codes = group.check.codes
     accepted = 0 if codes else accepted
-    status = "R" if codes or received == 0 or accepted == 0 else (
-        "A" if accepted == received else "P")
+    status = (
+        "R" if codes or received == 0 or accepted == 0 else ("A" if accepted == received else "P")
+    )
     included = group.included if group.included is not None else received
     return seg("AK9", status, str(included), str(received), str(accepted), *codes[:5])
 
@@ -262,10 +266,12 @@ class _InterchangeAnswer:
         self.group: _GroupAnswer | None = None
         self.group_index = 0
         header = scan.header
-        self.acks = StreamingInterchange(run.acks_out, header, fic="FA",
-                                         version=ACK_IMPLEMENTATION, **run.envelope)
-        self.responses = StreamingInterchange(run.responses_out, header, fic="HI",
-                                              version=IMPLEMENTATION, **run.envelope)
+        self.acks = StreamingInterchange(
+            run.acks_out, header, fic="FA", version=ACK_IMPLEMENTATION, **run.envelope
+        )
+        self.responses = StreamingInterchange(
+            run.responses_out, header, fic="HI", version=IMPLEMENTATION, **run.envelope
+        )
         self.acks.start()  # batch: a 999 always goes back, even for a group with no sets
 
     def feed(self, segment: Segment) -> None:
@@ -307,11 +313,14 @@ class _InterchangeAnswer:
         if report.accepted and not group.scan.check.rejected:
             summary.accepted += 1
             case, determination, trace = submit_transaction(
-                self.delims, self.isa, transaction, run.submit, run.now, run.control_numbers)
+                self.delims, self.isa, transaction, run.submit, run.now, run.control_numbers
+            )
             if case.id:
                 summary.cases += 1
-            self.responses.add_set("278", response_body(
-                case, determination, now=run.now, trace_id=trace, x12_id=run.x12_id))
+            self.responses.add_set(
+                "278",
+                response_body(case, determination, now=run.now, trace_id=trace, x12_id=run.x12_id),
+            )
         else:
             summary.rejected += 1
         run.advance(1)
@@ -330,8 +339,7 @@ class _Run:
 
     @property
     def envelope(self) -> dict[str, object]:
-        return {"x12_id": self.x12_id, "control_numbers": self.control_numbers,
-                "now": self.now}
+        return {"x12_id": self.x12_id, "control_numbers": self.control_numbers, "now": self.now}
 
     def advance(self, count: int) -> None:
         if self.progress is not None and count:
@@ -339,8 +347,15 @@ class _Run:
 
     def ta1(self, scan: InterchangeScan) -> None:
         assert scan.note is not None
-        self.acks_out.write(write_ta1(scan.header, note_code=scan.note, x12_id=self.x12_id,
-                                      control_numbers=self.control_numbers, now=self.now))
+        self.acks_out.write(
+            write_ta1(
+                scan.header,
+                note_code=scan.note,
+                x12_id=self.x12_id,
+                control_numbers=self.control_numbers,
+                now=self.now,
+            )
+        )
         summary = self.summary
         summary.ta1 += 1
         summary.note_codes.append(scan.note)
@@ -350,11 +365,19 @@ class _Run:
         self.advance(scan.transactions)
 
 
-def answer_batch(stream: TextIO | BinaryIO, *, x12_id: str, submit: Submit,
-                 control_numbers: ControlNumbers, now: datetime, acks_out: TextIO,
-                 responses_out: TextIO, progress: Callable[[int], None] | None = None,
-                 on_scan: Callable[[BatchScan], None] | None = None,
-                 chunk_size: int = CHUNK) -> BatchSummary:
+def answer_batch(
+    stream: TextIO | BinaryIO,
+    *,
+    x12_id: str,
+    submit: Submit,
+    control_numbers: ControlNumbers,
+    now: datetime,
+    acks_out: TextIO,
+    responses_out: TextIO,
+    progress: Callable[[int], None] | None = None,
+    on_scan: Callable[[BatchScan], None] | None = None,
+    chunk_size: int = CHUNK,
+) -> BatchSummary:
     """Answer a batch file: TA1 or a 999 per functional group to `acks_out`, the 278 responses
     to `responses_out` as one interchange (per received interchange), streamed.
 
@@ -426,8 +449,7 @@ def _answer(scan: BatchScan, text: TextIO, run: _Run, chunk_size: int) -> None:
 def _text(stream: TextIO | BinaryIO) -> TextIO:
     if isinstance(stream, io.TextIOBase):
         return stream  # type: ignore[return-value]
-    if isinstance(stream, io.BufferedIOBase | io.RawIOBase) or "b" in getattr(stream, "mode",
-                                                                                   ""):
+    if isinstance(stream, io.BufferedIOBase | io.RawIOBase) or "b" in getattr(stream, "mode", ""):
         # utf-8-sig drops a byte-order mark; undecodable bytes become U+FFFD and fail the
         # element checks instead of stopping the file.
         return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace")  # type: ignore[arg-type]
@@ -463,5 +485,11 @@ def _copying(chunks: Iterable[str], spool: TextIO) -> Iterator[str]:
         yield chunk
 
 
-__all__ = ["BatchScan", "BatchSummary", "GroupScan", "InterchangeScan", "answer_batch",
-           "scan_batch"]
+__all__ = [
+    "BatchScan",
+    "BatchSummary",
+    "GroupScan",
+    "InterchangeScan",
+    "answer_batch",
+    "scan_batch",
+]

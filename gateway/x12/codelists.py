@@ -83,20 +83,24 @@ HSD03_UNITS = _codes("DA MO WK")  # [355]
 HSD05_PERIODS = _codes("6 7 21 26 27 34 35")  # [615]
 HSD07_PATTERNS = _codes(
     "1 2 3 4 5 6 7 8 9 A B C D E F G H J K L M N O P Q R S SA SB SC SD SG SL SP SX SY SZ "
-    "T U V W X Y")  # [678]
+    "T U V W X Y"
+)  # [678]
 HSD08_TIMES = _codes("A B C D E F G Y")  # [679]
 CRC01_CATEGORIES = _codes("07 08 09 11 75 76 77 ZZ")  # [1136]
 CRC_CONDITIONS = _codes(
     "01 02 03 04 05 06 07 08 09 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 30 31 "
-    "35 37 38 39 40 41 42 43 44 45 46 60 9D 9H 9J 9K IH LB SL")  # [1321]
+    "35 37 38 39 40 41 42 43 44 45 46 60 9D 9H 9J 9K IH LB SL"
+)  # [1321]
 CL101_ADMISSION_TYPES = _codes("1 2 3 4 5 9")  # [1315]
 CL102_ADMISSION_SOURCES = _codes("1 2 4 5 6 8 9 D E F G")  # [1314]
 CL103_PATIENT_STATUS = _codes(
-    "01 02 03 04 05 06 07 09 20 21 30 40 41 42 43 50 51 61 62 63 64 65 66 69 70")  # [1352]
+    "01 02 03 04 05 06 07 09 20 21 30 40 41 42 43 50 51 61 62 63 64 65 66 69 70"
+)  # [1352]
 PWK01_REPORT_TYPES = _codes(
     "03 04 05 06 07 08 09 10 11 13 15 21 48 55 59 77 A3 A4 AM AS AT B2 B3 BR BS BT CB CK D2 "
     "DA DB DG DJ DS FM HC HR I5 IR LA M1 NN OB OC OD OE OX P4 P5 P6 P7 PE PN PO PQ PY PZ QC "
-    "QR RB RR RT RX SG V5 XP")  # [755]
+    "QR RB RR RT RX SG V5 XP"
+)  # [755]
 PWK02_TRANSMISSION = _codes("AA BM EL EM FT FX VO")  # [756]
 SERVICE_ID_QUALIFIERS = _codes("ER HC IV N4 WK ZZ")  # [235] HC = HCPCS/CPT
 
@@ -113,7 +117,8 @@ DEPENDENT_REF_QUALIFIERS = _codes("EJ SY")
 STATES = _codes(
     "AA AE AK AL AP AR AS AZ CA CO CT DC DE FL FM GA GU HI IA ID IL IN KS KY LA MA MD ME MH MI "
     "MN MO MP MS MT NC ND NE NH NJ NM NV NY OH OK OR PA PR PW RI SC SD TN TX UT VA VI VT WA WI "
-    "WV WY AB BC MB NB NL NS NT NU ON PE QC SK YT")
+    "WV WY AB BC MB NB NL NS NT NU ON PE QC SK YT"
+)
 
 SERVICE_TYPES = _codes(  # [1365] service type codes; 78 = chemotherapy
     "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 30 32 33 34 "
@@ -122,7 +127,8 @@ SERVICE_TYPES = _codes(  # [1365] service type codes; 78 = chemotherapy
     "93 94 95 96 97 98 99 A0 A1 A2 A3 A4 A5 A6 A7 A8 A9 AA AB AC AD AE AF AG AH AI AJ AK AL AM "
     "AN AO AQ AR B1 B2 B3 BA BB BC BD BE BF BG BH BI BJ BK BL BM BN BP BQ BR BS BT BU BV BW BX "
     "BY BZ C1 CA CB CC CD CE CF CG CH CI CJ CK CL CM CN CO CP CQ DG DM DS GF GN GY IC MH NI ON "
-    "PT PU RN RT TC TN UC")
+    "PT PU RN RT TC TN UC"
+)
 
 # HCR03 [1271] draws on code source 886 (Health Care Services Review Decision Reason Codes).
 # The list holds the codes this gateway sends; a payer adds codes here (or in codes.xml).
@@ -131,6 +137,9 @@ HCR03_REASONS = _codes("0U")
 EXTERNAL_CODESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "states": ("US State or Province Codes", "156", STATES),
     "service_types": ("Service Type Codes", "1365", SERVICE_TYPES),
-    "hcr03": ("Health Care Services Review Decision Reason Codes (886) used here", "1271",
-              HCR03_REASONS),
+    "hcr03": (
+        "Health Care Services Review Decision Reason Codes (886) used here",
+        "1271",
+        HCR03_REASONS,
+    ),
 }

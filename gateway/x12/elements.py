@@ -64,8 +64,13 @@ def valid_period(fmt: str, value: str) -> bool:
         return len(value) == 8 and valid_date(value)
     if fmt == "RD8":
         start, sep, end = value.partition("-")
-        return bool(sep) and len(start) == 8 and len(end) == 8 and valid_date(start) and \
-            valid_date(end)
+        return (
+            bool(sep)
+            and len(start) == 8
+            and len(end) == 8
+            and valid_date(start)
+            and valid_date(end)
+        )
     return True
 
 
@@ -76,8 +81,14 @@ def _measure(spec: ElementSpec, value: str) -> int:
     return len(value)
 
 
-def check_value(spec: ElementSpec, value: str, position: int, component: int | None,
-                delims: Delimiters, fmt: str | None = None) -> list[ElementError]:
+def check_value(
+    spec: ElementSpec,
+    value: str,
+    position: int,
+    component: int | None,
+    delims: Delimiters,
+    fmt: str | None = None,
+) -> list[ElementError]:
     """All faults of one non-empty simple value."""
     errors: list[ElementError] = []
     if spec.usage == "N":
@@ -116,8 +127,9 @@ def check_value(spec: ElementSpec, value: str, position: int, component: int | N
     return errors
 
 
-def _composite(spec: CompositeSpec, value: str, position: int, delims: Delimiters
-               ) -> list[ElementError]:
+def _composite(
+    spec: CompositeSpec, value: str, position: int, delims: Delimiters
+) -> list[ElementError]:
     parts = value.split(delims.component) if value else []
     if not any(parts):
         if spec.usage == "R":
@@ -134,8 +146,9 @@ def _composite(spec: CompositeSpec, value: str, position: int, delims: Delimiter
         if sub.data_ele == "1250":
             fmt = part or None
         if part:
-            errors += check_value(sub, part, position, sub.seq, delims,
-                                  fmt if sub.data_ele == "1251" else None)
+            errors += check_value(
+                sub, part, position, sub.seq, delims, fmt if sub.data_ele == "1251" else None
+            )
         elif sub.usage == "R":
             errors.append(ElementError(position, sub.seq, sub.data_ele, "1"))
     return errors
@@ -185,8 +198,9 @@ def _check_segment(spec: SegmentSpec, seg: Segment, delims: Delimiters) -> list[
         if delims.component in value:
             errors.append(ElementError(item.seq, None, item.data_ele, "13", value))
             continue
-        errors += check_value(item, value, item.seq, None, delims,
-                              fmt if item.data_ele == "1251" else None)
+        errors += check_value(
+            item, value, item.seq, None, delims, fmt if item.data_ele == "1251" else None
+        )
     for kind, refs in spec.syntax:
         errors += _syntax(kind, refs, values, items)
     return errors
@@ -203,8 +217,9 @@ def _data_ele(items: list[ElementSpec | CompositeSpec], ref: int) -> str | None:
     return None
 
 
-def _syntax(kind: str, refs: tuple[int, ...], values: list[str],
-            items: list[ElementSpec | CompositeSpec]) -> list[ElementError]:
+def _syntax(
+    kind: str, refs: tuple[int, ...], values: list[str], items: list[ElementSpec | CompositeSpec]
+) -> list[ElementError]:
     """X12 relational conditions: P paired, R required, C conditional, L list, E exclusion."""
     present = [_present(values, ref) for ref in refs]
     missing: list[int] = []

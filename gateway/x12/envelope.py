@@ -187,17 +187,25 @@ def _separators_ok(delims: Delimiters) -> str | None:
     return None
 
 
-def check_interchange(ix: Interchange, x12_id: str, application_id: str | None = None
-                      ) -> str | None:
+def check_interchange(
+    ix: Interchange, x12_id: str, application_id: str | None = None
+) -> str | None:
     """The TA105 note code of the first interchange-level fault, or None when it is sound.
 
     `x12_id` is the gateway's interchange id (ISA08); `application_id` its GS03 (the same id
     unless a partner agreement says otherwise).
     """
     gs03 = application_id or x12_id
-    return check_isa(ix.isa, ix.delims, x12_id) or check_trailer(ix.isa, InterchangeTally(
-        iea=ix.iea, groups=len(ix.groups), stray=bool(ix.stray), after_iea=bool(ix.after_iea),
-        gs_fault=any(not gs_readable(group.gs, gs03) for group in ix.groups)))
+    return check_isa(ix.isa, ix.delims, x12_id) or check_trailer(
+        ix.isa,
+        InterchangeTally(
+            iea=ix.iea,
+            groups=len(ix.groups),
+            stray=bool(ix.stray),
+            after_iea=bool(ix.after_iea),
+            gs_fault=any(not gs_readable(group.gs, gs03) for group in ix.groups),
+        ),
+    )
 
 
 def check_isa(isa: Segment, delims: Delimiters, x12_id: str) -> str | None:
@@ -280,12 +288,14 @@ class GroupCheck:
 
 def check_group(group: Group) -> GroupCheck:
     """AK905 codes of a functional group held in memory (see check_group_envelope)."""
-    return check_group_envelope(group.gs, group.ge, len(group.transactions),
-                                {t.st.get(3) for t in group.transactions})
+    return check_group_envelope(
+        group.gs, group.ge, len(group.transactions), {t.st.get(3) for t in group.transactions}
+    )
 
 
-def check_group_envelope(gs: Segment, ge: Segment | None, count: int, st03s: set[str]
-                         ) -> GroupCheck:
+def check_group_envelope(
+    gs: Segment, ge: Segment | None, count: int, st03s: set[str]
+) -> GroupCheck:
     """AK905 codes: 1 not supported, 2 version not supported, 3 GE missing, 4 control
     numbers disagree, 5 transaction count wrong, 6 control number syntax, 19 duplicate.
 
@@ -351,5 +361,8 @@ class SeenControlNumbers:
 def duplicate_control_numbers(group: Group) -> set[int]:
     """Indexes of transactions whose ST02 repeats an earlier one in the group (IK5 23)."""
     seen = SeenControlNumbers()
-    return {index for index, transaction in enumerate(group.transactions)
-            if seen.add(transaction.st.get(2))}
+    return {
+        index
+        for index, transaction in enumerate(group.transactions)
+        if seen.add(transaction.st.get(2))
+    }

@@ -135,11 +135,15 @@ class _Compiler:
         self.dataele: dict[str, tuple[str, int, int]] = {}
         for node in etree.parse(str(map_dir / "dataele.xml")).iter("data_ele"):
             self.dataele[node.get("ele_num")] = (
-                node.get("data_type"), int(node.get("min_len")), int(node.get("max_len")))
+                node.get("data_type"),
+                int(node.get("min_len")),
+                int(node.get("max_len")),
+            )
         self.external: dict[str, frozenset[str]] = {}
         for node in etree.parse(str(map_dir / "codes.xml")).iter("codeset"):
             self.external[node.findtext("id")] = frozenset(
-                c.text for c in node.iterfind("version/code"))
+                c.text for c in node.iterfind("version/code")
+            )
 
     def element(self, node: etree._Element) -> ElementSpec:
         data_ele = _text(node, "data_ele") or ""
@@ -152,9 +156,17 @@ class _Compiler:
             if external:
                 found |= self.external[external]
             codes = frozenset(found) if found or external else None
-        return ElementSpec(node.get("xid"), int(_text(node, "seq")), data_ele,
-                           _text(node, "name") or "", _text(node, "usage") or "S",
-                           dtype, lo, hi, codes)
+        return ElementSpec(
+            node.get("xid"),
+            int(_text(node, "seq")),
+            data_ele,
+            _text(node, "name") or "",
+            _text(node, "usage") or "S",
+            dtype,
+            lo,
+            hi,
+            codes,
+        )
 
     def segment(self, node: etree._Element) -> SegmentSpec:
         items: list[ElementSpec | CompositeSpec] = []
@@ -163,36 +175,63 @@ class _Compiler:
                 items.append(self.element(child))
             elif child.tag == "composite":
                 subs = [self.element(sub) for sub in child.iterfind("element")]
-                items.append(CompositeSpec(child.get("xid"), int(_text(child, "seq")),
-                                           _text(child, "name") or "",
-                                           _text(child, "usage") or "S", subs))
+                items.append(
+                    CompositeSpec(
+                        child.get("xid"),
+                        int(_text(child, "seq")),
+                        _text(child, "name") or "",
+                        _text(child, "usage") or "S",
+                        subs,
+                    )
+                )
         items.sort(key=lambda item: item.seq)
         syntax = []
         for rule in node.iterfind("syntax"):
             text = rule.text or ""
-            syntax.append((text[0], tuple(int(text[i:i + 2]) for i in range(1, len(text), 2))))
-        seg = SegmentSpec(node.get("xid"), _text(node, "name") or "", _text(node, "usage") or "S",
-                          int(_text(node, "pos")), _repeat(_text(node, "max_use")), items, syntax)
+            syntax.append((text[0], tuple(int(text[i : i + 2]) for i in range(1, len(text), 2))))
+        seg = SegmentSpec(
+            node.get("xid"),
+            _text(node, "name") or "",
+            _text(node, "usage") or "S",
+            int(_text(node, "pos")),
+            _repeat(_text(node, "max_use")),
+            items,
+            syntax,
+        )
         seg.key = self._key(seg)
         return seg
 
     @staticmethod
     def _key(seg: SegmentSpec) -> tuple[int, int | None, frozenset[str]] | None:
         first = seg.items[0] if seg.items else None
-        if (isinstance(first, ElementSpec) and first.dtype == "ID" and first.usage == "R"
-                and first.codes):
+        if (
+            isinstance(first, ElementSpec)
+            and first.dtype == "ID"
+            and first.usage == "R"
+            and first.codes
+        ):
             return (1, None, first.codes)
         if isinstance(first, CompositeSpec) and first.subs[0].dtype == "ID" and first.subs[0].codes:
             return (1, 1, first.subs[0].codes)
-        if seg.seg_id == "HL" and len(seg.items) > 2 and isinstance(seg.items[2], ElementSpec) \
-                and seg.items[2].codes:
+        if (
+            seg.seg_id == "HL"
+            and len(seg.items) > 2
+            and isinstance(seg.items[2], ElementSpec)
+            and seg.items[2].codes
+        ):
             return (3, None, seg.items[2].codes)
         return None
 
     def loop(self, node: etree._Element, parent: LoopSpec | None) -> LoopSpec:
-        loop = LoopSpec(node.get("xid"), _text(node, "name") or "", _text(node, "usage") or "S",
-                        int(_text(node, "pos")), _repeat(_text(node, "repeat")),
-                        node.get("type") == "wrapper", parent=parent)
+        loop = LoopSpec(
+            node.get("xid"),
+            _text(node, "name") or "",
+            _text(node, "usage") or "S",
+            int(_text(node, "pos")),
+            _repeat(_text(node, "repeat")),
+            node.get("type") == "wrapper",
+            parent=parent,
+        )
         for child in node:
             if child.tag == "loop":
                 loop.children.append(self.loop(child, loop))
@@ -222,8 +261,9 @@ def load_grammar(map_file: str, map_dir: Path | None = None) -> Grammar:
     root = compiler.loop(top.find("loop"), None)
     gs_loop = next(c for c in root.children if isinstance(c, LoopSpec))
     st_loop = next(c for c in gs_loop.children if isinstance(c, LoopSpec))
-    return Grammar(top.findtext("name") or map_file, root, st_loop,
-                   frozenset(_all_segment_ids(st_loop)))
+    return Grammar(
+        top.findtext("name") or map_file, root, st_loop, frozenset(_all_segment_ids(st_loop))
+    )
 
 
 @cache

@@ -73,10 +73,12 @@ def replay_key(submitter: str, bht03: str, transaction_text: str) -> str:
     return f"x12:{submitter}:{bht03}:{digest}"
 
 
-def _ta1(header: ReceivedHeader, note: str, *, x12_id: str, numbers: ControlNumbers,
-         now: datetime) -> X12Answer:
-    body = write_ta1(header, note_code=note, ack_code="R", x12_id=x12_id,
-                     control_numbers=numbers, now=now)
+def _ta1(
+    header: ReceivedHeader, note: str, *, x12_id: str, numbers: ControlNumbers, now: datetime
+) -> X12Answer:
+    body = write_ta1(
+        header, note_code=note, ack_code="R", x12_id=x12_id, control_numbers=numbers, now=now
+    )
     return X12Answer(body=body, kind="ta1", acks=body, note_code=note)
 
 
@@ -95,8 +97,13 @@ def check_groups(ix: Interchange) -> list[tuple[Group, GroupAck]]:
         verdict = check_group(group)
         dupes = duplicate_control_numbers(group)
         ge_count = group.ge.get(1) if group.ge else ""
-        ack = GroupAck(group.gs.get(1), group.gs.get(6), group.gs.get(8), codes=verdict.codes,
-                       included=int(ge_count) if ge_count.isdigit() else None)
+        ack = GroupAck(
+            group.gs.get(1),
+            group.gs.get(6),
+            group.gs.get(8),
+            codes=verdict.codes,
+            included=int(ge_count) if ge_count.isdigit() else None,
+        )
         for index, transaction in enumerate(group.transactions):
             # Only requests come in: BHT02 other than 13/01 is an invalid code, not a response.
             report = validate_transaction(transaction.segments, ix.delims, REQUEST_GRAMMAR())
@@ -111,25 +118,37 @@ def check_groups(ix: Interchange) -> list[tuple[Group, GroupAck]]:
 
 def _rejected_by_gateway(case: Case, now: datetime, exc: Exception) -> Determination:
     """The core failed: AAA 42 (unable to respond now), resubmission allowed."""
-    log.exception("x12 intake: submit failed for %s", case.submission.bht_reference,
-                  exc_info=exc)
+    log.exception("x12 intake: submit failed for %s", case.submission.bht_reference, exc_info=exc)
     return Determination(
-        status=CaseStatus.REJECTED, review_action="CT",
+        status=CaseStatus.REJECTED,
+        review_action="CT",
         reason=Reason(code="GATEWAY_UNAVAILABLE", text="Unable to respond at this time."),
-        rejection=Rejection(loop="2000A", aaa_code="42", follow_up="R",
-                            text="Unable to respond at this time; please resubmit."),
-        decided_at=now)
+        rejection=Rejection(
+            loop="2000A",
+            aaa_code="42",
+            follow_up="R",
+            text="Unable to respond at this time; please resubmit.",
+        ),
+        decided_at=now,
+    )
 
 
-def answer_interchange(data: bytes | str, *, x12_id: str, submit: Submit,
-                       control_numbers: ControlNumbers, now: datetime,
-                       batch: bool = False) -> X12Answer:
+def answer_interchange(
+    data: bytes | str,
+    *,
+    x12_id: str,
+    submit: Submit,
+    control_numbers: ControlNumbers,
+    now: datetime,
+    batch: bool = False,
+) -> X12Answer:
     """Validate, map, submit and answer one interchange (see module docstring)."""
     try:
         delims, segments = tokenize(data)
     except X12SyntaxError as exc:
-        return _ta1(ReceivedHeader(), syntax_note(exc), x12_id=x12_id, numbers=control_numbers,
-                    now=now)
+        return _ta1(
+            ReceivedHeader(), syntax_note(exc), x12_id=x12_id, numbers=control_numbers, now=now
+        )
     ix = parse_interchange(delims, segments)
     header = ReceivedHeader.from_isa(ix.isa, ix.groups[0].gs if ix.groups else None)
     note = check_interchange(ix, x12_id)
@@ -145,32 +164,51 @@ def answer_interchange(data: bytes | str, *, x12_id: str, submit: Submit,
             continue
         for transaction, report in zip(group.transactions, ack.reports, strict=True):
             if report.accepted:
-                results.append(submit_transaction(ix.delims, ix.isa, transaction, submit, now,
-                                                  control_numbers))
+                results.append(
+                    submit_transaction(ix.delims, ix.isa, transaction, submit, now, control_numbers)
+                )
     answer.results = [(case, determination) for case, determination, _ in results]
     if batch or any(ack.status != "A" for _, ack in checked):
-        answer.acks = write_999([ack for _, ack in checked], header, x12_id=x12_id,
-                                control_numbers=control_numbers, now=now)
+        answer.acks = write_999(
+            [ack for _, ack in checked],
+            header,
+            x12_id=x12_id,
+            control_numbers=control_numbers,
+            now=now,
+        )
     if results:
-        answer.responses = write_278_interchange(results, header, x12_id=x12_id,
-                                                 control_numbers=control_numbers, now=now)
+        answer.responses = write_278_interchange(
+            results, header, x12_id=x12_id, control_numbers=control_numbers, now=now
+        )
     answer.body = "".join(part for part in (answer.acks, answer.responses) if part)
-    answer.kind = "999+278" if answer.acks and answer.responses else (
-        "999" if answer.acks else "278")
+    answer.kind = (
+        "999+278" if answer.acks and answer.responses else ("999" if answer.acks else "278")
+    )
     return answer
 
 
-def submit_transaction(delims: Delimiters, isa: Segment, transaction: Transaction,
-                       submit: Submit, now: datetime, numbers: ControlNumbers
-                       ) -> tuple[Case, Determination, str]:
+def submit_transaction(
+    delims: Delimiters,
+    isa: Segment,
+    transaction: Transaction,
+    submit: Submit,
+    now: datetime,
+    numbers: ControlNumbers,
+) -> tuple[Case, Determination, str]:
     """Map one accepted transaction set and submit it (real time and streamed batch files)."""
     sender = isa_fields(isa)[5].strip()
     text = transaction.text(delims)
     bht03 = next((s.get(3) for s in transaction.segments[:3] if s.seg_id == "BHT"), "")
     key = replay_key(sender, bht03, text)
     control = {"isa13": isa.get(13), "st02": transaction.st.get(2)}
-    case = read_request(transaction.segments, delims, submitter=sender, received_at=now,
-                        content_hash=key.rsplit(":", 1)[1], control=control)
+    case = read_request(
+        transaction.segments,
+        delims,
+        submitter=sender,
+        received_at=now,
+        content_hash=key.rsplit(":", 1)[1],
+        control=control,
+    )
     try:
         stored, determination = submit(case, key)
     except Exception as exc:  # the answer must still go back (AAA 42, resubmit later)
@@ -207,8 +245,7 @@ def read_batch(stream: TextIO | BinaryIO, chunk_size: int = 1 << 16) -> Iterator
     of thousands of transactions costs no more than one. Segments outside ST..SE (ISA, GS, GE,
     IEA) only set the context of the items that follow.
     """
-    if isinstance(stream, io.BufferedIOBase | io.RawIOBase) or "b" in getattr(stream, "mode",
-                                                                                   ""):
+    if isinstance(stream, io.BufferedIOBase | io.RawIOBase) or "b" in getattr(stream, "mode", ""):
         stream = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace")  # type: ignore[arg-type]
     isa: Segment | None = None
     gs: Segment | None = None

@@ -57,8 +57,11 @@ class OracleResult:
     @property
     def segment_positions(self) -> set[tuple[str | None, str | None, int | None]]:
         """(ST02, segment id, position) of every segment-level finding."""
-        return {(f.transaction, f.segment, f.position) for f in self.findings
-                if f.level in ("seg", "ele")}
+        return {
+            (f.transaction, f.segment, f.position)
+            for f in self.findings
+            if f.level in ("seg", "ele")
+        }
 
 
 def normalize_reference(raw: bytes | str) -> str:
@@ -127,16 +130,31 @@ def run_pyx12(data: bytes | str, map_dir: Path | None = None) -> OracleResult:
             result.findings += [Finding("gs", err["err_cde"]) for err in group["errors"]]
             for trn in group.get("transactions", []):
                 st02 = trn.get("trn_set_control_num")
-                result.findings += [Finding("st", err["err_cde"], transaction=st02)
-                                    for err in trn["errors"]]
+                result.findings += [
+                    Finding("st", err["err_cde"], transaction=st02) for err in trn["errors"]
+                ]
                 for seg in trn.get("segments", []):
                     for err in seg["errors"]:
-                        result.findings.append(Finding(
-                            "seg", err["err_cde"], seg["seg_id"], seg["seg_count"],
-                            transaction=st02))
+                        result.findings.append(
+                            Finding(
+                                "seg",
+                                err["err_cde"],
+                                seg["seg_id"],
+                                seg["seg_count"],
+                                transaction=st02,
+                            )
+                        )
                     for ele in seg.get("elements", []):
                         for err in ele["errors"]:
-                            result.findings.append(Finding(
-                                "ele", err["err_cde"], seg["seg_id"], seg["seg_count"],
-                                ele["ele_pos"], ele["subele_pos"], st02))
+                            result.findings.append(
+                                Finding(
+                                    "ele",
+                                    err["err_cde"],
+                                    seg["seg_id"],
+                                    seg["seg_count"],
+                                    ele["ele_pos"],
+                                    ele["subele_pos"],
+                                    st02,
+                                )
+                            )
     return result

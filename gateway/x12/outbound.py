@@ -77,8 +77,9 @@ class ReceivedHeader:
 class InterchangeBuilder:
     """ISA, any number of functional groups, IEA; control numbers from the provider."""
 
-    def __init__(self, header: ReceivedHeader, *, x12_id: str, control_numbers: ControlNumbers,
-                 now: datetime):
+    def __init__(
+        self, header: ReceivedHeader, *, x12_id: str, control_numbers: ControlNumbers, now: datetime
+    ):
         self.header = header
         self.x12_id = x12_id
         self.numbers = control_numbers
@@ -89,17 +90,41 @@ class InterchangeBuilder:
     def isa(self) -> str:
         h = self.header
         receiver = clean(h.sender_id)[:15] or "UNKNOWN"
-        return seg("ISA", "00", " " * 10, "00", " " * 10, "ZZ", self.x12_id[:15].ljust(15),
-                   h.sender_qualifier, receiver.ljust(15), self.now.strftime("%y%m%d"),
-                   self.now.strftime("%H%M"), DELIMS.repetition or "^", "00501", self.control,
-                   "0", h.usage, DELIMS.component)
+        return seg(
+            "ISA",
+            "00",
+            " " * 10,
+            "00",
+            " " * 10,
+            "ZZ",
+            self.x12_id[:15].ljust(15),
+            h.sender_qualifier,
+            receiver.ljust(15),
+            self.now.strftime("%y%m%d"),
+            self.now.strftime("%H%M"),
+            DELIMS.repetition or "^",
+            "00501",
+            self.control,
+            "0",
+            h.usage,
+            DELIMS.component,
+        )
 
     def gs(self, fic: str, version: str) -> tuple[str, str]:
         """(GS06, the GS segment) of a new functional group."""
         number = gs06(self.numbers.next(GROUP))
         receiver = clean(self.header.application_sender or self.header.sender_id)[:15] or "UNKNOWN"
-        return number, seg("GS", fic, self.x12_id[:15], receiver, self.now.strftime("%Y%m%d"),
-                           self.now.strftime("%H%M"), number, "X", version)
+        return number, seg(
+            "GS",
+            fic,
+            self.x12_id[:15],
+            receiver,
+            self.now.strftime("%Y%m%d"),
+            self.now.strftime("%H%M"),
+            number,
+            "X",
+            version,
+        )
 
     def add_group(self, fic: str, version: str, transactions: list[list[str]]) -> str:
         """Append a functional group of ready transaction sets (each a list of segments)."""
@@ -116,8 +141,7 @@ class InterchangeBuilder:
         self._groups.append(segment_text)
 
     def render(self, groups: int | None = None) -> str:
-        count = groups if groups is not None else sum(
-            1 for g in self._groups if g.startswith("GS"))
+        count = groups if groups is not None else sum(1 for g in self._groups if g.startswith("GS"))
         return "\n".join([self.isa(), *self._groups, seg("IEA", str(count), self.control)]) + "\n"
 
 
@@ -127,8 +151,17 @@ class StreamingInterchange:
     it is ready, GE and IEA with their counts at close(). An answer with no transaction sets
     writes nothing. Same envelope and layout as InterchangeBuilder (one segment a line)."""
 
-    def __init__(self, out: TextIO, header: ReceivedHeader, *, fic: str, version: str,
-                 x12_id: str, control_numbers: ControlNumbers, now: datetime):
+    def __init__(
+        self,
+        out: TextIO,
+        header: ReceivedHeader,
+        *,
+        fic: str,
+        version: str,
+        x12_id: str,
+        control_numbers: ControlNumbers,
+        now: datetime,
+    ):
         self.out = out
         self.header = header
         self.fic = fic
@@ -148,8 +181,9 @@ class StreamingInterchange:
         """Write ISA and GS now (control numbers are taken here, once)."""
         if self._builder is not None:
             return
-        self._builder = InterchangeBuilder(self.header, x12_id=self.x12_id,
-                                           control_numbers=self.numbers, now=self.now)
+        self._builder = InterchangeBuilder(
+            self.header, x12_id=self.x12_id, control_numbers=self.numbers, now=self.now
+        )
         self._group, gs_segment = self._builder.gs(self.fic, self.version)
         self.out.write(self._builder.isa() + "\n" + gs_segment + "\n")
 
@@ -170,8 +204,12 @@ class StreamingInterchange:
         """GE and IEA; False when nothing was written."""
         if self._builder is None:
             return False
-        self.out.write(seg("GE", str(self.sets), self._group) + "\n"
-                       + seg("IEA", "1", self._builder.control) + "\n")
+        self.out.write(
+            seg("GE", str(self.sets), self._group)
+            + "\n"
+            + seg("IEA", "1", self._builder.control)
+            + "\n"
+        )
         return True
 
 

@@ -38,8 +38,14 @@ _GENDER = {"F": Gender.FEMALE, "M": Gender.MALE, "U": Gender.UNKNOWN}
 _ROLES = {"DK": "ordering", "SJ": "rendering", "FA": "facility", "77": "facility"}
 _FACT_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # Companion-guide keys that name a fact the pathway knows under another name.
-FACT_ALIASES = {"HER2": "her2_status", "ER": "er_status", "PR": "pr_status", "ECOG": "ecog",
-                "STAGE": "stage", "LINE": "line_of_therapy"}
+FACT_ALIASES = {
+    "HER2": "her2_status",
+    "ER": "er_status",
+    "PR": "pr_status",
+    "ECOG": "ecog",
+    "STAGE": "stage",
+    "LINE": "line_of_therapy",
+}
 _DOSING_KEYS = {"DOSE": "dose", "SCHEDULE": "schedule", "ROUTE": "route"}
 
 
@@ -115,19 +121,34 @@ class _Party:
         npi = nm1.get(9) if nm1.get(8) == "XX" else None
         tin = self.refs.get("EI") or (nm1.get(9) if nm1.get(8) == "24" else None)
         return Provider(
-            role=role, entity_code=nm1.get(1),
+            role=role,
+            entity_code=nm1.get(1),
             organization_name=None if person else (nm1.get(3) or None),
             last_name=nm1.get(3) or None if person else None,
             first_name=nm1.get(4) or None if person else None,
-            npi=npi or None, tin=tin or None, taxonomy=self.taxonomy, address=self.address,
-            phone=self.phone, fax=self.fax, email=self.email, contact_name=self.contact)
+            npi=npi or None,
+            tin=tin or None,
+            taxonomy=self.taxonomy,
+            address=self.address,
+            phone=self.phone,
+            fax=self.fax,
+            email=self.email,
+            contact_name=self.contact,
+        )
 
     def member(self, member_id: str) -> Member:
         nm1 = self.nm1
-        return Member(member_id=member_id, last_name=nm1.get(3) or None,
-                      first_name=nm1.get(4) or None, middle_name=nm1.get(5) or None,
-                      birth_date=self.birth, gender=self.gender, phone=self.phone,
-                      address=self.address, relationship=self.relationship)
+        return Member(
+            member_id=member_id,
+            last_name=nm1.get(3) or None,
+            first_name=nm1.get(4) or None,
+            middle_name=nm1.get(5) or None,
+            birth_date=self.birth,
+            gender=self.gender,
+            phone=self.phone,
+            address=self.address,
+            relationship=self.relationship,
+        )
 
 
 class _Line:
@@ -142,9 +163,15 @@ class _Line:
         self.providers: list[_Party] = []
 
 
-def read_request(segments: list[Segment], delims: Delimiters, *, submitter: str | None,
-                 received_at: datetime, content_hash: str | None = None,
-                 control: dict[str, str] | None = None) -> Case:
+def read_request(
+    segments: list[Segment],
+    delims: Delimiters,
+    *,
+    submitter: str | None,
+    received_at: datetime,
+    content_hash: str | None = None,
+    control: dict[str, str] | None = None,
+) -> Case:
     """Map one validated 278 request transaction set (ST..SE) to a Case."""
     comp = delims.component
     level = ""
@@ -192,11 +219,25 @@ def read_request(segments: list[Segment], delims: Delimiters, *, submitter: str 
         elif level == "SS" and lines:
             _line_segment(seg, lines[-1], attachments)
     return _assemble(
-        bht=bht, umo=umo, requester=requester, subscriber=subscriber, dependent=dependent,
-        providers=event_providers, lines=lines, event=event, diagnoses=diagnoses,
-        attachments=attachments, start=start, end=end, onset=onset, comp=comp,
-        submitter=submitter, received_at=received_at, content_hash=content_hash,
-        control=control or {})
+        bht=bht,
+        umo=umo,
+        requester=requester,
+        subscriber=subscriber,
+        dependent=dependent,
+        providers=event_providers,
+        lines=lines,
+        event=event,
+        diagnoses=diagnoses,
+        attachments=attachments,
+        start=start,
+        end=end,
+        onset=onset,
+        comp=comp,
+        submitter=submitter,
+        received_at=received_at,
+        content_hash=content_hash,
+        control=control or {},
+    )
 
 
 def _party_detail(party: _Party, seg: Segment) -> None:
@@ -205,8 +246,13 @@ def _party_detail(party: _Party, seg: Segment) -> None:
         party.address = Address(lines=[v for v in (seg.get(1), seg.get(2)) if v])
     elif sid == "N4":
         lines = party.address.lines if party.address else []
-        party.address = Address(lines=lines, city=seg.get(1) or None, state=seg.get(2) or None,
-                                postal_code=seg.get(3) or None, country=seg.get(4) or None)
+        party.address = Address(
+            lines=lines,
+            city=seg.get(1) or None,
+            state=seg.get(2) or None,
+            postal_code=seg.get(3) or None,
+            country=seg.get(4) or None,
+        )
     elif sid == "PER":
         party.contact = seg.get(2) or party.contact
         for qual_at in (3, 5, 7):
@@ -229,8 +275,13 @@ def _party_detail(party: _Party, seg: Segment) -> None:
         party.relationship = seg.get(2) or None
 
 
-def _event_segment(seg: Segment, comp: str, event: dict[str, Any], diagnoses: list[Diagnosis],
-                   attachments: list[Attachment]) -> tuple[date | None, date | None, date | None]:
+def _event_segment(
+    seg: Segment,
+    comp: str,
+    event: dict[str, Any],
+    diagnoses: list[Diagnosis],
+    attachments: list[Attachment],
+) -> tuple[date | None, date | None, date | None]:
     sid = seg.seg_id
     if sid == "TRN":
         event["trn"].append(seg.elements[:4])
@@ -255,10 +306,14 @@ def _event_segment(seg: Segment, comp: str, event: dict[str, Any], diagnoses: li
             qualifier, code = parts[0], parts[1] if len(parts) > 1 else ""
             if not code or qualifier not in ICD10_QUALIFIERS | ICD9_QUALIFIERS:
                 continue
-            when = parse_period("D8", parts[3])[0] if len(parts) > 3 and parts[2] == "D8" \
-                else None
-            diagnoses.append(Diagnosis(code=icd_with_dot(code, qualifier),
-                                       primary=qualifier in HI_PRINCIPAL, onset_date=when))
+            when = parse_period("D8", parts[3])[0] if len(parts) > 3 and parts[2] == "D8" else None
+            diagnoses.append(
+                Diagnosis(
+                    code=icd_with_dot(code, qualifier),
+                    primary=qualifier in HI_PRINCIPAL,
+                    onset_date=when,
+                )
+            )
     elif sid == "HSD":
         event["hsd"] = seg.elements
     elif sid == "CRC":
@@ -273,8 +328,12 @@ def _event_segment(seg: Segment, comp: str, event: dict[str, Any], diagnoses: li
 
 
 def _attachment(seg: Segment) -> Attachment:
-    return Attachment(report_type=seg.get(1) or None, transmission=seg.get(2) or None,
-                      control_number=seg.get(6) or None, description=seg.get(7) or None)
+    return Attachment(
+        report_type=seg.get(1) or None,
+        transmission=seg.get(2) or None,
+        control_number=seg.get(6) or None,
+        description=seg.get(7) or None,
+    )
 
 
 def _line_segment(seg: Segment, line: _Line, attachments: list[Attachment]) -> None:
@@ -304,8 +363,7 @@ def _place(um: list[str], comp: str) -> str | None:
     return None
 
 
-def _facts(messages: list[str], facts: ClinicalFacts, case_fields: dict[str, Any]
-           ) -> ClinicalFacts:
+def _facts(messages: list[str], facts: ClinicalFacts, case_fields: dict[str, Any]) -> ClinicalFacts:
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for text in messages:
@@ -334,8 +392,9 @@ def _facts(messages: list[str], facts: ClinicalFacts, case_fields: dict[str, Any
     return merged
 
 
-def _service_line(index: int, line: _Line, comp: str, default_pos: str | None
-                  ) -> tuple[ServiceLine, dict[str, Any]]:
+def _service_line(
+    index: int, line: _Line, comp: str, default_pos: str | None
+) -> tuple[ServiceLine, dict[str, Any]]:
     code = code_system = description = unit_type = None
     modifiers: list[str] = []
     units: float | None = None
@@ -370,24 +429,53 @@ def _service_line(index: int, line: _Line, comp: str, default_pos: str | None
             other.append(text)
     system = {"HC": "HCPCS", "N4": "NDC", "IV": "IV", "ER": "ER", "WK": "WK", "ZZ": "ZZ"}
     service = ServiceLine(
-        sequence=index, code=code or "", code_system=system.get(code_system or "", "HCPCS")
-        if code_system != "REV" else "REV", modifiers=modifiers,
-        description=description or (other[0] if other else None), units=units,
-        unit_type=unit_type, start_date=start, end_date=end, place_of_service=pos or default_pos,
+        sequence=index,
+        code=code or "",
+        code_system=system.get(code_system or "", "HCPCS") if code_system != "REV" else "REV",
+        modifiers=modifiers,
+        description=description or (other[0] if other else None),
+        units=units,
+        unit_type=unit_type,
+        start_date=start,
+        end_date=end,
+        place_of_service=pos or default_pos,
         dosing=Dosing(**dosing_values) if dosing_values else None,
         trace_number=line.trn[0][1] if line.trn and len(line.trn[0]) > 1 else None,
-        quantity_frequency=line.hsd, source_ref=str(index))
-    echo = {"trn": line.trn, "um": line.um, "sv1": line.sv1, "sv2": line.sv2, "dtp": line.dtp,
-            "providers": [p.nm1.elements for p in line.providers]}
+        quantity_frequency=line.hsd,
+        source_ref=str(index),
+    )
+    echo = {
+        "trn": line.trn,
+        "um": line.um,
+        "sv1": line.sv1,
+        "sv2": line.sv2,
+        "dtp": line.dtp,
+        "providers": [p.nm1.elements for p in line.providers],
+    }
     return service, echo
 
 
-def _assemble(*, bht: Segment | None, umo: Segment | None, requester: _Party | None,
-              subscriber: _Party | None, dependent: _Party | None, providers: list[_Party],
-              lines: list[_Line], event: dict[str, Any], diagnoses: list[Diagnosis],
-              attachments: list[Attachment], start: date | None, end: date | None,
-              onset: date | None, comp: str, submitter: str | None, received_at: datetime,
-              content_hash: str | None, control: dict[str, str]) -> Case:
+def _assemble(
+    *,
+    bht: Segment | None,
+    umo: Segment | None,
+    requester: _Party | None,
+    subscriber: _Party | None,
+    dependent: _Party | None,
+    providers: list[_Party],
+    lines: list[_Line],
+    event: dict[str, Any],
+    diagnoses: list[Diagnosis],
+    attachments: list[Attachment],
+    start: date | None,
+    end: date | None,
+    onset: date | None,
+    comp: str,
+    submitter: str | None,
+    received_at: datetime,
+    content_hash: str | None,
+    control: dict[str, str],
+) -> Case:
     um: list[str] = event["um"]
     place = _place(um, comp)
     member_id = subscriber.nm1.get(9) if subscriber else ""
@@ -413,30 +501,52 @@ def _assemble(*, bht: Segment | None, umo: Segment | None, requester: _Party | N
     traces = [t[1] for t in event["trn"] if len(t) > 1]
     certification = um[1] if len(um) > 1 and um[1] else "I"
     echo = {
-        "bht02": bht.get(2) if bht else "", "bht03": bht.get(3) if bht else "",
-        "umo": umo.elements if umo else [], "requester": requester.nm1.elements
-        if requester else [], "subscriber": subscriber.nm1.elements if subscriber else [],
+        "bht02": bht.get(2) if bht else "",
+        "bht03": bht.get(3) if bht else "",
+        "umo": umo.elements if umo else [],
+        "requester": requester.nm1.elements if requester else [],
+        "subscriber": subscriber.nm1.elements if subscriber else [],
         "dependent": dependent.nm1.elements if dependent else None,
-        "event_trn": event["trn"], "event_um": um, "event_refs": event["refs"],
-        "event_hsd": hsd, "providers": [p.nm1.elements for p in providers],
-        "services": [echo for _, echo in services], "control": control, "component": comp,
+        "event_trn": event["trn"],
+        "event_um": um,
+        "event_refs": event["refs"],
+        "event_hsd": hsd,
+        "providers": [p.nm1.elements for p in providers],
+        "services": [echo for _, echo in services],
+        "control": control,
+        "component": comp,
     }
     return Case(
-        payer_id=umo.get(9) if umo else None, payer_name=umo.get(3) or None if umo else None,
-        member=patient, subscriber=holder, requester=requester_model,
-        ordering=roles.get("ordering"), rendering=roles.get("rendering"),
+        payer_id=umo.get(9) if umo else None,
+        payer_name=umo.get(3) or None if umo else None,
+        member=patient,
+        subscriber=holder,
+        requester=requester_model,
+        ordering=roles.get("ordering"),
+        rendering=roles.get("rendering"),
         facility=roles.get("facility"),
-        request_category=um[0] if um and um[0] else "HS", certification_type=certification,
-        service_type=um[2] if len(um) > 2 and um[2] else None, place_of_service=place,
-        start_date=start, end_date=end, diagnoses=diagnoses,
-        service_lines=[line for line, _ in services], facts=facts,
+        request_category=um[0] if um and um[0] else "HS",
+        certification_type=certification,
+        service_type=um[2] if len(um) > 2 and um[2] else None,
+        place_of_service=place,
+        start_date=start,
+        end_date=end,
+        diagnoses=diagnoses,
+        service_lines=[line for line, _ in services],
+        facts=facts,
         urgency=Urgency.URGENT if level_of_service in ("U", "03") else Urgency.STANDARD,
-        attachments=attachments, messages=list(event["msgs"]),
+        attachments=attachments,
+        messages=list(event["msgs"]),
         prior_case_id=event["refs"].get("BB") if certification in ("3", "4", "S") else None,
         submission=Submission(
-            channel=Channel.X12, submitter_id=submitter, received_at=received_at,
-            bht_reference=bht.get(3) if bht else None, trace_numbers=traces,
-            content_hash=content_hash, echo={"x12": echo}),
+            channel=Channel.X12,
+            submitter_id=submitter,
+            received_at=received_at,
+            bht_reference=bht.get(3) if bht else None,
+            trace_numbers=traces,
+            content_hash=content_hash,
+            echo={"x12": echo},
+        ),
         **case_fields,
     )
 

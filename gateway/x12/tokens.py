@@ -59,12 +59,12 @@ def detect_delimiters(head: str) -> tuple[Delimiters, int]:
     the envelope check can still name the field at fault (TA1) instead of failing blind.
     """
     start = len(head) - len(head.lstrip(_LEAD))
-    if head[start:start + 3] != "ISA" or len(head) < start + 4:
+    if head[start : start + 3] != "ISA" or len(head) < start + 4:
         raise X12SyntaxError("data does not begin with an ISA segment")
     element = head[start + 3]
     if element.isalnum() or element in _LEAD:
         raise X12SyntaxError(f"invalid element separator {element!r}")
-    isa = head[start:start + ISA_LENGTH]
+    isa = head[start : start + ISA_LENGTH]
     if len(isa) == ISA_LENGTH and isa.count(element) == 16:
         component, terminator = isa[104], isa[105]
         rep = isa[82]
@@ -111,8 +111,9 @@ def tokenize(data: bytes | str) -> tuple[Delimiters, list[Segment]]:
     return delims, segments
 
 
-def iter_segments(stream: TextIO | Iterable[str], chunk_size: int = 1 << 16
-                  ) -> Iterator[tuple[Delimiters, Segment]]:
+def iter_segments(
+    stream: TextIO | Iterable[str], chunk_size: int = 1 << 16
+) -> Iterator[tuple[Delimiters, Segment]]:
     """Segments from a text stream, read chunk by chunk: memory stays flat for any file size.
 
     Yields (delimiters, segment); a file may hold several interchanges, each with its own ISA.
@@ -134,7 +135,7 @@ def iter_segments(stream: TextIO | Iterable[str], chunk_size: int = 1 << 16
             cut = buffer.find(delims.segment)
             if cut < 0:
                 break
-            piece, buffer = buffer[:cut], buffer[cut + 1:]
+            piece, buffer = buffer[:cut], buffer[cut + 1 :]
             cleaned = _clean(piece)
             if cleaned:
                 seg = _split(cleaned, delims, index, line)

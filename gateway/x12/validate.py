@@ -81,8 +81,11 @@ class _Walk:
         if first is None:
             return False
         if isinstance(first, LoopSpec):  # a wrapper: any child loop may start here
-            return any(self._loop_match(child, seg, missing) for child in loop.children
-                       if isinstance(child, LoopSpec))
+            return any(
+                self._loop_match(child, seg, missing)
+                for child in loop.children
+                if isinstance(child, LoopSpec)
+            )
         if self._matches(first, seg):
             return True
         assert loop.parent is not None
@@ -90,14 +93,22 @@ class _Walk:
             missing.append(first)
         return False
 
-    def _enter(self, loop: LoopSpec, seg: Segment, errors: list[SegmentError], position: int
-               ) -> SegmentSpec | None:
+    def _enter(
+        self, loop: LoopSpec, seg: Segment, errors: list[SegmentError], position: int
+    ) -> SegmentSpec | None:
         first = loop.first
         if isinstance(first, SegmentSpec) and self._matches(first, seg):
             assert loop.parent is not None
             if self._bump(loop, loop.parent) > loop.repeat:
-                errors.append(SegmentError(seg.seg_id, position, loop.reported_id, "4",
-                                           note=f"loop {loop.loop_id} over its maximum"))
+                errors.append(
+                    SegmentError(
+                        seg.seg_id,
+                        position,
+                        loop.reported_id,
+                        "4",
+                        note=f"loop {loop.loop_id} over its maximum",
+                    )
+                )
             self.counts[loop] = {first: 1}
             return first
         for child in loop.children:
@@ -108,8 +119,9 @@ class _Walk:
                     return found
         return None
 
-    def step(self, current: SegmentSpec, seg: Segment, position: int
-             ) -> tuple[SegmentSpec | None, list[SegmentError]]:
+    def step(
+        self, current: SegmentSpec, seg: Segment, position: int
+    ) -> tuple[SegmentSpec | None, list[SegmentError]]:
         """The map segment `seg` is, starting from `current`, and the faults met on the way."""
         errors: list[SegmentError] = []
         missing: list[SegmentSpec] = []
@@ -123,12 +135,20 @@ class _Walk:
                 if isinstance(child, SegmentSpec):
                     if self._matches(child, seg):
                         if loop.first is child or (
-                                loop is not self.top and self._loop_match(loop, seg, missing)):
+                            loop is not self.top and self._loop_match(loop, seg, missing)
+                        ):
                             target = self._enter(loop, seg, errors, position)
                             return target, self._missing(missing, None, position) + errors
                         if self._bump(child, loop) > child.max_use:
-                            errors.append(SegmentError(seg.seg_id, position, loop.reported_id,
-                                                       "5", note="segment over its maximum use"))
+                            errors.append(
+                                SegmentError(
+                                    seg.seg_id,
+                                    position,
+                                    loop.reported_id,
+                                    "5",
+                                    note="segment over its maximum use",
+                                )
+                            )
                         return child, self._missing(missing, child, position) + errors
                     if child.usage == "R" and self._count(child, loop) < 1:
                         missing.append(child)
@@ -137,15 +157,22 @@ class _Walk:
                     return target, self._missing(missing, None, position) + errors
             if loop is self.top or loop.parent is None:
                 code = "2" if seg.seg_id in self.grammar.segment_ids else "1"
-                return None, [SegmentError(seg.seg_id, position, current.loop.reported_id
-                                           if current.loop else None, code,
-                                           note="segment not expected here")]
+                return None, [
+                    SegmentError(
+                        seg.seg_id,
+                        position,
+                        current.loop.reported_id if current.loop else None,
+                        code,
+                        note="segment not expected here",
+                    )
+                ]
             start = loop.pos
             loop = loop.parent
 
     @staticmethod
-    def _missing(missing: list[SegmentSpec], matched: SegmentSpec | None, position: int
-                 ) -> list[SegmentError]:
+    def _missing(
+        missing: list[SegmentSpec], matched: SegmentSpec | None, position: int
+    ) -> list[SegmentError]:
         # A required segment at the same map position as the one just matched may still come
         # (e.g. a second DTP), so only those at other positions are reported now.
         found: list[SegmentError] = []
@@ -156,9 +183,15 @@ class _Walk:
             if id(spec) in seen:
                 continue
             seen.add(id(spec))
-            found.append(SegmentError(spec.seg_id, position,
-                                      spec.loop.reported_id if spec.loop else None, "3",
-                                      note=f"required {spec.seg_id} ({spec.name}) missing"))
+            found.append(
+                SegmentError(
+                    spec.seg_id,
+                    position,
+                    spec.loop.reported_id if spec.loop else None,
+                    "3",
+                    note=f"required {spec.seg_id} ({spec.name}) missing",
+                )
+            )
         return found
 
 
@@ -169,8 +202,9 @@ def grammar_for(purpose: str | None) -> Grammar:
     return load_grammar(map_file)
 
 
-def validate_transaction(segments: list[Segment], delims: Delimiters,
-                         grammar: Grammar | None = None) -> TransactionReport:
+def validate_transaction(
+    segments: list[Segment], delims: Delimiters, grammar: Grammar | None = None
+) -> TransactionReport:
     """Check ST..SE (SE may be missing when the file was cut short) in one pass."""
     st = segments[0]
     purpose = next((s.get(2) for s in segments[1:3] if s.seg_id == "BHT"), None)
@@ -197,8 +231,12 @@ def validate_transaction(segments: list[Segment], delims: Delimiters,
         if seg.seg_id == "HL":
             hl_count += 1
             _check_hl(target, seg, position, hl_count, hl_ids, errors)
-        elif seg.seg_id == "TRN" and report.business_unit is None and target.loop and \
-                target.loop.loop_id == "2000E":
+        elif (
+            seg.seg_id == "TRN"
+            and report.business_unit is None
+            and target.loop
+            and target.loop.loop_id == "2000E"
+        ):
             report.business_unit = seg.get(2) or None
     last = segments[-1]
     if last.seg_id != "SE":
@@ -215,21 +253,36 @@ def validate_transaction(segments: list[Segment], delims: Delimiters,
     return report
 
 
-def _check(spec: SegmentSpec, seg: Segment, position: int, delims: Delimiters,
-           errors: list[SegmentError]) -> None:
+def _check(
+    spec: SegmentSpec, seg: Segment, position: int, delims: Delimiters, errors: list[SegmentError]
+) -> None:
     element_errors = check_segment(spec, seg, delims)
     if seg.elements and seg.elements[-1] == "" and len(seg.elements) <= len(spec.items):
         # Trailing separators must be suppressed (X12.6 3.7); nothing else is wrong with them.
-        errors.append(SegmentError(seg.seg_id, position, spec.loop.reported_id if spec.loop
-                                   else None, "8", note="trailing element separators"))
+        errors.append(
+            SegmentError(
+                seg.seg_id,
+                position,
+                spec.loop.reported_id if spec.loop else None,
+                "8",
+                note="trailing element separators",
+            )
+        )
     if element_errors:
-        errors.append(SegmentError(seg.seg_id, position,
-                                   spec.loop.reported_id if spec.loop else None, "8",
-                                   element_errors))
+        errors.append(
+            SegmentError(
+                seg.seg_id,
+                position,
+                spec.loop.reported_id if spec.loop else None,
+                "8",
+                element_errors,
+            )
+        )
 
 
-def _flag(errors: list[SegmentError], seg_id: str, position: int, element: str, data_ele: str,
-          value: str) -> None:
+def _flag(
+    errors: list[SegmentError], seg_id: str, position: int, element: str, data_ele: str, value: str
+) -> None:
     """An IK4 pattern failure (I12): the value contradicts what the structure implies."""
     error = ElementError(int(element), None, data_ele, "I12", value or None)
     for existing in errors:
@@ -239,8 +292,14 @@ def _flag(errors: list[SegmentError], seg_id: str, position: int, element: str, 
     errors.append(SegmentError(seg_id, position, None, "8", [error]))
 
 
-def _check_hl(spec: SegmentSpec, seg: Segment, position: int, count: int,
-              hl_ids: dict[LoopSpec, str], errors: list[SegmentError]) -> None:
+def _check_hl(
+    spec: SegmentSpec,
+    seg: Segment,
+    position: int,
+    count: int,
+    hl_ids: dict[LoopSpec, str],
+    errors: list[SegmentError],
+) -> None:
     """HL01 numbers levels 1, 2, 3 ... in order; HL02 names the enclosing level's HL01."""
     loop = spec.loop
     assert loop is not None
@@ -248,8 +307,9 @@ def _check_hl(spec: SegmentSpec, seg: Segment, position: int, count: int,
     if seg.get(1) != str(count):
         _flag(errors, "HL", position, "1", "628", seg.get(1))
     parent = loop.parent
-    while parent is not None and not (isinstance(parent.first, SegmentSpec)
-                                      and parent.first.seg_id == "HL"):
+    while parent is not None and not (
+        isinstance(parent.first, SegmentSpec) and parent.first.seg_id == "HL"
+    ):
         parent = parent.parent
     if parent is not None and seg.get(2) and seg.get(2) != hl_ids.get(parent):
         _flag(errors, "HL", position, "2", "734", seg.get(2))

@@ -63,8 +63,9 @@ def _period(start: date | None, end: date | None) -> tuple[str, str] | None:
     return None
 
 
-def _echo(values: list[str] | None, limit: int, comp_sep: str, composites: tuple[int, ...] = ()
-          ) -> list[str]:
+def _echo(
+    values: list[str] | None, limit: int, comp_sep: str, composites: tuple[int, ...] = ()
+) -> list[str]:
     """Request elements re-written with the gateway's delimiters."""
     out: list[str] = []
     for index, value in enumerate((values or [])[:limit], start=1):
@@ -93,8 +94,9 @@ def _name(echo: list[str] | None, fallback: list[str], comp_sep: str) -> list[st
     return _echo(echo, 9, comp_sep) if echo else fallback
 
 
-def response_body(case: Case, determination: Determination, *, now: datetime, trace_id: str,
-                  x12_id: str) -> list[str]:
+def response_body(
+    case: Case, determination: Determination, *, now: datetime, trace_id: str, x12_id: str
+) -> list[str]:
     """The segments between ST and SE of the 278 response."""
     x12: dict[str, Any] = case.submission.echo.get("x12", {}) if case.submission else {}
     sep = x12.get("component", ":")
@@ -103,15 +105,37 @@ def response_body(case: Case, determination: Determination, *, now: datetime, tr
     aaa = ("AAA", "N", "", rejection.aaa_code, rejection.follow_up) if rejection else None
     body = _Body()
     follow = determination.updates_follow and rejection is None
-    body.add("BHT", "0007", "11", clean(x12.get("bht03") or case.submission.bht_reference or
-                                        case.id or trace_id, 50),
-             now.strftime("%Y%m%d"), now.strftime("%H%M"), "19" if follow else "18")
+    body.add(
+        "BHT",
+        "0007",
+        "11",
+        clean(x12.get("bht03") or case.submission.bht_reference or case.id or trace_id, 50),
+        now.strftime("%Y%m%d"),
+        now.strftime("%H%M"),
+        "19" if follow else "18",
+    )
     # 2000A / 2010A: the UMO (the payer the request was addressed to)
     umo = body.level(None, "20", True)
     if reject_at == "2000A" and aaa:
         body.add(*aaa)
-    body.add("NM1", *_name(x12.get("umo"), ["X3", "2", clean(case.payer_name or "", 60), "", "",
-                                            "", "", "PI", clean(case.payer_id or "")], sep))
+    body.add(
+        "NM1",
+        *_name(
+            x12.get("umo"),
+            [
+                "X3",
+                "2",
+                clean(case.payer_name or "", 60),
+                "",
+                "",
+                "",
+                "",
+                "PI",
+                clean(case.payer_id or ""),
+            ],
+            sep,
+        ),
+    )
     if reject_at == "2010A" and aaa:
         body.add(*aaa)
     # 2000B / 2010B: the requester
@@ -122,21 +146,45 @@ def response_body(case: Case, determination: Determination, *, now: datetime, tr
     # 2000C / 2010C: the subscriber, 2000D / 2010D: the dependent patient
     subscriber = body.level(requester, "22", True)
     holder = case.subscriber or case.member
-    body.add("NM1", *_name(x12.get("subscriber"), [
-        "IL", "1", clean(holder.last_name or "", 60), clean(holder.first_name or "", 35),
-        clean(holder.middle_name or "", 25), "", "", "MI", clean(holder.member_id)], sep))
+    body.add(
+        "NM1",
+        *_name(
+            x12.get("subscriber"),
+            [
+                "IL",
+                "1",
+                clean(holder.last_name or "", 60),
+                clean(holder.first_name or "", 35),
+                clean(holder.middle_name or "", 25),
+                "",
+                "",
+                "MI",
+                clean(holder.member_id),
+            ],
+            sep,
+        ),
+    )
     if reject_at == "2010C" and aaa:
         body.add(*aaa)
     parent = subscriber
     if x12.get("dependent") or case.subscriber:
         parent = body.level(subscriber, "23", True)
-        body.add("NM1", *_name(x12.get("dependent"), [
-            "QC", "1", clean(case.member.last_name or "", 60),
-            clean(case.member.first_name or "", 35)], sep))
+        body.add(
+            "NM1",
+            *_name(
+                x12.get("dependent"),
+                [
+                    "QC",
+                    "1",
+                    clean(case.member.last_name or "", 60),
+                    clean(case.member.first_name or "", 35),
+                ],
+                sep,
+            ),
+        )
         if reject_at == "2010D" and aaa:
             body.add(*aaa)
-    _event(body, parent, case, determination, x12, sep, now=now, trace_id=trace_id,
-           x12_id=x12_id)
+    _event(body, parent, case, determination, x12, sep, now=now, trace_id=trace_id, x12_id=x12_id)
     return body.lines
 
 
@@ -156,8 +204,18 @@ def _lines_by_sequence(determination: Determination) -> dict[int, LineDeterminat
     return {line.sequence: line for line in determination.lines}
 
 
-def _event(body: _Body, parent: int, case: Case, determination: Determination,
-           x12: dict[str, Any], sep: str, *, now: datetime, trace_id: str, x12_id: str) -> None:
+def _event(
+    body: _Body,
+    parent: int,
+    case: Case,
+    determination: Determination,
+    x12: dict[str, Any],
+    sep: str,
+    *,
+    now: datetime,
+    trace_id: str,
+    x12_id: str,
+) -> None:
     rejection = determination.rejection
     reject_at = rejection.loop if rejection else None
     aaa = ("AAA", "N", "", rejection.aaa_code, rejection.follow_up) if rejection else None
@@ -169,10 +227,12 @@ def _event(body: _Body, parent: int, case: Case, determination: Determination,
     body.add("TRN", "1", clean(trace_id, 50), trace_company(x12_id))
     if reject_at == "2000E" and aaa:
         body.add(*aaa)
-    um = x12.get("event_um") or [case.request_category, case.certification_type,
-                                 case.service_type or "",
-                                 f"{case.place_of_service}{sep}B" if case.place_of_service
-                                 else ""]
+    um = x12.get("event_um") or [
+        case.request_category,
+        case.certification_type,
+        case.service_type or "",
+        f"{case.place_of_service}{sep}B" if case.place_of_service else "",
+    ]
     um_out = _echo(um, 4, sep, composites=(4,))
     level = um[5] if len(um) > 5 else ""
     if level:  # UM06 level of service is echoed; UM05 is not used in the response
@@ -181,8 +241,12 @@ def _event(body: _Body, parent: int, case: Case, determination: Determination,
     if rejection is None:
         reason = determination.reason
         code = reason.x12_reason if reason.x12_reason in hcr03_codes() else ""
-        body.add("HCR", determination.review_action, clean(determination.auth_number or "", 50),
-                 code or "")
+        body.add(
+            "HCR",
+            determination.review_action,
+            clean(determination.auth_number or "", 50),
+            code or "",
+        )
     if case.id:
         body.add("REF", "NT", clean(case.id, 50))
     period = _period(determination.period_start, determination.period_end)
@@ -200,20 +264,40 @@ def _event(body: _Body, parent: int, case: Case, determination: Determination,
         return
     by_sequence = _lines_by_sequence(determination)
     for line, echo in zip(case.service_lines, services, strict=False):
-        _service(body, event, case, determination, by_sequence.get(line.sequence), line, echo,
-                 sep, reject_at == "2000F" and aaa)
+        _service(
+            body,
+            event,
+            case,
+            determination,
+            by_sequence.get(line.sequence),
+            line,
+            echo,
+            sep,
+            reject_at == "2000F" and aaa,
+        )
 
 
-def _service(body: _Body, event: int, case: Case, determination: Determination,
-             decided: LineDetermination | None, line: Any, echo: dict[str, Any], sep: str,
-             aaa: Any) -> None:
+def _service(
+    body: _Body,
+    event: int,
+    case: Case,
+    determination: Determination,
+    decided: LineDetermination | None,
+    line: Any,
+    echo: dict[str, Any],
+    sep: str,
+    aaa: Any,
+) -> None:
     body.level(event, "SS", False)
     for trn in echo.get("trn") or []:
         body.add("TRN", "2", *_echo(trn[1:4], 3, sep))
     if aaa:
         body.add(*aaa)
-    um = echo.get("um") or [case.request_category if case.request_category != "AR" else "HS",
-                            case.certification_type, case.service_type or ""]
+    um = echo.get("um") or [
+        case.request_category if case.request_category != "AR" else "HS",
+        case.certification_type,
+        case.service_type or "",
+    ]
     body.add("UM", *_echo(um, 4, sep, composites=(4,)))
     if not aaa:
         action = decided.review_action if decided else determination.review_action
@@ -244,8 +328,13 @@ def _service(body: _Body, event: int, case: Case, determination: Determination,
             sv2[4] = _number(units)
         body.add("SV2", *sv2)
     elif line.code:
-        body.add("SV1", comp("HC", clean(line.code)), "", clean(line.unit_type or "UN"),
-                 _number(units if units is not None else line.units or 1))
+        body.add(
+            "SV1",
+            comp("HC", clean(line.code)),
+            "",
+            clean(line.unit_type or "UN"),
+            _number(units if units is not None else line.units or 1),
+        )
     if decided and decided.reason and decided.reason.text and not aaa:
         body.add("MSG", clean(decided.reason.text, MSG_LIMIT))
 
@@ -254,20 +343,33 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def write_response(case: Case, determination: Determination, *, number: int, now: datetime,
-                   trace_id: str, x12_id: str) -> list[str]:
+def write_response(
+    case: Case,
+    determination: Determination,
+    *,
+    number: int,
+    now: datetime,
+    trace_id: str,
+    x12_id: str,
+) -> list[str]:
     """ST..SE of one 278 response (`number` is ST02 inside its group)."""
     body = response_body(case, determination, now=now, trace_id=trace_id, x12_id=x12_id)
     return transaction_set("278", number, IMPLEMENTATION, body)
 
 
-def write_278_interchange(answers: list[tuple[Case, Determination, str]],
-                          header: ReceivedHeader, *, x12_id: str,
-                          control_numbers: ControlNumbers, now: datetime) -> str:
+def write_278_interchange(
+    answers: list[tuple[Case, Determination, str]],
+    header: ReceivedHeader,
+    *,
+    x12_id: str,
+    control_numbers: ControlNumbers,
+    now: datetime,
+) -> str:
     """One interchange, one HI group, one 278 response per (case, determination, trace id)."""
     builder = InterchangeBuilder(header, x12_id=x12_id, control_numbers=control_numbers, now=now)
-    sets = [write_response(case, determination, number=index, now=now, trace_id=trace,
-                           x12_id=x12_id)
-            for index, (case, determination, trace) in enumerate(answers, start=1)]
+    sets = [
+        write_response(case, determination, number=index, now=now, trace_id=trace, x12_id=x12_id)
+        for index, (case, determination, trace) in enumerate(answers, start=1)
+    ]
     builder.add_group("HI", IMPLEMENTATION, sets)
     return builder.render()

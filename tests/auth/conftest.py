@@ -68,8 +68,10 @@ class ClientKey:
 
     @property
     def jwks(self) -> dict[str, Any]:
-        algorithm = jwt.algorithms.RSAAlgorithm if self.alg.startswith("RS") else (
-            jwt.algorithms.ECAlgorithm
+        algorithm = (
+            jwt.algorithms.RSAAlgorithm
+            if self.alg.startswith("RS")
+            else (jwt.algorithms.ECAlgorithm)
         )
         jwk = algorithm.to_jwk(self.private_key.public_key(), as_dict=True)
         jwk.update(kid=self.kid, alg=self.alg, use="sig")
@@ -98,8 +100,11 @@ class ClientKey:
 
 
 def rs384_key() -> ClientKey:
-    return ClientKey("RS384", rsa.generate_private_key(public_exponent=65537, key_size=2048),
-                     f"rsa-{uuid.uuid4().hex[:8]}")
+    return ClientKey(
+        "RS384",
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        f"rsa-{uuid.uuid4().hex[:8]}",
+    )
 
 
 def es384_key() -> ClientKey:

@@ -29,12 +29,20 @@ def test_create_read_update_and_refusals_are_recorded(anonymous, as_partner, cor
     anonymous.get(f"/cases/{case_id}", headers=as_partner(EHR))
     anonymous.get(f"/cases/{case_id}", headers=as_partner(CLEARINGHOUSE))
     anonymous.get("/cases", headers=as_partner(EHR))
-    anonymous.post(f"/cases/{case_id}/determination", headers=as_partner(EHR),
-                   json={"reviewer": "x", "decision": "approve", "rationale": "r"})
-    anonymous.post(f"/cases/{case_id}/determination", headers=as_partner(REVIEWER),
-                   json={"reviewer": "dr-1", "decision": "approve", "rationale": "ok"})
-    trail = [(r.event, r.action, r.outcome, r.partner_id, r.status_code)
-             for r in rows(core, case_id=case_id)]
+    anonymous.post(
+        f"/cases/{case_id}/determination",
+        headers=as_partner(EHR),
+        json={"reviewer": "x", "decision": "approve", "rationale": "r"},
+    )
+    anonymous.post(
+        f"/cases/{case_id}/determination",
+        headers=as_partner(REVIEWER),
+        json={"reviewer": "dr-1", "decision": "approve", "rationale": "ok"},
+    )
+    trail = [
+        (r.event, r.action, r.outcome, r.partner_id, r.status_code)
+        for r in rows(core, case_id=case_id)
+    ]
     assert trail == [
         ("case.create", "C", "0", EHR, None),
         ("case.read", "R", "0", EHR, None),
@@ -43,8 +51,11 @@ def test_create_read_update_and_refusals_are_recorded(anonymous, as_partner, cor
         ("case.update", "U", "0", REVIEWER, None),
     ]
     [search] = rows(core, event="case.search")
-    assert (search.partner_id, search.case_id, search.detail) == (EHR, None,
-                                                                  {"case_ids": [case_id]})
+    assert (search.partner_id, search.case_id, search.detail) == (
+        EHR,
+        None,
+        {"case_ids": [case_id]},
+    )
     refused = rows(core, case_id=case_id, partner_id=CLEARINGHOUSE)[0]
     assert refused.outcome_desc == "another partner's case"
     assert refused.source_address and refused.method == "GET"
@@ -54,8 +65,11 @@ def test_create_read_update_and_refusals_are_recorded(anonymous, as_partner, cor
 def test_failed_logins_and_refused_requests_are_recorded(anonymous, core):
     anonymous.get("/cases")
     anonymous.get("/cases", auth=(EHR, "wrong-secret-but-long-enough"))
-    anonymous.post("/auth/token", data={"grant_type": "client_credentials"},
-                   auth=(EHR, "wrong-secret-but-long-enough"))
+    anonymous.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(EHR, "wrong-secret-but-long-enough"),
+    )
     logins = rows(core, event="login")
     assert [(r.outcome, r.status_code) for r in logins] == [("4", 401)] * 3
     assert logins[0].outcome_desc == "no credentials"
@@ -65,8 +79,11 @@ def test_failed_logins_and_refused_requests_are_recorded(anonymous, core):
 
 def test_a_failed_update_is_recorded_as_refused(anonymous, as_partner, core):
     approved = anonymous.post("/cases", json=jane_doe_request(), headers=as_partner(EHR)).json()
-    again = anonymous.post(f"/cases/{approved['id']}/determination", headers=as_partner(REVIEWER),
-                           json={"reviewer": "dr-1", "decision": "approve", "rationale": "ok"})
+    again = anonymous.post(
+        f"/cases/{approved['id']}/determination",
+        headers=as_partner(REVIEWER),
+        json={"reviewer": "dr-1", "decision": "approve", "rationale": "ok"},
+    )
     assert again.status_code == 409
     [update] = rows(core, case_id=approved["id"], event="case.update")
     assert (update.outcome, update.outcome_desc) == ("4", "InvalidTransition")
@@ -99,22 +116,32 @@ def test_search_and_partner_exports(anonymous, as_partner, ehr_case):
     anonymous.get("/cases", headers=as_partner(EHR))
     bundle = anonymous.get("/audit", params={"partner": EHR}, headers=as_partner(OPERATOR)).json()
     Bundle.model_validate(bundle)
-    search = next(e["resource"] for e in bundle["entry"]
-                  if e["resource"].get("subtype", [{}])[0].get("code") == "search-type")
+    search = next(
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"].get("subtype", [{}])[0].get("code") == "search-type"
+    )
     AuditEvent.model_validate(search)
     assert [e["what"]["identifier"]["value"] for e in search["entity"][1:]] == [ehr_case["id"]]
 
 
 def test_audit_export_carries_no_member_data(anonymous, as_partner, ehr_case):
-    body = anonymous.get("/audit", params={"case": ehr_case["id"]},
-                         headers=as_partner(OPERATOR)).text
+    body = anonymous.get(
+        "/audit", params={"case": ehr_case["id"]}, headers=as_partner(OPERATOR)
+    ).text
     for phi in ("U1234567801", "JANE", "DOE", "1960-04-12", "C50.911"):
         assert phi not in body
 
 
 def test_other_routers_record_through_the_core(core):
-    audit.record(core, event="case.create", action=audit.CREATE, principal=LOCAL_OPERATOR,
-                 case_ids=["PA2600000009", "PA2600000010"], source_address="cli")
+    audit.record(
+        core,
+        event="case.create",
+        action=audit.CREATE,
+        principal=LOCAL_OPERATOR,
+        case_ids=["PA2600000009", "PA2600000010"],
+        source_address="cli",
+    )
     recorded = rows(core, partner_id="local-operator")
     assert [r.case_id for r in recorded] == ["PA2600000009", "PA2600000010"]
     assert recorded[0].auth_method == "local"

@@ -25,9 +25,9 @@ def test_rate_limit_answers_429_with_retry_after(settings, core):
         # Each partner has its own bucket.
         assert client.get("/cases", headers=bearer(core, auth, CLEARINGHOUSE)).status_code == 200
     with core.sessions() as session:
-        refused = session.execute(
-            select(AuditRow).where(AuditRow.status_code == 429)
-        ).scalars().all()
+        refused = (
+            session.execute(select(AuditRow).where(AuditRow.status_code == 429)).scalars().all()
+        )
     assert refused and refused[0].partner_id == EHR
 
 
@@ -43,8 +43,9 @@ def test_token_bucket_refills_at_its_rate():
 def test_repeated_failed_logins_from_one_address_are_slowed(settings, core):
     auth = make_auth_settings(login_failures_burst=2, login_failures_per_minute=1)
     with TestClient(create_app(settings, core=core, auth_settings=auth)) as client:
-        codes = [client.get("/cases", auth=(EHR, "guess-number-one-xx")).status_code
-                 for _ in range(3)]
+        codes = [
+            client.get("/cases", auth=(EHR, "guess-number-one-xx")).status_code for _ in range(3)
+        ]
         assert codes == [401, 401, 429]
 
 
@@ -58,14 +59,17 @@ def test_oversized_body_is_413(settings, core):
         assert response.json()["error"] == "payload too large"
         # Streamed without Content-Length (chunked): counted as it arrives.
         chunks = (b"{" + b" " * 16 * 1024 for _ in range(8))
-        streamed = client.post("/cases", content=chunks,
-                               headers={**headers, "Content-Type": "application/json"})
+        streamed = client.post(
+            "/cases", content=chunks, headers={**headers, "Content-Type": "application/json"}
+        )
         assert streamed.status_code == 413
         assert client.post("/cases", json=jane_doe_request(), headers=headers).status_code == 201
     with core.sessions() as session:
-        codes = session.execute(
-            select(AuditRow.status_code).where(AuditRow.status_code == 413)
-        ).scalars().all()
+        codes = (
+            session.execute(select(AuditRow.status_code).where(AuditRow.status_code == 413))
+            .scalars()
+            .all()
+        )
     assert len(codes) == 2
 
 

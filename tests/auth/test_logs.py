@@ -18,12 +18,17 @@ def test_request_logs_carry_no_phi(anonymous, as_partner, caplog):
     case = anonymous.post("/cases", json=body, headers=as_partner(EHR)).json()
     anonymous.get(f"/cases/{case['id']}", headers=as_partner(EHR))
     anonymous.get(f"/cases/{case['id']}", headers=as_partner(CLEARINGHOUSE))
-    anonymous.post(f"/cases/{case['id']}/clinical", json={"facts": {"HER2": "negative"}},
-                   headers=as_partner(EHR))
-    anonymous.get("/eligibility/U1234567801", params={"date": "2026-12-01"},
-                  headers=as_partner(EHR))
-    anonymous.get("/eligibility/U1234567801", params={"date": "not-a-date"},
-                  headers=as_partner(EHR))
+    anonymous.post(
+        f"/cases/{case['id']}/clinical",
+        json={"facts": {"HER2": "negative"}},
+        headers=as_partner(EHR),
+    )
+    anonymous.get(
+        "/eligibility/U1234567801", params={"date": "2026-12-01"}, headers=as_partner(EHR)
+    )
+    anonymous.get(
+        "/eligibility/U1234567801", params={"date": "not-a-date"}, headers=as_partner(EHR)
+    )
     anonymous.get("/cases", params={"member": "U1234567801"}, headers=as_partner(REVIEWER))
     anonymous.get("/audit", params={"case": case["id"]}, headers=as_partner(OPERATOR))
     anonymous.get("/eligibility/U1234567801")  # refused: no credentials
@@ -34,8 +39,12 @@ def test_request_logs_carry_no_phi(anonymous, as_partner, caplog):
     lines = [formatter.format(record) for record in records]
     requests = [r for r in records if r.name == "gateway.http"]
     assert len(requests) == 10
-    assert {r.path for r in requests} >= {"/cases", "/cases/{case_id}", "/eligibility/{member_id}",
-                                          "(unmatched)"}
+    assert {r.path for r in requests} >= {
+        "/cases",
+        "/cases/{case_id}",
+        "/eligibility/{member_id}",
+        "(unmatched)",
+    }
     assert {r.partner_id for r in requests} >= {EHR, CLEARINGHOUSE, REVIEWER, OPERATOR, None}
     assert all(isinstance(r.duration_ms, float) for r in requests)
     assert any(getattr(r, "case_id", None) == case["id"] for r in requests)

@@ -32,10 +32,20 @@ from tests.conftest import NOW, jane_doe_request, make_settings
 
 GATEWAY = Path(sys.executable).parent / "gateway"
 
-CLEARINGHOUSE = Principal("ch", "clearinghouse", frozenset({"submitter"}),
-                          sender_ids=frozenset({"SAMPLECH", "9012345720000"}))
-EHR = Principal("ehr", "ehr", frozenset({"submitter"}), npis=frozenset({"1234567893"}),
-                tins=frozenset({"123456789"}), org_identifier="urn:npi|1234567893")
+CLEARINGHOUSE = Principal(
+    "ch",
+    "clearinghouse",
+    frozenset({"submitter"}),
+    sender_ids=frozenset({"SAMPLECH", "9012345720000"}),
+)
+EHR = Principal(
+    "ehr",
+    "ehr",
+    frozenset({"submitter"}),
+    npis=frozenset({"1234567893"}),
+    tins=frozenset({"123456789"}),
+    org_identifier="urn:npi|1234567893",
+)
 
 
 def test_x12_sender_ids():
@@ -49,8 +59,10 @@ def test_x12_sender_ids():
 
 def test_can_read_by_submitter_or_organization():
     case = Case.model_validate(
-        {**jane_doe_request(), "submission": {"channel": "api", "submitter_id": "ch",
-                                              "received_at": NOW.isoformat()}}
+        {
+            **jane_doe_request(),
+            "submission": {"channel": "api", "submitter_id": "ch", "received_at": NOW.isoformat()},
+        }
     )
     assert can_read(CLEARINGHOUSE, case)  # it sent it
     assert can_read(EHR, case)  # it acts for the ordering NPI
@@ -93,8 +105,9 @@ def test_signing_key_is_made_once_and_kept_private(tmp_path):
 
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(GATEWAY), *args], env=env, input=stdin, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [str(GATEWAY), *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_partner_commands_and_token(tmp_path):
@@ -109,8 +122,21 @@ def test_partner_commands_and_token(tmp_path):
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(es384_key().jwks))
 
-    added = run(env, "partner", "add", "cli-ehr", "--kind", "ehr", "--npi", "1609876543",
-                "--sender-id", "CLIEHR", "--jwks", str(jwks), "--generate-secret")
+    added = run(
+        env,
+        "partner",
+        "add",
+        "cli-ehr",
+        "--kind",
+        "ehr",
+        "--npi",
+        "1609876543",
+        "--sender-id",
+        "CLIEHR",
+        "--jwks",
+        str(jwks),
+        "--generate-secret",
+    )
     assert added.returncode == 0, added.stderr
     assert "shared secret (shown once): " in added.stdout
     assert run(env, "partner", "add", "cli-ehr", "--kind", "ehr").returncode == 1

@@ -10,8 +10,11 @@ import pytest
 from tests.auth.conftest import CLEARINGHOUSE, EHR, OPERATOR, PAYER, REVIEWER
 from tests.conftest import jane_doe_request
 
-DECISION = {"reviewer": "dr-reviewer-1", "decision": "approve",
-            "rationale": "Supported by the submitted notes."}
+DECISION = {
+    "reviewer": "dr-reviewer-1",
+    "decision": "approve",
+    "rationale": "Supported by the submitted notes.",
+}
 ELIGIBILITY = ("/eligibility/U1234567801", {"date": "2026-12-01"})
 
 
@@ -74,9 +77,12 @@ def test_submitter_reads_its_own_case_another_partner_gets_404(anonymous, as_par
     assert (other.status_code, other.json()["error"]) == (404, missing.json()["error"])
     # HTTP Basic with the partner's shared secret (CAQH CORE style) works the same way.
     assert anonymous.get(path, headers=basic(EHR, "demo-ehr-secret-0001")).status_code == 200
-    assert anonymous.get(
-        path, headers=basic(CLEARINGHOUSE, "demo-clearinghouse-secret-0001")
-    ).status_code == 404
+    assert (
+        anonymous.get(
+            path, headers=basic(CLEARINGHOUSE, "demo-clearinghouse-secret-0001")
+        ).status_code
+        == 404
+    )
 
 
 def test_organization_acted_for_sees_a_case_another_partner_sent(anonymous, as_partner):
@@ -96,8 +102,9 @@ def test_a_partner_cannot_claim_another_submitter(anonymous, as_partner):
     sent = anonymous.post("/cases", json=body, headers=as_partner(CLEARINGHOUSE)).json()
     assert sent["case"]["submission"]["submitter_id"] == CLEARINGHOUSE
     # An operator keying in a faxed request may name the partner it is for.
-    keyed = anonymous.post("/cases", json=jane_doe_request(submitter_id=PAYER),
-                           headers=as_partner(OPERATOR)).json()
+    keyed = anonymous.post(
+        "/cases", json=jane_doe_request(submitter_id=PAYER), headers=as_partner(OPERATOR)
+    ).json()
     assert keyed["case"]["submission"]["submitter_id"] == PAYER
 
 
@@ -134,7 +141,8 @@ def test_determination_needs_the_reviewer_role(anonymous, as_partner, ehr_case):
 
 def test_clinical_information_only_for_the_partners_cases(anonymous, as_partner):
     held = anonymous.post(
-        "/cases", json=jane_doe_request(diagnoses=[{"code": "C50.911", "primary": True}]),
+        "/cases",
+        json=jane_doe_request(diagnoses=[{"code": "C50.911", "primary": True}]),
         headers=as_partner(EHR),
     ).json()
     path = f"/cases/{held['id']}/clinical"
@@ -187,13 +195,16 @@ def test_operator_registers_a_partner_and_its_secret_works(anonymous, as_partner
     view = next(p for p in listed if p["id"] == "new-ehr")
     assert view["has_secret"] and "secret" not in view and view["roles"] == ["submitter"]
     assert anonymous.get("/cases", headers=basic("new-ehr", secret)).status_code == 200
-    again = anonymous.post("/partners", json={"id": "new-ehr", "kind": "ehr"},
-                           headers=as_partner(OPERATOR))
+    again = anonymous.post(
+        "/partners", json={"id": "new-ehr", "kind": "ehr"}, headers=as_partner(OPERATOR)
+    )
     assert again.status_code == 409
     # One sender id, one partner.
-    taken = anonymous.post("/partners", json={"id": "x", "kind": "clearinghouse",
-                                              "sender_ids": ["SAMPLECH"]},
-                           headers=as_partner(OPERATOR))
+    taken = anonymous.post(
+        "/partners",
+        json={"id": "x", "kind": "clearinghouse", "sender_ids": ["SAMPLECH"]},
+        headers=as_partner(OPERATOR),
+    )
     assert taken.status_code == 409
 
 
@@ -212,11 +223,11 @@ def test_auth_can_be_switched_off_for_a_closed_bench(settings, core):
 def test_in_process_callers_act_as_the_local_operator(anonymous, core):
     token = anonymous.app.state.local_operator_token()
     headers = {"Authorization": f"Bearer {token}"}
-    sent = anonymous.post("/cases", json=jane_doe_request(submitter_id="SAMPLECH"),
-                          headers=headers)
+    sent = anonymous.post("/cases", json=jane_doe_request(submitter_id="SAMPLECH"), headers=headers)
     assert sent.status_code == 201
     assert sent.json()["case"]["submission"]["submitter_id"] == "SAMPLECH"
     assert anonymous.get("/audit", headers=headers).status_code == 200
     # The token is this app's alone: not a signed token another process could mint.
-    assert anonymous.get("/cases", headers={"Authorization": f"Bearer not-{token}"}
-                         ).status_code == 401
+    assert (
+        anonymous.get("/cases", headers={"Authorization": f"Bearer not-{token}"}).status_code == 401
+    )

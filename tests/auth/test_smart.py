@@ -25,8 +25,7 @@ def smart_client(request, core, rsa_key, ec_key):
 def test_full_exchange_gives_a_token_that_works(anonymous, auth_settings, smart_client):
     client_id, key = smart_client
     assertion = key.assertion(client_id, auth_settings.token_endpoint)
-    response = anonymous.post("/auth/token", data=token_request(assertion,
-                                                                 "system/Claim.write"))
+    response = anonymous.post("/auth/token", data=token_request(assertion, "system/Claim.write"))
     assert response.status_code == 200, response.text
     assert response.headers["Cache-Control"] == "no-store"
     answer = response.json()
@@ -61,11 +60,16 @@ def test_a_replayed_client_assertion_is_refused(anonymous, auth_settings, smart_
     from gateway.audit.models import AuditRow
 
     with anonymous.app.state.core.sessions() as session:
-        logins = session.execute(
-            select(AuditRow).where(AuditRow.event == "login").order_by(AuditRow.id)
-        ).scalars().all()
+        logins = (
+            session.execute(select(AuditRow).where(AuditRow.event == "login").order_by(AuditRow.id))
+            .scalars()
+            .all()
+        )
     assert [(r.outcome, r.partner_id, r.auth_method) for r in logins][0] == (
-        "0", client_id, "private_key_jwt")
+        "0",
+        client_id,
+        "private_key_jwt",
+    )
     assert [r.detail for r in logins[1:]] == [{"claimed_partner": client_id}] * 2
     assert "replay" in logins[1].outcome_desc
 
@@ -111,10 +115,14 @@ def test_a_key_not_registered_for_the_client_is_refused(anonymous, auth_settings
 def test_only_rs384_and_es384_are_accepted(anonymous, auth_settings, core, rsa_key):
     register_smart_client(core, "smart-rs256", rsa_key)
     now = int(time.time())
-    claims = {"iss": "smart-rs256", "sub": "smart-rs256", "aud": auth_settings.token_endpoint,
-              "exp": now + 200, "jti": "j-rs256"}
-    rs256 = jwt.encode(claims, rsa_key.private_key, algorithm="RS256",
-                       headers={"kid": rsa_key.kid})
+    claims = {
+        "iss": "smart-rs256",
+        "sub": "smart-rs256",
+        "aud": auth_settings.token_endpoint,
+        "exp": now + 200,
+        "jti": "j-rs256",
+    }
+    rs256 = jwt.encode(claims, rsa_key.private_key, algorithm="RS256", headers={"kid": rsa_key.kid})
     assert anonymous.post("/auth/token", data=token_request(rs256)).status_code == 401
     # A symmetric "assertion" signed with a public key's bytes (algorithm confusion).
     hs = jwt.encode({**claims, "jti": "j-hs"}, "x" * 64, algorithm="HS256")
@@ -139,38 +147,50 @@ def test_request_errors_follow_oauth(anonymous, auth_settings, smart_client):
     client_id, key = smart_client
     form = token_request(key.assertion(client_id, auth_settings.token_endpoint))
     wrong_grant = anonymous.post("/auth/token", data={**form, "grant_type": "password"})
-    assert (wrong_grant.status_code, wrong_grant.json()["error"]) == (
-        400, "unsupported_grant_type")
+    assert (wrong_grant.status_code, wrong_grant.json()["error"]) == (400, "unsupported_grant_type")
     wrong_type = anonymous.post("/auth/token", data={**form, "client_assertion_type": "x"})
     assert wrong_type.status_code == 401
     no_client = anonymous.post("/auth/token", data={"grant_type": "client_credentials"})
     assert no_client.status_code == 401
-    bad_scope = anonymous.post("/auth/token", data=token_request(
-        key.assertion(client_id, auth_settings.token_endpoint), "system/Patient.write"))
+    bad_scope = anonymous.post(
+        "/auth/token",
+        data=token_request(
+            key.assertion(client_id, auth_settings.token_endpoint), "system/Patient.write"
+        ),
+    )
     assert (bad_scope.status_code, bad_scope.json()["error"]) == (400, "invalid_scope")
 
 
-def test_scopes_are_granted_within_what_the_registry_allows(anonymous, auth_settings,
-                                                           smart_client):
+def test_scopes_are_granted_within_what_the_registry_allows(anonymous, auth_settings, smart_client):
     client_id, key = smart_client
-    wide = anonymous.post("/auth/token", data=token_request(
-        key.assertion(client_id, auth_settings.token_endpoint), "system/*.read"))
+    wide = anonymous.post(
+        "/auth/token",
+        data=token_request(key.assertion(client_id, auth_settings.token_endpoint), "system/*.read"),
+    )
     assert wide.status_code == 200
     granted = set(wide.json()["scope"].split())
     assert "system/Claim.read" in granted and "system/Claim.write" not in granted
-    every = anonymous.post("/auth/token", data=token_request(
-        key.assertion(client_id, auth_settings.token_endpoint), None))
+    every = anonymous.post(
+        "/auth/token",
+        data=token_request(key.assertion(client_id, auth_settings.token_endpoint), None),
+    )
     assert "system/Claim.write" in every.json()["scope"].split()
 
 
 def test_client_secret_basic_gets_a_token_for_x12_partners(anonymous):
-    response = anonymous.post("/auth/token", data={"grant_type": "client_credentials"},
-                              auth=("sample-clearinghouse", "demo-clearinghouse-secret-0001"))
+    response = anonymous.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("sample-clearinghouse", "demo-clearinghouse-secret-0001"),
+    )
     assert response.status_code == 200
     headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
     assert anonymous.get("/cases", headers=headers).status_code == 200
-    wrong = anonymous.post("/auth/token", data={"grant_type": "client_credentials"},
-                           auth=("sample-clearinghouse", "not-the-secret-at-all"))
+    wrong = anonymous.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("sample-clearinghouse", "not-the-secret-at-all"),
+    )
     assert wrong.status_code == 401
 
 
@@ -195,24 +215,43 @@ def test_tokens_of_an_external_issuer_are_accepted_through_its_jwks(
 
     jwks_file = tmp_path / "idp-jwks.json"
     jwks_file.write_text(json.dumps(rsa_key.jwks))
-    auth = make_auth_settings(external_issuer="https://idp.example", external_jwks_file=jwks_file,
-                              external_audience="pa-gateway")
+    auth = make_auth_settings(
+        external_issuer="https://idp.example",
+        external_jwks_file=jwks_file,
+        external_audience="pa-gateway",
+    )
     now = int(time.time())
-    claims = {"iss": "https://idp.example", "aud": "pa-gateway", "client_id": "um-reviewer",
-              "exp": now + 120, "iat": now, "scope": "system/*.read"}
-    token = jwt.encode(claims, rsa_key.private_key, algorithm="RS384",
-                       headers={"kid": rsa_key.kid})
+    claims = {
+        "iss": "https://idp.example",
+        "aud": "pa-gateway",
+        "client_id": "um-reviewer",
+        "exp": now + 120,
+        "iat": now,
+        "scope": "system/*.read",
+    }
+    token = jwt.encode(claims, rsa_key.private_key, algorithm="RS384", headers={"kid": rsa_key.kid})
     verified = verify_bearer(token, auth)
     assert (verified.partner_id, verified.method) == ("um-reviewer", "external")
     with TestClient(create_app(settings, core=core, auth_settings=auth)) as client:
         ok = client.get("/cases", headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 200
-        wrong_aud = jwt.encode({**claims, "aud": "other"}, rsa_key.private_key,
-                               algorithm="RS384", headers={"kid": rsa_key.kid})
-        assert client.get("/cases", headers={"Authorization": f"Bearer {wrong_aud}"}
-                          ).status_code == 401
+        wrong_aud = jwt.encode(
+            {**claims, "aud": "other"},
+            rsa_key.private_key,
+            algorithm="RS384",
+            headers={"kid": rsa_key.kid},
+        )
+        assert (
+            client.get("/cases", headers={"Authorization": f"Bearer {wrong_aud}"}).status_code
+            == 401
+        )
         # The registry stays the authority: an external token for an unknown partner fails.
-        stranger = jwt.encode({**claims, "client_id": "nobody"}, rsa_key.private_key,
-                              algorithm="RS384", headers={"kid": rsa_key.kid})
-        assert client.get("/cases", headers={"Authorization": f"Bearer {stranger}"}
-                          ).status_code == 401
+        stranger = jwt.encode(
+            {**claims, "client_id": "nobody"},
+            rsa_key.private_key,
+            algorithm="RS384",
+            headers={"kid": rsa_key.kid},
+        )
+        assert (
+            client.get("/cases", headers={"Authorization": f"Bearer {stranger}"}).status_code == 401
+        )

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-REFERENCE = Path("/work/shared/reference/pas")
+from gateway.settings import get_settings
+
+REFERENCE = get_settings().reference_dir / "pas"
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "pas"
 
 # The reference files the Inferno kit treats as non-conformant requests.

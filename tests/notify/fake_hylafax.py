@@ -177,4 +177,3 @@ class _Session(socketserver.StreamRequestHandler):
         else:
             job.state = "FAILED"
             self.reply(f"200 Job {job.id} killed.")
-

@@ -25,10 +25,20 @@ def failing(job: Any, case_json: Any) -> dict:
 
 
 def test_dead_job_is_listed_and_retried(settings: Settings, sessions) -> None:
-    store_case(sessions, make_case(), make_determination("approval"), settings=settings,
-               previous_status="pended")
-    store_case(sessions, make_case("PA2025000002"), make_determination("hold"),
-               settings=settings, previous_status="held")
+    store_case(
+        sessions,
+        make_case(),
+        make_determination("approval"),
+        settings=settings,
+        previous_status="pended",
+    )
+    store_case(
+        sessions,
+        make_case("PA2025000002"),
+        make_determination("hold"),
+        settings=settings,
+        previous_status="held",
+    )
     Dispatcher(sessions, settings, deliver=failing, max_attempts=1).run_once(now=NOW)
 
     app = FastAPI()

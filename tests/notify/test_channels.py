@@ -17,23 +17,36 @@ from .factories import DIAGNOSIS, DRUG, MEMBER_FIRST, MEMBER_LAST, make_case, ma
 
 
 def email_job(settings: Settings, kind: str = "denial"):
-    specs = outbound_jobs(make_case(), make_determination(kind), previous_status="pended",
-                          settings=settings)
+    specs = outbound_jobs(
+        make_case(), make_determination(kind), previous_status="pended", settings=settings
+    )
     return next(s for s in specs if s.kind == "email")
 
 
 def test_email_notice_is_minimum_necessary(settings: Settings) -> None:
     spec = email_job(settings)
-    message = status_notice(spec.payload, job_key=spec.idempotency_key,
-                            mail_from=settings.mail_from)
+    message = status_notice(
+        spec.payload, job_key=spec.idempotency_key, mail_from=settings.mail_from
+    )
     body = message.get_content()
     everything = str(message)
     assert "PA2025000001" in body
     assert "Denied" in body
     assert "https://portal.example.invalid/cases/PA2025000001" in body
     case = make_case()
-    for secret in [MEMBER_FIRST, MEMBER_LAST, DIAGNOSIS, "C50", DRUG, "J9267", "Q5114",
-                   "trastuzumab", case.member.member_id, "1961", "Testwell"]:
+    for secret in [
+        MEMBER_FIRST,
+        MEMBER_LAST,
+        DIAGNOSIS,
+        "C50",
+        DRUG,
+        "J9267",
+        "Q5114",
+        "trastuzumab",
+        case.member.member_id,
+        "1961",
+        "Testwell",
+    ]:
         assert secret.lower() not in everything.lower(), secret
     assert message["To"] == "orders@clinic.example"
     assert message["Message-ID"].endswith("@gateway.invalid>")
@@ -42,8 +55,9 @@ def test_email_notice_is_minimum_necessary(settings: Settings) -> None:
 def test_maildir_delivers_once_per_key(settings: Settings) -> None:
     spec = email_job(settings)
     transport = MaildirTransport(settings.mail_dir)
-    message = status_notice(spec.payload, job_key=spec.idempotency_key,
-                            mail_from=settings.mail_from)
+    message = status_notice(
+        spec.payload, job_key=spec.idempotency_key, mail_from=settings.mail_from
+    )
     first = transport.send(spec.idempotency_key, message)
     again = transport.send(spec.idempotency_key, message)
     assert again["duplicate"] is True and again["key"] == first["key"]
@@ -55,7 +69,11 @@ def test_maildir_delivers_once_per_key(settings: Settings) -> None:
 def test_smtp_url_is_parsed() -> None:
     plain = SmtpTransport("smtp://notices:p%40ss@mail.example.invalid:2525")
     assert (plain.hostname, plain.port, plain.username, plain.password) == (
-        "mail.example.invalid", 2525, "notices", "p@ss")
+        "mail.example.invalid",
+        2525,
+        "notices",
+        "p@ss",
+    )
     assert plain.implicit_tls is False
     secure = SmtpTransport("smtps://mail.example.invalid")
     assert secure.implicit_tls is True and secure.port == 465
@@ -63,35 +81,69 @@ def test_smtp_url_is_parsed() -> None:
 
 def test_member_mail_batch_and_manifest(tmp_path: Path) -> None:
     case = make_case()
-    pdf = render_letter("approval", case, make_determination("approval"),
-                        {"role": "member", "name": "Quillon Zabrowski"})
+    pdf = render_letter(
+        "approval",
+        case,
+        make_determination("approval"),
+        {"role": "member", "name": "Quillon Zabrowski"},
+    )
     batch = MemberMailBatch(tmp_path)
     day = date(2025, 3, 4)
-    first = batch.add(job_key="k1", job_id=7, case_id=case.id, pdf=pdf, pages=count_pages(pdf),
-                      day=day, recipient_role="member", letter="approval")
-    again = batch.add(job_key="k1", job_id=7, case_id=case.id, pdf=pdf, pages=count_pages(pdf),
-                      day=day, recipient_role="member", letter="approval")
+    first = batch.add(
+        job_key="k1",
+        job_id=7,
+        case_id=case.id,
+        pdf=pdf,
+        pages=count_pages(pdf),
+        day=day,
+        recipient_role="member",
+        letter="approval",
+    )
+    again = batch.add(
+        job_key="k1",
+        job_id=7,
+        case_id=case.id,
+        pdf=pdf,
+        pages=count_pages(pdf),
+        day=day,
+        recipient_role="member",
+        letter="approval",
+    )
     assert first == again
     folder = tmp_path / "2025-03-04"
     assert (folder / first["file"]).read_bytes() == pdf
     manifest = batch.manifest(day)
-    assert manifest == [{"job_id": 7, "case_id": "PA2025000001", "file": first["file"],
-                         "pages": 1, "recipient": "member", "letter": "approval"}]
+    assert manifest == [
+        {
+            "job_id": 7,
+            "case_id": "PA2025000001",
+            "file": first["file"],
+            "pages": 1,
+            "recipient": "member",
+            "letter": "approval",
+        }
+    ]
     text = (folder / "manifest.jsonl").read_text()
     assert MEMBER_LAST not in text and MEMBER_FIRST not in text
 
 
 def test_payer_feed_appends_each_key_once(tmp_path: Path, settings: Settings) -> None:
-    specs = outbound_jobs(make_case(), make_determination("approval"), previous_status=None,
-                          settings=settings)
+    specs = outbound_jobs(
+        make_case(), make_determination("approval"), previous_status=None, settings=settings
+    )
     spec = next(s for s in specs if s.kind == "payer_feed")
     feed = PayerFeed(tmp_path)
     day = date(2025, 3, 5)
-    result = feed.append(job_key=spec.idempotency_key, payer_id="62308",
-                         record=spec.payload["record"], day=day)
+    result = feed.append(
+        job_key=spec.idempotency_key, payer_id="62308", record=spec.payload["record"], day=day
+    )
     assert result == {"file": "62308/2025-03-05.jsonl"}
-    assert feed.append(job_key=spec.idempotency_key, payer_id="62308",
-                       record=spec.payload["record"], day=date(2025, 3, 6))["duplicate"]
+    assert feed.append(
+        job_key=spec.idempotency_key,
+        payer_id="62308",
+        record=spec.payload["record"],
+        day=date(2025, 3, 6),
+    )["duplicate"]
     lines = feed.lines("62308", day)
     assert len(lines) == 1
     line = lines[0]

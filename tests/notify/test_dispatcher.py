@@ -34,8 +34,9 @@ class Killed(BaseException):
 def test_every_kind_is_delivered_end_to_end(settings: Settings, sessions) -> None:
     case = make_case()
     case.facility.fax = None  # type: ignore[union-attr]  # goes by mail instead
-    store_case(sessions, case, make_determination("approval"), settings=settings,
-               previous_status="pended")
+    store_case(
+        sessions, case, make_determination("approval"), settings=settings, previous_status="pended"
+    )
     ticks: list[datetime] = []
     dispatcher = Dispatcher(sessions, settings, clock_tick=ticks.append, clock=lambda: NOW)
     assert dispatcher.run_once() == 5
@@ -58,14 +59,22 @@ def test_every_kind_is_delivered_end_to_end(settings: Settings, sessions) -> Non
 
 def test_failures_back_off_and_park_dead(settings: Settings, any_sessions) -> None:
     sessions = any_sessions
-    store_case(sessions, make_case(), make_determination("hold"), settings=settings,
-               previous_status="held")  # one fax job; no status change, no e-mail
+    store_case(
+        sessions, make_case(), make_determination("hold"), settings=settings, previous_status="held"
+    )  # one fax job; no status change, no e-mail
 
     def broken(job: Any, case_json: Any) -> dict:
         raise ConnectionError("fax line busy")
 
-    dispatcher = Dispatcher(sessions, settings, deliver=broken, backoff_base=10,
-                            backoff_cap=60, jitter=0.5, max_attempts=4)
+    dispatcher = Dispatcher(
+        sessions,
+        settings,
+        deliver=broken,
+        backoff_base=10,
+        backoff_cap=60,
+        jitter=0.5,
+        max_attempts=4,
+    )
     at = NOW
     delays = []
     for attempt in range(1, 4):
@@ -105,8 +114,9 @@ def test_backoff_is_capped(settings: Settings, sessions) -> None:
 def test_permanent_failure_is_dead_at_once(settings: Settings, sessions) -> None:
     case = make_case()
     case.member.address = None
-    store_case(sessions, case, make_determination("denial"), settings=settings,
-               previous_status="pended")
+    store_case(
+        sessions, case, make_determination("denial"), settings=settings, previous_status="pended"
+    )
     dispatcher = Dispatcher(sessions, settings)
     assert dispatcher.run_once(now=NOW) == 4
     (dead,) = job_rows(sessions, state="dead")
@@ -116,12 +126,19 @@ def test_permanent_failure_is_dead_at_once(settings: Settings, sessions) -> None
 
 def test_errors_recorded_without_member_data(settings: Settings, sessions) -> None:
     case = make_case()
-    store_case(sessions, case, make_determination("hold"), settings=settings,
-               previous_status="held")
+    store_case(
+        sessions, case, make_determination("hold"), settings=settings, previous_status="held"
+    )
     with sessions.begin() as session:  # a stored case that no longer validates
-        session.execute(update(OutboxJobRow).values(payload={
-            "letter": "hold", "recipient": {"role": "ordering"},
-            "determination": {"status": MEMBER_LAST}}))
+        session.execute(
+            update(OutboxJobRow).values(
+                payload={
+                    "letter": "hold",
+                    "recipient": {"role": "ordering"},
+                    "determination": {"status": MEMBER_LAST},
+                }
+            )
+        )
     dispatcher = Dispatcher(sessions, settings, max_attempts=1)
     dispatcher.run_once(now=NOW)
     (job,) = job_rows(sessions)
@@ -137,9 +154,7 @@ def add_jobs(sessions, count: int) -> list[int]:
     return [j["id"] for j in job_rows(sessions)]
 
 
-def test_racing_dispatchers_deliver_each_job_exactly_once(
-    settings: Settings, any_sessions
-) -> None:
+def test_racing_dispatchers_deliver_each_job_exactly_once(settings: Settings, any_sessions) -> None:
     sessions = any_sessions
     ids = add_jobs(sessions, 60)
     delivered: list[tuple[str, int]] = []
@@ -151,10 +166,13 @@ def test_racing_dispatchers_deliver_each_job_exactly_once(
             with lock:
                 delivered.append((name, job.id))
             return {"by": name}
+
         return deliver
 
-    workers = [Dispatcher(sessions, settings, deliver=deliver_as(f"w{i}"), worker_id=f"w{i}")
-               for i in range(3)]
+    workers = [
+        Dispatcher(sessions, settings, deliver=deliver_as(f"w{i}"), worker_id=f"w{i}")
+        for i in range(3)
+    ]
     barrier = threading.Barrier(len(workers))
     counts: dict[str, int] = {}
 
@@ -184,8 +202,9 @@ def test_worker_killed_mid_batch_loses_no_job(settings: Settings, any_sessions) 
         delivered.append(job.id)
         return {}
 
-    first = Dispatcher(sessions, settings, deliver=dies_on_third, worker_id="first",
-                       lease_seconds=120)
+    first = Dispatcher(
+        sessions, settings, deliver=dies_on_third, worker_id="first", lease_seconds=120
+    )
     with pytest.raises(Killed):
         first.run_once(now=NOW)
     states = {j["id"]: j["state"] for j in job_rows(sessions)}
@@ -205,8 +224,9 @@ def test_worker_killed_mid_batch_loses_no_job(settings: Settings, any_sessions) 
 
 def test_killed_after_delivering_redelivers_with_the_same_key(settings, sessions) -> None:
     """At least once: the fax goes again, and the gateway's key dedupe keeps it one fax."""
-    store_case(sessions, make_case(), make_determination("hold"), settings=settings,
-               previous_status="held")
+    store_case(
+        sessions, make_case(), make_determination("hold"), settings=settings, previous_status="held"
+    )
     real = Deliverer(settings)
 
     def delivers_then_dies(job: Any, case_json: Any) -> dict:
@@ -215,8 +235,10 @@ def test_killed_after_delivering_redelivers_with_the_same_key(settings, sessions
 
     with pytest.raises(Killed):
         Dispatcher(sessions, settings, deliver=delivers_then_dies).run_once(now=NOW)
-    assert Dispatcher(sessions, settings, lease_seconds=60).run_once(
-        now=NOW + timedelta(minutes=10)) == 1
+    assert (
+        Dispatcher(sessions, settings, lease_seconds=60).run_once(now=NOW + timedelta(minutes=10))
+        == 1
+    )
     assert len(list(settings.fax_spool.iterdir())) == 1
     (job,) = job_rows(sessions)
     assert job["state"] == "delivered" and job["attempts"] == 2
@@ -230,9 +252,14 @@ def test_subscription_posts_the_body(settings: Settings, sessions) -> None:
         received.append(request)
         return httpx.Response(200 if len(received) > 1 else 503)
 
-    spec = JobSpec("subscription", "PA2025000001:subscription:sub-1:1",
-                   {"endpoint": "https://ehr.example.invalid/notify",
-                    "body": {"resourceType": "Bundle", "type": "history"}})
+    spec = JobSpec(
+        "subscription",
+        "PA2025000001:subscription:sub-1:1",
+        {
+            "endpoint": "https://ehr.example.invalid/notify",
+            "body": {"resourceType": "Bundle", "type": "history"},
+        },
+    )
     with sessions.begin() as session:
         outbox.enqueue(session, "PA2025000001", [spec], now=NOW)
     deliverer = Deliverer(settings, http=httpx.Client(transport=httpx.MockTransport(endpoint)))
@@ -264,11 +291,11 @@ def test_run_worker_starts_and_stops(settings: Settings, sessions) -> None:
     """`gateway worker`: upgrades the store, dispatches, stops when told."""
     from gateway.worker import run_worker
 
-    store_case(sessions, make_case(), make_determination("hold"), settings=settings,
-               previous_status="held")
+    store_case(
+        sessions, make_case(), make_determination("hold"), settings=settings, previous_status="held"
+    )
     stop = threading.Event()
-    thread = threading.Thread(target=run_worker, args=(settings,),
-                              kwargs={"stop_event": stop})
+    thread = threading.Thread(target=run_worker, args=(settings,), kwargs={"stop_event": stop})
     thread.start()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and job_rows(sessions)[0]["state"] != "delivered":

@@ -217,10 +217,12 @@ def test_http_fax_api_errors_are_retryable(letter: bytes) -> None:
 
 def test_factory_picks_the_gateway(settings: Settings) -> None:
     assert make_fax_gateway(settings).name == "spool"
-    assert make_fax_gateway(settings.model_copy(update={"fax_gateway": "hylafax"})).name == \
-        "hylafax"
-    http = settings.model_copy(update={"fax_gateway": "http",
-                                       "fax_api_url": "https://fax.example.invalid"})
+    assert (
+        make_fax_gateway(settings.model_copy(update={"fax_gateway": "hylafax"})).name == "hylafax"
+    )
+    http = settings.model_copy(
+        update={"fax_gateway": "http", "fax_api_url": "https://fax.example.invalid"}
+    )
     assert make_fax_gateway(http).name == "http"
     with pytest.raises(ValueError):
         make_fax_gateway(settings.model_copy(update={"fax_gateway": "http"}))

@@ -39,8 +39,9 @@ def kinds(specs: list) -> list[tuple[str, str]]:
 def test_approval_goes_to_both_providers_the_member_email_and_the_payer(
     settings: Settings,
 ) -> None:
-    specs = outbound_jobs(make_case(), make_determination("approval"),
-                          previous_status="pended", settings=settings)
+    specs = outbound_jobs(
+        make_case(), make_determination("approval"), previous_status="pended", settings=settings
+    )
     assert kinds(specs) == [
         ("email", "ordering"),
         ("fax", "facility"),
@@ -52,8 +53,9 @@ def test_approval_goes_to_both_providers_the_member_email_and_the_payer(
     for spec in specs:
         json.dumps(spec.payload)  # JSON-ready
         assert spec.payload["case_id"] == "PA2025000001"
-    faxes = {s.payload["recipient"]["role"]: s.payload["recipient"] for s in specs
-             if s.kind == "fax"}
+    faxes = {
+        s.payload["recipient"]["role"]: s.payload["recipient"] for s in specs if s.kind == "fax"
+    }
     assert faxes["ordering"]["fax"] == "2175550142"
     assert faxes["facility"]["fax"] == "2175550199"
     feed = next(s for s in specs if s.kind == "payer_feed").payload
@@ -66,16 +68,18 @@ def test_approval_goes_to_both_providers_the_member_email_and_the_payer(
 
 
 def test_hold_goes_only_to_the_requesting_provider(settings: Settings) -> None:
-    specs = outbound_jobs(make_case(), make_determination("hold"),
-                          previous_status=None, settings=settings)
+    specs = outbound_jobs(
+        make_case(), make_determination("hold"), previous_status=None, settings=settings
+    )
     assert kinds(specs) == [("email", "ordering"), ("fax", "requester")]
     assert specs[0].payload["letter"] == "hold"
 
 
 @pytest.mark.parametrize("kind", ["peer_to_peer", "clinical_review"])
 def test_pend_goes_to_the_ordering_provider(settings: Settings, kind: str) -> None:
-    specs = outbound_jobs(make_case(), make_determination(kind),
-                          previous_status="pended", settings=settings)
+    specs = outbound_jobs(
+        make_case(), make_determination(kind), previous_status="pended", settings=settings
+    )
     assert kinds(specs) == [("fax", "ordering")]  # same status as before: no e-mail
     assert specs[0].payload["letter"] == kind
 
@@ -92,10 +96,14 @@ def test_pend_goes_to_the_ordering_provider(settings: Settings, kind: str) -> No
     ],
 )
 def test_final_determinations(settings: Settings, kind: str, member: bool, letter: str) -> None:
-    specs = outbound_jobs(make_case(), make_determination(kind),
-                          previous_status="pended", settings=settings)
-    assert ("member_mail", "member") in kinds(specs) if member else \
-        ("member_mail", "member") not in kinds(specs)
+    specs = outbound_jobs(
+        make_case(), make_determination(kind), previous_status="pended", settings=settings
+    )
+    assert (
+        ("member_mail", "member") in kinds(specs)
+        if member
+        else ("member_mail", "member") not in kinds(specs)
+    )
     assert ("payer_feed", "payer") in kinds(specs)
     assert {s.payload["letter"] for s in specs if "letter" in s.payload} == {letter}
 
@@ -104,10 +112,14 @@ def test_unknown_or_invalid_fax_goes_by_mail(settings: Settings) -> None:
     case = make_case()
     case.ordering.fax = "555-0142"  # type: ignore[union-attr]
     case.facility.fax = None  # type: ignore[union-attr]
-    specs = outbound_jobs(case, make_determination("denial"),
-                          previous_status="pended", settings=settings)
-    mail = {s.payload["recipient"]["role"]: s.payload["recipient"] for s in specs
-            if s.kind == "provider_mail"}
+    specs = outbound_jobs(
+        case, make_determination("denial"), previous_status="pended", settings=settings
+    )
+    mail = {
+        s.payload["recipient"]["role"]: s.payload["recipient"]
+        for s in specs
+        if s.kind == "provider_mail"
+    }
     assert mail["ordering"]["fax_problem"] == "invalid"
     assert mail["ordering"]["fax_as_given"] == "555-0142"
     assert mail["facility"]["fax_problem"] == "unknown"
@@ -120,22 +132,25 @@ def test_email_only_for_opted_in_providers_with_an_address(settings: Settings) -
     case.ordering.email_opt_in = False  # type: ignore[union-attr]
     case.facility.email = "desk@infusion.example"  # type: ignore[union-attr]
     case.facility.email_opt_in = True  # type: ignore[union-attr]
-    specs = outbound_jobs(case, make_determination("approval"),
-                          previous_status=None, settings=settings)
+    specs = outbound_jobs(
+        case, make_determination("approval"), previous_status=None, settings=settings
+    )
     assert [s.payload["to"] for s in specs if s.kind == "email"] == ["desk@infusion.example"]
 
 
 def test_other_payers_feed_says_which_payer(settings: Settings) -> None:
     case = make_case(payer_id="77001")
-    specs = outbound_jobs(case, make_determination("approval"),
-                          previous_status=None, settings=settings)
+    specs = outbound_jobs(
+        case, make_determination("approval"), previous_status=None, settings=settings
+    )
     feed = next(s for s in specs if s.kind == "payer_feed").payload
     assert feed["payer_id"] == "77001" and feed["primary_payer"] is False
 
 
 def test_rejected_and_cancelled_send_no_letters(settings: Settings) -> None:
     cancelled = make_determination("approval").model_copy(
-        update={"status": CaseStatus.CANCELLED, "review_action": "C"})
+        update={"status": CaseStatus.CANCELLED, "review_action": "C"}
+    )
     specs = outbound_jobs(make_case(), cancelled, previous_status="approved", settings=settings)
     assert kinds(specs) == [("email", "ordering"), ("payer_feed", "payer")]
     rejected = cancelled.model_copy(update={"status": CaseStatus.REJECTED})
@@ -150,7 +165,8 @@ def test_restoring_the_same_determination_makes_no_new_job(settings, sessions) -
     assert len(job_rows(sessions, case_id=case.id)) == 5
     # A new decision (a reviewer's, later) is a new determination: new jobs.
     later = determination.model_copy(
-        update={"decided_at": determination.decided_at.replace(hour=18)})
+        update={"decided_at": determination.decided_at.replace(hour=18)}
+    )
     assert store_case(sessions, case, later, settings=settings, previous_status="approved") == 4
 
 
@@ -158,4 +174,5 @@ def test_planner_shape_for_the_core(settings: Settings) -> None:
     plan = job_planner(settings)
     case, determination = make_case(), make_determination("hold")
     assert plan(case, determination, "held") == outbound_jobs(
-        case, determination, previous_status="held", settings=settings)
+        case, determination, previous_status="held", settings=settings
+    )

@@ -27,14 +27,17 @@ class Collector:
         return "250 Message accepted for delivery"
 
 
-def test_smtp_down_retries_with_backoff_then_delivers_once(
-    settings: Settings, sessions
-) -> None:
+def test_smtp_down_retries_with_backoff_then_delivers_once(settings: Settings, sessions) -> None:
     port = free_port()
     smtp = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
     # An approval: the e-mail job is picked out by kind; the other four deliver to local folders.
-    store_case(sessions, make_case(), make_determination("approval"), settings=smtp,
-               previous_status="pended")
+    store_case(
+        sessions,
+        make_case(),
+        make_determination("approval"),
+        settings=smtp,
+        previous_status="pended",
+    )
     dispatcher = Dispatcher(sessions, smtp, backoff_base=30, jitter=0.1, clock=lambda: NOW)
 
     # The server is down: every other job goes out, the e-mail waits with a backoff.
@@ -96,16 +99,22 @@ def _self_signed(tmp_path) -> tuple[str, str]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = tmp_path / "smtp.crt", tmp_path / "smtp.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return str(cert_path), str(key_path)
 
 
@@ -121,15 +130,21 @@ def test_starttls_is_used_when_the_server_offers_it(settings: Settings, tmp_path
     collector = Collector()
     port = free_port()
     # require_starttls: the server refuses mail on a plain session, so delivery proves TLS.
-    controller = Controller(collector, hostname="127.0.0.1", port=port, tls_context=server_tls,
-                            require_starttls=True)
+    controller = Controller(
+        collector, hostname="127.0.0.1", port=port, tls_context=server_tls, require_starttls=True
+    )
     controller.start()
     try:
-        spec = next(s for s in outbound_jobs(make_case(), make_determination("approval"),
-                                             previous_status=None, settings=settings)
-                    if s.kind == "email")
-        message = status_notice(spec.payload, job_key=spec.idempotency_key,
-                                mail_from=settings.mail_from)
+        spec = next(
+            s
+            for s in outbound_jobs(
+                make_case(), make_determination("approval"), previous_status=None, settings=settings
+            )
+            if s.kind == "email"
+        )
+        message = status_notice(
+            spec.payload, job_key=spec.idempotency_key, mail_from=settings.mail_from
+        )
         # Certificates are verified: an unknown issuer is refused, not silently accepted.
         with pytest.raises(MailError):
             SmtpTransport(f"smtp://127.0.0.1:{port}").send(spec.idempotency_key, message)
@@ -151,11 +166,16 @@ def test_smtp_send_from_inside_an_event_loop(settings: Settings) -> None:
     port = free_port()
     controller = Controller(collector, hostname="127.0.0.1", port=port)
     controller.start()
-    spec = next(s for s in outbound_jobs(make_case(), make_determination("hold"),
-                                         previous_status=None, settings=settings)
-                if s.kind == "email")
-    message = status_notice(spec.payload, job_key=spec.idempotency_key,
-                            mail_from=settings.mail_from)
+    spec = next(
+        s
+        for s in outbound_jobs(
+            make_case(), make_determination("hold"), previous_status=None, settings=settings
+        )
+        if s.kind == "email"
+    )
+    message = status_notice(
+        spec.payload, job_key=spec.idempotency_key, mail_from=settings.mail_from
+    )
 
     async def on_the_loop() -> None:
         SmtpTransport(f"smtp://127.0.0.1:{port}").send(spec.idempotency_key, message)

@@ -34,15 +34,28 @@ BATCH = sample("278-batch.x12")
 def streamed(text: str | bytes, submit=approve, **kwargs) -> tuple[BatchSummary, str, str]:
     acks, responses = io.StringIO(), io.StringIO()
     stream = io.BytesIO(text) if isinstance(text, bytes) else io.StringIO(text)
-    summary = answer_batch(stream, x12_id=X12_ID, submit=submit,
-                           control_numbers=MemoryControlNumbers(), now=NOW, acks_out=acks,
-                           responses_out=responses, **kwargs)
+    summary = answer_batch(
+        stream,
+        x12_id=X12_ID,
+        submit=submit,
+        control_numbers=MemoryControlNumbers(),
+        now=NOW,
+        acks_out=acks,
+        responses_out=responses,
+        **kwargs,
+    )
     return summary, acks.getvalue(), responses.getvalue()
 
 
 def real_time(text: str, submit=approve) -> X12Answer:
-    return answer_interchange(text, x12_id=X12_ID, submit=submit,
-                              control_numbers=MemoryControlNumbers(), now=NOW, batch=True)
+    return answer_interchange(
+        text,
+        x12_id=X12_ID,
+        submit=submit,
+        control_numbers=MemoryControlNumbers(),
+        now=NOW,
+        batch=True,
+    )
 
 
 def segs(body: str | None, seg_id: str) -> list[list[str]]:
@@ -148,9 +161,9 @@ def test_every_sample_agrees(name, submit):
 
 def test_a_group_rejected_at_its_ge_submits_nothing():
     submitted = []
-    summary, acks, responses = streamed(ge_count_wrong(BATCH),
-                                        lambda case, key: (submitted.append(key),
-                                                           approve(case, key))[1])
+    summary, acks, responses = streamed(
+        ge_count_wrong(BATCH), lambda case, key: (submitted.append(key), approve(case, key))[1]
+    )
     assert submitted == [] and responses == ""
     assert segs(acks, "AK9") == [["AK9", "R", "7", "5", "0", "5"]]
     assert (summary.accepted, summary.rejected, summary.kind) == (0, 5, "999")
@@ -172,9 +185,15 @@ def test_a_stream_that_cannot_seek_is_answered_the_same():
             return False
 
     acks, responses = io.StringIO(), io.StringIO()
-    summary = answer_batch(Pipe(BATCH), x12_id=X12_ID, submit=approve,
-                           control_numbers=MemoryControlNumbers(), now=NOW, acks_out=acks,
-                           responses_out=responses)
+    summary = answer_batch(
+        Pipe(BATCH),
+        x12_id=X12_ID,
+        submit=approve,
+        control_numbers=MemoryControlNumbers(),
+        now=NOW,
+        acks_out=acks,
+        responses_out=responses,
+    )
     expected = real_time(BATCH)
     assert (acks.getvalue(), responses.getvalue()) == (expected.acks, expected.responses)
     assert summary.accepted == 5
@@ -184,8 +203,9 @@ def test_binary_streams_stay_open_and_progress_counts_every_transaction():
     raw = io.BytesIO(b"\xef\xbb\xbf" + BATCH.encode())
     ticks: list[int] = []
     totals: list[int] = []
-    summary, acks, _ = streamed(raw.getvalue(), progress=ticks.append,
-                                on_scan=lambda scan: totals.append(scan.transactions))
+    summary, acks, _ = streamed(
+        raw.getvalue(), progress=ticks.append, on_scan=lambda scan: totals.append(scan.transactions)
+    )
     assert sum(ticks) == summary.transactions == 5 and totals == [5]
     assert scan_batch(raw, x12_id=X12_ID).transactions == 5
     assert not raw.closed
@@ -212,8 +232,12 @@ def generated_batch(count: int) -> io.StringIO:
     one = body[: next(i for i, s in enumerate(body) if s.startswith("SE*")) + 1]
     parts = list(head)
     for n in range(1, count + 1):
-        parts += [s.replace("*0001", f"*{n:06d}") if s.startswith(("ST*", "SE*")) else
-                  s.replace("BATCH0001", f"BATCH{n:06d}") for s in one]
+        parts += [
+            s.replace("*0001", f"*{n:06d}")
+            if s.startswith(("ST*", "SE*"))
+            else s.replace("BATCH0001", f"BATCH{n:06d}")
+            for s in one
+        ]
     parts += [f"GE*{count}*207", "IEA*1*000000207"]
     return io.StringIO("~\n".join(parts) + "~\n")
 
@@ -223,9 +247,16 @@ def peak(count: int) -> tuple[BatchSummary, int]:
     with open(os.devnull, "w") as sink:
         tracemalloc.start()
         try:
-            summary = answer_batch(stream, x12_id=X12_ID, submit=approve,
-                                   control_numbers=MemoryControlNumbers(), now=NOW,
-                                   acks_out=sink, responses_out=sink, chunk_size=4096)
+            summary = answer_batch(
+                stream,
+                x12_id=X12_ID,
+                submit=approve,
+                control_numbers=MemoryControlNumbers(),
+                now=NOW,
+                acks_out=sink,
+                responses_out=sink,
+                chunk_size=4096,
+            )
             _, top = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()

@@ -28,9 +28,14 @@ from tests.x12.helpers import (
 
 
 def answer(text: str, submit, batch: bool = False, numbers=None):
-    return answer_interchange(text, x12_id=X12_ID, submit=submit,
-                              control_numbers=numbers or MemoryControlNumbers(), now=NOW,
-                              batch=batch)
+    return answer_interchange(
+        text,
+        x12_id=X12_ID,
+        submit=submit,
+        control_numbers=numbers or MemoryControlNumbers(),
+        now=NOW,
+        batch=batch,
+    )
 
 
 def seg(body: str, seg_id: str) -> list[list[str]]:
@@ -117,8 +122,10 @@ def test_submit_gets_the_case_and_the_replay_key():
     assert key == replay_key("CLEARINGHOUSE01", "ACTDD0001", transaction.text(delims))
     # The same request with other line breaks is the same replay.
     again: list[str] = []
-    answer(sample("278-act-dd-jane-doe.x12").replace("\n", "\r\n"),
-           lambda c, k: (again.append(k), approve(c, k))[1])
+    answer(
+        sample("278-act-dd-jane-doe.x12").replace("\n", "\r\n"),
+        lambda c, k: (again.append(k), approve(c, k))[1],
+    )
     assert again == [key]
 
 
@@ -166,8 +173,9 @@ def test_read_batch_streams_without_growing_with_the_file():
     def big(count: int) -> io.StringIO:
         parts = list(head)
         for n in range(1, count + 1):
-            parts += [s.replace("*0001", f"*{n:04d}") if s.startswith(("ST*", "SE*")) else s
-                      for s in one]
+            parts += [
+                s.replace("*0001", f"*{n:04d}") if s.startswith(("ST*", "SE*")) else s for s in one
+            ]
         parts += [f"GE*{count}*207", tail[1]]
         return io.StringIO("~\n".join(parts) + "~\n")
 

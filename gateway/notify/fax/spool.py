@@ -103,8 +103,12 @@ class SpoolFaxGateway:
             raise ValueError(f"unknown fax state {state!r}")
         job = self.job(fax_id)
         job["history"].append(
-            {"from": job["state"], "to": state, "at": datetime.now(UTC).isoformat(),
-             "detail": detail}
+            {
+                "from": job["state"],
+                "to": state,
+                "at": datetime.now(UTC).isoformat(),
+                "detail": detail,
+            }
         )
         job["state"] = state
         _write_atomic(self._folder(fax_id) / JOB_FILE, json.dumps(job, indent=2).encode())

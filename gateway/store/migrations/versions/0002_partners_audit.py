@@ -60,7 +60,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key"),
     )
     with op.batch_alter_table("used_assertions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_used_assertions_expires_at"), ["expires_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_used_assertions_expires_at"), ["expires_at"], unique=False
+        )
 
     op.create_table(
         "audit_events",
@@ -83,7 +85,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index("ix_audit_events_case", ["case_id", "id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_events_partner_id"), ["partner_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_audit_events_partner_id"), ["partner_id"], unique=False
+        )
 
     triggers = SQLITE_TRIGGERS if op.get_bind().dialect.name == "sqlite" else POSTGRES_TRIGGERS
     for statement in triggers:
