@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,8 +95,9 @@ def rate(count: int, seconds: float) -> float:
 # ---------------------------------------------------------------- (a, e) intake of the batch
 
 
-def child_intake(batch: Path, out: Path) -> dict[str, Any]:
-    """`gateway submit --no-dispatch BATCH`, in this (fresh) process: its time and memory."""
+def child_intake(batch: Path, out: Path, heap: bool = False) -> dict[str, Any]:
+    """`gateway submit --no-dispatch BATCH`, in this (fresh) process: its time and memory.
+    With `heap`, tracemalloc follows the Python heap (slower: not for the throughput numbers)."""
     from rich.console import Console
 
     from gateway.core import Core
@@ -106,10 +108,14 @@ def child_intake(batch: Path, out: Path) -> dict[str, Any]:
     REQUEST_GRAMMAR()  # the map and code lists, loaded once per process
     Core(get_settings()).engine.dispose()  # the schema migrated, the mappings parsed once
     baseline = rss_mb()
+    if heap:
+        tracemalloc.start()
     with open(os.devnull, "w") as sink:
         started = time.perf_counter()
         code = run([batch], out, dispatch=False, console=Console(file=sink, width=200))
         seconds = time.perf_counter() - started
+    heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else None
+    tracemalloc.stop()
     core = Core(get_settings(), migrate=False)
     from sqlalchemy import func, select
 
@@ -117,24 +123,44 @@ def child_intake(batch: Path, out: Path) -> dict[str, Any]:
 
     with core.sessions() as session:
         cases = session.scalar(select(func.count()).select_from(CaseRow)) or 0
-        jobs = dict(session.execute(select(OutboxJobRow.kind, func.count())
-                                    .group_by(OutboxJobRow.kind)).all())
+        jobs = dict(
+            session.execute(
+                select(OutboxJobRow.kind, func.count()).group_by(OutboxJobRow.kind)
+            ).all()
+        )
     core.engine.dispose()
     ack = next(out.glob("*.999")).read_text()
     ak9 = [s for s in ack.replace("\n", "").split("~") if s.startswith("AK9")]
     responses = next(out.glob("*.278")).read_text().count("ST*278*")
-    return {"exit_code": code, "seconds": round(seconds, 2), "cases": cases, "jobs": jobs,
-            "ak9": ak9, "responses": responses, "baseline_rss_mb": round(baseline, 1),
-            "peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {
+        "exit_code": code,
+        "seconds": round(seconds, 2),
+        "cases": cases,
+        "jobs": jobs,
+        "ak9": ak9,
+        "responses": responses,
+        "baseline_rss_mb": round(baseline, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "heap_peak_mb": round(heap_peak, 2) if heap_peak is not None else None,
+    }
 
 
-def intake(batch: Path, transactions: int, root: Path, name: str) -> dict[str, Any]:
+def intake(
+    batch: Path, transactions: int, root: Path, name: str, heap: bool = False
+) -> dict[str, Any]:
     """Run child_intake in a subprocess, so its peak RSS is the batch's and nothing else's."""
     env = {**os.environ, **gateway_env(root, name)}
     out = root / name / "out"
+    flag = ["--heap"] if heap else []
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child-intake", str(batch), str(out)],
-        env=env, capture_output=True, text=True, timeout=3600, check=False)
+        [sys.executable, str(Path(__file__).resolve()), "--child-intake", str(batch), str(out)]
+        + flag,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"intake child failed ({proc.returncode}): {proc.stderr[-2000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -159,8 +185,12 @@ def gateway_validation(batch: Path) -> dict[str, Any]:
             count += 1
             accepted += item.validate().accepted
     seconds = time.perf_counter() - started
-    return {"transactions": count, "accepted": accepted, "seconds": round(seconds, 2),
-            "tx_per_s": rate(count, seconds)}
+    return {
+        "transactions": count,
+        "accepted": accepted,
+        "seconds": round(seconds, 2),
+        "tx_per_s": rate(count, seconds),
+    }
 
 
 def pyx12_validation(batch: Path, limit: int | None) -> dict[str, Any]:
@@ -179,8 +209,14 @@ def pyx12_validation(batch: Path, limit: int | None) -> dict[str, Any]:
     started = time.perf_counter()
     result = run_pyx12(text)
     seconds = time.perf_counter() - started
-    return {"transactions": count, "seconds": round(seconds, 2), "tx_per_s": rate(count, seconds),
-            "valid": result.valid, "findings": len(result.findings), "error": result.error}
+    return {
+        "transactions": count,
+        "seconds": round(seconds, 2),
+        "tx_per_s": rate(count, seconds),
+        "valid": result.valid,
+        "findings": len(result.findings),
+        "error": result.error,
+    }
 
 
 def _count_transactions(batch: Path) -> int:
@@ -233,12 +269,18 @@ def worker(root: Path, name: str, cap: int) -> dict[str, Any]:
     letter_seconds = sum(spent[kind] for kind in LETTER_KINDS)
     spool = Path(settings.fax_spool)
     return {
-        "jobs_stored": total, "cap": cap, "delivered": delivered, "seconds": round(seconds, 2),
+        "jobs_stored": total,
+        "cap": cap,
+        "delivered": delivered,
+        "seconds": round(seconds, 2),
         "jobs_per_s": rate(delivered, seconds),
-        "letters_pdf": letters, "letters_per_s": rate(letters, seconds),
+        "letters_pdf": letters,
+        "letters_per_s": rate(letters, seconds),
         "letters_per_s_delivery_only": rate(letters, letter_seconds),
-        "by_kind": {kind: {"jobs": done[kind], "ms_each": round(1000 * spent[kind] / done[kind], 1)}
-                    for kind in sorted(done)},
+        "by_kind": {
+            kind: {"jobs": done[kind], "ms_each": round(1000 * spent[kind] / done[kind], 1)}
+            for kind in sorted(done)
+        },
         "fax_spool_folders": sum(1 for p in spool.iterdir() if p.is_dir()) if spool.exists() else 0,
     }
 
@@ -282,12 +324,20 @@ def pas(root: Path, rounds: int) -> dict[str, Any]:
             parse_ms.append(1000 * (time.perf_counter() - started))
         assert answer is not None
         observed = observe_fhir(answer.resource())
-        what = (f"OperationOutcome {answer.status}" if answer.is_outcome
-                else "response, reviewAction " + ",".join(dict.fromkeys(
-                    a or "?" for a in observed.get("items") or [])))
+        what = (
+            f"OperationOutcome {answer.status}"
+            if answer.is_outcome
+            else "response, reviewAction "
+            + ",".join(dict.fromkeys(a or "?" for a in observed.get("items") or []))
+        )
         g, p = statistics.median(gateway_ms), statistics.median(parse_ms)
-        out[name] = {"answer": what, "rounds": rounds, "gateway_ms_median": round(g, 2),
-                     "fhir_resources_ms_median": round(p, 2), "ratio": round(g / p, 2)}
+        out[name] = {
+            "answer": what,
+            "rounds": rounds,
+            "gateway_ms_median": round(g, 2),
+            "fhir_resources_ms_median": round(p, 2),
+            "ratio": round(g / p, 2),
+        }
     core.engine.dispose()
     return out
 
@@ -317,7 +367,10 @@ def http(root: Path, requests: int, concurrency: int, deadline: float) -> dict[s
     log = (root / "http" / "server.log").open("w")
     server = subprocess.Popen(
         [*gateway_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, server)
@@ -335,8 +388,11 @@ def http(root: Path, requests: int, concurrency: int, deadline: float) -> dict[s
             with lock:
                 n = next(counter)
             body = unique_bundle(bundles[n % len(bundles)], 500_000 + n)
-            return "/fhir/Claim/$submit", json.dumps(body).encode(), {
-                "Content-Type": "application/fhir+json"}
+            return (
+                "/fhir/Claim/$submit",
+                json.dumps(body).encode(),
+                {"Content-Type": "application/fhir+json"},
+            )
 
         results = {}
         for route, make in (("POST /x12/278", x12_body), ("POST /fhir/Claim/$submit", pas_body)):
@@ -345,9 +401,12 @@ def http(root: Path, requests: int, concurrency: int, deadline: float) -> dict[s
                     path, data, headers = make()
                     client.post(path, content=data, headers=headers)
             results[route] = _load(base, make, requests, concurrency, deadline)
-        return {"requests_per_route": requests, "concurrency": concurrency,
-                "server": "gateway serve (uvicorn, 1 process), auth off, dispatcher off",
-                "routes": results}
+        return {
+            "requests_per_route": requests,
+            "concurrency": concurrency,
+            "server": "gateway serve (uvicorn, 1 process), auth off, dispatcher off",
+            "routes": results,
+        }
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -374,8 +433,7 @@ def _wait_healthy(base: str, server: subprocess.Popen) -> None:
     raise SystemExit("gateway serve did not answer /healthz within 60 s")
 
 
-def _load(base: str, make: Any, requests: int, concurrency: int,
-          deadline: float) -> dict[str, Any]:
+def _load(base: str, make: Any, requests: int, concurrency: int, deadline: float) -> dict[str, Any]:
     import httpx
 
     latencies: list[float] = []
@@ -413,10 +471,15 @@ def _load(base: str, make: Any, requests: int, concurrency: int,
     def pct(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else 0.0
 
-    return {"completed": len(ordered), "seconds": round(seconds, 2),
-            "requests_per_s": rate(len(ordered), seconds), "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99), "max_ms": round(ordered[-1], 1) if ordered else 0.0,
-            "statuses": {str(k): v for k, v in sorted(statuses.items())}}
+    return {
+        "completed": len(ordered),
+        "seconds": round(seconds, 2),
+        "requests_per_s": rate(len(ordered), seconds),
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "max_ms": round(ordered[-1], 1) if ordered else 0.0,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
 
 
 # ---------------------------------------------------------------- report
@@ -458,6 +521,16 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for run in results["memory"]:
         lines.append(f"| {run['transactions']} | {run['baseline_rss_mb']} | {run['peak_rss_mb']} |")
+    if results.get("memory_heap"):
+        lines += [
+            "",
+            "Python heap during intake (tracemalloc peak, separate runs): "
+            + ", ".join(
+                f"{run['transactions']} transactions {run['heap_peak_mb']} MiB"
+                for run in results["memory_heap"]
+            )
+            + ".",
+        ]
     w = results["worker"]
     lines += [
         "",
@@ -481,8 +554,10 @@ def markdown(results: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|",
     ]
     for name, row in results["pas"].items():
-        lines.append(f"| {name} | {row['answer']} | {row['gateway_ms_median']} | "
-                     f"{row['fhir_resources_ms_median']} | {row['ratio']} |")
+        lines.append(
+            f"| {name} | {row['answer']} | {row['gateway_ms_median']} | "
+            f"{row['fhir_resources_ms_median']} | {row['ratio']} |"
+        )
     h = results["http"]
     lines += [
         "",
@@ -493,36 +568,66 @@ def markdown(results: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for route, row in h["routes"].items():
-        lines.append(f"| {route} | {row['completed']} | {row['requests_per_s']} | {row['p50_ms']} "
-                     f"| {row['p99_ms']} | {row['max_ms']} | {row['statuses']} |")
+        lines.append(
+            f"| {route} | {row['completed']} | {row['requests_per_s']} | {row['p50_ms']} "
+            f"| {row['p99_ms']} | {row['max_ms']} | {row['statuses']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--transactions", type=int, default=10_000,
-                        help="transaction sets in the generated 278 batch (default 10000)")
-    parser.add_argument("--pyx12-transactions", type=int, default=None,
-                        help="validate only this many with pyx12 (default: the whole batch)")
-    parser.add_argument("--memory-compare", type=int, default=1_000,
-                        help="also run intake on a batch this size, for peak RSS (0: skip)")
-    parser.add_argument("--worker-jobs", type=int, default=2_000,
-                        help="deliver at most this many jobs in the worker part")
+    parser.add_argument(
+        "--transactions",
+        type=int,
+        default=10_000,
+        help="transaction sets in the generated 278 batch (default 10000)",
+    )
+    parser.add_argument(
+        "--pyx12-transactions",
+        type=int,
+        default=None,
+        help="validate only this many with pyx12 (default: the whole batch)",
+    )
+    parser.add_argument(
+        "--memory-compare",
+        type=int,
+        default=1_000,
+        help="also run intake on a batch this size, for peak RSS (0: skip)",
+    )
+    parser.add_argument(
+        "--worker-jobs",
+        type=int,
+        default=2_000,
+        help="deliver at most this many jobs in the worker part",
+    )
     parser.add_argument("--pas-rounds", type=int, default=30, help="timed rounds per bundle")
     parser.add_argument("--http-requests", type=int, default=400, help="requests per route")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent HTTP clients")
-    parser.add_argument("--http-deadline", type=float, default=300.0,
-                        help="seconds after which a route's load stops issuing requests")
-    parser.add_argument("--json", type=Path, default=HERE / "results.json",
-                        help="where the results go (JSON)")
-    parser.add_argument("--markdown", type=Path, default=HERE / "RESULTS.md",
-                        help="where the Markdown table goes")
+    parser.add_argument(
+        "--http-deadline",
+        type=float,
+        default=300.0,
+        help="seconds after which a route's load stops issuing requests",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=HERE / "results.json", help="where the results go (JSON)"
+    )
+    parser.add_argument(
+        "--markdown", type=Path, default=HERE / "RESULTS.md", help="where the Markdown table goes"
+    )
+    parser.add_argument(
+        "--heap-sizes",
+        default="500,2000",
+        help="batch sizes whose intake runs under tracemalloc (Python heap peak; '' to skip)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    parser.add_argument("--child-intake", nargs=2, metavar=("BATCH", "OUT"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--heap", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-intake", nargs=2, metavar=("BATCH", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_intake:
-        print(json.dumps(child_intake(Path(args.child_intake[0]), Path(args.child_intake[1]))))
+        batch, out = Path(args.child_intake[0]), Path(args.child_intake[1])
+        print(json.dumps(child_intake(batch, out, heap=args.heap)))
         return 0
 
     root = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
@@ -533,8 +638,12 @@ def main(argv: list[str] | None = None) -> int:
         say(f"batch: {args.transactions} transactions, {size / 1e6:.1f} MB under {root}")
         results: dict[str, Any] = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                        "cpus": os.cpu_count(), "cpu": _cpu()},
+            "machine": {
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "cpu": _cpu(),
+            },
             "batch": {"transactions": args.transactions, "bytes": size},
         }
         say("intake (gateway submit --no-dispatch) ...")
@@ -545,17 +654,30 @@ def main(argv: list[str] | None = None) -> int:
             write_batch(small, args.memory_compare, isa13=800_000_001)
             say(f"intake of {args.memory_compare} for memory ...")
             memory.insert(0, intake(small, args.memory_compare, root, "small"))
-        results["memory"] = [{k: run[k] for k in ("transactions", "baseline_rss_mb",
-                                                  "peak_rss_mb", "tx_per_s")} for run in memory]
+        results["memory"] = [
+            {k: run[k] for k in ("transactions", "baseline_rss_mb", "peak_rss_mb", "tx_per_s")}
+            for run in memory
+        ]
+        results["memory_heap"] = []
+        for size in [int(n) for n in args.heap_sizes.split(",") if n.strip()]:
+            path = root / f"heap-{size}.x12"
+            write_batch(path, size, isa13=810_000_001 + size)
+            say(f"intake of {size} under tracemalloc ...")
+            run = intake(path, size, root, f"heap-{size}", heap=True)
+            results["memory_heap"].append(
+                {"transactions": size, "heap_peak_mb": run["heap_peak_mb"]}
+            )
         say("gateway validator alone ...")
         results["gateway_validation"] = gateway_validation(batch)
         say("pyx12 validation alone ...")
         results["pyx12"] = pyx12_validation(batch, args.pyx12_transactions)
         results["ratios"] = {
-            "intake_vs_pyx12": round(results["intake"]["tx_per_s"]
-                                     / results["pyx12"]["tx_per_s"], 2),
-            "validator_vs_pyx12": round(results["gateway_validation"]["tx_per_s"]
-                                        / results["pyx12"]["tx_per_s"], 2),
+            "intake_vs_pyx12": round(
+                results["intake"]["tx_per_s"] / results["pyx12"]["tx_per_s"], 2
+            ),
+            "validator_vs_pyx12": round(
+                results["gateway_validation"]["tx_per_s"] / results["pyx12"]["tx_per_s"], 2
+            ),
         }
         say("worker ...")
         results["worker"] = worker(root, "batch", args.worker_jobs)

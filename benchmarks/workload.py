@@ -34,8 +34,10 @@ PAS_SAMPLES = (
     "ddact-questionnaire.json",
     "ddact-dangling-reference.json",
 )
-HEADER_ISA = ("ISA*00*          *00*          *ZZ*CLEARINGHOUSE01*ZZ*GATEWAYUM      *261120*0930*^"
-              "*00501*{isa13}*0*T*:~")
+HEADER_ISA = (
+    "ISA*00*          *00*          *ZZ*CLEARINGHOUSE01*ZZ*GATEWAYUM      *261120*0930*^"
+    "*00501*{isa13}*0*T*:~"
+)
 HEADER_GS = "GS*HI*CLEARINGHOUSE01*GATEWAYUM*20261120*0930*{gs06}*X*005010X217~"
 
 
@@ -57,10 +59,17 @@ def roster_members(path: Path = SAMPLES / "roster.yaml") -> list[Member]:
         plans[plan["id"]] = (str(plan["payer_id"]), str(plan["name"]).split(" (")[0].upper())
     rows = yaml.safe_load(path.read_text())["members"]
     gender = {"female": "F", "male": "M"}
-    return [Member(str(row["member_id"]), str(row["last_name"]), str(row["first_name"]),
-                   str(row["birth_date"]).replace("-", ""), gender.get(row.get("gender"), "U"),
-                   *plans[row["plan"]])
-            for row in rows]
+    return [
+        Member(
+            str(row["member_id"]),
+            str(row["last_name"]),
+            str(row["first_name"]),
+            str(row["birth_date"]).replace("-", ""),
+            gender.get(row.get("gender"), "U"),
+            *plans[row["plan"]],
+        )
+        for row in rows
+    ]
 
 
 def _transaction(name: str) -> list[list[str]]:
@@ -69,7 +78,7 @@ def _transaction(name: str) -> list[list[str]]:
     segments = [s.strip().split("*") for s in text.split("~") if s.strip()]
     start = next(i for i, s in enumerate(segments) if s[0] == "ST")
     end = next(i for i, s in enumerate(segments) if s[0] == "SE")
-    return segments[start:end + 1]
+    return segments[start : end + 1]
 
 
 class TransactionFactory:
@@ -94,8 +103,11 @@ class TransactionFactory:
             elif sid == "BHT":
                 seg[3] = reference
             elif sid == "TRN" and len(seg) > 2:
-                seg[2] = (seg[2].replace(original, reference, 1) if original in seg[2]
-                          else f"{reference}-{index}")
+                seg[2] = (
+                    seg[2].replace(original, reference, 1)
+                    if original in seg[2]
+                    else f"{reference}-{index}"
+                )
             elif sid == "NM1" and seg[1] == "X3":
                 seg += [""] * (10 - len(seg))
                 seg[3], seg[9] = member.payer_name[:60], member.payer_id
@@ -131,8 +143,14 @@ def realtime_interchanges(start: int) -> Iterator[bytes]:
     while True:
         control = f"{n % 1_000_000_000:09d}"
         gs06 = n % 1_000_000_000
-        body = (HEADER_ISA.format(isa13=control) + "\n" + HEADER_GS.format(gs06=gs06) + "\n"
-                + factory.make(n) + f"GE*1*{gs06}~\nIEA*1*{control}~\n")
+        body = (
+            HEADER_ISA.format(isa13=control)
+            + "\n"
+            + HEADER_GS.format(gs06=gs06)
+            + "\n"
+            + factory.make(n)
+            + f"GE*1*{gs06}~\nIEA*1*{control}~\n"
+        )
         yield body.encode()
         n += 1
 

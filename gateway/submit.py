@@ -429,20 +429,23 @@ def run(
 
 def _audit(core: Core, result: FileResult) -> None:
     """The operator's submission in the audit trail (ids only), as the HTTP routes record it."""
-    if not result.case_ids:
-        return
     from gateway import audit
     from gateway.partners.principal import LOCAL_OPERATOR
 
-    audit.record(
-        core,
-        event="case.create",
-        action=audit.CREATE,
-        principal=LOCAL_OPERATOR,
-        case_ids=result.case_ids,
-        source_address="cli",
-        outcome_desc=f"gateway submit ({result.kind})",
-    )
+    for chunk in _chunks(result.case_ids):  # a large batch: a bounded number of rows at once
+        audit.record(
+            core,
+            event="case.create",
+            action=audit.CREATE,
+            principal=LOCAL_OPERATOR,
+            case_ids=chunk,
+            source_address="cli",
+            outcome_desc=f"gateway submit ({result.kind})",
+        )
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def _print_files(console: Console, results: list[FileResult]) -> None:
@@ -465,22 +468,22 @@ def _print_files(console: Console, results: list[FileResult]) -> None:
 
 def _print_cases(console: Console, core: Core, settings: Settings, case_ids: list[str]) -> None:
     from rich.table import Table
-    from sqlalchemy import select
+    from sqlalchemy import func, or_, select
 
-    from gateway.store.models import CaseRow
+    from gateway.store.models import CaseRow, OutboxJobRow
     from gateway.store.outbox import jobs_for_case
 
-    if not case_ids:
+    unique = list(dict.fromkeys(case_ids))
+    if not unique:
         console.print("No cases were created.")
         return
     table = Table(title="Cases and where their letters went", title_justify="left")
     for name in ("case", "status", "action", "job", "state"):
         table.add_column(name, no_wrap=True)
     table.add_column("delivered to", overflow="fold")
-    kinds: Counter[tuple[str, str]] = Counter()
     shown = 0
     with core.sessions() as session:
-        for case_id in dict.fromkeys(case_ids):
+        for case_id in unique[:TABLE_CASES]:
             children = list(
                 session.scalars(
                     select(CaseRow.id)
@@ -490,13 +493,10 @@ def _print_cases(console: Console, core: Core, settings: Settings, case_ids: lis
             )
             for one in (case_id, *children):
                 row = session.get(CaseRow, one)
-                if row is None:
-                    continue
-                jobs = jobs_for_case(session, one)
-                kinds.update((job["kind"], job["state"]) for job in jobs)
-                if shown >= TABLE_CASES:
+                if row is None or shown >= TABLE_CASES:
                     continue
                 shown += 1
+                jobs = jobs_for_case(session, one)
                 action = (row.determination_json or {}).get("review_action") or ""
                 label = one if one == case_id else f"{one} (supportive of {case_id})"
                 if not jobs:
@@ -512,12 +512,25 @@ def _print_cases(console: Console, core: Core, settings: Settings, case_ids: lis
                         delivered_to(job, settings),
                     )
     console.print(table)
-    total = len(dict.fromkeys(case_ids))
-    if total > TABLE_CASES:
+    if len(unique) > TABLE_CASES:
         console.print(
-            f"... {total - TABLE_CASES} more submitted cases not listed "
+            f"... {len(unique) - TABLE_CASES} more submitted cases not listed "
             "(GET /cases/{id} shows any of them)."
         )
+    # Every job of every case (and supportive case) of this run, counted by the database.
+    kinds: Counter[tuple[str, str]] = Counter()
+    with core.sessions() as session:
+        for chunk in _chunks(unique):
+            cases = select(CaseRow.id).where(
+                or_(CaseRow.id.in_(chunk), CaseRow.related_case_id.in_(chunk))
+            )
+            counted = session.execute(
+                select(OutboxJobRow.kind, OutboxJobRow.state, func.count())
+                .where(OutboxJobRow.case_id.in_(cases))
+                .group_by(OutboxJobRow.kind, OutboxJobRow.state)
+            )
+            for kind, state, count in counted:
+                kinds[(kind, state)] += count
     if kinds:
         console.print(
             "Jobs: "
