@@ -11,6 +11,7 @@ authentication off, and stops it afterwards. pytest never collects this folder.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -107,6 +108,7 @@ def child_intake(batch: Path, out: Path, heap: bool = False) -> dict[str, Any]:
 
     REQUEST_GRAMMAR()  # the map and code lists, loaded once per process
     Core(get_settings()).engine.dispose()  # the schema migrated, the mappings parsed once
+    importlib.import_module("gateway.api.app")  # what `run` imports: not the batch's memory
     baseline = rss_mb()
     if heap:
         tracemalloc.start()

@@ -181,6 +181,7 @@ class Core:
                 case.id = self._new_case_id(session, now)
                 case.program = self._program_for(case)
                 self._address_on_file(case)
+                self._drug_names(case)
                 if case.program is Program.SPORT and case.related_case_id:
                     case = self._with_primary_facts(session, case)
                 determination = review(case, self.ports, now)
@@ -216,6 +217,13 @@ class Core:
             enrollment = self.ports.eligibility.enrollment(case.member.member_id)
             if enrollment is not None and enrollment.address is not None:
                 case.member.address = enrollment.address
+
+    def _drug_names(self, case: Case) -> None:
+        """Letters name the drugs: a line sent with a code only gets the drug table's name."""
+        for line in case.service_lines:
+            drug = self.ports.tables.drugs.get(line.code.upper())
+            if line.description is None and drug is not None:
+                line.description = drug.name
 
     def _program_for(self, case: Case) -> Program:
         """A request of supportive drugs only is a supportive (SPORT) request."""
