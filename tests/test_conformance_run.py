@@ -65,3 +65,36 @@ def test_an_unknown_suite_is_named(runner: CliRunner):
     result = runner.invoke(app, ["conformance", "run", "nonsense"])
     assert result.exit_code == 2
     assert "no such suite: nonsense" in result.output
+
+
+def test_a_full_conformance_run_logs_no_member_identifiers(caplog: pytest.LogCaptureFixture):
+    """Issue 5: no log line of a full conformance run holds a sample member's name, birth date
+    or member id (every member of the demo roster, in the forms X12 and FHIR carry them)."""
+    import logging
+    import re
+
+    from gateway.conformance.runner import run
+    from gateway.conformance.suite import discover
+    from gateway.logs import JsonFormatter
+
+    roster = yaml.safe_load((REPO_ROOT / "samples" / "roster.yaml").read_text())["members"]
+    values = set()
+    for member in roster:
+        born = str(member["birth_date"])
+        values |= {
+            member["member_id"],
+            member["last_name"],
+            member["first_name"],
+            born,
+            born.replace("-", ""),
+        }
+    caplog.set_level(logging.DEBUG)
+    results = run(discover())
+    assert results and all(result.verdict != "error" for result in results)
+    formatter = JsonFormatter()
+    lines = [formatter.format(record) for record in caplog.records]
+    lines += [record.getMessage() for record in caplog.records]
+    assert len(lines) > 50  # the run did log: the scan below has something to read
+    pattern = re.compile(r"\b(" + "|".join(re.escape(v) for v in sorted(values)) + r")\b")
+    leaks = [line for line in lines if pattern.search(line)]
+    assert leaks == []
