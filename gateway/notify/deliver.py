@@ -168,7 +168,7 @@ class Deliverer:
         endpoint = job.payload.get("endpoint")
         if not endpoint:
             raise PermanentDeliveryError("subscription job without an endpoint")
-        headers = {"Idempotency-Key": job.idempotency_key, **job.payload.get("headers", {})}
+        headers = {"Idempotency-Key": job.idempotency_key, **channel_headers(job.payload)}
         headers.setdefault("Content-Type", "application/fhir+json")
         try:
             response = self.http.post(
@@ -204,3 +204,17 @@ def _current_address(case: Case, role: str | None) -> dict[str, Any] | None:
         "rendering": case.rendering,
     }.get(role or "")
     return provider_recipient(role or "", provider)["address"] if provider else None
+
+
+def channel_headers(payload: dict[str, Any]) -> dict[str, str]:
+    """Headers a subscriber asked for: FHIR Subscription.channel.header is a list of
+    "Name: value" strings; a dict is taken as it is."""
+    given = payload.get("headers") or {}
+    if isinstance(given, dict):
+        return {str(k): str(v) for k, v in given.items()}
+    headers = {}
+    for line in given:
+        name, _, value = str(line).partition(":")
+        if name.strip() and value.strip():
+            headers[name.strip()] = value.strip()
+    return headers

@@ -1,0 +1,85 @@
+"""A subscriber's real endpoint hears of a pended case's decision exactly once."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from gateway.settings import REPO_ROOT
+from tests.test_fhir_routes import subscription_resource
+
+
+class Endpoint:
+    """A rest-hook endpoint on loopback that records what it is sent."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self.headers: list[dict] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length", 0))
+                endpoint.received.append(json.loads(self.rfile.read(length)))
+                endpoint.headers.append(dict(self.headers))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def kinds(self) -> list[str]:
+        kinds = []
+        for bundle in self.received:
+            status = bundle["entry"][0]["resource"]
+            for parameter in status.get("parameter", []):
+                if parameter.get("name") == "type":
+                    kinds.append(parameter.get("valueCode"))
+        return kinds
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    server = Endpoint()
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+
+
+def test_decision_on_a_pended_case_reaches_the_subscriber_once(client, endpoint, core):
+    resource = subscription_resource()
+    resource["channel"]["endpoint"] = endpoint.url
+    created = client.post(
+        "/fhir/Subscription",
+        content=json.dumps(resource),
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    assert created.status_code == 201, created.text
+    bundle = (REPO_ROOT / "samples" / "pas" / "tc-her2neg.json").read_text()
+    pended = client.post(
+        "/fhir/Claim/$submit", content=bundle, headers={"Content-Type": "application/fhir+json"}
+    ).json()
+    case_id = pended["entry"][0]["resource"]["identifier"][0]["value"]
+    decision = {"reviewer": "dr-1", "decision": "approve", "rationale": "peer to peer held"}
+    assert client.post(f"/cases/{case_id}/determination", json=decision).status_code == 200
+
+    run_once = client.app.state.run_outbox_once
+    while run_once():
+        pass
+    assert run_once() == 0  # nothing left: a second pass delivers nothing again
+
+    assert endpoint.kinds() == ["handshake", "event-notification"]
+    notification = endpoint.received[1]
+    focus = notification["entry"][1]["resource"]
+    claim_response = focus["entry"][0]["resource"]
+    assert claim_response["resourceType"] == "ClaimResponse"
+    assert claim_response["identifier"][0]["value"] == case_id
+    assert endpoint.headers[1].get("Authorization") == "Bearer subscriber-token"
