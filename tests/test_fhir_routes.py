@@ -267,3 +267,47 @@ def test_every_reference_request_is_answered_or_refused_with_an_outcome(client):
             assert body["entry"][0]["resource"]["resourceType"] == "ClaimResponse", path.name
         else:
             assert body["resourceType"] == "OperationOutcome", path.name
+
+
+def test_a_client_subscribes_only_for_its_own_organization(client, core, auth_settings):
+    from tests.conftest import bearer
+
+    ehr = bearer(core, auth_settings, "sample-oncology-ehr")
+    headers = {"Content-Type": "application/fhir+json", **ehr}
+    own = client.post(
+        "/fhir/Subscription", content=json.dumps(subscription_resource()), headers=headers
+    )
+    assert own.status_code == 201, own.text
+    other = client.post(
+        "/fhir/Subscription",
+        content=json.dumps(subscription_resource("1111111112")),
+        headers=headers,
+    )
+    assert other.status_code == 403
+    assert other.json()["resourceType"] == "OperationOutcome"
+    # Another partner cannot read it back: 404, not 403.
+    payer = bearer(core, auth_settings, "sample-payer-62308")
+    assert client.get(f"/fhir/Subscription/{own.json()['id']}", headers=payer).status_code == 404
+    assert client.get(f"/fhir/Subscription/{own.json()['id']}", headers=ehr).status_code == 200
+
+
+def test_an_update_naming_an_unknown_prior_claim_is_a_new_request(client):
+    bundle = load("ddact-her2neg.json")
+    bundle["entry"][0]["resource"]["related"] = [
+        {
+            "claim": {"identifier": {"value": "NEVER-SEEN"}},
+            "relationship": {"coding": [{"code": "prior"}]},
+        }
+    ]
+    response = submit(client, bundle)
+    assert response.status_code == 200, response.text
+    assert set(item_actions(response.json())) == {"A1"}
+
+
+def test_submit_without_credentials_is_refused(client):
+    response = client.post(
+        "/fhir/Claim/$submit",
+        content=json.dumps(load("ddact-her2neg.json")),
+        headers={"Authorization": "", "Content-Type": "application/fhir+json"},
+    )
+    assert response.status_code == 401

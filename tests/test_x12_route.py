@@ -158,12 +158,14 @@ def test_a_partner_may_send_only_from_its_own_sender_ids(client, core, auth_sett
     from tests.conftest import bearer
 
     data = sample("278-act-dd-jane-doe.x12")  # ISA06 CLEARINGHOUSE01
-    allowed = client.post("/x12/278", content=data,
-                          headers=bearer(core, auth_settings, "sample-clearinghouse"))
+    allowed = client.post(
+        "/x12/278", content=data, headers=bearer(core, auth_settings, "sample-clearinghouse")
+    )
     assert allowed.status_code == 200
     assert observe_x12(allowed.content)["review_action"] == "A1"
-    refused = client.post("/x12/278", content=data,
-                          headers=bearer(core, auth_settings, "sample-oncology-ehr"))
+    refused = client.post(
+        "/x12/278", content=data, headers=bearer(core, auth_settings, "sample-oncology-ehr")
+    )
     assert refused.status_code == 403
     assert observe_x12(refused.content)["ta1"] == {"ack": "R", "note": "006"}
     assert client.post("/x12/278", content=data, headers={"Authorization": ""}).status_code == 401

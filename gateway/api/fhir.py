@@ -11,11 +11,21 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from gateway import audit
+from gateway.api.auth import (
+    Principal,
+    acts_for,
+    audit_request,
+    audited,
+    authenticated,
+    require_scope,
+)
 from gateway.case import Case, CaseStatus, Determination
 from gateway.core import Core, InvalidTransition
 from gateway.fhir import capability, outcome, profile, questionnaire, reader, subscription, writer
@@ -78,12 +88,16 @@ def get_questionnaire(questionnaire_id: str, request: Request) -> JSONResponse:
     return fhir(found)
 
 
-@router.post("/Claim/$submit")
+@router.post("/Claim/$submit", dependencies=[Depends(require_scope("Claim", "write"))])
 async def submit(request: Request) -> Response:
     body = await _json(request)
     if isinstance(body, JSONResponse):
         return body
-    answer = submit_bundle(request.app.state.core, body, submitter_id=submitter_of(request))
+    with audited(request, "pas.submit", audit.CREATE) as entry:
+        answer = await run_in_threadpool(
+            submit_bundle, request.app.state.core, body, submitter_id=submitter_of(request)
+        )
+        entry.case_ids = answer.case_ids
     return answer.response()
 
 
@@ -131,7 +145,12 @@ def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnsw
         return _refused(400, "required", str(exc), "Bundle.entry")
 
     if case.prior_case_id:
-        return _update(core, case, body)
+        prior = core.find_by_claim(case.submission.submitter_id, case.prior_case_id)
+        if prior is not None:
+            return _update(core, prior, case, body)
+        # A related claim this gateway never saw (another payer's, or sent before go-live):
+        # the bundle is a new request, not an update of anything here.
+        case.prior_case_id = None
     submitter = case.submission.submitter_id or ""
     replay_key = (
         f"pas:{submitter}:{case.submission.bundle_identifier}:{case.submission.content_hash}"
@@ -149,16 +168,8 @@ def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnsw
     )
 
 
-def _update(core: Core, case: Case, body: dict[str, Any]) -> PasAnswer:
+def _update(core: Core, prior: str, case: Case, body: dict[str, Any]) -> PasAnswer:
     """A PASClaimUpdate: related.claim names the prior Claim; re-review and answer every item."""
-    prior = core.find_by_claim(case.submission.submitter_id, case.prior_case_id or "")
-    if prior is None:
-        return _refused(
-            404,
-            "not-found",
-            f"No earlier request with Claim identifier {case.prior_case_id} from this submitter",
-            "Claim.related.claim",
-        )
     try:
         stored = core.update_case(prior, case, actor=f"pas:{case.submission.submitter_id}")
     except InvalidTransition as exc:
@@ -168,7 +179,7 @@ def _update(core: Core, case: Case, body: dict[str, Any]) -> PasAnswer:
     return PasAnswer(200, bundle, [prior])
 
 
-@router.post("/Claim/$inquire")
+@router.post("/Claim/$inquire", dependencies=[Depends(require_scope("Claim", "read"))])
 async def inquire(request: Request) -> JSONResponse:
     core: Core = request.app.state.core
     body = await _bundle(request)
@@ -211,11 +222,17 @@ async def inquire(request: Request) -> JSONResponse:
         matches.append((stored.case, stored.determination))
     if not matches:
         return refuse(404, "not-found", "No prior authorization matches this inquiry")
+    audit_request(
+        request,
+        event="pas.inquire",
+        action=audit.READ,
+        case_ids=[case.id for case, _ in matches if case.id],
+    )
     bundle = writer.inquiry_response_bundle(query.case, matches, body)
     return fhir(writer.inquiry_parameters(bundle))
 
 
-@router.post("/Subscription")
+@router.post("/Subscription", dependencies=[Depends(require_scope("Subscription", "write"))])
 async def create_subscription(request: Request) -> JSONResponse:
     core: Core = request.app.state.core
     resource = await _bundle(request)
@@ -227,6 +244,15 @@ async def create_subscription(request: Request) -> JSONResponse:
     subscription_id = uuid.uuid4().hex
     stored = subscription.accepted(resource, subscription_id, "active")
     info = subscription.parse_subscription(stored)
+    principal = authenticated(request)
+    if not (principal.local or principal.has_role("operator") or _acts_for_filter(principal, info)):
+        # Subscriptions only for the partner's own organization (issue 5: isolation).
+        return refuse(
+            403,
+            "forbidden",
+            f"This client does not act for organization {info.org_identifier}",
+            "Subscription.criteria",
+        )
     handshake = subscription.handshake_bundle(stored, base_url=base_url(request))
     with core.sessions.begin() as session:
         session.add(
@@ -250,6 +276,17 @@ async def create_subscription(request: Request) -> JSONResponse:
             case_id=None,
         )
     return fhir(stored, 201)
+
+
+def _acts_for_filter(principal: Principal, info: subscription.SubscriptionInfo) -> bool:
+    value = info.org_identifier
+    qualified = f"{info.org_system}|{value}" if info.org_system else value
+    return (
+        acts_for(principal, npi=value)
+        or acts_for(principal, tin=value)
+        or acts_for(principal, org_identifier=qualified)
+        or acts_for(principal, org_identifier=value)
+    )
 
 
 @router.get("/Subscription/{subscription_id}")
