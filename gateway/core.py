@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -126,35 +126,45 @@ class Core:
         if session is None:
             with self.sessions.begin() as own:
                 return self.next_number(name, own)
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        session.execute(
-            insert(CounterRow)
-            .values(name=name, value=0)
-            .on_conflict_do_nothing(index_elements=["name"])
+        # One upsert: the row lock it takes (PostgreSQL) or the write lock (SQLite) makes the
+        # increment atomic across processes.
+        statement = self._dialect_insert(CounterRow).values(name=name, value=1)
+        statement = statement.on_conflict_do_update(
+            index_elements=["name"], set_={"value": CounterRow.value + 1}
+        ).returning(CounterRow.value)
+        return int(session.execute(statement).scalar_one())
+
+    @property
+    def _dialect_insert(self):  # type: ignore[no-untyped-def]
+        """INSERT with ON CONFLICT for this database (both dialects spell it alike)."""
+        return pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+
+    def _remember(
+        self, session: Session, key: str, case_ids: list[str], response: str | None
+    ) -> bool:
+        """Store a replay/claim key unless it exists; True when this call stored it."""
+        statement = (
+            self._dialect_insert(ReplayRow)
+            .values(key=key, case_ids=case_ids, response=response, created_at=self.clock())
+            .on_conflict_do_nothing(index_elements=["key"])
         )
-        value = session.execute(
-            update(CounterRow)
-            .where(CounterRow.name == name)
-            .values(value=CounterRow.value + 1)
-            .returning(CounterRow.value)
-        ).scalar_one()
-        return int(value)
+        return bool(session.execute(statement).rowcount)
 
     def _new_case_id(self, session: Session, now: datetime) -> str:
         return f"PA{now:%y}{self.next_number('case', session):08d}"
 
     # -- submit -----------------------------------------------------------------------------
 
-    def replayed(self, replay_key: str) -> SubmitResult | None:
-        with self.sessions() as session:
-            row = session.get(ReplayRow, replay_key)
-            if row is None or not row.case_ids:
-                return None
-            stored = self._load(session, row.case_ids[0])
-            assert stored.determination is not None
-            return SubmitResult(
-                stored.case, stored.determination, response=row.response, replayed=True
-            )
+    def replayed(self, replay_key: str, session: Session | None = None) -> SubmitResult | None:
+        if session is None:
+            with self.sessions() as own:
+                return self.replayed(replay_key, own)
+        row = session.get(ReplayRow, replay_key)
+        if row is None or not row.case_ids:
+            return None
+        stored = self._load(session, row.case_ids[0])
+        assert stored.determination is not None
+        return SubmitResult(stored.case, stored.determination, response=row.response, replayed=True)
 
     def submit(
         self,
@@ -168,16 +178,16 @@ class Core:
         """Review a new case and store it with its events, outbound jobs and rendered answer.
 
         An exact replay (same `replay_key`) returns what was answered the first time and
-        creates nothing (DESIGN.md decision 7).
+        creates nothing (DESIGN.md decision 7). The core takes `case` over (it sets its id and
+        completes it from the payer's files): channels hand in a case they built for this call.
         """
-        if replay_key:
-            prior = self.replayed(replay_key)
-            if prior is not None:
-                return prior
         now = now or self.clock()
         try:
             with self.sessions.begin() as session:
-                case = case.model_copy(deep=True)
+                if replay_key:
+                    prior = self.replayed(replay_key, session)
+                    if prior is not None:
+                        return prior
                 case.id = self._new_case_id(session, now)
                 case.program = self._program_for(case)
                 self._address_on_file(case)
@@ -188,11 +198,11 @@ class Core:
                 self._insert(session, case, determination, actor, now)
                 children = self._split_supportive(session, case, determination, actor, now)
                 response = render(case, determination) if render else None
-                if replay_key:
-                    session.add(ReplayRow(key=replay_key, case_ids=[case.id], response=response))
+                if replay_key and not self._remember(session, replay_key, [case.id], response):
+                    raise IntegrityError("replay key stored concurrently", None, Exception())
                 claim_key = self._claim_key(case)
-                if claim_key and session.get(ReplayRow, claim_key) is None:
-                    session.add(ReplayRow(key=claim_key, case_ids=[case.id], response=None))
+                if claim_key:
+                    self._remember(session, claim_key, [case.id], None)
                 log.info(
                     "case stored",
                     extra={
@@ -313,7 +323,9 @@ class Core:
         self, session: Session, case: Case, determination: Determination, actor: str, now: datetime
     ) -> None:
         assert case.id is not None
-        row = CaseRow(
+        case_json = case.model_dump(mode="json")
+        # Plain INSERT statements, not ORM unit-of-work flushes: intake is the hot path.
+        values = dict(
             id=case.id,
             status=determination.status.value,
             program=case.program.value,
@@ -326,14 +338,13 @@ class Core:
             prior_case_id=case.prior_case_id,
             due_by=determination.due_by,
             hold_due=determination.hold_due,
-            case_json=case.model_dump(mode="json"),
-            original_json=case.model_dump(mode="json"),
+            case_json=case_json,
+            original_json=case_json,
             determination_json=determination.model_dump(mode="json"),
             created_at=now,
             updated_at=now,
         )
-        session.add(row)
-        session.flush()
+        session.execute(insert(CaseRow).values(**values))
         self._record(session, case, determination, None, actor, now)
 
     def _record(
@@ -347,8 +358,8 @@ class Core:
     ) -> None:
         """The status event and the outbound jobs of one determination, in the caller's
         transaction."""
-        session.add(
-            CaseEventRow(
+        session.execute(
+            insert(CaseEventRow).values(
                 case_id=case.id,
                 at=now,
                 actor=actor,
@@ -363,9 +374,12 @@ class Core:
                 },
             )
         )
-        for planner in self.job_planners:
-            for job in planner(session, case, determination, previous):
-                self.enqueue(session, job, case.id, now)
+        jobs = [
+            job
+            for planner in self.job_planners
+            for job in planner(session, case, determination, previous)
+        ]
+        outbox.enqueue(session, case.id, jobs, now=now)
 
     def enqueue(
         self, session: Session, job: JobSpec, case_id: str | None, now: datetime | None = None

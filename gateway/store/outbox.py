@@ -57,10 +57,8 @@ def enqueue(
     were new (a re-stored determination makes none)."""
     now = now or utcnow()
     session.flush()  # the case row first: outbox_jobs.case_id references it
-    dialect = session.get_bind().dialect.name
-    added = 0
-    for spec in specs:
-        values = {
+    rows = [
+        {
             "case_id": case_id,
             "kind": spec.kind,
             "idempotency_key": spec.idempotency_key,
@@ -71,24 +69,29 @@ def enqueue(
             "created_at": now,
             "updated_at": now,
         }
-        if dialect in ("sqlite", "postgresql"):
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert
-            statement = (
-                insert(_jobs)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            )
-            added += session.execute(statement).rowcount or 0
+        for spec in specs
+    ]
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
         else:
-            exists = session.scalar(
-                select(_jobs.c.id).where(_jobs.c.idempotency_key == spec.idempotency_key)
-            )
-            if exists is None:
-                session.execute(_jobs.insert().values(**values))
-                added += 1
+            from sqlalchemy.dialects.postgresql import insert
+        # One multi-row statement: a determination's jobs go in together (the intake hot path).
+        statement = insert(_jobs).values(rows).on_conflict_do_nothing(
+            index_elements=["idempotency_key"]
+        )
+        return session.execute(statement).rowcount or 0
+    added = 0
+    for values in rows:
+        exists = session.scalar(
+            select(_jobs.c.id).where(_jobs.c.idempotency_key == values["idempotency_key"])
+        )
+        if exists is None:
+            session.execute(_jobs.insert().values(**values))
+            added += 1
     return added
 
 
