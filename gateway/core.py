@@ -35,7 +35,7 @@ from gateway.reviewer import (
 )
 from gateway.settings import Settings
 from gateway.store import outbox
-from gateway.store.db import make_engine, session_factory, upgrade
+from gateway.store.db import make_engine, session_factory, upgrade, writing
 from gateway.store.models import CaseEventRow, CaseRow, CounterRow, ReplayRow
 
 log = logging.getLogger("gateway.core")
@@ -124,7 +124,7 @@ class Core:
         """A counter that never repeats, across restarts and processes (X12 control numbers,
         case numbers)."""
         if session is None:
-            with self.sessions.begin() as own:
+            with writing(self.sessions) as own:
                 return self.next_number(name, own)
         # One upsert: the row lock it takes (PostgreSQL) or the write lock (SQLite) makes the
         # increment atomic across processes.
@@ -183,7 +183,7 @@ class Core:
         """
         now = now or self.clock()
         try:
-            with self.sessions.begin() as session:
+            with writing(self.sessions) as session:
                 if replay_key:
                     prior = self.replayed(replay_key, session)
                     if prior is not None:
@@ -260,7 +260,7 @@ class Core:
 
     def remember_exchange(self, key: str, answer: dict[str, Any], case_ids: list[str]) -> None:
         try:
-            with self.sessions.begin() as session:
+            with writing(self.sessions) as session:
                 session.add(ReplayRow(key=key, case_ids=case_ids, response=json.dumps(answer)))
         except IntegrityError:
             pass  # the same interchange answered concurrently: the first answer stands
@@ -506,7 +506,7 @@ class Core:
         now: datetime,
         change: Callable[[Session, CaseRow, Case, Determination], tuple[Case, Determination]],
     ) -> StoredCase:
-        with self.sessions.begin() as session:
+        with writing(self.sessions) as session:
             query = select(CaseRow).where(CaseRow.id == case_id)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.notify.deliver import Deliverer, OutboxJob, PermanentDeliveryError
 from gateway.settings import Settings, get_settings
 from gateway.store import outbox
+from gateway.store.db import writing
 from gateway.store.models import CaseRow, utcnow
 
 log = logging.getLogger("gateway.worker")
@@ -96,7 +97,7 @@ class Dispatcher:
         delivered = 0
         for _ in range(self.max_jobs_per_pass):
             at = now or self.clock()
-            with self.sessions.begin() as session:
+            with writing(self.sessions) as session:
                 job = outbox.claim_next(session, self.worker_id, now=at, lease=self.lease)
             if job is None:
                 break
@@ -117,7 +118,7 @@ class Dispatcher:
             self._record_failure(job, exc, now)
             return False
         at = now or self.clock()
-        with self.sessions.begin() as session:
+        with writing(self.sessions) as session:
             held = outbox.complete(session, job.id, self.worker_id, result or {}, now=at)
         if held:
             log.info("job %s (%s, case %s) delivered", job.id, job.kind, job.case_id)
@@ -131,7 +132,7 @@ class Dispatcher:
         permanent = isinstance(exc, PermanentDeliveryError)
         dead = permanent or job.attempts >= self.max_attempts
         retry_at = None if dead else at + self.backoff(job.attempts)
-        with self.sessions.begin() as session:
+        with writing(self.sessions) as session:
             outbox.fail(session, job.id, self.worker_id, error, now=at, retry_at=retry_at)
         if dead:
             log.error(
@@ -155,7 +156,7 @@ class Dispatcher:
 
     def retry(self, job_id: int, now: datetime | None = None) -> dict[str, Any]:
         """Put a dead job back in the queue (raises outbox.JobNotFound / JobNotDead)."""
-        with self.sessions.begin() as session:
+        with writing(self.sessions) as session:
             return outbox.retry(session, job_id, now=now or self.clock())
 
     def run_forever(self, stop_event: threading.Event, interval: float | None = None) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -48,3 +51,23 @@ def upgrade(engine: Engine) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+@contextmanager
+def writing(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A write transaction. SQLite takes one writer at a time and makes the others sleep and
+    retry in its busy handler (tens of milliseconds a try), so the threads of one process queue
+    on a lock instead; PostgreSQL writes concurrently and takes no lock here."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        with sessions.begin() as session:
+            yield session
+        return
+    with _WRITERS_GUARD:
+        lock = _WRITERS.setdefault(str(engine.url), threading.RLock())
+    with lock, sessions.begin() as session:
+        yield session
