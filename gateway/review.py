@@ -509,33 +509,21 @@ def _apply_pathway(
             f"outpatient site get a one-time {plan.site_of_care.one_time_days}-day "
             f"authorization; continue them at {where}.",
         )
-        return _decision(
-            case,
-            now,
-            CaseStatus.MODIFIED,
-            MODIFIED,
-            reason,
-            plan,
-            lines=ordered(),
-            auth_number=auth,
-            period_start=start,
-            period_end=end,
-            urgency=urgency,
-            pathway_regimen=row,
-            site_of_care_redirect=plan.site_of_care.redirect_to[0],
+        status, action, redirect = CaseStatus.MODIFIED, MODIFIED, plan.site_of_care.redirect_to[0]
+    else:
+        reason = Reason(
+            code="PATHWAY_PREFERRED",
+            plan_rule=plan.rule("authorization"),
+            pathway_row=row,
+            text=f"{regimen.name} is a preferred pathway regimen{source}: all drugs of the "
+            "regimen are approved for the whole treatment.",
         )
-    reason = Reason(
-        code="PATHWAY_PREFERRED",
-        plan_rule=plan.rule("authorization"),
-        pathway_row=row,
-        text=f"{regimen.name} is a preferred pathway regimen{source}: all drugs of the "
-        "regimen are approved for the whole treatment.",
-    )
+        status, action, redirect = CaseStatus.APPROVED, APPROVED, None
     return _decision(
         case,
         now,
-        CaseStatus.APPROVED,
-        APPROVED,
+        status,
+        action,
         reason,
         plan,
         lines=ordered(),
@@ -544,6 +532,7 @@ def _apply_pathway(
         period_end=end,
         urgency=urgency,
         pathway_regimen=row,
+        site_of_care_redirect=redirect,
     )
 
 
