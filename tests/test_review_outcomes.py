@@ -344,3 +344,17 @@ def test_exact_replay_returns_the_stored_case_and_creates_nothing(client):
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["id"] == second.json()["id"]
     assert len(client.get("/cases").json()["cases"]) == 1
+
+
+def test_the_payer_feed_carries_the_json_line_and_the_278_response(client, settings):
+    import json as _json
+
+    case = submit(client, jane_doe_request())
+    run_once = client.app.state.run_outbox_once
+    while run_once():
+        pass
+    feed = next((settings.payer_feed_dir / "62308").glob("*.jsonl"))
+    [line] = [_json.loads(row) for row in feed.read_text().splitlines()]
+    assert line["case_id"] == case["id"]
+    assert line["auth_number"] == case["determination"]["auth_number"]
+    assert f"HCR*A1*{case['determination']['auth_number']}~" in line["x12_278"]

@@ -21,12 +21,26 @@ def wire_outbound(core: Core, settings: Settings) -> None:
     if core.job_planners:
         return
     from gateway.notify.jobs import outbound_jobs
+    from gateway.x12.writer import write_response
 
-    core.job_planners.append(
-        lambda _session, case, determination, previous: outbound_jobs(
-            case, determination, previous_status=previous, settings=settings
-        )
-    )
+    def letters_notices_and_feed(_session, case, determination, previous):  # type: ignore[no-untyped-def]
+        jobs = outbound_jobs(case, determination, previous_status=previous, settings=settings)
+        for job in jobs:
+            if job.kind == "payer_feed":
+                # The payer's claims system takes the 278 response beside the JSON line (issue 4).
+                job.payload["x12_278"] = "\n".join(
+                    write_response(
+                        case,
+                        determination,
+                        number=1,
+                        now=determination.decided_at,
+                        trace_id=case.id or "",
+                        x12_id=settings.x12_id,
+                    )
+                )
+        return jobs
+
+    core.job_planners.append(letters_notices_and_feed)
     core.job_planners.append(fhir.SubscriptionNotifier(settings.fhir_base_url))
 
 
