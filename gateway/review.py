@@ -7,6 +7,7 @@ Every determination names the plan rule and the pathway row that produced it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -335,7 +336,18 @@ def _review_drugs(
         # A supportive-only request (SPORT) stands on its primary case (facts carry it over).
         pathway = _supportive_result(supportive, ports, facts)
     outcome = _apply_pathway(
-        case, plan, pathway, chemo, supportive, results, auth, service_date, now, urgency, received
+        case,
+        plan,
+        pathway,
+        chemo,
+        supportive,
+        results,
+        auth,
+        service_date,
+        now,
+        urgency,
+        received,
+        ports.pathways.vocabulary.describe,
     )
     if urgency_note:
         outcome.reason.text = f"{outcome.reason.text} {urgency_note}"
@@ -387,6 +399,7 @@ def _apply_pathway(
     now: datetime,
     urgency: Urgency,
     received: datetime,
+    describe: Callable[[str], str],
 ) -> Determination:
     row = pathway.row
     regimen = pathway.regimen
@@ -428,7 +441,7 @@ def _apply_pathway(
         )
 
     if pathway.match is Match.MISSING_FACTS:
-        missing = ", ".join(pathway.missing)
+        missing = "; ".join(describe(name) for name in pathway.missing)
         hold_due = add_business_days(received, plan.hold.response_business_days)
         text = (
             f"Clinical information needed to review against the pathway: {missing}. "

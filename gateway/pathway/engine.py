@@ -32,6 +32,13 @@ class FactVocabulary:
         self.true_values = {str(v).lower() for v in raw["true_values"]}
         self.false_values = {str(v).lower() for v in raw["false_values"]}
         self.status_facts = set(raw["status_facts"])
+        self.labels: dict[str, str] = raw.get("labels", {})
+
+    def describe(self, name: str) -> str:
+        """A fact as a provider reads it, with the name to send it under: "HER2 status
+        (her2_status)"."""
+        label = self.labels.get(name)
+        return f"{label} ({name})" if label else name
 
     @staticmethod
     def _key(name: str) -> str:
