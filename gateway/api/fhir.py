@@ -143,6 +143,15 @@ def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnsw
         case = reader.read_case(body, received_at=now, submitter_id=submitter_id)
     except reader.PasReadError as exc:
         return _refused(400, "required", str(exc), "Bundle.entry")
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        # A shape the profile rules let through but that cannot be mapped to a case (a value
+        # of the wrong kind where the case needs one): refused, named, never a 500.
+        return _refused(
+            400,
+            "structure",
+            f"The request cannot be read into a case: {type(exc).__name__}",
+            "Bundle.entry[0].resource",
+        )
 
     if case.prior_case_id:
         prior = core.find_by_claim(case.submission.submitter_id, case.prior_case_id)

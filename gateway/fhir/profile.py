@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from gateway.fhir import constants as k
 from gateway.fhir.bundle import BundleIndex, Entry, walk_references
-from gateway.fhir.outcome import Issue, error, warning
+from gateway.fhir.outcome import Issue, error, has_errors, warning
 
 Operation = Literal["submit", "inquire"]
 _NAME = re.compile(r"^_?[A-Za-z][A-Za-z0-9]*$")
@@ -47,6 +47,12 @@ def check_structure(resource: dict[str, Any]) -> list[Issue]:
         return [
             error("structure", item["msg"], _fhirpath(resource_type, item["loc"]))
             for item in exc.errors(include_input=False, include_url=False)
+        ]
+    except (TypeError, AttributeError, KeyError) as exc:
+        # fhir.resources trips over some malformed inputs (a nested resource without a usable
+        # resourceType) instead of reporting them: still a structure error of the request.
+        return [
+            error("structure", f"The resource is malformed ({type(exc).__name__})", resource_type)
         ]
     return []
 
@@ -306,9 +312,11 @@ def _sequences(elements: Any) -> tuple[set[int], list[int]]:
     duplicates: list[int] = []
     for position, element in enumerate(_list(elements)):
         number = element.get("sequence") if isinstance(element, dict) else None
+        if not isinstance(number, int):
+            continue  # a non-integer sequence is a structure error, reported by check_structure
         if number in seen:
             duplicates.append(position)
-        elif isinstance(number, int):
+        else:
             seen.add(number)
     return seen, duplicates
 
@@ -432,4 +440,13 @@ def _check_sequences_echoed(response: Entry, request: BundleIndex) -> list[Issue
 def validate_request(bundle: Any, operation: Operation = "submit") -> list[Issue]:
     """Structure (R4B) then PAS rules: what the $submit/$inquire route answers 400 on."""
     issues = check_structure(bundle) if isinstance(bundle, dict) else []
-    return issues + check_request(bundle, operation)
+    try:
+        return issues + check_request(bundle, operation)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        # The PAS rules walk a bundle whose shape R4B already refused: when that walk trips
+        # over the same malformation, the structure issues stand as the answer.
+        if has_errors(issues):
+            return issues
+        return issues + [
+            error("structure", f"The bundle could not be read: {type(exc).__name__}", "Bundle")
+        ]
