@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.case import Case, CaseStatus, Determination, Program
 from gateway.eligibility.roster import RosterEligibility
+from gateway.outcomes import auth_number_for
 from gateway.pathway.engine import PathwayEngine
 from gateway.policy import load_code_tables, load_plans
-from gateway.review import Ports, auth_number_for, clinical_facts, review
+from gateway.review import Ports, clinical_facts, review
 from gateway.reviewer import (
     ReviewerDecision,
     apply_reviewer_decision,

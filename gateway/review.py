@@ -19,19 +19,27 @@ from gateway.case import (
     LineDetermination,
     PendKind,
     Reason,
-    Rejection,
     ServiceLine,
     Urgency,
 )
 from gateway.clocks import add_business_days
 from gateway.eligibility import EligibilityPort, Enrollment
+from gateway.outcomes import (
+    APPROVED,
+    CONTACT_PAYER,
+    MODIFIED,
+    NOT_REQUIRED,
+    PENDED,
+    auth_number_for,
+    authorization_period,
+    decision,
+    due_by,
+    effective_urgency,
+)
 from gateway.pathway import Match, PathwayResult
 from gateway.pathway.engine import PathwayEngine
-from gateway.policy import CodeTables, Drug, PlanPolicy, add_months
-
-# X12 306 review actions (HCR01 / PAS reviewActionCode).
-APPROVED, PARTIAL, NOT_CERTIFIED, PENDED, MODIFIED = "A1", "A2", "A3", "A4", "A6"
-CONTACT_PAYER, NOT_REQUIRED, CANCELLED = "CT", "NA", "C"
+from gateway.policy import CodeTables, Drug, PlanPolicy
+from gateway.screening import screen
 
 
 @dataclass(frozen=True)
@@ -44,11 +52,6 @@ class Ports:
     plans: dict[str, PlanPolicy]
 
 
-def auth_number_for(case: Case) -> str:
-    # One authorization number per case, derived from its id so a re-review keeps it.
-    return f"ONC{(case.id or '').removeprefix('PA')}"
-
-
 def clinical_facts(case: Case, ports: Ports) -> dict[str, Any]:
     """Facts from diagnosis codes, then from what the channel and later information gave."""
     vocabulary = ports.pathways.vocabulary
@@ -58,207 +61,8 @@ def clinical_facts(case: Case, ports: Ports) -> dict[str, Any]:
     return facts
 
 
-def _decision(
-    case: Case,
-    now: datetime,
-    status: CaseStatus,
-    action: str,
-    reason: Reason,
-    plan: PlanPolicy | None = None,
-    **fields: Any,
-) -> Determination:
-    lines = fields.pop("lines", None)
-    if lines is None:
-        lines = [
-            LineDetermination(sequence=line.sequence, code=line.code, review_action=action)
-            for line in case.active_lines
-        ]
-    return Determination(
-        status=status,
-        review_action=action,
-        reason=reason,
-        lines=lines,
-        decided_at=now,
-        plan_id=plan.id if plan else None,
-        urgency=fields.pop("urgency", case.urgency),
-        **fields,
-    )
-
-
-def _reject(case: Case, now: datetime, code: str, rejection: Rejection, plan=None) -> Determination:
-    reason = Reason(
-        code=code, text=rejection.text, plan_rule=plan.rule("eligibility") if plan else None
-    )
-    return _decision(
-        case, now, CaseStatus.REJECTED, NOT_REQUIRED, reason, plan, rejection=rejection, lines=[]
-    )
-
-
-def authorization_period(
-    plan: PlanPolicy, service_date: date, now: datetime, duration_days: int | None
-) -> tuple[date, date]:
-    """The span the plan grants: long enough for the whole regimen, within the plan's bounds."""
-    start = service_date
-    anchor = now.date() if plan.authorization.anchor == "determination" else service_date
-    span = plan.authorization
-    if span.unit == "months":
-        shortest, longest = add_months(anchor, span.min), add_months(anchor, span.max)
-    else:
-        shortest, longest = anchor + timedelta(days=span.min), anchor + timedelta(days=span.max)
-    wanted = service_date + timedelta(days=duration_days or 0)
-    end = min(max(wanted, shortest), longest)
-    return start, end
-
-
-def _urgency(case: Case) -> tuple[Urgency, str | None]:
-    # Urgent requests need clinical documentation attached; without it they are handled as
-    # standard (DOMAIN.md: Urgency).
-    if case.urgency is Urgency.URGENT and not case.attachments:
-        return (
-            Urgency.STANDARD,
-            "Urgent request without clinical documentation handled as standard.",
-        )
-    return case.urgency, None
-
-
-def _due_by(plan: PlanPolicy, received: datetime, urgency: Urgency, complete: bool) -> datetime:
-    if urgency is Urgency.URGENT:
-        return received + timedelta(hours=plan.clocks.urgent_hours)
-    days = (
-        plan.clocks.routine_target_business_days
-        if complete
-        else plan.clocks.routine_max_business_days
-    )
-    return add_business_days(received, days)
-
-
-def _screen(
-    case: Case, ports: Ports, now: datetime
-) -> tuple[Determination | None, Enrollment | None, PlanPolicy | None]:
-    """Who and where: member, plan, product, setting, scope, timing, network."""
-    member_id = case.member.member_id
-    enrollment = ports.eligibility.enrollment(member_id)
-    if enrollment is None:
-        rejection = Rejection(
-            loop="2010C", aaa_code="75", follow_up="C", text="Subscriber/insured not found."
-        )
-        return _reject(case, now, "MEMBER_NOT_FOUND", rejection), None, None
-    plan = ports.plans[enrollment.plan_id]
-    if case.payer_id and case.payer_id != plan.payer_id:
-        rejection = Rejection(
-            loop="2010C",
-            aaa_code="78",
-            follow_up="C",
-            text=f"Member is not enrolled in a plan of payer {case.payer_id}.",
-        )
-        return _reject(case, now, "MEMBER_NOT_IN_PLAN", rejection, plan), enrollment, plan
-    service_date = case.service_date or case.submission.received_at.date()
-    if not enrollment.eligible_on(service_date):
-        rejection = Rejection(
-            loop="2010C",
-            aaa_code="78",
-            follow_up="C",
-            text=f"Member is not eligible on the date of service {service_date}.",
-        )
-        return _reject(case, now, "NOT_ELIGIBLE", rejection, plan), enrollment, plan
-    if case.member.birth_date and case.member.birth_date != enrollment.birth_date:
-        rejection = Rejection(
-            loop="2010C",
-            aaa_code="71",
-            follow_up="C",
-            text="Birth date does not match the member on file.",
-        )
-        return _reject(case, now, "BIRTH_DATE_MISMATCH", rejection, plan), enrollment, plan
-
-    def not_required(code: str, text: str, rule: str) -> Determination:
-        reason = Reason(code=code, text=text, plan_rule=plan.rule(rule))
-        return _decision(case, now, CaseStatus.NOT_REQUIRED, NOT_REQUIRED, reason, plan)
-
-    if enrollment.line_of_business not in plan.lines_of_business:
-        text = (
-            f"No prior authorization required under this program for the member's product "
-            f"({enrollment.product})."
-        )
-        return not_required("PRODUCT_NOT_MANAGED", text, "lines_of_business"), enrollment, plan
-    places = {case.place_of_service} | {line.place_of_service for line in case.active_lines}
-    for place in sorted(p for p in places if p):
-        if place in plan.excluded_places_of_service:
-            setting = plan.excluded_places_of_service[place]
-            text = (
-                f"No prior authorization required in this setting: {setting} "
-                f"(place of service {place})."
-            )
-            return (
-                not_required("SETTING_EXCLUDED", text, "excluded_places_of_service"),
-                enrollment,
-                plan,
-            )
-    setting = str(case.facts.values.get("setting", "")).lower()
-    if setting and setting in plan.excluded_settings:
-        text = f"No prior authorization required in this setting: {setting}."
-        return not_required("SETTING_EXCLUDED", text, "excluded_settings"), enrollment, plan
-    if enrollment.transplant_active and "transplant" in plan.excluded_settings:
-        text = "No prior authorization required: the patient is active in transplant."
-        return not_required("TRANSPLANT_ACTIVE", text, "excluded_settings"), enrollment, plan
-
-    primary = case.primary_diagnosis
-    if primary is None:
-        rejection = Rejection(
-            loop="2000E", aaa_code="15", follow_up="C", text="A primary diagnosis code is required."
-        )
-        return _reject(case, now, "DIAGNOSIS_MISSING", rejection, plan), enrollment, plan
-    if not ports.tables.scope.in_oncology_scope(primary.code):
-        reason = Reason(
-            code="OUT_OF_SCOPE_DIAGNOSIS",
-            plan_rule=plan.rule("diagnosis_scope"),
-            text=f"Primary diagnosis {primary.code} is not a cancer diagnosis: the "
-            "request is out of scope of the oncology program and the case is expired.",
-        )
-        return (
-            _decision(case, now, CaseStatus.OUT_OF_SCOPE, CONTACT_PAYER, reason, plan),
-            enrollment,
-            plan,
-        )
-
-    received = case.submission.received_at.date()
-    if service_date < received:
-        late = (received - service_date).days
-        if not plan.retro.allowed or late > plan.retro.max_days:
-            allowed = (
-                f"within {plan.retro.max_days} days of the service"
-                if plan.retro.allowed
-                else "not accepted by this plan"
-            )
-            rejection = Rejection(
-                loop="2000E",
-                aaa_code="62",
-                follow_up="N",
-                text=f"Retrospective request {late} days after the service: {allowed}.",
-            )
-            return _reject(case, now, "RETRO_NOT_ALLOWED", rejection, plan), enrollment, plan
-
-    rendering = case.rendering or case.facility or case.ordering
-    npi = rendering.npi if rendering else None
-    if (
-        not ports.eligibility.in_network(plan.payer_id, npi)
-        and not enrollment.out_of_network_benefits
-    ):
-        reason = Reason(
-            code="OUT_OF_NETWORK",
-            plan_rule=plan.rule("network"),
-            text="The rendering provider is out of network and the member has no "
-            "out-of-network benefits; a network adequacy review can be requested.",
-        )
-        return (
-            _decision(case, now, CaseStatus.REDIRECTED, CONTACT_PAYER, reason, plan),
-            enrollment,
-            plan,
-        )
-    return None, enrollment, plan
-
-
 def review(case: Case, ports: Ports, now: datetime) -> Determination:
-    screened, enrollment, plan = _screen(case, ports, now)
+    screened, enrollment, plan = screen(case, ports, now)
     if screened is not None:
         return screened
     assert enrollment is not None and plan is not None
@@ -268,7 +72,7 @@ def review(case: Case, ports: Ports, now: datetime) -> Determination:
 def _review_drugs(
     case: Case, ports: Ports, now: datetime, enrollment: Enrollment, plan: PlanPolicy
 ) -> Determination:
-    urgency, urgency_note = _urgency(case)
+    urgency, urgency_note = effective_urgency(case)
     received = case.submission.received_at
     service_date = case.service_date or received.date()
     facts = clinical_facts(case, ports)
@@ -307,7 +111,7 @@ def _review_drugs(
         redirected = [r for r in results.values() if r.review_action == CONTACT_PAYER]
         ordered = sorted(results.values(), key=lambda r: r.sequence)
         if redirected:
-            return _decision(
+            return decision(
                 case,
                 now,
                 CaseStatus.REDIRECTED,
@@ -322,7 +126,7 @@ def _review_drugs(
             plan_rule=plan.rule("drug_table"),
             text="Request does not contain any drugs managed for this member under this program.",
         )
-        return _decision(
+        return decision(
             case, now, CaseStatus.NOT_REQUIRED, NOT_REQUIRED, reason, plan, lines=ordered, **common
         )
 
@@ -424,7 +228,7 @@ def _apply_pathway(
                 sequence=line.sequence, code=line.code, review_action=PENDED, reason=reason
             )
         complete = status is not CaseStatus.HELD
-        return _decision(
+        return decision(
             case,
             now,
             status,
@@ -433,7 +237,7 @@ def _apply_pathway(
             plan,
             lines=ordered(),
             pend_kind=kind,
-            due_by=_due_by(plan, received, urgency, complete),
+            due_by=due_by(plan, received, urgency, complete),
             urgency=urgency,
             updates_follow=True,
             pathway_regimen=row,
@@ -532,7 +336,7 @@ def _apply_pathway(
             "regimen are approved for the whole treatment.",
         )
         status, action, redirect = CaseStatus.APPROVED, APPROVED, None
-    return _decision(
+    return decision(
         case,
         now,
         status,

@@ -20,8 +20,7 @@ from gateway.case import (
     Reason,
     ServiceLine,
 )
-from gateway.policy import PlanPolicy
-from gateway.review import (
+from gateway.outcomes import (
     APPROVED,
     CANCELLED,
     MODIFIED,
@@ -31,6 +30,7 @@ from gateway.review import (
     auth_number_for,
     authorization_period,
 )
+from gateway.policy import PlanPolicy
 
 
 class InvalidDecision(ValueError):

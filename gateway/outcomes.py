@@ -1,0 +1,104 @@
+"""Building determinations: the X12 306 review actions, the decision and rejection shapes, the
+authorization span a plan grants and the review clock. Shared by screening, review and the
+reviewer's decisions.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from gateway.case import (
+    Case,
+    CaseStatus,
+    Determination,
+    LineDetermination,
+    Reason,
+    Rejection,
+    Urgency,
+)
+from gateway.clocks import add_business_days
+from gateway.policy import PlanPolicy, add_months
+
+# X12 306 review actions (HCR01 / PAS reviewActionCode).
+APPROVED, PARTIAL, NOT_CERTIFIED, PENDED, MODIFIED = "A1", "A2", "A3", "A4", "A6"
+CONTACT_PAYER, NOT_REQUIRED, CANCELLED = "CT", "NA", "C"
+
+
+def auth_number_for(case: Case) -> str:
+    # One authorization number per case, derived from its id so a re-review keeps it.
+    return f"ONC{(case.id or '').removeprefix('PA')}"
+
+
+def decision(
+    case: Case,
+    now: datetime,
+    status: CaseStatus,
+    action: str,
+    reason: Reason,
+    plan: PlanPolicy | None = None,
+    **fields: Any,
+) -> Determination:
+    lines = fields.pop("lines", None)
+    if lines is None:
+        lines = [
+            LineDetermination(sequence=line.sequence, code=line.code, review_action=action)
+            for line in case.active_lines
+        ]
+    return Determination(
+        status=status,
+        review_action=action,
+        reason=reason,
+        lines=lines,
+        decided_at=now,
+        plan_id=plan.id if plan else None,
+        urgency=fields.pop("urgency", case.urgency),
+        **fields,
+    )
+
+
+def reject(case: Case, now: datetime, code: str, rejection: Rejection, plan=None) -> Determination:
+    reason = Reason(
+        code=code, text=rejection.text, plan_rule=plan.rule("eligibility") if plan else None
+    )
+    return decision(
+        case, now, CaseStatus.REJECTED, NOT_REQUIRED, reason, plan, rejection=rejection, lines=[]
+    )
+
+
+def authorization_period(
+    plan: PlanPolicy, service_date: date, now: datetime, duration_days: int | None
+) -> tuple[date, date]:
+    """The span the plan grants: long enough for the whole regimen, within the plan's bounds."""
+    start = service_date
+    anchor = now.date() if plan.authorization.anchor == "determination" else service_date
+    span = plan.authorization
+    if span.unit == "months":
+        shortest, longest = add_months(anchor, span.min), add_months(anchor, span.max)
+    else:
+        shortest, longest = anchor + timedelta(days=span.min), anchor + timedelta(days=span.max)
+    wanted = service_date + timedelta(days=duration_days or 0)
+    end = min(max(wanted, shortest), longest)
+    return start, end
+
+
+def effective_urgency(case: Case) -> tuple[Urgency, str | None]:
+    # Urgent requests need clinical documentation attached; without it they are handled as
+    # standard (DOMAIN.md: Urgency).
+    if case.urgency is Urgency.URGENT and not case.attachments:
+        return (
+            Urgency.STANDARD,
+            "Urgent request without clinical documentation handled as standard.",
+        )
+    return case.urgency, None
+
+
+def due_by(plan: PlanPolicy, received: datetime, urgency: Urgency, complete: bool) -> datetime:
+    if urgency is Urgency.URGENT:
+        return received + timedelta(hours=plan.clocks.urgent_hours)
+    days = (
+        plan.clocks.routine_target_business_days
+        if complete
+        else plan.clocks.routine_max_business_days
+    )
+    return add_business_days(received, days)
