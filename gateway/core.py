@@ -22,32 +22,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.case import Case, CaseStatus, Determination, Program
+from gateway.eligibility.answer import program_answer
 from gateway.eligibility.roster import RosterEligibility
 from gateway.outcomes import auth_number_for
 from gateway.pathway.engine import PathwayEngine
 from gateway.policy import load_code_tables, load_plans
 from gateway.review import Ports, clinical_facts, review
-from gateway.reviewer import (
-    ReviewerDecision,
-    apply_reviewer_decision,
-    cancelled,
-    cancelled_line,
-    hold_expired,
-)
 from gateway.settings import Settings
 from gateway.store import outbox
 from gateway.store.db import make_engine, session_factory, upgrade, writing
 from gateway.store.models import CaseEventRow, CaseRow, CounterRow, ReplayRow
+from gateway.transitions import CaseNotFound, CaseTransitions, InvalidTransition
+
+# The errors callers of the core catch live beside the transitions that raise them.
+__all__ = ["CaseNotFound", "Core", "InvalidTransition", "StoredCase", "SubmitResult"]
 
 log = logging.getLogger("gateway.core")
-
-
-class CaseNotFound(LookupError):
-    pass
-
-
-class InvalidTransition(ValueError):
-    """The case is not in a state that allows this (e.g. deciding an approved case)."""
 
 
 class JobSpec(Protocol):
@@ -94,7 +84,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Core:
+class Core(CaseTransitions):
     def __init__(
         self,
         settings: Settings,
@@ -270,44 +260,6 @@ class Core:
         with self.sessions() as session:
             row = session.get(ReplayRow, f"claim:{submitter_id or ''}:{claim_identifier}")
             return row.case_ids[0] if row and row.case_ids else None
-
-    def update_case(
-        self, case_id: str, update: Case, *, actor: str, now: datetime | None = None
-    ) -> StoredCase:
-        """A change to a case (PAS claim update, X12 UM02 revision or cancel): re-review it with
-        the new content and answer for every item. A denied case cannot be updated: the
-        provider asks for reconsideration or appeals instead (DOMAIN.md: Clocks)."""
-        now = now or self.clock()
-
-        def change(session: Session, row: CaseRow, case: Case, current: Determination):
-            if current.status in (CaseStatus.DENIED, CaseStatus.CANCELLED):
-                raise InvalidTransition(
-                    f"case {case_id} is {current.status.value} and cannot be updated; "
-                    + (
-                        "request a reconsideration or file an appeal"
-                        if current.status is CaseStatus.DENIED
-                        else "submit a new request"
-                    )
-                )
-            revised = update.model_copy(
-                deep=True,
-                update={
-                    "id": case_id,
-                    "related_case_id": case.related_case_id,
-                    "prior_case_id": case_id,
-                },
-            )
-            revised.program = self._program_for(revised)
-            if revised.certification_type == "3" or not revised.active_lines:
-                return revised, cancelled(revised, current, now)
-            determination = review(revised, self.ports, now)
-            determination.lines += [
-                cancelled_line(line) for line in revised.service_lines if line.cancelled
-            ]
-            determination.lines.sort(key=lambda line: line.sequence)
-            return revised, determination
-
-        return self._transition(case_id, actor, now, change)
 
     def _with_primary_facts(self, session: Session, case: Case) -> Case:
         primary = session.get(CaseRow, case.related_case_id)
@@ -500,172 +452,9 @@ class Core:
 
     # -- later events -----------------------------------------------------------------------
 
-    def _transition(
-        self,
-        case_id: str,
-        actor: str,
-        now: datetime,
-        change: Callable[[Session, CaseRow, Case, Determination], tuple[Case, Determination]],
-    ) -> StoredCase:
-        with writing(self.sessions) as session:
-            query = select(CaseRow).where(CaseRow.id == case_id)
-            if self.engine.dialect.name == "postgresql":
-                query = query.with_for_update()
-            row = session.execute(query).scalar_one_or_none()
-            if row is None:
-                raise CaseNotFound(case_id)
-            case = Case.model_validate(row.case_json)
-            current = Determination.model_validate(row.determination_json)
-            case, determination = change(session, row, case, current)
-            previous = row.status
-            row.case_json = case.model_dump(mode="json")
-            row.determination_json = determination.model_dump(mode="json")
-            row.status = determination.status.value
-            row.due_by = determination.due_by
-            row.hold_due = determination.hold_due
-            row.updated_at = now
-            self._record(session, case, determination, previous, actor, now)
-            if determination.status in (CaseStatus.APPROVED, CaseStatus.MODIFIED):
-                self._release_supportive(session, case, actor, now)
-        return self.get(case_id)
-
-    def _release_supportive(
-        self, session: Session, primary: Case, actor: str, now: datetime
-    ) -> None:
-        """Pended supportive cases follow their primary case once it is approved."""
-        rows = session.execute(
-            select(CaseRow).where(
-                CaseRow.related_case_id == primary.id,
-                CaseRow.status.in_([CaseStatus.PENDED.value, CaseStatus.HELD.value]),
-            )
-        ).scalars()
-        for row in list(rows):
-            child = Case.model_validate(row.case_json)
-            child.facts = child.facts.merged({"primary_case_approved": True}, "core:primary_case")
-            determination = review(child, self.ports, now)
-            previous = row.status
-            row.case_json = child.model_dump(mode="json")
-            row.determination_json = determination.model_dump(mode="json")
-            row.status = determination.status.value
-            row.due_by = determination.due_by
-            row.updated_at = now
-            self._record(session, child, determination, previous, actor, now)
-
-    def decide(
-        self, case_id: str, decision: ReviewerDecision, *, now: datetime | None = None
-    ) -> StoredCase:
-        """A reviewer's determination on a pended or held case."""
-        now = now or self.clock()
-
-        def change(session: Session, row: CaseRow, case: Case, current: Determination):
-            if current.status not in (CaseStatus.PENDED, CaseStatus.HELD):
-                raise InvalidTransition(
-                    f"case {case_id} is {current.status.value}; only pended or held cases "
-                    "take a reviewer determination"
-                )
-            plan = self.ports.plans[current.plan_id] if current.plan_id else None
-            if plan is None:
-                raise InvalidTransition(f"case {case_id} has no plan to decide under")
-            enrollment = self.ports.eligibility.enrollment(case.member.member_id)
-            lob = enrollment.line_of_business if enrollment else ""
-            return case, apply_reviewer_decision(case, current, decision, plan, lob, now)
-
-        return self._transition(case_id, decision.reviewer, now, change)
-
-    def add_clinical(
-        self,
-        case_id: str,
-        values: dict[str, Any],
-        *,
-        actor: str,
-        notes: str | None = None,
-        now: datetime | None = None,
-    ) -> StoredCase:
-        """Additional clinical information re-runs the review; a hold past its due date is
-        decided on the original submission (DOMAIN.md: Pended / hold)."""
-        now = now or self.clock()
-
-        def change(session: Session, row: CaseRow, case: Case, current: Determination):
-            if current.status not in (CaseStatus.PENDED, CaseStatus.HELD):
-                raise InvalidTransition(
-                    f"case {case_id} is {current.status.value}: additional information is taken "
-                    "only while a case is pended or held"
-                )
-            if current.status is CaseStatus.HELD and current.hold_due and now > current.hold_due:
-                original = Case.model_validate(row.original_json)
-                return original, hold_expired(original, current, now)
-            case.facts = case.facts.merged(values, f"additional:{actor}")
-            if notes:
-                case.facts.notes.append(notes)
-            case.submission.received_at = now  # the clock restarts on complete information
-            return case, review(case, self.ports, now)
-
-        return self._transition(case_id, actor, now, change)
-
-    def expire_holds(self, now: datetime | None = None) -> list[str]:
-        """The hold clock: holds past their due date go to review on the original submission."""
-        now = now or self.clock()
-        with self.sessions() as session:
-            due = list(
-                session.execute(
-                    select(CaseRow.id).where(
-                        CaseRow.status == CaseStatus.HELD.value, CaseRow.hold_due < now
-                    )
-                ).scalars()
-            )
-        expired = []
-        for case_id in due:
-
-            def change(session: Session, row: CaseRow, case: Case, current: Determination):
-                if current.status is not CaseStatus.HELD:
-                    return case, current
-                original = Case.model_validate(row.original_json)
-                return original, hold_expired(original, current, now)
-
-            self._transition(case_id, "gateway:clock", now, change)
-            expired.append(case_id)
-        return expired
-
     def facts_for(self, case: Case) -> dict[str, Any]:
         return clinical_facts(case, self.ports)
 
     def eligibility(self, member_id: str, on: date) -> dict[str, Any] | None:
         """Per program: is prior authorization required for this member on this date."""
-        enrollment = self.ports.eligibility.enrollment(member_id)
-        if enrollment is None:
-            return None
-        plan = self.ports.plans[enrollment.plan_id]
-        eligible = enrollment.eligible_on(on)
-        managed = enrollment.line_of_business in plan.lines_of_business
-        required = plan.programs.prior_authorization_required if eligible and managed else []
-        not_required = (
-            plan.programs.prior_authorization_not_required
-            if managed
-            else plan.programs.prior_authorization_required
-            + plan.programs.prior_authorization_not_required
-        )
-        if not eligible:
-            message = f"Member is not eligible on {on.isoformat()}."
-        else:
-            parts = []
-            if required:
-                parts.append("Prior authorization required for: " + ", ".join(required))
-            if not_required:
-                parts.append("No prior authorization required for: " + ", ".join(not_required))
-            message = ". ".join(parts) + "."
-        return {
-            "member_id": enrollment.member_id,
-            "date": on.isoformat(),
-            "eligible": eligible,
-            "payer_id": plan.payer_id,
-            "plan": plan.id,
-            "line_of_business": enrollment.line_of_business,
-            "product": enrollment.product,
-            "pharmacy_benefit": (
-                "payer" if enrollment.pharmacy.with_payer else enrollment.pharmacy.pbm_name
-            ),
-            "out_of_network_benefits": enrollment.out_of_network_benefits,
-            "prior_authorization_required": required,
-            "prior_authorization_not_required": not_required,
-            "message": message,
-        }
+        return program_answer(self.ports, member_id, on)

@@ -1,0 +1,52 @@
+"""The per-program eligibility answer: "Prior authorization required for: Medical Oncology. No
+prior authorization required for: Gastroenterology." (DOMAIN.md: Scope and eligibility)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.review import Ports
+
+
+def program_answer(ports: Ports, member_id: str, on: date) -> dict[str, Any] | None:
+    """Per program: is prior authorization required for this member on this date."""
+    enrollment = ports.eligibility.enrollment(member_id)
+    if enrollment is None:
+        return None
+    plan = ports.plans[enrollment.plan_id]
+    eligible = enrollment.eligible_on(on)
+    managed = enrollment.line_of_business in plan.lines_of_business
+    required = plan.programs.prior_authorization_required if eligible and managed else []
+    not_required = (
+        plan.programs.prior_authorization_not_required
+        if managed
+        else plan.programs.prior_authorization_required
+        + plan.programs.prior_authorization_not_required
+    )
+    if not eligible:
+        message = f"Member is not eligible on {on.isoformat()}."
+    else:
+        parts = []
+        if required:
+            parts.append("Prior authorization required for: " + ", ".join(required))
+        if not_required:
+            parts.append("No prior authorization required for: " + ", ".join(not_required))
+        message = ". ".join(parts) + "."
+    return {
+        "member_id": enrollment.member_id,
+        "date": on.isoformat(),
+        "eligible": eligible,
+        "payer_id": plan.payer_id,
+        "plan": plan.id,
+        "line_of_business": enrollment.line_of_business,
+        "product": enrollment.product,
+        "pharmacy_benefit": (
+            "payer" if enrollment.pharmacy.with_payer else enrollment.pharmacy.pbm_name
+        ),
+        "out_of_network_benefits": enrollment.out_of_network_benefits,
+        "prior_authorization_required": required,
+        "prior_authorization_not_required": not_required,
+        "message": message,
+    }
