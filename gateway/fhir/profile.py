@@ -133,10 +133,10 @@ def _full_url_agrees(full_url: str, resource: Any, path: str) -> list[Issue]:
 def _check_references(index: BundleIndex, root: Entry, strict: bool) -> list[Issue]:
     """Everything the root resource reaches must be in the bundle exactly once.
 
-    A reference the root itself holds that does not resolve is an error when `strict` (PAS: the
-    bundle carries the Claim and every resource it references). A dangling reference deeper down
-    is a warning: the IG's own surgical example leaves PractitionerRole.practitioner dangling,
-    and nothing the gateway decides on hangs there. Claim.related of a prior Claim reached by
+    A reference that does not resolve is an error when `strict` ($submit: the bundle carries
+    the Claim and every resource it references, all the way down, as the gateway was asked to
+    hold every PAS request to); otherwise ($inquire) a warning. The IG's own surgical example
+    leaves PractitionerRole.practitioner dangling and is refused for it. Claim.related of a prior Claim reached by
     reference is skipped (its own prior Claim is left out of an update bundle on purpose), and
     so is ClaimResponse.request (the response bundle need not carry the Claim).
     """
@@ -160,7 +160,7 @@ def _check_references(index: BundleIndex, root: Entry, strict: bool) -> list[Iss
             elif not found:
                 where = "resource" if depth == 0 else "included resource"
                 text = f"Reference {target} from the {where} is not in the bundle"
-                issue = error if strict and depth == 0 else warning
+                issue = error if strict else warning
                 issues.append(issue("not-found", text, path))
             elif found[0].index not in seen:
                 seen.add(found[0].index)

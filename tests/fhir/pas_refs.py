@@ -14,7 +14,12 @@ REFERENCE = get_settings().reference_dir / "pas"
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "pas"
 
 # The reference files the Inferno kit treats as non-conformant requests.
-BAD_REQUESTS = {"fixture_missing_referenced_resource_request_bundle.json"}
+BAD_REQUESTS = {
+    "fixture_missing_referenced_resource_request_bundle.json",
+    # PractitionerRole.practitioner and .location point outside the bundle: every reference
+    # must resolve inside a $submit bundle, so the gateway refuses the IG's own example.
+    "Bundle-SurgicalRequestBundleExample.json",
+}
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -101,11 +101,14 @@ def test_samples_pass_except_the_dangling_one(path: Path) -> None:
         assert issues == []
 
 
-def test_ig_surgical_example_dangles_only_below_the_claim() -> None:
+def test_ig_surgical_example_is_refused_for_its_dangling_references() -> None:
     bundle = load(REFERENCE / "examples" / "Bundle-SurgicalRequestBundleExample.json")
     issues = check_request(bundle)
-    assert not has_errors(issues)
-    assert {i.code for i in issues} == {"not-found"}
+    assert {i.code for i in issues if i.is_error} == {"not-found"}
+    assert _errors_at(issues) >= {
+        "Bundle.entry[6].resource.practitioner",
+        "Bundle.entry[6].resource.location[0]",
+    }
 
 
 # -- single rules on a known-good bundle -----------------------------------------------------
