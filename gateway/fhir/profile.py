@@ -136,8 +136,8 @@ def _check_references(index: BundleIndex, root: Entry, strict: bool) -> list[Iss
     A reference that does not resolve is an error when `strict` ($submit: the bundle carries
     the Claim and every resource it references, all the way down, as the gateway was asked to
     hold every PAS request to); otherwise ($inquire) a warning. The IG's own surgical example
-    leaves PractitionerRole.practitioner dangling and is refused for it. Claim.related of a prior Claim reached by
-    reference is skipped (its own prior Claim is left out of an update bundle on purpose), and
+    leaves PractitionerRole.practitioner dangling and is refused for it. Claim.related of a
+    prior Claim reached by reference is skipped (its own prior Claim is left out of an update bundle on purpose), and
     so is ClaimResponse.request (the response bundle need not carry the Claim).
     """
     issues: list[Issue] = []
