@@ -137,8 +137,9 @@ def _check_references(index: BundleIndex, root: Entry, strict: bool) -> list[Iss
     the Claim and every resource it references, all the way down, as the gateway was asked to
     hold every PAS request to); otherwise ($inquire) a warning. The IG's own surgical example
     leaves PractitionerRole.practitioner dangling and is refused for it. Claim.related of a
-    prior Claim reached by reference is skipped (its own prior Claim is left out of an update bundle on purpose), and
-    so is ClaimResponse.request (the response bundle need not carry the Claim).
+    prior Claim reached by reference is skipped (its own prior Claim is left out of an update
+    bundle on purpose), and so is ClaimResponse.request (the response bundle need not carry the
+    Claim).
     """
     issues: list[Issue] = []
     seen = {root.index}
