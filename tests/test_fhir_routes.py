@@ -311,3 +311,5 @@ def test_submit_without_credentials_is_refused(client):
         headers={"Authorization": "", "Content-Type": "application/fhir+json"},
     )
     assert response.status_code == 401
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert response.json()["issue"][0]["code"] == "login"

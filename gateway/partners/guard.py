@@ -127,6 +127,10 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body exceeds {limit} bytes for this channel")
 
 
+# OperationOutcome issue types (FHIR R4 issue-type) for the guard's refusals.
+FHIR_ISSUE = {401: "login", 403: "forbidden", 404: "not-found", 413: "too-costly", 429: "throttled"}
+
+
 class GatewayGuard:
     def __init__(
         self,
@@ -289,6 +293,21 @@ class GatewayGuard:
         headers: dict[str, str] | None = None,
     ) -> JSONResponse:
         state["refused"] = True
+        if str(scope.get("path", "")).startswith("/fhir/"):
+            # FHIR clients read refusals as an OperationOutcome (issue type per status).
+            outcome = {
+                "resourceType": "OperationOutcome",
+                "issue": [
+                    {
+                        "severity": "error",
+                        "code": FHIR_ISSUE.get(status_code, "processing"),
+                        "diagnostics": f"{title}: {detail}",
+                    }
+                ],
+            }
+            return JSONResponse(
+                outcome, status_code, headers=headers, media_type="application/fhir+json"
+            )
         return JSONResponse({"error": title, "detail": detail}, status_code, headers=headers)
 
     async def _audit(
