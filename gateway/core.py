@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import insert, select
@@ -27,11 +27,11 @@ from gateway.eligibility.roster import RosterEligibility
 from gateway.outcomes import auth_number_for
 from gateway.pathway.engine import PathwayEngine
 from gateway.policy import load_code_tables, load_plans
-from gateway.review import Ports, clinical_facts, review
+from gateway.review import Ports, review
 from gateway.settings import Settings
 from gateway.store import outbox
 from gateway.store.db import make_engine, session_factory, upgrade, writing
-from gateway.store.models import CaseEventRow, CaseRow, CounterRow, ReplayRow
+from gateway.store.models import CaseEventRow, CaseRow, CounterRow, ReplayRow, utcnow
 from gateway.transitions import CaseNotFound, CaseTransitions, InvalidTransition
 
 # The errors callers of the core catch live beside the transitions that raise them.
@@ -78,10 +78,6 @@ class SubmitResult:
     response: str | None = None
     replayed: bool = False
     children: list[StoredCase] = field(default_factory=list)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Core(CaseTransitions):
@@ -451,9 +447,6 @@ class Core(CaseTransitions):
             return [self._load(session, case_id) for case_id in list(ids)]
 
     # -- later events -----------------------------------------------------------------------
-
-    def facts_for(self, case: Case) -> dict[str, Any]:
-        return clinical_facts(case, self.ports)
 
     def eligibility(self, member_id: str, on: date) -> dict[str, Any] | None:
         """Per program: is prior authorization required for this member on this date."""

@@ -20,7 +20,7 @@ from gateway.core import Core
 from gateway.x12.ack import write_ta1
 from gateway.x12.intake import MEDIA_TYPE, answer_interchange
 from gateway.x12.outbound import ReceivedHeader
-from gateway.x12.tokens import X12SyntaxError, tokenize
+from gateway.x12.tokens import Segment, read_isa
 
 router = APIRouter(tags=["x12"])
 
@@ -46,22 +46,19 @@ def submitter(core: Core):  # type: ignore[no-untyped-def]
     return submit
 
 
-def interchange_identity(data: bytes) -> tuple[str, str] | None:
+def interchange_identity(isa: Segment | None) -> tuple[str, str] | None:
     """(ISA06, ISA13) of an interchange whose ISA is readable."""
-    try:
-        _, segments = tokenize(data)
-    except X12SyntaxError:
+    if isa is None:
         return None
-    if not segments or segments[0].seg_id != "ISA":
-        return None
-    return segments[0].get(6).strip(), segments[0].get(13).strip()
+    return isa.get(6).strip(), isa.get(13).strip()
 
 
 def answer(core: Core, data: bytes, *, batch: bool = False) -> tuple[str, list[str], str]:
     """(interchange to send back, case ids, answer kind) for one received interchange."""
     settings = core.settings
     numbers = CoreControlNumbers(core)
-    identity = interchange_identity(data)
+    isa = read_isa(data)
+    identity = interchange_identity(isa)
     digest = hashlib.sha256(data).hexdigest()
     key = f"isa:{identity[0]}:{identity[1]}" if identity else None
     if key:
@@ -70,8 +67,7 @@ def answer(core: Core, data: bytes, *, batch: bool = False) -> tuple[str, list[s
             if stored["digest"] == digest:
                 return stored["response"], stored["case_ids"], "replay"
             # X12 I18 025: duplicate interchange control number.
-            _, segments = tokenize(data)
-            header = ReceivedHeader.from_isa(segments[0])
+            header = ReceivedHeader.from_isa(isa)
             ta1 = write_ta1(
                 header,
                 note_code="025",
@@ -96,11 +92,10 @@ def answer(core: Core, data: bytes, *, batch: bool = False) -> tuple[str, list[s
     return result.body, case_ids, result.kind
 
 
-def refuse_sender(core: Core, data: bytes, isa06: str) -> str:
+def refuse_sender(core: Core, isa: Segment) -> str:
     """TA1 for an interchange from a sender id the partner may not use (X12 I18 006: invalid
     interchange sender id)."""
-    _, segments = tokenize(data)
-    header = ReceivedHeader.from_isa(segments[0])
+    header = ReceivedHeader.from_isa(isa)
     return write_ta1(
         header,
         note_code="006",
@@ -115,8 +110,9 @@ async def x12_278(request: Request) -> Response:
     core: Core = request.app.state.core
     principal = authenticated(request)
     data = await request.body()
-    identity = interchange_identity(data)
-    if identity and not x12_sender_allowed(principal, identity[0]):
+    isa = read_isa(data)
+    identity = interchange_identity(isa)
+    if isa is not None and identity and not x12_sender_allowed(principal, identity[0]):
         audit_request(
             request,
             event="x12.sender.refused",
@@ -126,7 +122,7 @@ async def x12_278(request: Request) -> Response:
             outcome_desc="ISA06 is not one of the partner's sender ids",
         )
         return Response(
-            refuse_sender(core, data, identity[0]),
+            refuse_sender(core, isa),
             status_code=403,
             media_type=MEDIA_TYPE,
             headers={"X-Answer-Kind": "ta1"},
