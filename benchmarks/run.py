@@ -101,13 +101,13 @@ def child_intake(batch: Path, out: Path, heap: bool = False) -> dict[str, Any]:
     With `heap`, tracemalloc follows the Python heap (slower: not for the throughput numbers)."""
     from rich.console import Console
 
-    from gateway.core import Core
     from gateway.settings import get_settings
     from gateway.submit import run
+    from gateway.wiring import build
     from gateway.x12.intake import REQUEST_GRAMMAR
 
     REQUEST_GRAMMAR()  # the map and code lists, loaded once per process
-    Core(get_settings()).engine.dispose()  # the schema migrated, the mappings parsed once
+    build(get_settings()).core.engine.dispose()  # the schema migrated, the mappings parsed once
     importlib.import_module("gateway.api.app")  # what `run` imports: not the batch's memory
     baseline = rss_mb()
     if heap:
@@ -118,7 +118,7 @@ def child_intake(batch: Path, out: Path, heap: bool = False) -> dict[str, Any]:
         seconds = time.perf_counter() - started
     heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else None
     tracemalloc.stop()
-    core = Core(get_settings(), migrate=False)
+    core = build(get_settings(), migrate=False).core
     from sqlalchemy import func, select
 
     from gateway.store.models import CaseRow, OutboxJobRow
@@ -234,14 +234,14 @@ def worker(root: Path, name: str, cap: int) -> dict[str, Any]:
     use_env(gateway_env(root, name))
     from sqlalchemy import func, select
 
-    from gateway.core import Core
     from gateway.notify.deliver import Deliverer
     from gateway.settings import get_settings
     from gateway.store.models import OutboxJobRow
+    from gateway.wiring import build
     from gateway.worker import Dispatcher
 
     settings = get_settings()
-    core = Core(settings, migrate=False)
+    core = build(settings, migrate=False).core
     with core.sessions() as session:
         total = session.scalar(select(func.count()).select_from(OutboxJobRow)) or 0
     deliverer = Deliverer(settings, clock=core.clock)
@@ -296,15 +296,13 @@ def pas(root: Path, rounds: int) -> dict[str, Any]:
     use_env(gateway_env(root, "pas"))
     from fhir.resources.R4B.bundle import Bundle
 
-    from gateway.api.app import wire_outbound
     from gateway.api.fhir import submit_bundle
     from gateway.conformance.observe import observe_fhir
-    from gateway.core import Core
     from gateway.settings import get_settings
+    from gateway.wiring import build
 
     settings = get_settings()
-    core = Core(settings)
-    wire_outbound(core, settings)  # the outbound jobs, as under `gateway serve`
+    core = build(settings).core  # the outbound jobs, as under `gateway serve`
     out: dict[str, Any] = {}
     n = 0
     for name, bundle in pas_bundles().items():

@@ -44,12 +44,16 @@ def serve(
 def worker() -> None:
     """Deliver outbox jobs (fax, e-mail, member mail, payer feed, notifications) and run the
     review clocks until stopped (SIGINT/SIGTERM finishes the job in hand)."""
-    from gateway.core import Core
+    from gateway.wiring import build
     from gateway.worker import run_worker
 
     _logging()
-    settings = get_settings()
-    run_worker(settings, clock_tick=Core(settings).expire_holds)
+    # The same case service as `serve`, job planners included: a hold that expires here
+    # queues the same letters and notices the server would.
+    gateway = build(get_settings())
+    run_worker(
+        gateway.settings, clock_tick=gateway.core.expire_holds, clock=gateway.core.clock
+    )
 
 
 @db_app.command("upgrade")

@@ -23,10 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.case import Case, CaseStatus, Determination, Program
 from gateway.eligibility.answer import program_answer
-from gateway.eligibility.roster import RosterEligibility
 from gateway.outcomes import auth_number_for
-from gateway.pathway.engine import PathwayEngine
-from gateway.policy import load_code_tables, load_plans
 from gateway.review import Ports, review
 from gateway.settings import Settings
 from gateway.store import outbox
@@ -85,9 +82,13 @@ class Core(CaseTransitions):
         self,
         settings: Settings,
         *,
+        ports: Ports,
+        job_planners: list[JobPlanner] | None = None,
         migrate: bool = True,
         clock: Callable[[], datetime] | None = None,
     ):
+        """Every collaborator comes in: the ports and the job planners are built by
+        `gateway.wiring.build`, the one place adapters are constructed."""
         self.settings = settings
         # A frozen clock replays a conformance suite as of its own date (GATEWAY_FROZEN_TIME).
         frozen = settings.frozen_time
@@ -96,14 +97,8 @@ class Core(CaseTransitions):
         if migrate:
             upgrade(self.engine)
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
-        tables = load_code_tables(settings.mappings_dir)
-        self.ports = Ports(
-            eligibility=RosterEligibility.from_file(settings.roster),
-            pathways=PathwayEngine.from_dir(settings.mappings_dir),
-            tables=tables,
-            plans=load_plans(settings.mappings_dir),
-        )
-        self.job_planners: list[JobPlanner] = []
+        self.ports = ports
+        self.job_planners: list[JobPlanner] = list(job_planners or [])
 
     # -- counters ---------------------------------------------------------------------------
 

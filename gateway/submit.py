@@ -364,10 +364,9 @@ def run(
         errors.print(f"[red]error:[/] --out {out_dir}: {exc.strerror or exc}", highlight=False)
         return 2
 
-    from gateway.api.app import wire_outbound
-    from gateway.core import Core
     from gateway.logs import configure
     from gateway.settings import get_settings
+    from gateway.wiring import build
 
     settings = get_settings()
     # Warnings and errors only (JSON, ids only): a batch of thousands must not bury the table.
@@ -377,8 +376,7 @@ def run(
         if isinstance(wanted, int) and wanted > logging.WARNING
         else "WARNING"
     )
-    core = Core(settings)
-    wire_outbound(core, settings)  # the outbound jobs a determination causes, as under serve
+    core = build(settings).core  # the outbound jobs a determination causes, as under serve
     results: list[FileResult] = []
     columns = (
         TextColumn("{task.description}"),

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from gateway.core import Core
 from gateway.partners.settings import AuthSettings
 from gateway.settings import REPO_ROOT, Settings
+from gateway.wiring import build
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -104,7 +105,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def core(settings: Settings, clock: Clock) -> Iterator[Core]:
-    gateway = Core(settings, clock=clock)
+    gateway = build(settings, clock=clock).core
     yield gateway
     # Close pooled connections now: a PostgreSQL server allows only so many clients.
     gateway.engine.dispose()

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.core import Core
 from gateway.settings import REPO_ROOT
+from gateway.wiring import build
 from tests.conftest import OPERATOR_PARTNER, bearer, make_auth_settings, make_settings
 
 X12 = (REPO_ROOT / "samples" / "x12" / "278-act-dd-jane-doe.x12").read_bytes()
@@ -26,7 +26,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory):
 
     folder: Path = tmp_path_factory.mktemp("never500")
     gateway_settings = make_settings(folder)
-    core = Core(gateway_settings, clock=lambda: datetime(2026, 11, 23, 15, tzinfo=UTC))
+    core = build(gateway_settings, clock=lambda: datetime(2026, 11, 23, 15, tzinfo=UTC)).core
     auth = make_auth_settings(rate_limit_per_second=10_000, rate_limit_burst=10_000)
     with TestClient(
         create_app(gateway_settings, core=core, auth_settings=auth), raise_server_exceptions=False

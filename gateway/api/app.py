@@ -1,4 +1,4 @@
-"""The FastAPI app, wired from settings in one place (STYLE.md: the app wires the adapters)."""
+"""The FastAPI app over a case service built by `gateway.wiring.build`."""
 
 from __future__ import annotations
 
@@ -13,35 +13,8 @@ from gateway.api import auth, cases, eligibility, errors, fhir, jobs, x12
 from gateway.core import Core
 from gateway.partners.settings import AuthSettings
 from gateway.settings import Settings, get_settings
+from gateway.wiring import build
 from gateway.worker import Dispatcher
-
-
-def wire_outbound(core: Core, settings: Settings) -> None:
-    """The job planners that turn a stored determination into outbound jobs, once per core."""
-    if core.job_planners:
-        return
-    from gateway.notify.jobs import outbound_jobs
-    from gateway.x12.writer import write_response
-
-    def letters_notices_and_feed(_session, case, determination, previous):  # type: ignore[no-untyped-def]
-        jobs = outbound_jobs(case, determination, previous_status=previous, settings=settings)
-        for job in jobs:
-            if job.kind == "payer_feed":
-                # The payer's claims system takes the 278 response beside the JSON line (issue 4).
-                job.payload["x12_278"] = "\n".join(
-                    write_response(
-                        case,
-                        determination,
-                        number=1,
-                        now=determination.decided_at,
-                        trace_id=case.id or "",
-                        x12_id=settings.x12_id,
-                    )
-                )
-        return jobs
-
-    core.job_planners.append(letters_notices_and_feed)
-    core.job_planners.append(fhir.SubscriptionNotifier(settings.fhir_base_url))
 
 
 def create_app(
@@ -50,7 +23,8 @@ def create_app(
     auth_settings: AuthSettings | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    core = core or Core(settings)
+    # The composition root builds the case service with its ports and job planners.
+    core = core or build(settings).core
     app = FastAPI(
         title="Oncology prior-authorization gateway",
         version="0.1.0",
@@ -76,7 +50,6 @@ def create_app(
     app.include_router(x12.router)
     app.include_router(jobs.router)
     app.state.jobs_for_case = jobs.jobs_for_case
-    wire_outbound(core, settings)
     dispatcher = Dispatcher(core.sessions, settings, clock_tick=core.expire_holds, clock=core.clock)
     app.state.run_outbox_once = dispatcher.run_once
     if settings.dispatch_in_process:

@@ -89,7 +89,7 @@ def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]
     from fastapi.testclient import TestClient
 
     from gateway.api.app import create_app
-    from gateway.core import Core
+    from gateway.wiring import build
 
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
         folder = Path(tmp)
@@ -107,7 +107,7 @@ def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]
                 "dispatch_in_process": False,
             }
         )
-        core = Core(settings)
+        core = build(settings).core
         app = create_app(settings, core=core)
         with TestClient(app, headers=_local_operator_headers(app)) as client:
             yield Target(client, worker=getattr(app.state, "run_outbox_once", None))

@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 
 from gateway.api.app import create_app
 from gateway.case import Case
-from gateway.core import Core
 from gateway.partners.isolation import can_read
 from gateway.partners.principal import (
     LOCAL_OPERATOR,
@@ -27,6 +26,7 @@ from gateway.partners.principal import (
 )
 from gateway.partners.settings import AuthSettings
 from gateway.partners.tokens import ScopeError, grant_scopes, signing_key
+from gateway.wiring import build
 from tests.auth.conftest import es384_key
 from tests.conftest import NOW, jane_doe_request, make_settings
 
@@ -154,7 +154,7 @@ def test_partner_commands_and_token(tmp_path):
     assert minted.returncode == 0, minted.stderr
     token = minted.stdout.strip()
     auth = AuthSettings(token_key_file=tmp_path / "token.key", token_secret=None)
-    core = Core(settings)
+    core = build(settings).core
     with TestClient(create_app(settings, core=core, auth_settings=auth)) as client:
         headers = {"Authorization": f"Bearer {token}"}
         assert client.get("/cases", headers=headers).status_code == 200

@@ -1,0 +1,100 @@
+"""The composition root: `build(settings) -> Gateway`, the one place adapters are constructed.
+
+`gateway serve`, `gateway worker`, `gateway submit`, `gateway conformance run` and the benchmarks
+all get their case service from here, so each has the same ports and the same job planners by
+construction (a worker that expires a hold queues the same letters as the server would).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gateway.core import Core, JobPlanner
+from gateway.eligibility.roster import RosterEligibility
+from gateway.pathway.engine import PathwayEngine
+from gateway.policy import load_code_tables, load_plans
+from gateway.review import Ports
+from gateway.settings import Settings, get_settings
+from gateway.worker import Dispatcher
+
+
+def build_ports(settings: Settings) -> Ports:
+    """The review's collaborators: the eligibility roster, the pathways and the plan rules,
+    each loaded once from the settings' files."""
+    return Ports(
+        eligibility=RosterEligibility.from_file(settings.roster),
+        pathways=PathwayEngine.from_dir(settings.mappings_dir),
+        tables=load_code_tables(settings.mappings_dir),
+        plans=load_plans(settings.mappings_dir),
+    )
+
+
+def job_planners(settings: Settings) -> list[JobPlanner]:
+    """The planners that turn a stored determination into outbound jobs: letters, e-mail
+    notices and the payer feed (with its 278), and PAS subscription notifications."""
+    from gateway.api.fhir import SubscriptionNotifier
+    from gateway.notify.jobs import outbound_jobs
+    from gateway.x12.writer import write_response
+
+    def letters_notices_and_feed(
+        _session: Any, case: Any, determination: Any, previous: str | None
+    ) -> list[Any]:
+        jobs = outbound_jobs(case, determination, previous_status=previous, settings=settings)
+        for job in jobs:
+            if job.kind == "payer_feed":
+                # The payer's claims system takes the 278 response beside the JSON line.
+                job.payload["x12_278"] = "\n".join(
+                    write_response(
+                        case,
+                        determination,
+                        number=1,
+                        now=determination.decided_at,
+                        trace_id=case.id or "",
+                        x12_id=settings.x12_id,
+                    )
+                )
+        return jobs
+
+    return [letters_notices_and_feed, SubscriptionNotifier(settings.fhir_base_url)]
+
+
+@dataclass
+class Gateway:
+    """What a process of the gateway runs on: its settings and its case service."""
+
+    settings: Settings
+    core: Core
+
+    def dispatcher(self, **options: Any) -> Dispatcher:
+        """The outbox dispatcher over this gateway's store, ticking its review clocks."""
+        return Dispatcher(
+            self.core.sessions,
+            self.settings,
+            clock_tick=self.core.expire_holds,
+            clock=self.core.clock,
+            **options,
+        )
+
+    def close(self) -> None:
+        self.core.engine.dispose()
+
+
+def build(
+    settings: Settings | None = None,
+    *,
+    migrate: bool = True,
+    clock: Callable[[], datetime] | None = None,
+) -> Gateway:
+    """Wire a gateway from settings (the environment's when none are given)."""
+    settings = settings or get_settings()
+    core = Core(
+        settings,
+        ports=build_ports(settings),
+        job_planners=job_planners(settings),
+        migrate=migrate,
+        clock=clock,
+    )
+    return Gateway(settings, core)
