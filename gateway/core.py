@@ -21,10 +21,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.case import Case, CaseStatus, Determination, Program
-from gateway.eligibility.answer import program_answer
-from gateway.outcomes import auth_number_for
-from gateway.review import Ports, review
+from gateway.domain.actions import ReviewAction
+from gateway.domain.case import Case, CaseStatus, Determination, Program, StoredCase
+from gateway.domain.outcomes import auth_number_for
+from gateway.domain.ports import Ports
+from gateway.domain.programs import program_answer
+from gateway.domain.review import review
 from gateway.settings import Settings
 from gateway.store import outbox
 from gateway.store.db import make_engine, session_factory, upgrade, writing
@@ -55,17 +57,6 @@ class JobPlanner(Protocol):
         determination: Determination,
         previous_status: str | None,
     ) -> list[JobSpec]: ...
-
-
-@dataclass
-class StoredCase:
-    case: Case
-    determination: Determination | None
-    status: CaseStatus
-    created_at: datetime
-    updated_at: datetime
-    events: list[dict[str, Any]] = field(default_factory=list)
-    children: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -357,9 +348,11 @@ class Core(CaseTransitions):
                 },
             )
             result = by_sequence[line.sequence]
-            status = {"A1": CaseStatus.APPROVED, "A6": CaseStatus.MODIFIED}.get(
-                result.review_action, determination.status
-            )
+            approved = {
+                ReviewAction.APPROVED: CaseStatus.APPROVED,
+                ReviewAction.MODIFIED: CaseStatus.MODIFIED,
+            }
+            status = approved.get(result.review_action, determination.status)
             child_determination = determination.model_copy(
                 deep=True,
                 update={

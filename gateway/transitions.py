@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.case import Case, CaseStatus, Determination
-from gateway.review import review
-from gateway.reviewer import (
+from gateway.domain.case import Case, CaseStatus, Determination, StoredCase
+from gateway.domain.ports import Ports
+from gateway.domain.review import review
+from gateway.domain.reviewer import (
     ReviewerDecision,
     apply_reviewer_decision,
     cancelled,
@@ -23,9 +24,6 @@ from gateway.reviewer import (
 )
 from gateway.store.db import writing
 from gateway.store.models import CaseRow
-
-if TYPE_CHECKING:
-    from gateway.core import StoredCase
 
 
 class CaseNotFound(LookupError):
@@ -38,6 +36,11 @@ class InvalidTransition(ValueError):
 
 class CaseTransitions:
     """Mixed into Core: the transitions of stored cases."""
+
+    # What the transitions use of the case service they are mixed into (gateway.core.Core).
+    clock: Callable[[], datetime]
+    ports: Ports
+    sessions: sessionmaker[Session]
 
     def update_case(
         self, case_id: str, update: Case, *, actor: str, now: datetime | None = None

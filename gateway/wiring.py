@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.adapters.pathways import PathwayEngine
+from gateway.adapters.roster import RosterEligibility
 from gateway.core import Core, JobPlanner
-from gateway.eligibility.roster import RosterEligibility
-from gateway.pathway.engine import PathwayEngine
-from gateway.policy import load_code_tables, load_plans
-from gateway.review import Ports
+from gateway.domain.policy import load_code_tables, load_plans
+from gateway.domain.ports import Ports
 from gateway.settings import Settings, get_settings
 from gateway.worker import Dispatcher
 

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway import audit
 from gateway.audit.fhir import audit_bundle
 from gateway.core import CaseNotFound, Core, InvalidTransition
+from gateway.domain.reviewer import InvalidDecision
 from gateway.partners.credentials import generate_secret, verify_secret
 from gateway.partners.guard import CHALLENGE, GatewayGuard, route_template
 from gateway.partners.isolation import can_read, readable_case, readable_cases
@@ -55,7 +56,6 @@ from gateway.partners.registry import (
 from gateway.partners.settings import AuthSettings
 from gateway.partners.smart import CLIENT_ASSERTION_TYPE, verify_client_assertion
 from gateway.partners.tokens import ScopeError, TokenError, grant_scopes, mint_access_token
-from gateway.reviewer import InvalidDecision
 from gateway.store.models import CaseRow
 
 __all__ = [

@@ -20,7 +20,8 @@ from gateway.api.auth import (
     submitter_for,
     visible_cases,
 )
-from gateway.case import (
+from gateway.core import Core, StoredCase
+from gateway.domain.case import (
     Attachment,
     Case,
     Channel,
@@ -33,9 +34,8 @@ from gateway.case import (
     Submission,
     Urgency,
 )
-from gateway.core import Core, StoredCase
-from gateway.policy import normalize_icd
-from gateway.reviewer import ReviewerDecision
+from gateway.domain.policy import normalize_icd
+from gateway.domain.reviewer import ReviewerDecision
 
 router = APIRouter(tags=["cases"])
 

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from gateway.core import CaseNotFound, InvalidTransition
-from gateway.reviewer import InvalidDecision
+from gateway.domain.reviewer import InvalidDecision
 
 log = logging.getLogger("gateway.api")
 

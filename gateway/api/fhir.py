@@ -26,8 +26,8 @@ from gateway.api.auth import (
     authenticated,
     require_scope,
 )
-from gateway.case import Case, CaseStatus, Determination
 from gateway.core import Core, InvalidTransition
+from gateway.domain.case import Case, CaseStatus, Determination
 from gateway.fhir import capability, outcome, profile, questionnaire, reader, subscription, writer
 from gateway.fhir.inquiry import read_inquiry
 from gateway.notify.jobs import JobSpec

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway import audit
 from gateway.api.auth import audit_request, audited, authenticated, x12_sender_allowed
-from gateway.case import Case, Determination
 from gateway.core import Core
+from gateway.domain.case import Case, Determination
 from gateway.x12.ack import write_ta1
 from gateway.x12.intake import MEDIA_TYPE, answer_interchange
 from gateway.x12.outbound import ReceivedHeader

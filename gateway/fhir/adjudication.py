@@ -13,12 +13,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from gateway.case import Case, Determination, LineDetermination, Reason
+from gateway.domain.actions import APPROVALS, ReviewAction
+from gateway.domain.case import Case, Determination, LineDetermination, Reason
 from gateway.fhir import constants as k
 from gateway.fhir.codes import review_action_display
 
 Resource = dict[str, Any]
-APPROVALS = ("A1", "A2", "A6")
 # Which request entry an X12 AAA loop points at, for errorPath (2010A payer, 2010B requester,
 # 2010C/D member, 2000E/F the Claim and its items).
 _LOOP_TARGET = {"2010A": "insurer", "2010B": "requestor", "2010C": "patient", "2010D": "patient"}
@@ -115,11 +115,11 @@ def items(
             exts.append({"url": k.EXT_ITEM_PREAUTH_ISSUE_DATE, "valueDate": issued.isoformat()})
             if granted:
                 exts.append({"url": k.EXT_ITEM_PREAUTH_PERIOD, "valuePeriod": granted})
-        if action == "A4" and case.id:
+        if action == ReviewAction.PENDED and case.id:
             # A tracking number for the pended item (X12 HCR02 is empty until decided).
             exts.append({"url": k.EXT_ADMIN_REFERENCE_NUMBER, "valueString": case.id})
         note = notes.add(reason.text if reason else None)
-        if action == "A6":
+        if action == ReviewAction.MODIFIED:
             detail = _authorized(item, line, det, granted)
             authorized = _authorized_detail(detail)
             if authorized:
@@ -193,7 +193,7 @@ def _add_item(
         out["quantity"] = detail["quantity"]
     if note:
         out["noteNumber"] = [note]
-    out["adjudication"] = [_review_action("A6", auth, reason)]
+    out["adjudication"] = [_review_action(ReviewAction.MODIFIED, auth, reason)]
     return out
 
 
@@ -235,4 +235,5 @@ def outcome(det: Determination, claim_items: list[Resource]) -> str:
         for ext in item["adjudication"][0]["extension"][0]["extension"]
         if ext["url"] == k.EXT_REVIEW_ACTION_CODE
     }
-    return "partial" if "A4" in actions and actions - {"A4"} else "complete"
+    pended = ReviewAction.PENDED
+    return "partial" if pended in actions and actions - {pended} else "complete"

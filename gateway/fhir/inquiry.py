@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gateway.case import Case
+from gateway.domain.case import Case
 from gateway.fhir import constants as k
 from gateway.fhir.bundle import BundleIndex
 from gateway.fhir.elements import items

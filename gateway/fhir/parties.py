@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from gateway.case import Address, Gender, Member, Provider
+from gateway.domain.case import Address, Gender, Member, Provider
 from gateway.fhir import constants as k
 from gateway.fhir.bundle import BundleIndex, Entry
 from gateway.fhir.codes import lookup

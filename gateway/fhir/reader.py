@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.case import (
+from gateway.domain.case import (
     Attachment,
     Case,
     Channel,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.case import Case
+from gateway.domain.case import Case
 from gateway.fhir import constants as k
 from gateway.fhir.outcome import Issue, error, warning
 from gateway.fhir.profile import check_structure

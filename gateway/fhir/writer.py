@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.case import Case, Determination
+from gateway.domain.case import Case, Determination
 from gateway.fhir import adjudication as adj
 from gateway.fhir import constants as k
 from gateway.fhir.bundle import BundleIndex, base_of

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from gateway.case import Case, Determination
+from gateway.domain.case import Case, Determination
 from gateway.notify.email import MailTransport, make_mail_transport, status_notice
 from gateway.notify.fax import FaxGateway, make_fax_gateway
 from gateway.notify.jobs import member_recipient, provider_recipient

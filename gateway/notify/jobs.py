@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.case import Case, CaseStatus, Determination, PendKind, Provider
+from gateway.domain.case import Case, CaseStatus, Determination, PendKind, Provider
 from gateway.settings import Settings
 
 # Statuses that are answered by a letter to the member (DOMAIN.md: "the member receives a letter

@@ -22,7 +22,8 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import inch
 from reportlab.platypus import ListFlowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from gateway.case import Case, Determination
+from gateway.domain.actions import APPROVALS, ReviewAction
+from gateway.domain.case import Case, Determination
 from gateway.notify.letter_templates import OPTIONS, TEMPLATES
 
 LETTER_KINDS = tuple(TEMPLATES)
@@ -34,17 +35,8 @@ PLACES = {
     "22": "an on-campus outpatient hospital (place of service 22)",
 }
 # X12 306 review actions as a reader says them.
-ACTIONS = {
-    "A1": "approved",
-    "A2": "partially approved",
-    "A3": "not approved",
-    "A4": "pended",
-    "A6": "approved as modified",
-    "CT": "contact the plan",
-    "NA": "no action required",
-    "C": "cancelled",
-}
-APPROVED_ACTIONS = frozenset({"A1", "A2", "A6"})
+ACTIONS = {action.value: action.reads for action in ReviewAction}
+APPROVED_ACTIONS = APPROVALS
 ACRONYMS = {"her2": "HER2", "er": "ER", "pr": "PR", "ecog": "ECOG", "pd": "PD", "l1": "L1"}
 APPEAL_KNOWN = frozenset(
     {
@@ -122,7 +114,7 @@ def _services(case: Case, determination: Determination) -> list[dict[str, Any]]:
                 "decision": ACTIONS.get(action or "", action or ""),
                 "auth_number": verdict.auth_number if verdict else None,
                 "approved": action in APPROVED_ACTIONS,
-                "denied": action == "A3",
+                "denied": action == ReviewAction.NOT_CERTIFIED,
             }
         )
     return out

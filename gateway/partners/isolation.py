@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
 
-from gateway.case import Case
+from gateway.domain.case import Case
 from gateway.partners.principal import Principal
 from gateway.store.models import CaseRow
 

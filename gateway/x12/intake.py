@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Literal, TextIO
 
-from gateway.case import Case, CaseStatus, Determination, Reason, Rejection
+from gateway.domain.actions import ReviewAction
+from gateway.domain.case import Case, CaseStatus, Determination, Reason, Rejection
 from gateway.x12.ack import GroupAck, write_999, write_ta1
 from gateway.x12.envelope import (
     Group,
@@ -121,7 +122,7 @@ def _rejected_by_gateway(case: Case, now: datetime, exc: Exception) -> Determina
     log.exception("x12 intake: submit failed for %s", case.submission.bht_reference, exc_info=exc)
     return Determination(
         status=CaseStatus.REJECTED,
-        review_action="CT",
+        review_action=ReviewAction.CONTACT_PAYER,
         reason=Reason(code="GATEWAY_UNAVAILABLE", text="Unable to respond at this time."),
         rejection=Rejection(
             loop="2000A",

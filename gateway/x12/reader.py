@@ -1,4 +1,4 @@
-"""A valid 278 request (005010X217, BHT02 13) read into the canonical `gateway.case.Case`.
+"""A valid 278 request (005010X217, BHT02 13) read into the canonical `gateway.domain.case.Case`.
 
 Loops read: 2010A UMO (payer id), 2010B requester (+REF/N3/N4/PER/PRV), 2010C subscriber
 (NM1*IL, DMG, N3/N4), 2010D dependent, 2000E patient event (TRN, UM, REF, DTP, HI, HSD, CRC,
@@ -13,7 +13,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from gateway.case import (
+from gateway.domain.case import (
     Address,
     Attachment,
     Case,

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from gateway.case import Case, Determination, LineDetermination
+from gateway.domain.case import Case, Determination, LineDetermination
 from gateway.x12.grammar import ElementSpec, LoopSpec, SegmentSpec
 from gateway.x12.numbers import ControlNumbers
 from gateway.x12.outbound import (

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.api.app import create_app
-from gateway.case import Case
+from gateway.domain.case import Case
 from gateway.partners.isolation import can_read
 from gateway.partners.principal import (
     LOCAL_OPERATOR,

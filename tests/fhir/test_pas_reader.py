@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.case import Case, Channel, Gender, Urgency
+from gateway.domain.case import Case, Channel, Gender, Urgency
 from gateway.fhir.inquiry import read_inquiry
 from gateway.fhir.questionnaire import QR_SOURCE
 from gateway.fhir.reader import PasReadError, content_hash, read_case, unwrap_parameters

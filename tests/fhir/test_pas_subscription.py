@@ -12,7 +12,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
-from gateway.case import CaseStatus, Determination, Reason
+from gateway.domain.case import CaseStatus, Determination, Reason
 from gateway.fhir import constants as k
 from gateway.fhir.capability import capability_statement
 from gateway.fhir.profile import check_response

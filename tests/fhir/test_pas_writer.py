@@ -11,7 +11,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.parameters import Parameters
 
-from gateway.case import (
+from gateway.domain.case import (
     Case,
     CaseStatus,
     Determination,

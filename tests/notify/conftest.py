@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.case import Case, Determination
+from gateway.domain.case import Case, Determination
 from gateway.notify.jobs import outbound_jobs
 from gateway.settings import Settings
 from gateway.store import outbox

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from gateway.case import (
+from gateway.domain.case import (
     Address,
     Case,
     CaseStatus,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.case import CaseStatus
+from gateway.domain.case import CaseStatus
 from gateway.notify.jobs import job_planner, normalize_fax, outbound_jobs
 from gateway.settings import Settings
 

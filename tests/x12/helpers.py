@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.case import (
+from gateway.domain.case import (
     Case,
     CaseStatus,
     Determination,

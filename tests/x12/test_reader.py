@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from gateway.case import Channel, Gender, Urgency
+from gateway.domain.case import Channel, Gender, Urgency
 from gateway.x12.reader import icd_with_dot, parse_msg_pairs, read_request
 from tests.x12.helpers import NOW, reference, sample, set_element, transactions
 

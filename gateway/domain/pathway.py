@@ -49,6 +49,12 @@ class PathwayResult(BaseModel):
 
 
 class PathwayPort(Protocol):
+    def clinical_facts(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Facts under their canonical names and values (mappings/codes/facts.yaml)."""
+
+    def describe_fact(self, name: str) -> str:
+        """A fact as a provider reads it, with the name to send it under."""
+
     def cancer_type(self, diagnosis_code: str) -> str | None:
         """The pathway family of a primary diagnosis (breast, colorectal, ...), if any."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from gateway.eligibility import CoveragePeriod, Enrollment, PharmacyBenefit
+from gateway.domain.eligibility import CoveragePeriod, Enrollment, PharmacyBenefit
 
 
 class RosterEligibility:

@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from gateway.case import Case, CaseStatus, Determination, Reason, Rejection
-from gateway.eligibility import Enrollment
-from gateway.outcomes import CONTACT_PAYER, NOT_REQUIRED, decision, reject
-from gateway.policy import PlanPolicy
+from gateway.domain.case import Case, CaseStatus, Determination, Reason, Rejection
+from gateway.domain.eligibility import Enrollment
+from gateway.domain.outcomes import CONTACT_PAYER, NOT_REQUIRED, decision, reject
+from gateway.domain.policy import PlanPolicy
 
 if TYPE_CHECKING:
-    from gateway.review import Ports
+    from gateway.domain.ports import Ports
 
 
 def screen(

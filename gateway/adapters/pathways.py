@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from gateway.pathway import Match, PathwayResult, Regimen
+from gateway.domain.pathway import Match, PathwayResult, Regimen
 
 
 class Pathway(BaseModel):
@@ -106,6 +106,15 @@ class PathwayEngine:
                 if code.startswith(key) and (best is None or len(key) > best[0]):
                     best = (len(key), pathway)
         return best[1] if best else None
+
+    def clinical_facts(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {
+            name: self.vocabulary.normalize_value(name, value)
+            for name, value in self.vocabulary.canonical(values).items()
+        }
+
+    def describe_fact(self, name: str) -> str:
+        return self.vocabulary.describe(name)
 
     def cancer_type(self, diagnosis_code: str) -> str | None:
         pathway = self.pathway_for(diagnosis_code)

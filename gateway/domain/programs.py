@@ -7,7 +7,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gateway.review import Ports
+    from gateway.domain.ports import Ports
 
 
 def program_answer(ports: Ports, member_id: str, on: date) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ given. Channels fill it; the core reads it; nothing here knows X12 or FHIR.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -314,3 +315,16 @@ class Determination(Model):
     @property
     def is_final(self) -> bool:
         return self.status.is_final
+
+
+@dataclass
+class StoredCase:
+    """A case as the store holds it: the case, its current determination and its history."""
+
+    case: Case
+    determination: Determination | None
+    status: CaseStatus
+    created_at: datetime
+    updated_at: datetime
+    events: list[dict[str, Any]] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)

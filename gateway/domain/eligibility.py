@@ -11,7 +11,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from gateway.case import Address
+from gateway.domain.case import Address
 
 
 class CoveragePeriod(BaseModel):

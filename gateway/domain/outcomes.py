@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from gateway.case import (
+from gateway.domain.actions import ReviewAction as A
+from gateway.domain.case import (
     Case,
     CaseStatus,
     Determination,
@@ -17,12 +18,13 @@ from gateway.case import (
     Rejection,
     Urgency,
 )
-from gateway.clocks import add_business_days
-from gateway.policy import PlanPolicy, add_months
+from gateway.domain.clocks import add_business_days
+from gateway.domain.policy import PlanPolicy, add_months
 
-# X12 306 review actions (HCR01 / PAS reviewActionCode).
-APPROVED, PARTIAL, NOT_CERTIFIED, PENDED, MODIFIED = "A1", "A2", "A3", "A4", "A6"
-CONTACT_PAYER, NOT_REQUIRED, CANCELLED = "CT", "NA", "C"
+# The review actions under the short names the decision reads best with.
+APPROVED, PARTIAL, NOT_CERTIFIED = A.APPROVED, A.PARTIAL, A.NOT_CERTIFIED
+PENDED, MODIFIED = A.PENDED, A.MODIFIED
+CONTACT_PAYER, NOT_REQUIRED, CANCELLED = A.CONTACT_PAYER, A.NOT_REQUIRED, A.CANCELLED
 
 
 def auth_number_for(case: Case) -> str:

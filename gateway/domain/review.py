@@ -8,11 +8,10 @@ Every determination names the plan rule and the pathway row that produced it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from gateway.case import (
+from gateway.domain.case import (
     Case,
     CaseStatus,
     Determination,
@@ -22,9 +21,9 @@ from gateway.case import (
     ServiceLine,
     Urgency,
 )
-from gateway.clocks import add_business_days
-from gateway.eligibility import EligibilityPort, Enrollment
-from gateway.outcomes import (
+from gateway.domain.clocks import add_business_days
+from gateway.domain.eligibility import Enrollment
+from gateway.domain.outcomes import (
     APPROVED,
     CONTACT_PAYER,
     MODIFIED,
@@ -36,28 +35,16 @@ from gateway.outcomes import (
     due_by,
     effective_urgency,
 )
-from gateway.pathway import Match, PathwayResult
-from gateway.pathway.engine import PathwayEngine
-from gateway.policy import CodeTables, Drug, PlanPolicy
-from gateway.screening import screen
-
-
-@dataclass(frozen=True)
-class Ports:
-    """What review consults: the two adapters and the data read once from mappings/."""
-
-    eligibility: EligibilityPort
-    pathways: PathwayEngine
-    tables: CodeTables
-    plans: dict[str, PlanPolicy]
+from gateway.domain.pathway import Match, PathwayResult
+from gateway.domain.policy import Drug, PlanPolicy
+from gateway.domain.ports import Ports
+from gateway.domain.screening import screen
 
 
 def clinical_facts(case: Case, ports: Ports) -> dict[str, Any]:
     """Facts from diagnosis codes, then from what the channel and later information gave."""
-    vocabulary = ports.pathways.vocabulary
     facts: dict[str, Any] = dict(ports.tables.scope.facts_for([d.code for d in case.diagnoses]))
-    for name, value in vocabulary.canonical(case.facts.values).items():
-        facts[name] = vocabulary.normalize_value(name, value)
+    facts.update(ports.pathways.clinical_facts(case.facts.values))
     return facts
 
 
@@ -151,7 +138,7 @@ def _review_drugs(
         now,
         urgency,
         received,
-        ports.pathways.vocabulary.describe,
+        ports.pathways.describe_fact,
     )
     if urgency_note:
         outcome.reason.text = f"{outcome.reason.text} {urgency_note}"

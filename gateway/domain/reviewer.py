@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from gateway.case import (
+from gateway.domain.case import (
     Case,
     CaseStatus,
     Determination,
@@ -20,7 +20,7 @@ from gateway.case import (
     Reason,
     ServiceLine,
 )
-from gateway.outcomes import (
+from gateway.domain.outcomes import (
     APPROVED,
     CANCELLED,
     MODIFIED,
@@ -30,7 +30,7 @@ from gateway.outcomes import (
     auth_number_for,
     authorization_period,
 )
-from gateway.policy import PlanPolicy
+from gateway.domain.policy import PlanPolicy
 
 
 class InvalidDecision(ValueError):
