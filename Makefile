@@ -21,8 +21,11 @@ run: $(STAMP)
 worker: $(STAMP)
 	$(BIN)/gateway worker
 
-test: $(STAMP)
+lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/pytest
 
 conformance: $(STAMP)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -31,20 +31,13 @@ from gateway.settings import Settings
 from gateway.store import outbox
 from gateway.store.db import make_engine, session_factory, upgrade, writing
 from gateway.store.models import CaseEventRow, CaseRow, CounterRow, ReplayRow, utcnow
+from gateway.store.outbox import JobSpec
 from gateway.transitions import CaseNotFound, CaseTransitions, InvalidTransition
 
 # The errors callers of the core catch live beside the transitions that raise them.
 __all__ = ["CaseNotFound", "Core", "InvalidTransition", "StoredCase", "SubmitResult"]
 
 log = logging.getLogger("gateway.core")
-
-
-class JobSpec(Protocol):
-    """One outbound delivery to store with a determination (gateway.notify.jobs.JobSpec)."""
-
-    kind: str
-    idempotency_key: str
-    payload: dict[str, Any]
 
 
 class JobPlanner(Protocol):
@@ -56,7 +49,8 @@ class JobPlanner(Protocol):
         case: Case,
         determination: Determination,
         previous_status: str | None,
-    ) -> list[JobSpec]: ...
+        /,
+    ) -> Sequence[JobSpec]: ...
 
 
 @dataclass
@@ -108,7 +102,7 @@ class Core(CaseTransitions):
         return int(session.execute(statement).scalar_one())
 
     @property
-    def _dialect_insert(self):  # type: ignore[no-untyped-def]
+    def _dialect_insert(self) -> Any:
         """INSERT with ON CONFLICT for this database (both dialects spell it alike)."""
         return pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
 
@@ -121,7 +115,8 @@ class Core(CaseTransitions):
             .values(key=key, case_ids=case_ids, response=response, created_at=self.clock())
             .on_conflict_do_nothing(index_elements=["key"])
         )
-        return bool(session.execute(statement).rowcount)
+        result: Any = session.execute(statement)  # a CursorResult: INSERT reports rowcount
+        return bool(result.rowcount)
 
     def _new_case_id(self, session: Session, now: datetime) -> str:
         return f"PA{now:%y}{self.next_number('case', session):08d}"
@@ -169,6 +164,7 @@ class Core(CaseTransitions):
                     case = self._with_primary_facts(session, case)
                 determination = review(case, self.ports, now)
                 self._insert(session, case, determination, actor, now)
+                assert case.id is not None  # _insert numbers the case
                 children = self._split_supportive(session, case, determination, actor, now)
                 response = render(case, determination) if render else None
                 if replay_key and not self._remember(session, replay_key, [case.id], response):
@@ -348,7 +344,7 @@ class Core(CaseTransitions):
                 },
             )
             result = by_sequence[line.sequence]
-            approved = {
+            approved: dict[str, CaseStatus] = {
                 ReviewAction.APPROVED: CaseStatus.APPROVED,
                 ReviewAction.MODIFIED: CaseStatus.MODIFIED,
             }

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.domain.case import Case, CaseStatus, Determination, StoredCase
+from gateway.domain.case import Case, CaseStatus, Determination, Program, StoredCase
 from gateway.domain.ports import Ports
 from gateway.domain.review import review
 from gateway.domain.reviewer import (
@@ -41,6 +41,23 @@ class CaseTransitions:
     clock: Callable[[], datetime]
     ports: Ports
     sessions: sessionmaker[Session]
+    engine: Engine
+
+    if TYPE_CHECKING:
+
+        def _program_for(self, case: Case) -> Program: ...
+
+        def _record(
+            self,
+            session: Session,
+            case: Case,
+            determination: Determination,
+            previous: str | None,
+            actor: str,
+            now: datetime,
+        ) -> None: ...
+
+        def get(self, case_id: str) -> StoredCase: ...
 
     def update_case(
         self, case_id: str, update: Case, *, actor: str, now: datetime | None = None

@@ -7,17 +7,21 @@ construction (a worker that expires a hold queues the same letters as the server
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from gateway.adapters.pathways import PathwayEngine
 from gateway.adapters.roster import RosterEligibility
 from gateway.core import Core, JobPlanner
+from gateway.domain.case import Case, Determination
 from gateway.domain.policy import load_code_tables, load_plans
 from gateway.domain.ports import Ports
 from gateway.settings import Settings, get_settings
+from gateway.store.outbox import JobSpec
 from gateway.worker import Dispatcher
 
 
@@ -40,8 +44,8 @@ def job_planners(settings: Settings) -> list[JobPlanner]:
     from gateway.x12.writer import write_response
 
     def letters_notices_and_feed(
-        _session: Any, case: Any, determination: Any, previous: str | None
-    ) -> list[Any]:
+        _session: Session, case: Case, determination: Determination, previous: str | None
+    ) -> Sequence[JobSpec]:
         jobs = outbound_jobs(case, determination, previous_status=previous, settings=settings)
         for job in jobs:
             if job.kind == "payer_feed":

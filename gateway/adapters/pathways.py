@@ -137,7 +137,8 @@ class PathwayEngine:
         if pathway is None:
             return PathwayResult(match=Match.NO_PATHWAY)
         requested = set(codes)
-        full, partial = [], []
+        full: list[tuple[Regimen, list[str]]] = []
+        partial: list[tuple[Regimen, list[str]]] = []
         for regimen in pathway.regimens:
             slots_filled = all(requested & set(slot) for slot in regimen.drugs)
             if not slots_filled:
@@ -146,7 +147,7 @@ class PathwayEngine:
             extra = sorted(requested - covered)
             (partial if extra else full).append((regimen, extra))
         considered = [regimen.id for regimen, _ in full + partial]
-        base = {"cancer_type": pathway.cancer_type, "considered": considered}
+        base: dict[str, Any] = {"cancer_type": pathway.cancer_type, "considered": considered}
 
         waiting: list[tuple[Regimen, list[str]]] = []
         listed: Regimen | None = None
@@ -176,7 +177,7 @@ class PathwayEngine:
         return PathwayResult(match=Match.NO_MATCH, **base)
 
     def evaluate_supportive(self, supportive_class: str, facts: dict[str, Any]) -> PathwayResult:
-        base = {"cancer_type": "supportive"}
+        base: dict[str, Any] = {"cancer_type": "supportive"}
         for rule in self.supportive:
             if supportive_class not in rule.classes:
                 continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import simple_icd_10_cm as icd
 import yaml
@@ -135,7 +135,7 @@ class CodeTables(BaseModel):
     scope: DiagnosisScope
 
 
-def _load_yaml(path: Path) -> dict:  # type: ignore[type-arg]
+def _load_yaml(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
         return yaml.safe_load(handle) or {}
 

@@ -97,7 +97,7 @@ def _review_drugs(
     if not chemo and not supportive:
         redirected = [r for r in results.values() if r.review_action == CONTACT_PAYER]
         ordered = sorted(results.values(), key=lambda r: r.sequence)
-        if redirected:
+        if redirected and redirected[0].reason is not None:  # the redirect states its reason
             return decision(
                 case,
                 now,

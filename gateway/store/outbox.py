@@ -14,15 +14,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.store.models import OutboxJobRow, utcnow
 
-if TYPE_CHECKING:
-    from gateway.notify.jobs import JobSpec
+
+class JobSpec(Protocol):
+    """One outbound delivery to store (gateway.notify.jobs.JobSpec is the usual one)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def idempotency_key(self) -> str: ...
+
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
 
 STATES = ("queued", "sending", "delivered", "dead")
 _jobs = OutboxJobRow.__table__
