@@ -61,9 +61,24 @@ def make_settings(tmp_path: Path, database_url: str | None = None) -> Settings:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "store: exercises the store (replays, counters, row locks, the outbox): runs on SQLite "
+        "and on PostgreSQL; every other test runs on the embedded SQLite alone",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "settings" in metafunc.fixturenames and metafunc.definition.get_closest_marker("store"):
+        metafunc.parametrize("settings", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    if request.param == "postgresql":
+    """The gateway's settings over a fresh database: SQLite, or PostgreSQL for tests marked
+    `store` (their second run)."""
+    if getattr(request, "param", "sqlite") == "postgresql":
         base = request.getfixturevalue("postgres_url")
         return make_settings(tmp_path, _fresh_schema_url(base))
     return make_settings(tmp_path)

@@ -84,6 +84,7 @@ def test_garbage_is_a_4xx_operation_outcome(client, body):
     assert response.json()["resourceType"] == "OperationOutcome"
 
 
+@pytest.mark.store
 def test_exact_replay_answers_the_same_and_creates_nothing(client):
     first = submit(client, load("ddact-her2neg.json"))
     second = submit(client, load("ddact-her2neg.json"))
@@ -91,6 +92,7 @@ def test_exact_replay_answers_the_same_and_creates_nothing(client):
     assert len(client.get("/cases").json()["cases"]) == 1
 
 
+@pytest.mark.store
 def test_update_cancels_an_item_and_answers_every_item(client):
     original = load("tc-her2neg.json")
     submit(client, original)
@@ -119,6 +121,7 @@ def test_update_cancels_an_item_and_answers_every_item(client):
     assert actions[-1] == "C"
 
 
+@pytest.mark.store
 def test_a_denied_case_cannot_be_updated(client):
     original = load("tc-her2neg.json")
     first = submit(client, original).json()
@@ -146,6 +149,7 @@ def test_a_denied_case_cannot_be_updated(client):
     assert "denied" in response.json()["issue"][0]["diagnostics"]
 
 
+@pytest.mark.store
 def test_inquiry_finds_the_case_for_member_and_provider(client):
     submit(client, load("ddact-her2neg.json"))
     inquiry = copy.deepcopy(load("ddact-her2neg.json"))
@@ -204,6 +208,7 @@ def subscription_resource(org_identifier: str = "1987654328") -> dict:
     }
 
 
+@pytest.mark.store
 def test_a_pended_case_decided_later_notifies_its_subscriber_once(client, core):
     created = client.post(
         "/fhir/Subscription",
@@ -291,6 +296,7 @@ def test_a_client_subscribes_only_for_its_own_organization(client, core, auth_se
     assert client.get(f"/fhir/Subscription/{own.json()['id']}", headers=ehr).status_code == 200
 
 
+@pytest.mark.store
 def test_an_update_naming_an_unknown_prior_claim_is_a_new_request(client):
     bundle = load("ddact-her2neg.json")
     bundle["entry"][0]["resource"]["related"] = [

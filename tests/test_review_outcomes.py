@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import pytest
+
 from tests.conftest import NOW, jane_doe_request
 
 SECOND_PLAN_MEMBER = {
@@ -67,6 +69,7 @@ def test_missing_her2_status_is_held_naming_the_fact_with_a_due_date(client):
     assert determination["due_by"].startswith("2026-12-01")
 
 
+@pytest.mark.store
 def test_additional_information_rereviews_a_hold_into_an_approval(client):
     held = submit(client, jane_doe_request(diagnoses=[{"code": "C50.911", "primary": True}]))
     response = client.post(
@@ -80,6 +83,7 @@ def test_additional_information_rereviews_a_hold_into_an_approval(client):
     assert [e["to_status"] for e in case["events"]] == ["held", "approved"]
 
 
+@pytest.mark.store
 def test_hold_past_due_is_decided_on_the_original_submission(client, clock):
     held = submit(client, jane_doe_request(diagnoses=[{"code": "C50.911", "primary": True}]))
     clock.now = NOW + timedelta(days=10)
@@ -191,6 +195,7 @@ def test_active_transplant_needs_no_prior_authorization(client):
     assert case["determination"]["reason"]["code"] == "TRANSPLANT_ACTIVE"
 
 
+@pytest.mark.store
 def test_supportive_drug_is_its_own_case_linked_to_the_primary(client):
     body = jane_doe_request()
     body["service_lines"].append({"sequence": 4, "code": "J2506", "units": 4})
@@ -293,6 +298,7 @@ def test_partial_reviewer_decision_only_where_the_plan_allows_it(client):
     assert "no partial approvals" in refused.json()["detail"]
 
 
+@pytest.mark.store
 def test_work_list_orders_pended_cases_by_due_time(client):
     urgent = submit(
         client,
@@ -337,6 +343,7 @@ def test_bad_input_gets_a_clear_4xx(client):
     assert client.get("/eligibility/U1234567801", params={"date": "soon"}).status_code == 422
 
 
+@pytest.mark.store
 def test_exact_replay_returns_the_stored_case_and_creates_nothing(client):
     body = jane_doe_request(request_id="REQ-1", submitter_id="ehr-1")
     first = client.post("/cases", json=body)

@@ -12,6 +12,9 @@ import pytest
 from gateway.settings import REPO_ROOT
 from tests.test_fhir_routes import subscription_resource
 
+# What these tests check lives in the store: they run on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store
+
 
 class Endpoint:
     """A rest-hook endpoint on loopback that records what it is sent."""

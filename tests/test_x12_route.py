@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.conformance.observe import observe_x12
 from gateway.settings import REPO_ROOT
 from gateway.x12.oracle import run_pyx12
@@ -111,6 +113,7 @@ def test_bad_um02_gets_a_999_with_ik4(client):
     assert (error["segment"], error["element"]) == ("UM", "2")
 
 
+@pytest.mark.store
 def test_exact_replay_creates_nothing_and_answers_the_same(client):
     first = post(client, sample("278-act-dd-jane-doe.x12"))
     second = post(client, sample("278-act-dd-jane-doe.x12"))
@@ -119,6 +122,7 @@ def test_exact_replay_creates_nothing_and_answers_the_same(client):
     assert len(client.get("/cases").json()["cases"]) == 1
 
 
+@pytest.mark.store
 def test_reused_control_number_for_other_content_gets_ta1_025(client):
     post(client, sample("278-act-dd-jane-doe.x12"))
     changed = sample("278-act-dd-jane-doe.x12").replace(b"J9267", b"J9171")
@@ -126,6 +130,7 @@ def test_reused_control_number_for_other_content_gets_ta1_025(client):
     assert observed["ta1"] == {"ack": "R", "note": "025"}
 
 
+@pytest.mark.store
 def test_several_transactions_get_one_response_each(client):
     response = post(client, sample("278-batch.x12"))
     assert response.status_code == 200

@@ -15,6 +15,9 @@ from gateway.partners.principal import LOCAL_OPERATOR
 from tests.auth.conftest import CLEARINGHOUSE, EHR, OPERATOR, REVIEWER
 from tests.conftest import jane_doe_request
 
+# What these tests check lives in the store: they run on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store
+
 
 def rows(core, **where) -> list[AuditRow]:
     with core.sessions() as session:

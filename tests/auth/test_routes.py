@@ -108,6 +108,7 @@ def test_a_partner_cannot_claim_another_submitter(anonymous, as_partner):
     assert keyed["case"]["submission"]["submitter_id"] == PAYER
 
 
+@pytest.mark.store
 def test_case_list_holds_only_the_partners_cases(anonymous, as_partner, ehr_case):
     case_id = ehr_case["id"]
     own = anonymous.get("/cases", headers=as_partner(EHR))
@@ -170,6 +171,7 @@ def test_operator_routes_need_the_operator_role(anonymous, as_partner, path):
         assert anonymous.get(path, headers=as_partner(OPERATOR)).status_code == 200
 
 
+@pytest.mark.store
 def test_disabled_partner_is_cut_off_at_once(anonymous, as_partner, ehr_case):
     headers = as_partner(EHR)  # a token handed out before the partner is disabled
     path = f"/cases/{ehr_case['id']}"

@@ -43,6 +43,7 @@ def test_full_exchange_gives_a_token_that_works(anonymous, auth_settings, smart_
     assert anonymous.get(f"/cases/{sent.json()['id']}", headers=headers).status_code == 200
 
 
+@pytest.mark.store
 def test_a_replayed_client_assertion_is_refused(anonymous, auth_settings, smart_client):
     client_id, key = smart_client
     assertion = key.assertion(client_id, auth_settings.token_endpoint)
