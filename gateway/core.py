@@ -27,6 +27,12 @@ from gateway.domain.outcomes import auth_number_for
 from gateway.domain.ports import Ports
 from gateway.domain.programs import program_answer
 from gateway.domain.review import review
+from gateway.identity import (
+    RequestConflict,
+    business_fingerprint,
+    business_identifier,
+    identity_key,
+)
 from gateway.settings import Settings
 from gateway.store import outbox
 from gateway.store.db import make_engine, session_factory, upgrade, writing
@@ -35,7 +41,14 @@ from gateway.store.outbox import JobSpec
 from gateway.transitions import CaseNotFound, CaseTransitions, InvalidTransition
 
 # The errors callers of the core catch live beside the transitions that raise them.
-__all__ = ["CaseNotFound", "Core", "InvalidTransition", "StoredCase", "SubmitResult"]
+__all__ = [
+    "CaseNotFound",
+    "Core",
+    "InvalidTransition",
+    "RequestConflict",
+    "StoredCase",
+    "SubmitResult",
+]
 
 log = logging.getLogger("gateway.core")
 
@@ -146,16 +159,28 @@ class Core(CaseTransitions):
         """Review a new case and store it with its events, outbound jobs and rendered answer.
 
         An exact replay (same `replay_key`) returns what was answered the first time and
-        creates nothing (DESIGN.md decision 7). The core takes `case` over (it sets its id and
-        completes it from the payer's files): channels hand in a case they built for this call.
+        creates nothing (DESIGN.md decision 7). So does a resubmission: the same submitter and
+        business identifier with the same business content under a new envelope
+        (gateway.identity); the same identity with other content raises RequestConflict. The
+        core takes `case` over (it sets its id and completes it from the payer's files):
+        channels hand in a case they built for this call.
         """
         now = now or self.clock()
+        identity = identity_key(case)
+        # Taken before the core completes the case, so every copy of a request hashes alike.
+        fingerprint = business_fingerprint(case) if identity else ""
         try:
             with writing(self.sessions) as session:
                 if replay_key:
                     prior = self.replayed(replay_key, session)
                     if prior is not None:
                         return prior
+                if identity:
+                    known = self._resubmission(
+                        session, identity, fingerprint, case, replay_key, render
+                    )
+                    if known is not None:
+                        return known
                 case.id = self._new_case_id(session, now)
                 case.program = self._program_for(case)
                 self._address_on_file(case)
@@ -169,6 +194,9 @@ class Core(CaseTransitions):
                 response = render(case, determination) if render else None
                 if replay_key and not self._remember(session, replay_key, [case.id], response):
                     raise IntegrityError("replay key stored concurrently", None, Exception())
+                content = json.dumps({"content": fingerprint})
+                if identity and not self._remember(session, identity, [case.id], content):
+                    raise IntegrityError("request identity stored concurrently", None, Exception())
                 claim_key = self._claim_key(case)
                 if claim_key:
                     self._remember(session, claim_key, [case.id], None)
@@ -187,7 +215,44 @@ class Core(CaseTransitions):
                 prior = self.replayed(replay_key)
                 if prior is not None:
                     return prior
+            if identity:
+                with writing(self.sessions) as session:
+                    known = self._resubmission(
+                        session, identity, fingerprint, case, replay_key, render
+                    )
+                    if known is not None:
+                        return known
             raise
+
+    def _resubmission(
+        self,
+        session: Session,
+        identity: str,
+        fingerprint: str,
+        case: Case,
+        replay_key: str | None,
+        render: Callable[[Case, Determination], str] | None,
+    ) -> SubmitResult | None:
+        """The stored answer to a request already received under `identity`, rendered for
+        this copy (its envelope and echo); None when the identity is new. Raises
+        RequestConflict when the stored request's business content differs."""
+        row = session.get(ReplayRow, identity)
+        if row is None or not row.case_ids:
+            return None
+        case_id = row.case_ids[0]
+        if json.loads(row.response or "{}").get("content") != fingerprint:
+            log.info("request identity conflict", extra={"case_id": case_id})
+            raise RequestConflict(identity, case_id, business_identifier(case) or "")
+        stored = self._load(session, case_id)
+        assert stored.determination is not None
+        # The stored case as it stands now (a reviewer may have decided it since), answered
+        # in the words of this copy: its control numbers, fullUrls and identifiers.
+        answered = stored.case.model_copy(update={"submission": case.submission})
+        response = render(answered, stored.determination) if render else None
+        if replay_key:
+            self._remember(session, replay_key, [case_id], response)
+        log.info("resubmission answered from the stored case", extra={"case_id": case_id})
+        return SubmitResult(answered, stored.determination, response, replayed=True)
 
     def _address_on_file(self, case: Case) -> None:
         """Member letters go to the address the payer has on file when the request carries

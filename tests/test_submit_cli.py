@@ -175,6 +175,32 @@ def test_the_same_file_again_creates_nothing(env: Path):
     assert code == 0 and cases(env) == before
 
 
+def test_a_batch_carrying_the_same_request_twice_gives_one_case(env: Path):
+    # The same transaction set again in the same group under another ST02 (and new BHT04/05):
+    # a resubmission, answered with the first one's authorization, not a second case.
+    head, rest = JANE.read_text().split("ST*278*", 1)
+    first, tail = ("ST*278*" + rest).split("GE*1*", 1)
+    second = (
+        first.replace("ST*278*0001*", "ST*278*0002*")
+        .replace("SE*47*0001", "SE*47*0002")
+        .replace("*ACTDD0001*20261120*0930", "*ACTDD0001*20261121*1415")
+    )
+    assert second != first
+    twice = env / "twice.x12"
+    twice.write_text(head + first + second + "GE*2*" + tail)
+    out = env / "out"
+    code, output = submit(env, twice, "--out", out, "--no-dispatch")
+    assert code == 0, output
+    assert segments(out / "twice.999", "AK9") == [["AK9", "A", "2", "2", "2"]]
+    responses = out / "twice.278"
+    assert len(segments(responses, "ST")) == 2
+    hcr = segments(responses, "HCR")  # 2000E and each 2000F, per response
+    half = len(hcr) // 2
+    assert hcr[:half] == hcr[half:] and hcr[0][1] == "A1" and hcr[0][2]
+    assert len(cases(env)) == 1
+    assert {s[2] for s in segments(responses, "REF") if s[1] == "NT"} == set(cases(env))
+
+
 def test_a_broken_interchange_gets_a_ta1(env: Path):
     broken = env / "broken.x12"
     broken.write_text(BATCH.read_text().replace("IEA*1*000000207", "IEA*1*000000999"))

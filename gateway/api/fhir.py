@@ -30,6 +30,7 @@ from gateway.core import Core, InvalidTransition
 from gateway.domain.case import Case, CaseStatus, Determination
 from gateway.fhir import capability, outcome, profile, questionnaire, reader, subscription, writer
 from gateway.fhir.inquiry import read_inquiry
+from gateway.identity import RequestConflict
 from gateway.notify.jobs import JobSpec
 from gateway.store.models import SubscriptionRow
 
@@ -168,7 +169,19 @@ def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnsw
     def render(stored: Case, determination: Determination) -> str:
         return json.dumps(writer.response_bundle(stored, determination, request=body, now=now))
 
-    result = core.submit(case, actor=f"pas:{submitter}", replay_key=replay_key, render=render)
+    try:
+        result = core.submit(case, actor=f"pas:{submitter}", replay_key=replay_key, render=render)
+    except RequestConflict as exc:
+        # The same Claim.identifier with other content is never a second case (issue 18): a
+        # change is a PASClaimUpdate (Claim.related), a new request has its own identifier.
+        return _refused(
+            409,
+            "duplicate",
+            f"Claim.identifier {exc.identifier} was already submitted with other content "
+            f"(case {exc.case_id}); send a change as a claim update (Claim.related naming "
+            "the prior claim) or a new request under a new Claim.identifier",
+            "Bundle.entry[0].resource.identifier",
+        )
     return PasAnswer(
         200,
         result.response or "",

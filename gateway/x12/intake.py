@@ -7,7 +7,9 @@ addressed to another receiver. Batch: always a 999 per functional group, then th
 
 The core is reached through `submit(case, replay_key) -> (case, determination)`; the replay key
 `x12:{ISA06}:{BHT03}:{sha256 of the transaction set}` lets the core return the stored answer to
-an exact replay without creating anything.
+an exact replay without creating anything. A resubmission (the same ISA06 and BHT03 and the same
+business content under new control numbers and dates) gets the stored answer too; the same BHT03
+with other content is answered with AAA 33 in 2000E (gateway.identity).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import BinaryIO, Literal, TextIO
 
 from gateway.domain.actions import ReviewAction
 from gateway.domain.case import Case, CaseStatus, Determination, Reason, Rejection
+from gateway.identity import RequestConflict
 from gateway.x12.ack import GroupAck, write_999, write_ta1
 from gateway.x12.envelope import (
     Group,
@@ -134,6 +137,26 @@ def _rejected_by_gateway(case: Case, now: datetime, exc: Exception) -> Determina
     )
 
 
+def _conflicting_request(case: Case, now: datetime, exc: RequestConflict) -> Determination:
+    """A BHT03 the submitter already used for a request with other content: AAA 33 (input
+    errors) in 2000E, correct and resubmit under a new BHT03 (docs/x12-companion-guide.md)."""
+    return Determination(
+        status=CaseStatus.REJECTED,
+        review_action="CT",
+        reason=Reason(code="DUPLICATE_IDENTIFIER", text="BHT03 already used for another request."),
+        rejection=Rejection(
+            loop="2000E",
+            aaa_code="33",
+            follow_up="C",
+            text=(
+                f"BHT03 {exc.identifier} was already used for a request with other content "
+                f"(case {exc.case_id}); send a new request under a new BHT03."
+            ),
+        ),
+        decided_at=now,
+    )
+
+
 def answer_interchange(
     data: bytes | str,
     *,
@@ -212,6 +235,8 @@ def submit_transaction(
     )
     try:
         stored, determination = submit(case, key)
+    except RequestConflict as exc:  # never a second case under the same BHT03
+        stored, determination = case, _conflicting_request(case, now, exc)
     except Exception as exc:  # the answer must still go back (AAA 42, resubmit later)
         stored, determination = case, _rejected_by_gateway(case, now, exc)
     trace = stored.id or str(numbers.next(TRACE))
