@@ -21,6 +21,7 @@ def wire_outbound(core: Core, settings: Settings) -> None:
     if core.job_planners:
         return
     from gateway.notify.jobs import outbound_jobs
+    from gateway.x12.grammar import x12_map_dir
     from gateway.x12.writer import write_response
 
     def letters_notices_and_feed(_session, case, determination, previous):  # type: ignore[no-untyped-def]
@@ -36,6 +37,7 @@ def wire_outbound(core: Core, settings: Settings) -> None:
                         now=determination.decided_at,
                         trace_id=case.id or "",
                         x12_id=settings.x12_id,
+                        map_dir=x12_map_dir(settings.mappings_dir),
                     )
                 )
         return jobs
