@@ -129,6 +129,7 @@ def _replace(out_dir: Path, stem: str, suffixes: tuple[str, ...]) -> None:
 def _x12(core: Core, item: InputFile, out_dir: Path, progress: Progress) -> FileResult:
     from gateway.api.x12 import CoreControlNumbers, submitter
     from gateway.x12.batch import answer_batch
+    from gateway.x12.grammar import x12_map_dir
 
     _replace(out_dir, item.stem, (".999", ".ta1", ".278"))
     case_ids: list[str] = []
@@ -159,6 +160,7 @@ def _x12(core: Core, item: InputFile, out_dir: Path, progress: Progress) -> File
                 responses_out=responses,
                 progress=lambda count: progress.advance(task, count),
                 on_scan=lambda scan: progress.update(task, total=scan.transactions),
+                map_dir=x12_map_dir(core.settings.mappings_dir),
             )
         written = []
         acks_path = out_dir / f"{item.stem}{'.999' if summary.acks else '.ta1'}"

@@ -41,6 +41,7 @@ def job_planners(settings: Settings) -> list[JobPlanner]:
     notices and the payer feed (with its 278), and PAS subscription notifications."""
     from gateway.api.fhir import SubscriptionNotifier
     from gateway.notify.jobs import outbound_jobs
+    from gateway.x12.grammar import x12_map_dir
     from gateway.x12.writer import write_response
 
     def letters_notices_and_feed(
@@ -58,6 +59,7 @@ def job_planners(settings: Settings) -> list[JobPlanner]:
                         now=determination.decided_at,
                         trace_id=case.id or "",
                         x12_id=settings.x12_id,
+                        map_dir=x12_map_dir(settings.mappings_dir),
                     )
                 )
         return jobs

@@ -18,6 +18,7 @@ from gateway.api.auth import audit_request, audited, authenticated, x12_sender_a
 from gateway.core import Core
 from gateway.domain.case import Case, Determination
 from gateway.x12.ack import write_ta1
+from gateway.x12.grammar import x12_map_dir
 from gateway.x12.intake import MEDIA_TYPE, answer_interchange
 from gateway.x12.outbound import ReceivedHeader
 from gateway.x12.tokens import Segment, read_isa
@@ -83,6 +84,7 @@ def answer(core: Core, data: bytes, *, batch: bool = False) -> tuple[str, list[s
         control_numbers=numbers,
         now=core.clock(),
         batch=batch,
+        map_dir=x12_map_dir(settings.mappings_dir),
     )
     case_ids = [case.id for case, _ in result.results if case.id]
     if key and result.kind != "ta1":

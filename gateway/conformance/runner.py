@@ -21,6 +21,7 @@ import httpx
 from gateway.conformance.observe import observe_case, observe_response
 from gateway.conformance.suite import REFERENCE_PREFIX, ConformanceCase, Step, SuiteError
 from gateway.settings import Settings, get_settings
+from gateway.x12.grammar import x12_map_dir
 
 
 @dataclass
@@ -79,9 +80,16 @@ def first_difference(expected: Any, observed: Any, where: str = "") -> str | Non
 class Target:
     """Where steps go: an in-process app or a running gateway."""
 
-    def __init__(self, client: httpx.Client | Any, worker: Callable[[], int] | None = None):
+    def __init__(
+        self,
+        client: httpx.Client | Any,
+        worker: Callable[[], int] | None = None,
+        map_dir: Path | None = None,
+    ):
         self.client = client
         self.worker = worker
+        # The X12 map folder pyx12 (the oracle) runs with: the gateway's own, from its settings.
+        self.map_dir = map_dir
 
 
 @contextmanager
@@ -110,7 +118,11 @@ def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]
         core = build(settings).core
         app = create_app(settings, core=core)
         with TestClient(app, headers=_local_operator_headers(app)) as client:
-            yield Target(client, worker=getattr(app.state, "run_outbox_once", None))
+            yield Target(
+                client,
+                worker=getattr(app.state, "run_outbox_once", None),
+                map_dir=x12_map_dir(settings.mappings_dir),
+            )
         core.engine.dispose()
 
 
@@ -152,17 +164,23 @@ def _send(target: Target, case: ConformanceCase, step: Step, case_id: str | None
     return client.post(f"/cases/{case_id}/determination", json=step.decide)
 
 
-def oracle_verdict(sent: bytes, answer: bytes, observed: dict[str, Any]) -> str:
-    """pyx12, run with the project's map, is the independent oracle of every X12 exchange: it
-    must agree with the gateway on accepting what was sent, and accept every 278 written."""
+def oracle_verdict(
+    sent: bytes, answer: bytes, observed: dict[str, Any], map_dir: Path | None = None
+) -> str:
+    """pyx12, run with the gateway's map (`map_dir`, else the repository's), is the independent
+    oracle of every X12 exchange: it must agree with the gateway on accepting what was sent, and
+    accept every 278 written."""
+    from gateway.x12.grammar import REPO_MAP_DIR
     from gateway.x12.oracle import normalize_reference, run_pyx12
+
+    map_dir = map_dir or REPO_MAP_DIR
 
     kind = str(observed.get("kind"))
     if kind == "ta1":
         return "agree"  # an envelope or routing refusal: nothing reached the validators
     verdicts = (observed.get("ack999") or {}).get("ik5") or []
     gateway_clean = all(verdict == "A" for verdict in verdicts)
-    pyx12_clean = run_pyx12(normalize_reference(sent)).valid
+    pyx12_clean = run_pyx12(normalize_reference(sent), map_dir).valid
     if pyx12_clean != gateway_clean:
         return (
             f"disagree: pyx12 finds the request {'valid' if pyx12_clean else 'invalid'}, "
@@ -170,7 +188,7 @@ def oracle_verdict(sent: bytes, answer: bytes, observed: dict[str, Any]) -> str:
         )
     for interchange in re.split(rb"(?=ISA\*)", answer):
         if b"ST*278*" in interchange:
-            written = run_pyx12(interchange)
+            written = run_pyx12(interchange, map_dir)
             if not written.valid:
                 return f"disagree: pyx12 rejects the 278 the gateway wrote: {written.findings[:3]}"
     return "agree"
@@ -193,7 +211,10 @@ def run_case(case: ConformanceCase, target: Target) -> CaseResult:
                 case_id = observed.get("case_id") or case_id
                 if step.x12:
                     observed["oracle"] = oracle_verdict(
-                        case.resolve(step.x12).read_bytes(), response.content, observed
+                        case.resolve(step.x12).read_bytes(),
+                        response.content,
+                        observed,
+                        target.map_dir,
                     )
             if case_id:
                 observed.update(observe_case(target.client, case_id))
@@ -245,7 +266,7 @@ def run(
         if url:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-                outcome = run_case(case, Target(client))
+                outcome = run_case(case, Target(client, map_dir=x12_map_dir(base.mappings_dir)))
         else:
             with in_process_target(case, base) as target:
                 outcome = run_case(case, target)

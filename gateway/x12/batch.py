@@ -29,6 +29,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from gateway.x12.ack import GroupAck, ack_999_body, write_ta1
@@ -46,6 +47,7 @@ from gateway.x12.envelope import (
     check_trailer,
     gs_readable,
 )
+from gateway.x12.grammar import REPO_MAP_DIR
 from gateway.x12.intake import REQUEST_GRAMMAR, Submit, submit_transaction, syntax_note
 from gateway.x12.numbers import ControlNumbers
 from gateway.x12.outbound import ReceivedHeader, StreamingInterchange, seg
@@ -304,7 +306,9 @@ class _InterchangeAnswer:
     def _transaction(self, group: _GroupAnswer, transaction: Transaction) -> None:
         run = self.run
         # Only requests come in: BHT02 other than 13/01 is an invalid code, not a response.
-        report = validate_transaction(transaction.segments, self.delims, REQUEST_GRAMMAR())
+        report = validate_transaction(
+            transaction.segments, self.delims, REQUEST_GRAMMAR(run.map_dir)
+        )
         if group.seen.add(transaction.st.get(2)):
             report.set_codes.append("23")
         group.ack(report)
@@ -319,7 +323,14 @@ class _InterchangeAnswer:
                 summary.cases += 1
             self.responses.add_set(
                 "278",
-                response_body(case, determination, now=run.now, trace_id=trace, x12_id=run.x12_id),
+                response_body(
+                    case,
+                    determination,
+                    now=run.now,
+                    trace_id=trace,
+                    x12_id=run.x12_id,
+                    map_dir=run.map_dir,
+                ),
             )
         else:
             summary.rejected += 1
@@ -335,6 +346,7 @@ class _Run:
     acks_out: TextIO
     responses_out: TextIO
     progress: Callable[[int], None] | None
+    map_dir: Path = REPO_MAP_DIR
     summary: BatchSummary = field(default_factory=BatchSummary)
 
     @property
@@ -377,13 +389,15 @@ def answer_batch(
     progress: Callable[[int], None] | None = None,
     on_scan: Callable[[BatchScan], None] | None = None,
     chunk_size: int = CHUNK,
+    map_dir: Path = REPO_MAP_DIR,
 ) -> BatchSummary:
     """Answer a batch file: TA1 or a 999 per functional group to `acks_out`, the 278 responses
     to `responses_out` as one interchange (per received interchange), streamed.
 
     `submit(case, replay_key)` reaches the core as in intake.answer_interchange. `progress` is
     called with the number of transaction sets just answered; `on_scan` once with the envelope
-    scan (how many transaction sets there are) before the first is answered.
+    scan (how many transaction sets there are) before the first is answered. `map_dir` is the
+    X12 map folder (x12_map_dir(Settings.mappings_dir)).
     """
     text = _text(stream)
     spool: TextIO | None = None
@@ -399,7 +413,7 @@ def answer_batch(
         second = text
     if on_scan is not None:
         on_scan(scan)
-    run = _Run(x12_id, submit, control_numbers, now, acks_out, responses_out, progress)
+    run = _Run(x12_id, submit, control_numbers, now, acks_out, responses_out, progress, map_dir)
     run.summary.interchanges = len(scan.interchanges)
     try:
         _answer(scan, second, run, chunk_size)

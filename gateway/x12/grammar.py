@@ -2,28 +2,27 @@
 
 The same files drive pyx12 (the oracle); this loader reads them with lxml and keeps only what
 validation needs: loops with their segments ordered by position, each segment's elements with
-type, length and codes resolved from dataele.xml and codes.xml. `load_grammar()` is cached, so
-a process pays the parse once (about 0.1 s) and every transaction reuses it.
+type, length and codes resolved from dataele.xml and codes.xml. The folder is always given by
+the caller (Settings.mappings_dir / "x12", through `x12_map_dir`); `load_grammar()` is cached
+per folder and file, so a process pays the parse once (about 0.1 s) and every transaction reuses
+it. The XML is the truth: a code a payer adds to codes.xml is valid on the next start.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from lxml import etree
 
+# The repository's own map: what library callers get when they name no folder.
 REPO_MAP_DIR = Path(__file__).resolve().parents[2] / "mappings" / "x12"
 
 
-def default_map_dir() -> Path:
-    """mappings/x12 under GATEWAY_MAPPINGS_DIR when set, else the repository's own."""
-    base = os.environ.get("GATEWAY_MAPPINGS_DIR")
-    if base and (Path(base) / "x12" / "maps.xml").is_file():
-        return Path(base) / "x12"
-    return REPO_MAP_DIR
+def x12_map_dir(mappings_dir: Path | str) -> Path:
+    """The X12 map folder of a mappings directory (Settings.mappings_dir)."""
+    return Path(mappings_dir) / "x12"
 
 
 @dataclass(slots=True, eq=False)
@@ -252,9 +251,10 @@ def _all_segment_ids(loop: LoopSpec) -> set[str]:
 
 
 @cache
-def load_grammar(map_file: str, map_dir: Path | None = None) -> Grammar:
-    """Compile one map file of mappings/x12 (cached per process)."""
-    directory = map_dir or default_map_dir()
+def load_grammar(map_file: str, map_dir: Path = REPO_MAP_DIR) -> Grammar:
+    """Compile one map file of a map folder (cached per folder and file: the hot path asks for
+    it once a transaction, so the key is the folder as given, with no file system look-up)."""
+    directory = Path(map_dir)
     compiler = _Compiler(directory)
     tree = etree.parse(str(directory / map_file))
     top = tree.getroot()
@@ -267,9 +267,9 @@ def load_grammar(map_file: str, map_dir: Path | None = None) -> Grammar:
 
 
 @cache
-def map_registry(map_dir: Path | None = None) -> dict[tuple[str, str], str]:
-    """(GS08, BHT02) -> map file, from maps.xml (the same registry pyx12 reads)."""
-    directory = map_dir or default_map_dir()
+def map_registry(map_dir: Path = REPO_MAP_DIR) -> dict[tuple[str, str], str]:
+    """(GS08, BHT02) -> map file, from maps.xml (the same registry pyx12 reads), per folder."""
+    directory = Path(map_dir)
     found: dict[tuple[str, str], str] = {}
     for node in etree.parse(str(directory / "maps.xml")).iter("map"):
         tspc = node.get("tspc")

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import BinaryIO, Literal, TextIO
 
 from gateway.domain.actions import ReviewAction
@@ -35,6 +36,7 @@ from gateway.x12.envelope import (
     duplicate_control_numbers,
     parse_interchange,
 )
+from gateway.x12.grammar import REPO_MAP_DIR
 from gateway.x12.numbers import TRACE, ControlNumbers
 from gateway.x12.outbound import ReceivedHeader
 from gateway.x12.reader import read_request
@@ -56,8 +58,8 @@ AnswerKind = Literal["ta1", "999", "278", "999+278"]
 MEDIA_TYPE = "application/edi-x12"
 
 
-def REQUEST_GRAMMAR():  # noqa: N802 - reads as the constant it is; cached by load_grammar
-    return grammar_for("13")
+def REQUEST_GRAMMAR(map_dir: Path = REPO_MAP_DIR):  # noqa: N802 - a constant per map folder
+    return grammar_for("13", map_dir)
 
 
 @dataclass
@@ -94,7 +96,7 @@ def syntax_note(exc: X12SyntaxError) -> str:
     return "022" if "ISA" in text else "023"
 
 
-def check_groups(ix: Interchange) -> list[tuple[Group, GroupAck]]:
+def check_groups(ix: Interchange, map_dir: Path = REPO_MAP_DIR) -> list[tuple[Group, GroupAck]]:
     """Validate every transaction set of every group: the 999 facts."""
     out: list[tuple[Group, GroupAck]] = []
     for group in ix.groups:
@@ -110,7 +112,7 @@ def check_groups(ix: Interchange) -> list[tuple[Group, GroupAck]]:
         )
         for index, transaction in enumerate(group.transactions):
             # Only requests come in: BHT02 other than 13/01 is an invalid code, not a response.
-            report = validate_transaction(transaction.segments, ix.delims, REQUEST_GRAMMAR())
+            report = validate_transaction(transaction.segments, ix.delims, REQUEST_GRAMMAR(map_dir))
             if index in dupes:
                 report.set_codes.append("23")
             ack.reports.append(report)
@@ -165,8 +167,10 @@ def answer_interchange(
     control_numbers: ControlNumbers,
     now: datetime,
     batch: bool = False,
+    map_dir: Path = REPO_MAP_DIR,
 ) -> X12Answer:
-    """Validate, map, submit and answer one interchange (see module docstring)."""
+    """Validate, map, submit and answer one interchange (see module docstring); `map_dir` is
+    the X12 map folder (x12_map_dir(Settings.mappings_dir))."""
     try:
         delims, segments = tokenize(data)
     except X12SyntaxError as exc:
@@ -178,7 +182,7 @@ def answer_interchange(
     note = check_interchange(ix, x12_id)
     if note is not None:
         return _ta1(header, note, x12_id=x12_id, numbers=control_numbers, now=now)
-    checked = check_groups(ix)
+    checked = check_groups(ix, map_dir)
     answer = X12Answer(body="", kind="278")
     for _, ack in checked:
         answer.reports += ack.reports
@@ -202,7 +206,12 @@ def answer_interchange(
         )
     if results:
         answer.responses = write_278_interchange(
-            results, header, x12_id=x12_id, control_numbers=control_numbers, now=now
+            results,
+            header,
+            x12_id=x12_id,
+            control_numbers=control_numbers,
+            now=now,
+            map_dir=map_dir,
         )
     answer.body = "".join(part for part in (answer.acks, answer.responses) if part)
     answer.kind = (
@@ -255,8 +264,9 @@ class BatchItem:
     gs: Segment
     transaction: Transaction
 
-    def validate(self) -> TransactionReport:
-        return validate_transaction(self.transaction.segments, self.delims, REQUEST_GRAMMAR())
+    def validate(self, map_dir: Path = REPO_MAP_DIR) -> TransactionReport:
+        grammar = REQUEST_GRAMMAR(map_dir)
+        return validate_transaction(self.transaction.segments, self.delims, grammar)
 
     def replay_key(self) -> str:
         sender = (self.isa.get(6) or "").strip()

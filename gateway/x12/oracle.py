@@ -29,7 +29,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from gateway.x12.grammar import default_map_dir
+from gateway.x12.grammar import REPO_MAP_DIR
 
 # pyx12 logs every finding at ERROR level; the oracle reports them as data instead.
 logging.getLogger("pyx12").setLevel(logging.CRITICAL)
@@ -100,14 +100,15 @@ def _purpose(text: str) -> str | None:
     return parts[2] if len(parts) > 2 else None
 
 
-def run_pyx12(data: bytes | str, map_dir: Path | None = None) -> OracleResult:
-    """Validate one interchange with pyx12 against the project's 005010X217 map."""
+def run_pyx12(data: bytes | str, map_dir: Path = REPO_MAP_DIR) -> OracleResult:
+    """Validate one interchange with pyx12 against the 005010X217 map in `map_dir` (the same
+    folder the gateway's validator loads: x12_map_dir(Settings.mappings_dir))."""
     import pyx12.errors
     import pyx12.params
     import pyx12.x12n_document
 
     text = data.decode("utf-8") if isinstance(data, bytes) else data
-    base = str(map_dir or default_map_dir())
+    base = str(map_dir)
     map_path = _response_map_dir(base) if _purpose(text) == "11" else base
     param = pyx12.params.params()
     out_json = io.StringIO()

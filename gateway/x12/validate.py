@@ -14,9 +14,17 @@ IK4 element errors, and per transaction set the IK5 codes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gateway.x12.elements import ElementError, check_segment
-from gateway.x12.grammar import Grammar, LoopSpec, SegmentSpec, load_grammar, map_registry
+from gateway.x12.grammar import (
+    REPO_MAP_DIR,
+    Grammar,
+    LoopSpec,
+    SegmentSpec,
+    load_grammar,
+    map_registry,
+)
 from gateway.x12.tokens import Delimiters, Segment
 
 IMPLEMENTATION = "005010X217"
@@ -195,11 +203,12 @@ class _Walk:
         return found
 
 
-def grammar_for(purpose: str | None) -> Grammar:
-    """The request map for BHT02 13/01 (and anything unknown), the response map for 11."""
-    registry = map_registry()
+def grammar_for(purpose: str | None, map_dir: Path = REPO_MAP_DIR) -> Grammar:
+    """The request map for BHT02 13/01 (and anything unknown), the response map for 11, from
+    the map folder `map_dir` (the configured one: x12_map_dir(Settings.mappings_dir))."""
+    registry = map_registry(map_dir)
     map_file = registry.get((IMPLEMENTATION, purpose or "13")) or registry[(IMPLEMENTATION, "13")]
-    return load_grammar(map_file)
+    return load_grammar(map_file, map_dir)
 
 
 def validate_transaction(

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from gateway.domain.case import Case, Determination, LineDetermination
-from gateway.x12.grammar import ElementSpec, LoopSpec, SegmentSpec
+from gateway.x12.grammar import REPO_MAP_DIR, ElementSpec, LoopSpec, SegmentSpec
 from gateway.x12.numbers import ControlNumbers
 from gateway.x12.outbound import (
     InterchangeBuilder,
@@ -33,9 +34,9 @@ _EARLY_LOOPS = ("2000A", "2010A", "2010B", "2010C", "2010D", "2000E")
 
 
 @cache
-def hcr03_codes() -> frozenset[str]:
+def hcr03_codes(map_dir: Path = REPO_MAP_DIR) -> frozenset[str]:
     """HCR03 values the response map accepts (codes.xml "hcr03"): others are not sent."""
-    grammar = grammar_for("11")
+    grammar = grammar_for("11", map_dir)
     loop: LoopSpec = grammar.find_loop("2000E")
     for child in loop.children:
         if isinstance(child, SegmentSpec) and child.seg_id == "HCR":
@@ -95,9 +96,16 @@ def _name(echo: list[str] | None, fallback: list[str], comp_sep: str) -> list[st
 
 
 def response_body(
-    case: Case, determination: Determination, *, now: datetime, trace_id: str, x12_id: str
+    case: Case,
+    determination: Determination,
+    *,
+    now: datetime,
+    trace_id: str,
+    x12_id: str,
+    map_dir: Path = REPO_MAP_DIR,
 ) -> list[str]:
-    """The segments between ST and SE of the 278 response."""
+    """The segments between ST and SE of the 278 response (`map_dir`: the X12 map folder, whose
+    response map says which HCR03 codes may be sent)."""
     x12: dict[str, Any] = case.submission.echo.get("x12", {}) if case.submission else {}
     sep = x12.get("component", ":")
     rejection = determination.rejection
@@ -184,7 +192,18 @@ def response_body(
         )
         if reject_at == "2010D" and aaa:
             body.add(*aaa)
-    _event(body, parent, case, determination, x12, sep, now=now, trace_id=trace_id, x12_id=x12_id)
+    _event(
+        body,
+        parent,
+        case,
+        determination,
+        x12,
+        sep,
+        now=now,
+        trace_id=trace_id,
+        x12_id=x12_id,
+        hcr03=hcr03_codes(map_dir),
+    )
     return body.lines
 
 
@@ -215,6 +234,7 @@ def _event(
     now: datetime,
     trace_id: str,
     x12_id: str,
+    hcr03: frozenset[str],
 ) -> None:
     rejection = determination.rejection
     reject_at = rejection.loop if rejection else None
@@ -240,7 +260,7 @@ def _event(
     body.add("UM", *um_out)
     if rejection is None:
         reason = determination.reason
-        code = reason.x12_reason if reason.x12_reason in hcr03_codes() else ""
+        code = reason.x12_reason if reason.x12_reason in hcr03 else ""
         body.add(
             "HCR",
             determination.review_action,
@@ -274,6 +294,7 @@ def _event(
             echo,
             sep,
             reject_at == "2000F" and aaa,
+            hcr03,
         )
 
 
@@ -287,6 +308,7 @@ def _service(
     echo: dict[str, Any],
     sep: str,
     aaa: Any,
+    hcr03: frozenset[str],
 ) -> None:
     body.level(event, "SS", False)
     for trn in echo.get("trn") or []:
@@ -303,7 +325,7 @@ def _service(
         action = decided.review_action if decided else determination.review_action
         auth = (decided.auth_number if decided else None) or determination.auth_number or ""
         reason = decided.reason if decided and decided.reason else None
-        code = reason.x12_reason if reason and reason.x12_reason in hcr03_codes() else ""
+        code = reason.x12_reason if reason and reason.x12_reason in hcr03 else ""
         body.add("HCR", action, clean(auth, 50), code or "")
     dtp = echo.get("dtp")
     if dtp:
@@ -351,9 +373,12 @@ def write_response(
     now: datetime,
     trace_id: str,
     x12_id: str,
+    map_dir: Path = REPO_MAP_DIR,
 ) -> list[str]:
     """ST..SE of one 278 response (`number` is ST02 inside its group)."""
-    body = response_body(case, determination, now=now, trace_id=trace_id, x12_id=x12_id)
+    body = response_body(
+        case, determination, now=now, trace_id=trace_id, x12_id=x12_id, map_dir=map_dir
+    )
     return transaction_set("278", number, IMPLEMENTATION, body)
 
 
@@ -364,11 +389,20 @@ def write_278_interchange(
     x12_id: str,
     control_numbers: ControlNumbers,
     now: datetime,
+    map_dir: Path = REPO_MAP_DIR,
 ) -> str:
     """One interchange, one HI group, one 278 response per (case, determination, trace id)."""
     builder = InterchangeBuilder(header, x12_id=x12_id, control_numbers=control_numbers, now=now)
     sets = [
-        write_response(case, determination, number=index, now=now, trace_id=trace, x12_id=x12_id)
+        write_response(
+            case,
+            determination,
+            number=index,
+            now=now,
+            trace_id=trace,
+            x12_id=x12_id,
+            map_dir=map_dir,
+        )
         for index, (case, determination, trace) in enumerate(answers, start=1)
     ]
     builder.add_group("HI", IMPLEMENTATION, sets)

@@ -1,25 +1,29 @@
-"""Authoring tool for mappings/x12: writes the 005010X217 maps in pyx12's map XML format.
+#!/usr/bin/env python3
+"""Authoring tool: write a fresh 005010X217 map for mappings/x12 in pyx12's map XML format.
 
-The XML files in mappings/x12 are what both engines load (the gateway's validator and pyx12 as
-the oracle); this module is only how they were written, so that the two request/response maps
-share one description of each segment. Regenerate with `python -m gateway.x12.mapgen` and
-review the diff; tests/x12/test_maps.py fails when the committed XML and this source disagree.
+The XML files in mappings/x12 are the source of truth: the gateway's validator and pyx12 (the
+oracle) both load them, and a payer edits them (a code added to codes.xml, a list narrowed in a
+transaction map) without touching Python. This tool is only how the maps were first written, so
+that the request and response maps share one description of each segment; nothing under gateway/
+imports it. Run it to start a map over or to see how the committed files drifted from these
+facts; it never overwrites an edited file unless told to (--force).
 
 Segment layouts, element numbers, lengths and code values are facts of ASC X12 005010 and the
-005010X217 implementation guide (Health Care Services Review - Request for Review and Response).
+005010X217 implementation guide (Health Care Services Review - Request for Review and Response);
+the code lists are in tools/x12_codelists.py.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import x12_codelists as cl  # beside this file: tools/ is on sys.path when run as a script
 from lxml import etree
 
-from gateway.x12 import codelists as cl
-
-MAP_DIR = Path(__file__).resolve().parents[2] / "mappings" / "x12"
+MAP_DIR = Path(__file__).resolve().parents[1] / "mappings" / "x12"
 REQUEST_MAP = "278.5010.X217.request.xml"
 RESPONSE_MAP = "278.5010.X217.response.xml"
 
@@ -1122,8 +1126,9 @@ def _document(root: etree._Element, note: str) -> bytes:
 
 
 NOTE = (
-    " Written by gateway/x12/mapgen.py from ASC X12 005010X217 facts; pyx12 map format. "
-    "Both engines load this file: the gateway's validator and pyx12 (the oracle). "
+    " First written by tools/x12_mapgen.py from ASC X12 005010X217 facts; pyx12 map format. "
+    "This file is the source of truth: both engines load it (the gateway's validator and "
+    "pyx12, the oracle). "
 )
 
 
@@ -1219,12 +1224,55 @@ def outputs() -> dict[str, bytes]:
     }
 
 
-def main(target: Path = MAP_DIR) -> None:
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="x12_mapgen.py",
+        description=(
+            "Write the 005010X217 request and response maps, the control maps, dataele.xml, "
+            "codes.xml and maps.xml (pyx12 map XML) from the facts in tools/x12_codelists.py. "
+            "mappings/x12 is the source of truth once written: a file that differs from what "
+            "this tool would write (a payer's edit) is kept unless --force is given."
+        ),
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=MAP_DIR,
+        help=f"folder to write the map files to (default: {MAP_DIR})",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; list the files in --out that differ from the facts (exit 1 if any)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite files that differ (edits are lost)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    target: Path = args.out
+    differ = [
+        name
+        for name, content in outputs().items()
+        if (target / name).is_file() and (target / name).read_bytes() != content
+    ]
+    if args.check:
+        for name in differ:
+            print(f"differs from the facts: {target / name}")
+        return 1 if differ else 0
     target.mkdir(parents=True, exist_ok=True)
     for name, content in outputs().items():
-        (target / name).write_bytes(content)
-        print(f"wrote {target / name}", file=sys.stderr)
+        path = target / name
+        if name in differ and not args.force:
+            print(f"kept {path} (edited; --force to overwrite)", file=sys.stderr)
+            continue
+        path.write_bytes(content)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
