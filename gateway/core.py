@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -156,7 +156,8 @@ class Core(CaseTransitions):
         render: Callable[[Case, Determination], str] | None = None,
         now: datetime | None = None,
     ) -> SubmitResult:
-        """Review a new case and store it with its events, outbound jobs and rendered answer.
+        """Review a new case and store it with its events and outbound jobs; then, after the
+        commit, render the channel's answer (`render`) and keep it for replays.
 
         An exact replay (same `replay_key`) returns what was answered the first time and
         creates nothing (DESIGN.md decision 7). So does a resubmission: the same submitter and
@@ -165,6 +166,28 @@ class Core(CaseTransitions):
         core takes `case` over (it sets its id and completes it from the payer's files):
         channels hand in a case they built for this call.
         """
+        result = self._store_new(case, actor=actor, replay_key=replay_key, now=now)
+        if render is None or result.response is not None:
+            return result
+        # Rendering is the channel's work and happens outside the write transaction: the case,
+        # its events and jobs are committed whatever the renderer does.
+        result.response = render(result.case, result.determination)
+        if replay_key:
+            self._keep_answer(replay_key, result.response)
+        return result
+
+    def _keep_answer(self, replay_key: str, response: str) -> None:
+        """The answer a replay of `replay_key` gets, stored once (the first one rendered)."""
+        with writing(self.sessions) as session:
+            session.execute(
+                update(ReplayRow)
+                .where(ReplayRow.key == replay_key, ReplayRow.response.is_(None))
+                .values(response=response)
+            )
+
+    def _store_new(
+        self, case: Case, *, actor: str, replay_key: str | None, now: datetime | None
+    ) -> SubmitResult:
         now = now or self.clock()
         identity = identity_key(case)
         # Taken before the core completes the case, so every copy of a request hashes alike.
@@ -176,9 +199,7 @@ class Core(CaseTransitions):
                     if prior is not None:
                         return prior
                 if identity:
-                    known = self._resubmission(
-                        session, identity, fingerprint, case, replay_key, render
-                    )
+                    known = self._resubmission(session, identity, fingerprint, case, replay_key)
                     if known is not None:
                         return known
                 case.id = self._new_case_id(session, now)
@@ -191,8 +212,7 @@ class Core(CaseTransitions):
                 self._insert(session, case, determination, actor, now)
                 assert case.id is not None  # _insert numbers the case
                 children = self._split_supportive(session, case, determination, actor, now)
-                response = render(case, determination) if render else None
-                if replay_key and not self._remember(session, replay_key, [case.id], response):
+                if replay_key and not self._remember(session, replay_key, [case.id], None):
                     raise IntegrityError("replay key stored concurrently", None, Exception())
                 content = json.dumps({"content": fingerprint})
                 if identity and not self._remember(session, identity, [case.id], content):
@@ -208,7 +228,7 @@ class Core(CaseTransitions):
                         "review_action": determination.review_action,
                     },
                 )
-                return SubmitResult(case, determination, response, children=children)
+                return SubmitResult(case, determination, None, children=children)
         except IntegrityError:
             # A concurrent identical replay won the race: answer with what it stored.
             if replay_key:
@@ -217,9 +237,7 @@ class Core(CaseTransitions):
                     return prior
             if identity:
                 with writing(self.sessions) as session:
-                    known = self._resubmission(
-                        session, identity, fingerprint, case, replay_key, render
-                    )
+                    known = self._resubmission(session, identity, fingerprint, case, replay_key)
                     if known is not None:
                         return known
             raise
@@ -231,7 +249,6 @@ class Core(CaseTransitions):
         fingerprint: str,
         case: Case,
         replay_key: str | None,
-        render: Callable[[Case, Determination], str] | None,
     ) -> SubmitResult | None:
         """The stored answer to a request already received under `identity`, rendered for
         this copy (its envelope and echo); None when the identity is new. Raises
@@ -248,11 +265,10 @@ class Core(CaseTransitions):
         # The stored case as it stands now (a reviewer may have decided it since), answered
         # in the words of this copy: its control numbers, fullUrls and identifiers.
         answered = stored.case.model_copy(update={"submission": case.submission})
-        response = render(answered, stored.determination) if render else None
         if replay_key:
-            self._remember(session, replay_key, [case_id], response)
+            self._remember(session, replay_key, [case_id], None)
         log.info("resubmission answered from the stored case", extra={"case_id": case_id})
-        return SubmitResult(answered, stored.determination, response, replayed=True)
+        return SubmitResult(answered, stored.determination, None, replayed=True)
 
     def _address_on_file(self, case: Case) -> None:
         """Member letters go to the address the payer has on file when the request carries
