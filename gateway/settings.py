@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-
 from typing import Annotated
 
 from pydantic import field_validator, model_validator
@@ -84,7 +83,7 @@ class Settings(BaseSettings):
                 f"than the longest channel timeout ({longest:g} s)"
             )
         if self.outbox_max_attempts < 1 or self.outbox_backoff_seconds < 0:
-            raise ValueError("GATEWAY_OUTBOX_MAX_ATTEMPTS >= 1, GATEWAY_OUTBOX_BACKOFF_SECONDS >= 0")
+            raise ValueError("GATEWAY_OUTBOX_MAX_ATTEMPTS must be 1 or more, the backoff >= 0")
         return self
 
     @property
