@@ -133,9 +133,7 @@ def parse_subscription(resource: Resource) -> SubscriptionInfo:
         org_identifier=value,
         org_system=system,
         # Filtered again here: rows stored before the header rule carry what they were sent.
-        headers=[
-            str(h) for h in channel.get("header") or [] if egress.header_problem(h) is None
-        ],
+        headers=[str(h) for h in channel.get("header") or [] if egress.header_problem(h) is None],
         payload=channel.get("payload") or "application/fhir+json",
         content=str(_ext_value(channel.get("_payload"), k.EXT_BACKPORT_PAYLOAD) or "full-resource"),
         timeout_seconds=timeout if isinstance(timeout, int) else None,
