@@ -246,7 +246,8 @@ def dead_reason(state: str, attempts: int, last_error: str | None) -> str | None
     error = last_error or "no error recorded"
     if error.startswith("PermanentDeliveryError"):
         return f"not retried: {error.partition(': ')[2] or error}"
-    return f"gave up after {attempts} attempts; last error: {error}"
+    tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+    return f"gave up after {tries}; last error: {error}"
 
 
 def job_dict(row: OutboxJobRow) -> dict[str, Any]:
