@@ -151,14 +151,15 @@ def endpoint_problem(
     if parsed.userinfo:
         return "the endpoint must not carry credentials in the URL"
     host = normalize_host(parsed.host)
-    if host in allowed(allowed_hosts):
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    if is_allowed(host, port, allowed(allowed_hosts)):
         return None  # the development allow-list: http and any address, by explicit choice
     if parsed.scheme != "https":
         return "the endpoint must be https (http only for an allow-listed development host)"
     if not resolve_names and _literal(host) is None:
         return None
     try:
-        public_addresses(host, parsed.port or 443)
+        public_addresses(host, port)
     except ForbiddenDestination as exc:
         return f"the endpoint is not a public address: {exc}"
     except (socket.gaierror, UnicodeError):
@@ -166,8 +167,31 @@ def endpoint_problem(
     return None
 
 
-def allowed(hosts: Iterable[str]) -> frozenset[str]:
-    return frozenset(normalize_host(h) for h in hosts if h and h.strip())
+AllowEntry = tuple[str, int | None]
+
+
+def _entry(text: str) -> AllowEntry:
+    """`host`, `host:port`, `[v6]` or `[v6]:port`; a bare IPv6 address has no port."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+        return normalize_host(host), int(port) if port.isdigit() else None
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        if port.isdigit():
+            return normalize_host(host), int(port)
+    return normalize_host(text), None
+
+
+def allowed(hosts: Iterable[str]) -> frozenset[AllowEntry]:
+    """The development allow-list, parsed: (host, port or None for any port)."""
+    return frozenset(_entry(h) for h in hosts if h and h.strip())
+
+
+def is_allowed(host: str, port: int, entries: frozenset[AllowEntry]) -> bool:
+    name = normalize_host(host)
+    return (name, None) in entries or (name, port) in entries
 
 
 def header_problem(line: Any) -> str | None:
@@ -210,7 +234,7 @@ class GuardedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        if normalize_host(host) in self.allowed_hosts:
+        if is_allowed(host, port, self.allowed_hosts):
             return super().connect_tcp(host, port, timeout, local_address, socket_options)
         try:
             addresses = public_addresses(host, port)

@@ -252,6 +252,10 @@ def test_the_allow_list_admits_only_the_hosts_it_names(client, core):
     assert post_subscription(client, "http://127.0.0.1:9/notify").status_code == 201
     assert post_subscription(client, "http://localhost:9/notify").status_code == 400
     assert post_subscription(client, "http://[::1]:9/notify").status_code == 400
+    core.settings.subscription_allowed_hosts = ["localhost:8080", "[::1]:9"]
+    assert post_subscription(client, "http://localhost:8080/notify").status_code == 201
+    assert post_subscription(client, "http://localhost:8081/notify").status_code == 400
+    assert post_subscription(client, "http://[::1]:9/notify").status_code == 201
 
 
 @pytest.mark.parametrize(
