@@ -63,6 +63,7 @@ FORBIDDEN_HEADERS = frozenset(
 )
 _FORBIDDEN_PREFIXES = ("x-forwarded-", "proxy-", "sec-")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
+_HOSTNAME = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$")
 _VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")  # no CR, LF or other controls
 
 
@@ -144,14 +145,20 @@ def endpoint_problem(
     accepted (it cannot be shown to be forbidden); every connection checks it again."""
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError):
+        # The host as it is looked up and dialled (IDNA-encoded), not its Unicode form.
+        raw_host = parsed.raw_host.decode("ascii")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except (httpx.InvalidURL, TypeError, ValueError):  # UnicodeError and IDNAError among them
         return "the endpoint is not a valid URL"
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if parsed.scheme not in ("http", "https") or not raw_host:
         return "the endpoint must be an https URL with a host"
     if parsed.userinfo:
         return "the endpoint must not carry credentials in the URL"
-    host = normalize_host(parsed.host)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    if not 0 < port < 65536:
+        return "the endpoint's port is out of range"
+    host = normalize_host(raw_host)
+    if _literal(host) is None and not _HOSTNAME.match(host):
+        return "the endpoint's host is not a valid host name"
     if is_allowed(host, port, allowed(allowed_hosts)):
         return None  # the development allow-list: http and any address, by explicit choice
     if parsed.scheme != "https":

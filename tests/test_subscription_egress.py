@@ -41,6 +41,10 @@ REFUSED = [
     "http://ehr.hope-oncology.example/notify",  # http to a host not on the allow-list
     "https://user:secret@ehr.hope-oncology.example/notify",
     "ftp://ehr.hope-oncology.example/notify",
+    "https://ehr..example/notify",
+    "https://ehr.hope-oncology.example:70000/notify",
+    "https://exa mple.org/notify",
+    "https://[zz]/notify",
 ]
 
 
