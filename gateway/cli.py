@@ -128,3 +128,8 @@ app.command("token")(token_command)
 from gateway.submit import submit_command  # noqa: E402
 
 app.command("submit")(submit_command)
+
+# Outbound jobs (issue 18 item 6): `gateway jobs [--dead]`, `gateway jobs retry ID`.
+from gateway.notify.cli import jobs_app  # noqa: E402
+
+app.add_typer(jobs_app, name="jobs")

@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,9 +46,45 @@ class Settings(BaseSettings):
     fhir_base_url: str = "http://127.0.0.1:8000/fhir"
     dispatch_in_process: bool = True  # `gateway serve` runs the outbox dispatcher itself
     dispatch_interval_seconds: float = 1.0
+    # The outbox (issue 18 item 6): a claimed job's lease, the first retry delay (doubled each
+    # try, capped), and the tries before a job is parked dead with its reason.
+    outbox_lease_seconds: float = 300.0
+    outbox_backoff_seconds: float = 30.0
+    outbox_backoff_cap_seconds: float = 3600.0
+    outbox_max_attempts: int = 8
+    # Each channel's own time limit for one delivery, so a hung relay holds only its channel.
+    smtp_timeout_seconds: float = 15.0
+    fax_timeout_seconds: float = 30.0
+    subscription_timeout_seconds: float = 10.0
+    # Development only: hosts (names or addresses, comma-separated) a Subscription endpoint may
+    # use over http and at a non-public address. Empty: https to public addresses only.
+    subscription_allowed_hosts: Annotated[list[str], NoDecode] = []
     log_level: str = "INFO"
     # Review "now" for reproducible conformance runs; unset in production.
     frozen_time: datetime | None = None
+
+    @field_validator("subscription_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_delivery(self) -> Settings:
+        # A lease shorter than a delivery's time limit lets a second worker take the job while
+        # the first still sends it.
+        longest = max(
+            self.smtp_timeout_seconds, self.fax_timeout_seconds, self.subscription_timeout_seconds
+        )
+        if self.outbox_lease_seconds <= longest:
+            raise ValueError(
+                f"GATEWAY_OUTBOX_LEASE_SECONDS ({self.outbox_lease_seconds:g}) must be longer "
+                f"than the longest channel timeout ({longest:g} s)"
+            )
+        if self.outbox_max_attempts < 1 or self.outbox_backoff_seconds < 0:
+            raise ValueError("GATEWAY_OUTBOX_MAX_ATTEMPTS must be 1 or more, the backoff >= 0")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

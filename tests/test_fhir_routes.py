@@ -191,8 +191,8 @@ def subscription_resource(org_identifier: str = "1987654328") -> dict:
         },
         "channel": {
             "type": "rest-hook",
-            "endpoint": "http://127.0.0.1:9/notifications",
-            "header": ["Authorization: Bearer subscriber-token"],
+            "endpoint": "https://ehr.hope-oncology.example/notifications",
+            "header": ["X-Subscriber-Token: subscriber-token"],
             "payload": "application/fhir+json",
             "_payload": {
                 "extension": [

@@ -7,6 +7,7 @@ OperationOutcome with a 4xx status, never a traceback.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from gateway.notify.jobs import JobSpec
 from gateway.store.models import SubscriptionRow
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
+log = logging.getLogger("gateway.fhir")
 
 FHIR_JSON = "application/fhir+json"
 
@@ -263,6 +265,7 @@ async def create_subscription(request: Request) -> JSONResponse:
     issues = subscription.validate_subscription(resource)
     if outcome.has_errors(issues):
         return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
+    resource, dropped = subscription.without_forbidden_headers(resource)
     subscription_id = uuid.uuid4().hex
     stored = subscription.accepted(resource, subscription_id, "active")
     info = subscription.parse_subscription(stored)
@@ -275,6 +278,13 @@ async def create_subscription(request: Request) -> JSONResponse:
             f"This client does not act for organization {info.org_identifier}",
             "Subscription.criteria",
         )
+    # No server-side request forgery (issue 18 item 5); the DNS look-up off the event loop.
+    allowed_hosts = core.settings.subscription_allowed_hosts
+    issues = await run_in_threadpool(subscription.destination_issues, resource, allowed_hosts)
+    if outcome.has_errors(issues):
+        return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
+    if dropped:
+        log.warning("subscription channel headers not kept: %s", "; ".join(dropped))
     handshake = subscription.handshake_bundle(stored, base_url=base_url(request))
     with core.sessions.begin() as session:
         session.add(

@@ -127,11 +127,20 @@ class SmtpTransport:
     def send(self, job_key: str, message: EmailMessage) -> dict[str, Any]:
         try:
             _run_blocking(lambda: self._send(message))
+        except (TimeoutError, aiosmtplib.SMTPTimeoutError) as exc:
+            text = f"SMTP relay did not answer within {self.timeout:g} s"
+            raise MailError(text) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise MailError(f"SMTP delivery failed: {type(exc).__name__}: {exc}") from exc
         return {"transport": self.name, "message_id": message["Message-ID"]}
 
     async def _send(self, message: EmailMessage) -> None:
+        # aiosmtplib's timeout bounds each step (connect, greeting, every command); the whole
+        # exchange gets the same bound, so a relay that answers slowly step by step holds the
+        # e-mail channel no longer than one timeout (issue 18 item 6). TimeoutError is an OSError.
+        await asyncio.wait_for(self._exchange(message), timeout=self.timeout)
+
+    async def _exchange(self, message: EmailMessage) -> None:
         await aiosmtplib.send(
             message,
             hostname=self.hostname,
@@ -171,5 +180,5 @@ def _run_blocking(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 def make_mail_transport(settings: Settings) -> MailTransport:
     if settings.smtp_url:
-        return SmtpTransport(settings.smtp_url)
+        return SmtpTransport(settings.smtp_url, timeout=settings.smtp_timeout_seconds)
     return MaildirTransport(settings.mail_dir)
