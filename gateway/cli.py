@@ -128,3 +128,8 @@ app.command("token")(token_command)
 from gateway.submit import submit_command  # noqa: E402
 
 app.command("submit")(submit_command)
+
+# `gateway samples [--date D] [--out DIR]` (gateway/samples.py): demo requests dated from a day.
+from gateway.samples import samples_command  # noqa: E402
+
+app.command("samples")(samples_command)
