@@ -42,9 +42,10 @@ def _shift_ccyymmdd(value: str, days: int) -> str:
     return (datetime.strptime(value, "%Y%m%d").date() + timedelta(days=days)).strftime("%Y%m%d")
 
 
-def _control_number(value: str, days: int, width: int) -> str:
-    number = (int(value) + days * CONTROL_NUMBER_STEP) % 10**width
-    return f"{number:0{width}d}" if len(value) == width else str(number)
+def _control_number(value: str, days: int, *, fixed_width: bool) -> str:
+    """ISA13/IEA02 are nine digits, zero-padded; GS06/GE02 are one to nine digits."""
+    number = (int(value) + days * CONTROL_NUMBER_STEP) % 10**9
+    return f"{number:09d}" if fixed_width else str(number)
 
 
 def redate_x12(text: str, days: int) -> str:
@@ -62,14 +63,14 @@ def redate_x12(text: str, days: int) -> str:
         if tag == "ISA":
             day = datetime.strptime(fields[9], "%y%m%d").date() + timedelta(days=days)
             fields[9] = day.strftime("%y%m%d")
-            fields[13] = _control_number(fields[13], days, 9)
+            fields[13] = _control_number(fields[13], days, fixed_width=True)
         elif tag == "IEA":
-            fields[2] = _control_number(fields[2], days, 9)
+            fields[2] = _control_number(fields[2], days, fixed_width=True)
         elif tag == "GS":
             fields[4] = _shift_ccyymmdd(fields[4], days)
-            fields[6] = _control_number(fields[6], days, 9)
+            fields[6] = _control_number(fields[6], days, fixed_width=False)
         elif tag == "GE":
-            fields[2] = _control_number(fields[2], days, 9)
+            fields[2] = _control_number(fields[2], days, fixed_width=False)
         elif tag == "BHT" and len(fields) > 4 and fields[4]:
             fields[4] = _shift_ccyymmdd(fields[4], days)
         elif tag == "DTP" and len(fields) > 3:
