@@ -133,3 +133,8 @@ app.command("submit")(submit_command)
 from gateway.notify.cli import jobs_app  # noqa: E402
 
 app.add_typer(jobs_app, name="jobs")
+
+# `gateway samples [--date D] [--out DIR]` (gateway/samples.py): demo requests dated from a day.
+from gateway.samples import samples_command  # noqa: E402
+
+app.command("samples")(samples_command)

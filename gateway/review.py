@@ -24,6 +24,7 @@ from gateway.case import (
 )
 from gateway.clocks import add_business_days
 from gateway.eligibility import EligibilityPort, Enrollment
+from gateway.local_dates import provider_local_date
 from gateway.outcomes import (
     APPROVED,
     CONTACT_PAYER,
@@ -74,7 +75,7 @@ def _review_drugs(
 ) -> Determination:
     urgency, urgency_note = effective_urgency(case)
     received = case.submission.received_at
-    service_date = case.service_date or received.date()
+    service_date = case.service_date or provider_local_date(case, received, plan.time_zone)
     facts = clinical_facts(case, ports)
     auth = auth_number_for(case)
 
