@@ -14,6 +14,11 @@ the requests written for another day are new interchanges, not conflicting repla
 
 PAS bundles and JSON cases: every string that starts with an ISO date (YYYY-MM-DD, a dateTime or
 instant keeps its time and offset) moves, except birthDate / birth_date.
+
+A request's identity is its submitter and its own identifier (BHT03, Claim.identifier, a JSON
+case's request_id); the same identifier with other content (other dates) is refused, never a
+second case. So the requests written for another day carry identifiers of their own: the
+identifier with "-D" and the shift in days appended.
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ def redate_x12(text: str, days: int) -> str:
             fields[2] = _control_number(fields[2], days, fixed_width=False)
         elif tag == "BHT" and len(fields) > 4 and fields[4]:
             fields[4] = _shift_ccyymmdd(fields[4], days)
+            fields[3] = _day_identifier(fields[3], days)[:50]  # BHT03 is AN 1-50
         elif tag == "DTP" and len(fields) > 3:
             if fields[2] == "D8":
                 fields[3] = _shift_ccyymmdd(fields[3], days)
@@ -98,11 +104,45 @@ def _redate_value(value: Any, days: int) -> Any:
     return value
 
 
+_DAY_SUFFIX = re.compile(r"^(?P<base>.*)-D(?P<days>-?\d+)$")
+
+
+def _day_identifier(value: str, days: int) -> str:
+    """`value` for requests shifted by `days` more days: "REQ-1" -> "REQ-1-D365", and back."""
+    if not value:
+        return value
+    match = _DAY_SUFFIX.match(value)
+    base, shifted = (match["base"], int(match["days"])) if match else (value, 0)
+    total = shifted + days
+    return f"{base}-D{total}" if total else base
+
+
+def _new_identifiers(document: Any, days: int) -> Any:
+    """The request's own identifiers made the day's: Bundle.identifier and Claim.identifier of
+    a PAS bundle, request_id of a JSON case."""
+    if not isinstance(document, dict):
+        return document
+    if isinstance(document.get("request_id"), str):
+        document["request_id"] = _day_identifier(document["request_id"], days)
+    identifiers = []
+    if document.get("resourceType") == "Bundle":
+        identifiers.append(document.get("identifier"))
+        for entry in document.get("entry") or []:
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(resource, dict) and resource.get("resourceType") == "Claim":
+                identifiers.extend(resource.get("identifier") or [])
+    for identifier in identifiers:
+        if isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
+            identifier["value"] = _day_identifier(identifier["value"], days)
+    return document
+
+
 def redate_json(text: str, days: int) -> str:
-    """A PAS bundle or JSON case with its dates moved by `days` days (birth dates stay)."""
+    """A PAS bundle or JSON case with its dates moved by `days` days (birth dates stay) and
+    identifiers of its own."""
     if days == 0:
         return text
-    moved = _redate_value(json.loads(text), days)
+    moved = _new_identifiers(_redate_value(json.loads(text), days), days)
     # The fixed copies are written with two-space indents and a final newline.
     return json.dumps(moved, indent=2, ensure_ascii=False) + "\n"
 

@@ -35,6 +35,7 @@ from gateway.case import (
     Urgency,
 )
 from gateway.core import Core, StoredCase
+from gateway.identity import RequestConflict
 from gateway.policy import normalize_icd
 from gateway.reviewer import ReviewerDecision
 
@@ -153,7 +154,18 @@ def submit_case(
     content = hashlib.sha256(body.model_dump_json().encode("utf-8")).hexdigest()
     key = f"api:{body.submitter_id}:{body.request_id}:{content}" if body.request_id else None
     with audited(request, "case.create", audit.CREATE) as entry:
-        result = gateway.submit(body.to_case(gateway.clock()), actor="api", replay_key=key)
+        try:
+            result = gateway.submit(body.to_case(gateway.clock()), actor="api", replay_key=key)
+        except RequestConflict as conflict:
+            # The same request id with other content is never a second case (issue 18).
+            return JSONResponse(
+                {
+                    "detail": f"{conflict}: send it under a new request_id, or change the "
+                    "stored case through its own routes",
+                    "case_id": conflict.case_id,
+                },
+                status_code=409,
+            )
         stored = gateway.get(result.case.id or "")
         entry.case_ids = [result.case.id or "", *stored.children]
         if result.replayed:  # an exact replay creates nothing: it reads the stored case
