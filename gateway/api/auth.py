@@ -29,7 +29,7 @@ from gateway import audit
 from gateway.audit.fhir import audit_bundle
 from gateway.core import CaseNotFound, Core, InvalidTransition
 from gateway.partners.credentials import generate_secret, verify_secret
-from gateway.partners.guard import CHALLENGE, GatewayGuard, route_template
+from gateway.partners.guard import BASIC_METHOD, CHALLENGE, GatewayGuard, route_template
 from gateway.partners.isolation import can_read, readable_case, readable_cases
 from gateway.partners.limits import RateLimiter, retry_after
 from gateway.partners.models import PartnerRow
@@ -129,6 +129,13 @@ def require_scope(resource: str, access: str) -> Callable[[Request], Principal]:
 
     def dependency(request: Request) -> Principal:
         principal = authenticated(request)
+        if principal.auth_method == BASIC_METHOD:
+            # The guard refuses these first (401); this keeps the rule if a route moves.
+            raise HTTPException(
+                401,
+                "FHIR routes take an OAuth bearer token",
+                headers={"WWW-Authenticate": CHALLENGE},
+            )
         if not principal.has_scope(resource, access):
             audit_request(
                 request,

@@ -46,6 +46,12 @@ PATH_ROLES: tuple[tuple[str, frozenset[str]], ...] = (
     ("/jobs", frozenset({Role.OPERATOR.value})),
 )
 CHALLENGE = 'Bearer realm="pa-gateway", Basic realm="pa-gateway"'
+# FHIR routes take OAuth bearer tokens only (SMART Backend Services, issue 18): an X12 partner's
+# shared secret is for the X12 and REST routes, not for PAS.
+FHIR_PREFIX = "/fhir/"
+FHIR_CHALLENGE = 'Bearer realm="pa-gateway", scope="system/Claim.write system/Claim.read"'
+# The principal's auth_method when it proved itself with a shared secret over HTTP Basic.
+BASIC_METHOD = "basic"
 
 _dummy_hash: str | None = None
 
@@ -94,8 +100,12 @@ def authenticate(
             return None, "unknown or disabled partner", partner_id[:64]
         if not verify_secret(secret, row.secret_hash):
             return None, "wrong secret", partner_id[:64]
-        return principal_for(row, auth_method="basic"), "", None
+        return principal_for(row, auth_method=BASIC_METHOD), "", None
     return None, "unsupported authorization scheme", None
+
+
+def _is_bearer(authorization: str) -> bool:
+    return authorization.strip().partition(" ")[0].lower() == "bearer"
 
 
 def _required_roles(path: str) -> frozenset[str] | None:
@@ -206,14 +216,31 @@ class GatewayGuard:
         if not self.auth.auth_enabled:
             state["principal"] = AUTH_DISABLED_OPERATOR
             return None
+        authorization = headers.get("authorization")
+        fhir = path.startswith(FHIR_PREFIX)
+        if fhir and authorization and not _is_bearer(authorization):
+            # Refused before the secret is checked: no scrypt work and no login failure counted
+            # for a credential this channel never takes.
+            return await self._refused(
+                scope,
+                state,
+                401,
+                "unauthorized",
+                "FHIR routes take an OAuth bearer token (SMART Backend Services), not Basic",
+                headers={"WWW-Authenticate": FHIR_CHALLENGE},
+            )
         principal, reason, claimed = await run_in_threadpool(
-            authenticate, self.sessions, self.auth, headers.get("authorization"), self.local_token
+            authenticate, self.sessions, self.auth, authorization, self.local_token
         )
         if principal is None:
             return await self._login_failed(scope, state, reason, claimed)
         state["principal"] = principal
         if principal.local:
             return None
+        if fhir and not any(scope_.startswith("system/") for scope_ in principal.scopes):
+            return await self._refused(
+                scope, state, 403, "forbidden", "the token holds no system/* scope"
+            )
         rate = principal.rate_limit_per_second or self.auth.rate_limit_per_second
         wait = self.limiter.take(
             f"partner:{principal.partner_id}", rate, self.auth.rate_limit_burst
