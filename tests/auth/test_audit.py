@@ -12,8 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from gateway import audit
 from gateway.audit.models import AppendOnly, AuditRow
 from gateway.partners.principal import LOCAL_OPERATOR
-from tests.auth.conftest import CLEARINGHOUSE, EHR, OPERATOR, REVIEWER
-from tests.conftest import jane_doe_request
+from tests.auth.conftest import CLEARINGHOUSE, EHR, OPERATOR, REVIEWER, keyed_for
 
 
 def rows(core, **where) -> list[AuditRow]:
@@ -44,7 +43,8 @@ def test_create_read_update_and_refusals_are_recorded(anonymous, as_partner, cor
         for r in rows(core, case_id=case_id)
     ]
     assert trail == [
-        ("case.create", "C", "0", EHR, None),
+        # Keyed in by the operator for the EHR (POST /cases is the operator's channel).
+        ("case.create", "C", "0", OPERATOR, None),
         ("case.read", "R", "0", EHR, None),
         ("access.refused", "R", "4", CLEARINGHOUSE, 404),
         ("access.refused", "E", "4", EHR, 403),
@@ -78,7 +78,7 @@ def test_failed_logins_and_refused_requests_are_recorded(anonymous, core):
 
 
 def test_a_failed_update_is_recorded_as_refused(anonymous, as_partner, core):
-    approved = anonymous.post("/cases", json=jane_doe_request(), headers=as_partner(EHR)).json()
+    approved = keyed_for(anonymous, as_partner, EHR)
     again = anonymous.post(
         f"/cases/{approved['id']}/determination",
         headers=as_partner(REVIEWER),
@@ -103,7 +103,7 @@ def test_audit_export_is_a_bundle_of_r4_audit_events(anonymous, as_partner, ehr_
     assert create.action == "C" and create.outcome == "0"
     assert create.subtype[0].code == "create"
     assert create.entity[0].what.identifier.value == case_id
-    assert create.agent[0].who.identifier.value == EHR and create.agent[0].requestor is True
+    assert create.agent[0].who.identifier.value == OPERATOR and create.agent[0].requestor is True
     assert refused.outcome == "4" and refused.agent[0].who.identifier.value == CLEARINGHOUSE
     assert refused.agent[0].network.type == "2"
     # The export itself is audited (after the export, so it is in the next one).
