@@ -28,7 +28,7 @@ from gateway.partners.credentials import hash_secret, verify_secret
 from gateway.partners.limits import RateLimiter, body_limit, retry_after
 from gateway.partners.models import PartnerRow
 from gateway.partners.principal import AUTH_DISABLED_OPERATOR, LOCAL_OPERATOR, Principal, Role
-from gateway.partners.registry import principal_for
+from gateway.partners.registry import PARTNER_ID, principal_for
 from gateway.partners.settings import AuthSettings
 from gateway.partners.tokens import TokenError, verify_bearer
 
@@ -90,16 +90,23 @@ def authenticate(
         return principal_for(row, scopes=verified.scopes, auth_method=verified.method), "", None
     if scheme == "basic":
         try:
-            partner_id, _, secret = base64.b64decode(value, validate=True).decode().partition(":")
+            partner_id, colon, secret = (
+                base64.b64decode(value, validate=True).decode().partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
+            return None, "malformed basic credentials", None
+        if not colon or not PARTNER_ID.fullmatch(partner_id):
+            # No "id:secret" pair: what was sent may be the secret itself, so none of it is
+            # recorded as the claimed partner (secrets never reach the audit trail).
             return None, "malformed basic credentials", None
         with sessions() as session:
             row = session.get(PartnerRow, partner_id)
         if row is None or not row.enabled or not row.secret_hash:
             _equal_time_miss(secret)
-            return None, "unknown or disabled partner", partner_id[:64]
+            # An unknown id is not recorded: it may be a secret typed into the wrong field.
+            return None, "unknown or disabled partner", partner_id if row is not None else None
         if not verify_secret(secret, row.secret_hash):
-            return None, "wrong secret", partner_id[:64]
+            return None, "wrong secret", partner_id
         return principal_for(row, auth_method=BASIC_METHOD), "", None
     return None, "unsupported authorization scheme", None
 

@@ -3,6 +3,8 @@ exports as well-formed FHIR R4 AuditEvents."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
@@ -164,3 +166,25 @@ def test_audit_records_cannot_be_changed_or_removed(core):
         with pytest.raises(DBAPIError), core.engine.begin() as connection:
             connection.execute(text(statement))
     assert rows(core)[0].partner_id == EHR
+
+
+def test_no_secret_reaches_the_audit_trail(anonymous, core):
+    """Credentials sent the wrong way round (a secret with no partner id, a secret in the
+    client_id field) are refused, and the trail names no claimed partner for them."""
+    pasted = "demo-ehr-secret-0001"
+    only_secret = base64.b64encode(pasted.encode()).decode()
+    assert (
+        anonymous.get("/cases", headers={"Authorization": f"Basic {only_secret}"}).status_code
+        == 401
+    )
+    assert anonymous.get("/cases", auth=(pasted, "x" * 20)).status_code == 401
+    token = anonymous.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials", "client_id": pasted, "client_secret": "y" * 20},
+    )
+    assert token.status_code == 401
+    logins = rows(core, event="login")
+    assert len(logins) == 3
+    for row in rows(core):
+        assert pasted not in str(row.__dict__)
+        assert only_secret not in str(row.__dict__)
