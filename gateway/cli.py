@@ -22,7 +22,11 @@ app.add_typer(db_app, name="db")
 def _logging() -> None:
     from gateway.logs import configure
 
-    configure(get_settings().log_level)
+    try:
+        configure(get_settings().log_level)
+    except ValueError as exc:
+        typer.echo(f"GATEWAY_LOG_LEVEL: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

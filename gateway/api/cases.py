@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from gateway import audit
 from gateway.api.auth import (
+    OPERATOR,
     REVIEWER,
     Principal,
     audited,
@@ -143,10 +144,13 @@ def _jobs(request: Request, case_id: str) -> list[dict[str, Any]]:
 
 @router.post("/cases", status_code=201)
 def submit_case(
-    body: CaseRequest, request: Request, principal: Principal = Depends(authenticated)
+    body: CaseRequest, request: Request, principal: Principal = OPERATOR
 ) -> JSONResponse:
+    """The operator's channel (data entry of a faxed request, a replayed file): partners send
+    X12 278 or PAS bundles (issue 18: roles fit the channel)."""
     gateway = core(request)
-    # The submitter is the authenticated partner (issue 5: isolation by submitter).
+    # An operator may key a request in for the partner that sent it (issue 5: the submitter is
+    # the case's owner); unnamed, the case is the operator's own.
     body.submitter_id = submitter_for(principal, body.submitter_id)
     # Identity as on the other channels: (submitter, request id) plus a content hash, so that
     # only an exact replay returns the stored case (the demo's cases re-dated for another day
@@ -221,6 +225,7 @@ def decide(
     request: Request,
     principal: Principal = REVIEWER,
 ) -> dict[str, Any]:
+    readable_or_404(request, principal, case_id, action=audit.UPDATE)
     with audited(request, "case.update", audit.UPDATE, case_id=case_id):
         return case_view(core(request).decide(case_id, body), _jobs(request, case_id))
 

@@ -25,6 +25,7 @@ from gateway.api.auth import (
     audit_request,
     audited,
     authenticated,
+    can_read,
     require_scope,
 )
 from gateway.case import Case, CaseStatus, Determination
@@ -33,6 +34,7 @@ from gateway.fhir import capability, outcome, profile, questionnaire, reader, su
 from gateway.fhir.inquiry import read_inquiry
 from gateway.identity import RequestConflict
 from gateway.notify.jobs import JobSpec
+from gateway.partners.isolation import partner_principal
 from gateway.store.models import SubscriptionRow
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
@@ -224,26 +226,28 @@ async def inquire(request: Request) -> JSONResponse:
             "Claim.patient",
             "Claim.provider",
         )
-    # Access needs a match on member id and the ordering or rendering provider's NPI (issue 3).
-    matches = []
-    for stored in core.cases_for_member(query.member_id):
-        npis = {
-            p.npi
-            for p in (
-                stored.case.requester,
-                stored.case.ordering,
-                stored.case.rendering,
-                stored.case.facility,
-            )
-            if p and p.npi
-        }
-        if query.provider_npi not in npis or stored.determination is None:
-            continue
-        if query.claim_identifiers and not (
-            set(query.claim_identifiers) & set(stored.case.submission.trace_numbers)
-        ):
-            continue
-        matches.append((stored.case, stored.determination))
+    # An identifier with no value names no claim: it is dropped, never read as "any claim". The
+    # inquiry must still name one (profile-claim-inquiry: Claim.identifier 1..*).
+    claim_identifiers = {value.strip() for value in query.claim_identifiers if value.strip()}
+    if not claim_identifiers:
+        return refuse(
+            400,
+            "required",
+            "An inquiry names the claim it asks about: Claim.identifier needs a value",
+            "Claim.identifier",
+        )
+    principal = authenticated(request)
+    matches = [
+        (stored.case, stored.determination)
+        for stored in core.cases_for_member(query.member_id)
+        if stored.determination is not None
+        # Only cases this caller may read (issue 18: the one isolation check), then the
+        # inquiry's own keys: the requesting provider's NPI on the case (issue 3) and a claim
+        # identifier the case was submitted under.
+        and can_read(principal, stored.case)
+        and query.provider_npi in _party_npis(stored.case)
+        and claim_identifiers & set(stored.case.submission.trace_numbers)
+    ]
     if not matches:
         return refuse(404, "not-found", "No prior authorization matches this inquiry")
     audit_request(
@@ -254,6 +258,11 @@ async def inquire(request: Request) -> JSONResponse:
     )
     bundle = writer.inquiry_response_bundle(query.case, matches, body)
     return fhir(writer.inquiry_parameters(bundle))
+
+
+def _party_npis(case: Case) -> set[str]:
+    parties = (case.requester, case.ordering, case.rendering, case.facility)
+    return {party.npi for party in parties if party and party.npi}
 
 
 @router.post("/Subscription", dependencies=[Depends(require_scope("Subscription", "write"))])
@@ -321,7 +330,9 @@ def _acts_for_filter(principal: Principal, info: subscription.SubscriptionInfo) 
     )
 
 
-@router.get("/Subscription/{subscription_id}")
+@router.get(
+    "/Subscription/{subscription_id}", dependencies=[Depends(require_scope("Subscription", "read"))]
+)
 def get_subscription(subscription_id: str, request: Request) -> JSONResponse:
     core: Core = request.app.state.core
     with core.sessions() as session:
@@ -356,6 +367,9 @@ class SubscriptionNotifier:
             info = subscription.parse_subscription(row.resource)
             if row.submitter_id != case.submission.submitter_id:
                 continue  # only the system that sent the request hears of its cases
+            subscriber = partner_principal(session, row.submitter_id)
+            if subscriber is None or not can_read(subscriber, case):
+                continue  # the one isolation check: a disabled partner hears of nothing
             if not subscription.matches(info, case):
                 continue
             row.events_sent += 1

@@ -28,7 +28,7 @@ from gateway.partners.credentials import hash_secret, verify_secret
 from gateway.partners.limits import RateLimiter, body_limit, retry_after
 from gateway.partners.models import PartnerRow
 from gateway.partners.principal import AUTH_DISABLED_OPERATOR, LOCAL_OPERATOR, Principal, Role
-from gateway.partners.registry import principal_for
+from gateway.partners.registry import PARTNER_ID, principal_for
 from gateway.partners.settings import AuthSettings
 from gateway.partners.tokens import TokenError, verify_bearer
 
@@ -46,6 +46,12 @@ PATH_ROLES: tuple[tuple[str, frozenset[str]], ...] = (
     ("/jobs", frozenset({Role.OPERATOR.value})),
 )
 CHALLENGE = 'Bearer realm="pa-gateway", Basic realm="pa-gateway"'
+# FHIR routes take OAuth bearer tokens only (SMART Backend Services, issue 18): an X12 partner's
+# shared secret is for the X12 and REST routes, not for PAS.
+FHIR_PREFIX = "/fhir/"
+FHIR_CHALLENGE = 'Bearer realm="pa-gateway", scope="system/Claim.write system/Claim.read"'
+# The principal's auth_method when it proved itself with a shared secret over HTTP Basic.
+BASIC_METHOD = "basic"
 
 _dummy_hash: str | None = None
 
@@ -84,18 +90,29 @@ def authenticate(
         return principal_for(row, scopes=verified.scopes, auth_method=verified.method), "", None
     if scheme == "basic":
         try:
-            partner_id, _, secret = base64.b64decode(value, validate=True).decode().partition(":")
+            partner_id, colon, secret = (
+                base64.b64decode(value, validate=True).decode().partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
+            return None, "malformed basic credentials", None
+        if not colon or not PARTNER_ID.fullmatch(partner_id):
+            # No "id:secret" pair: what was sent may be the secret itself, so none of it is
+            # recorded as the claimed partner (secrets never reach the audit trail).
             return None, "malformed basic credentials", None
         with sessions() as session:
             row = session.get(PartnerRow, partner_id)
         if row is None or not row.enabled or not row.secret_hash:
             _equal_time_miss(secret)
-            return None, "unknown or disabled partner", partner_id[:64]
+            # An unknown id is not recorded: it may be a secret typed into the wrong field.
+            return None, "unknown or disabled partner", partner_id if row is not None else None
         if not verify_secret(secret, row.secret_hash):
-            return None, "wrong secret", partner_id[:64]
-        return principal_for(row, auth_method="basic"), "", None
+            return None, "wrong secret", partner_id
+        return principal_for(row, auth_method=BASIC_METHOD), "", None
     return None, "unsupported authorization scheme", None
+
+
+def _is_bearer(authorization: str) -> bool:
+    return authorization.strip().partition(" ")[0].lower() == "bearer"
 
 
 def _required_roles(path: str) -> frozenset[str] | None:
@@ -206,14 +223,31 @@ class GatewayGuard:
         if not self.auth.auth_enabled:
             state["principal"] = AUTH_DISABLED_OPERATOR
             return None
+        authorization = headers.get("authorization")
+        fhir = path.startswith(FHIR_PREFIX)
+        if fhir and authorization and not _is_bearer(authorization):
+            # Refused before the secret is checked: no scrypt work and no login failure counted
+            # for a credential this channel never takes.
+            return await self._refused(
+                scope,
+                state,
+                401,
+                "unauthorized",
+                "FHIR routes take an OAuth bearer token (SMART Backend Services), not Basic",
+                headers={"WWW-Authenticate": FHIR_CHALLENGE},
+            )
         principal, reason, claimed = await run_in_threadpool(
-            authenticate, self.sessions, self.auth, headers.get("authorization"), self.local_token
+            authenticate, self.sessions, self.auth, authorization, self.local_token
         )
         if principal is None:
             return await self._login_failed(scope, state, reason, claimed)
         state["principal"] = principal
         if principal.local:
             return None
+        if fhir and not any(scope_.startswith("system/") for scope_ in principal.scopes):
+            return await self._refused(
+                scope, state, 403, "forbidden", "the token holds no system/* scope"
+            )
         rate = principal.rate_limit_per_second or self.auth.rate_limit_per_second
         wait = self.limiter.take(
             f"partner:{principal.partner_id}", rate, self.auth.rate_limit_burst
