@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     fhir_base_url: str = "http://127.0.0.1:8000/fhir"
     dispatch_in_process: bool = True  # `gateway serve` runs the outbox dispatcher itself
     dispatch_interval_seconds: float = 1.0
+    # How long a claimed job is a worker's own: a worker killed mid-delivery leaves its job to
+    # be claimed again once this has passed. Longer than the slowest delivery (a fax upload).
+    job_lease_seconds: float = 300.0
     log_level: str = "INFO"
     # Review "now" for reproducible conformance runs; unset in production.
     frozen_time: datetime | None = None

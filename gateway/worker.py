@@ -59,7 +59,7 @@ class Dispatcher:
         *,
         deliver: Deliver | None = None,
         worker_id: str | None = None,
-        lease_seconds: float = 300.0,
+        lease_seconds: float | None = None,
         backoff_base: float = 30.0,
         backoff_cap: float = 3600.0,
         jitter: float = 0.2,
@@ -72,7 +72,9 @@ class Dispatcher:
         self.settings = settings or get_settings()
         self.deliver: Deliver = deliver or Deliverer(self.settings, clock=clock)
         self.worker_id = worker_id or default_worker_id()
-        self.lease = timedelta(seconds=lease_seconds)
+        self.lease = timedelta(
+            seconds=self.settings.job_lease_seconds if lease_seconds is None else lease_seconds
+        )
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.jitter = jitter
