@@ -28,6 +28,7 @@ from gateway.api.auth import (
 )
 from gateway.case import Case, CaseStatus, Determination
 from gateway.core import Core, InvalidTransition
+from gateway.fhir import body as body_limits
 from gateway.fhir import capability, outcome, profile, questionnaire, reader, subscription, writer
 from gateway.fhir.inquiry import read_inquiry
 from gateway.notify.jobs import JobSpec
@@ -51,12 +52,13 @@ def base_url(request: Request) -> str:
 
 
 async def _json(request: Request) -> Any:
-    """The parsed body, or the 400 OperationOutcome that refuses it."""
+    """The parsed body, or the 400/413 OperationOutcome that refuses it. The bounded read
+    (gateway.fhir.body) walks the value in Python: off the event loop, as the profile is."""
     raw = await request.body()
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return refuse(400, "structure", f"The body is not JSON: {exc}")
+        return await run_in_threadpool(body_limits.read_json, raw)
+    except body_limits.BodyRefused as exc:
+        return refuse(exc.status, exc.code, exc.text, exc.expression)
 
 
 async def _bundle(request: Request) -> dict[str, Any] | JSONResponse:
