@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +38,11 @@ from gateway.transitions import CaseNotFound, CaseTransitions, InvalidTransition
 __all__ = ["CaseNotFound", "Core", "InvalidTransition", "StoredCase", "SubmitResult"]
 
 log = logging.getLogger("gateway.core")
+
+# The parties whose NPI lets a provider inquire about a case (PAS $inquire, issue 3).
+NPI_ROLES = ("requester", "ordering", "rendering", "facility")
+# The most cases one $inquire answers: a bound on the work and the response of one request.
+INQUIRY_LIMIT = 50
 
 
 class JobSpec(Protocol):
@@ -437,14 +442,37 @@ class Core(CaseTransitions):
             query = query.order_by(CaseRow.due_by.is_(None), CaseRow.due_by, CaseRow.created_at)
             return list(session.execute(query.limit(limit)).scalars())
 
-    def cases_for_member(self, member_id: str) -> list[StoredCase]:
+    def cases_for_member(
+        self, member_id: str, provider_npi: str, *, limit: int = INQUIRY_LIMIT
+    ) -> list[StoredCase]:
+        """Decided cases of a member that name this provider's NPI as requester, ordering,
+        rendering or facility: newest first, at most `limit` (a PAS $inquire, issue 3).
+
+        One query on the (member_key, created_at) index with the NPI matched in SQL, so a member
+        with thousands of cases costs one bounded read. Events and children are not loaded."""
+        npis = [CaseRow.case_json[(role, "npi")].as_string() == provider_npi for role in NPI_ROLES]
+        query = (
+            select(CaseRow)
+            .where(
+                CaseRow.member_key == member_id.upper(),
+                CaseRow.determination_json.is_not(None),
+                or_(*npis),
+            )
+            .order_by(CaseRow.created_at.desc(), CaseRow.id.desc())
+            .limit(limit)
+        )
         with self.sessions() as session:
-            ids = session.execute(
-                select(CaseRow.id)
-                .where(CaseRow.member_key == member_id.upper())
-                .order_by(CaseRow.created_at)
-            ).scalars()
-            return [self._load(session, case_id) for case_id in list(ids)]
+            rows = session.execute(query).scalars()
+            return [
+                StoredCase(
+                    Case.model_validate(row.case_json),
+                    Determination.model_validate(row.determination_json),
+                    CaseStatus(row.status),
+                    row.created_at,
+                    row.updated_at,
+                )
+                for row in rows
+            ]
 
     # -- later events -----------------------------------------------------------------------
 

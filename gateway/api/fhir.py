@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -28,9 +29,10 @@ from gateway.api.auth import (
 )
 from gateway.case import Case, CaseStatus, Determination
 from gateway.core import Core, InvalidTransition
-from gateway.fhir import body as body_limits
 from gateway.fhir import capability, outcome, profile, questionnaire, reader, subscription, writer
-from gateway.fhir.inquiry import read_inquiry
+from gateway.fhir.attachments import check_attachments, refusal_status
+from gateway.fhir.body import BodyRefused, read_json
+from gateway.fhir.inquiry import InquiryQuery, read_inquiry
 from gateway.notify.jobs import JobSpec
 from gateway.store.models import SubscriptionRow
 
@@ -56,8 +58,8 @@ async def _json(request: Request) -> Any:
     (gateway.fhir.body) walks the value in Python: off the event loop, as the profile is."""
     raw = await request.body()
     try:
-        return await run_in_threadpool(body_limits.read_json, raw)
-    except body_limits.BodyRefused as exc:
+        return await run_in_threadpool(read_json, raw)
+    except BodyRefused as exc:
         return refuse(exc.status, exc.code, exc.text, exc.expression)
 
 
@@ -137,6 +139,10 @@ def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnsw
     body = reader.unwrap_parameters(body)
     if not isinstance(body, dict):
         return _refused(400, "structure", "The body is not a FHIR resource", "Bundle")
+    # The program's attachment limits first: a 413 that names the attachment (issue 18).
+    too_much = check_attachments(body)
+    if too_much:
+        return PasAnswer(refusal_status(too_much), outcome.operation_outcome(too_much))
     issues = profile.validate_request(body, "submit")
     if outcome.has_errors(issues):
         return PasAnswer(outcome.http_status(issues), outcome.operation_outcome(issues))
@@ -196,13 +202,10 @@ async def inquire(request: Request) -> JSONResponse:
     body = await _bundle(request)
     if isinstance(body, JSONResponse):
         return body
-    issues = profile.validate_request(body, "inquire")
-    if outcome.has_errors(issues):
-        return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
-    try:
-        query = read_inquiry(body, received_at=core.clock())
-    except reader.PasReadError as exc:
-        return refuse(400, "required", str(exc), "Bundle.entry")
+    answer = await run_in_threadpool(_read_inquiry, body, core.clock())
+    if isinstance(answer, JSONResponse):
+        return answer
+    query = answer
     if not query.member_id or not query.provider_npi:
         return refuse(
             400,
@@ -211,20 +214,12 @@ async def inquire(request: Request) -> JSONResponse:
             "Claim.patient",
             "Claim.provider",
         )
-    # Access needs a match on member id and the ordering or rendering provider's NPI (issue 3).
+    # Access needs a match on member id and the ordering or rendering provider's NPI (issue 3):
+    # both are matched in SQL, newest first and bounded (issue 18).
     matches = []
-    for stored in core.cases_for_member(query.member_id):
-        npis = {
-            p.npi
-            for p in (
-                stored.case.requester,
-                stored.case.ordering,
-                stored.case.rendering,
-                stored.case.facility,
-            )
-            if p and p.npi
-        }
-        if query.provider_npi not in npis or stored.determination is None:
+    found = await run_in_threadpool(core.cases_for_member, query.member_id, query.provider_npi)
+    for stored in found:
+        if stored.determination is None:
             continue
         if query.claim_identifiers and not (
             set(query.claim_identifiers) & set(stored.case.submission.trace_numbers)
@@ -243,13 +238,28 @@ async def inquire(request: Request) -> JSONResponse:
     return fhir(writer.inquiry_parameters(bundle))
 
 
+def _read_inquiry(body: dict[str, Any], now: datetime) -> InquiryQuery | JSONResponse:
+    """Profile rules and the query of an $inquire bundle (CPU work, run off the event loop)."""
+    issues = profile.validate_request(body, "inquire")
+    if outcome.has_errors(issues):
+        return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
+    try:
+        return read_inquiry(body, received_at=now)
+    except reader.PasReadError as exc:
+        return refuse(400, "required", str(exc), "Bundle.entry")
+    except (AttributeError, KeyError, TypeError, ValueError, StopIteration) as exc:
+        # As on $submit: a shape the profile rules let through but no query can be read from.
+        text = f"The inquiry cannot be read: {type(exc).__name__}"
+        return refuse(400, "structure", text, "Bundle.entry[0].resource")
+
+
 @router.post("/Subscription", dependencies=[Depends(require_scope("Subscription", "write"))])
 async def create_subscription(request: Request) -> JSONResponse:
     core: Core = request.app.state.core
     resource = await _bundle(request)
     if isinstance(resource, JSONResponse):
         return resource
-    issues = subscription.validate_subscription(resource)
+    issues = await run_in_threadpool(subscription.validate_subscription, resource)
     if outcome.has_errors(issues):
         return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
     subscription_id = uuid.uuid4().hex

@@ -71,9 +71,7 @@ def read_json(raw: bytes) -> Any:
     if raw.count(b",") > MAX_RAW_COMMAS:
         raise BodyRefused(413, "too-costly", f"The body holds more than {MAX_RAW_COMMAS} values")
     try:
-        value = json.loads(
-            text, parse_int=_integer, parse_float=_decimal, parse_constant=_constant
-        )
+        value = json.loads(text, parse_int=_integer, parse_float=_decimal, parse_constant=_constant)
     except BodyRefused:
         raise
     except RecursionError:

@@ -58,7 +58,11 @@ class CaseRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    __table_args__ = (Index("ix_cases_status_due", "status", "due_by"),)
+    __table_args__ = (
+        Index("ix_cases_status_due", "status", "due_by"),
+        # $inquire: a member's newest cases first (migration 0004).
+        Index("ix_cases_member_created", "member_key", "created_at"),
+    )
 
 
 class CaseEventRow(Base):
