@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +31,7 @@ from gateway.review import Ports, review
 from gateway.settings import Settings
 from gateway.store import outbox
 from gateway.store.db import make_engine, session_factory, upgrade, writing
+from gateway.store.lookup import index_case, member_case_ids
 from gateway.store.models import CaseEventRow, CaseRow, CounterRow, ReplayRow, utcnow
 from gateway.transitions import CaseNotFound, CaseTransitions, InvalidTransition
 
@@ -38,11 +39,8 @@ from gateway.transitions import CaseNotFound, CaseTransitions, InvalidTransition
 __all__ = ["CaseNotFound", "Core", "InvalidTransition", "StoredCase", "SubmitResult"]
 
 log = logging.getLogger("gateway.core")
-
-# The parties whose NPI lets a provider inquire about a case (PAS $inquire, issue 3).
-NPI_ROLES = ("requester", "ordering", "rendering", "facility")
 # The most cases one $inquire answers: a bound on the work and the response of one request.
-INQUIRY_LIMIT = 50
+INQUIRY_LIMIT = 20
 
 
 class JobSpec(Protocol):
@@ -299,6 +297,7 @@ class Core(CaseTransitions):
             updated_at=now,
         )
         session.execute(insert(CaseRow).values(**values))
+        index_case(session, case.id, values["member_key"], case_json, now, new=True)
         self._record(session, case, determination, None, actor, now)
 
     def _record(
@@ -443,26 +442,27 @@ class Core(CaseTransitions):
             return list(session.execute(query.limit(limit)).scalars())
 
     def cases_for_member(
-        self, member_id: str, provider_npi: str, *, limit: int = INQUIRY_LIMIT
+        self,
+        member_id: str,
+        provider_npi: str,
+        *,
+        claim_identifiers: Collection[str] = (),
+        limit: int = INQUIRY_LIMIT,
     ) -> list[StoredCase]:
         """Decided cases of a member that name this provider's NPI as requester, ordering,
-        rendering or facility: newest first, at most `limit` (a PAS $inquire, issue 3).
+        rendering or facility and, when given, carry one of the claim identifiers (trace
+        numbers): newest first, at most `limit` (a PAS $inquire, issue 3).
 
-        One query on the (member_key, created_at) index with the NPI matched in SQL, so a member
-        with thousands of cases costs one bounded read. Events and children are not loaded."""
-        npis = [CaseRow.case_json[(role, "npi")].as_string() == provider_npi for role in NPI_ROLES]
-        query = (
-            select(CaseRow)
-            .where(
-                CaseRow.member_key == member_id.upper(),
-                CaseRow.determination_json.is_not(None),
-                or_(*npis),
-            )
-            .order_by(CaseRow.created_at.desc(), CaseRow.id.desc())
-            .limit(limit)
-        )
+        Read from the case_lookup index (gateway.store.lookup), so a member with thousands of
+        cases costs one bounded read (issue 18). Events and children are not loaded."""
         with self.sessions() as session:
-            rows = session.execute(query).scalars()
+            ids = member_case_ids(
+                session, member_id.upper(), provider_npi, claim_identifiers, limit
+            )
+            rows = {
+                row.id: row
+                for row in session.execute(select(CaseRow).where(CaseRow.id.in_(ids))).scalars()
+            }
             return [
                 StoredCase(
                     Case.model_validate(row.case_json),
@@ -471,7 +471,8 @@ class Core(CaseTransitions):
                     row.created_at,
                     row.updated_at,
                 )
-                for row in rows
+                for row in (rows.get(case_id) for case_id in ids)
+                if row is not None and row.determination_json is not None
             ]
 
     # -- later events -----------------------------------------------------------------------

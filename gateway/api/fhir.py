@@ -10,6 +10,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -215,15 +216,15 @@ async def inquire(request: Request) -> JSONResponse:
             "Claim.provider",
         )
     # Access needs a match on member id and the ordering or rendering provider's NPI (issue 3):
-    # both are matched in SQL, newest first and bounded (issue 18).
+    # both, and the claim identifiers, are matched in SQL, newest first and bounded (issue 18).
     matches = []
-    found = await run_in_threadpool(core.cases_for_member, query.member_id, query.provider_npi)
+    found = await run_in_threadpool(
+        partial(core.cases_for_member, claim_identifiers=query.claim_identifiers),
+        query.member_id,
+        query.provider_npi,
+    )
     for stored in found:
         if stored.determination is None:
-            continue
-        if query.claim_identifiers and not (
-            set(query.claim_identifiers) & set(stored.case.submission.trace_numbers)
-        ):
             continue
         matches.append((stored.case, stored.determination))
     if not matches:
