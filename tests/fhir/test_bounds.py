@@ -433,3 +433,47 @@ def test_healthz_answers_while_a_slow_request_is_in_flight(tmp_path):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def _claim_variant(n: int) -> dict[str, Any]:
+    bundle = copy.deepcopy(PAS)
+    bundle["identifier"]["value"] += f"-v{n}"
+    bundle["entry"][0]["resource"]["identifier"][0]["value"] += f"-v{n}"
+    return bundle
+
+
+def test_inquire_finds_an_older_claim_by_identifier_past_the_bound(client, core, clock):
+    claims = []
+    for n in range(4):
+        clock.now += timedelta(minutes=1)
+        bundle = _claim_variant(n)
+        assert _post(client, bundle).status_code == 200
+        claims.append(bundle["entry"][0]["resource"]["identifier"][0]["value"])
+    member, npi = "U1234567801", "1987654328"  # the sample's requesting provider
+    newest = core.cases_for_member(member, npi, limit=2)
+    assert [s.case.submission.trace_numbers for s in newest] == [[claims[3]], [claims[2]]]
+    [oldest] = core.cases_for_member(member, npi, claim_identifiers=[claims[0]], limit=2)
+    assert oldest.case.submission.trace_numbers == [claims[0]]
+
+    inquiry = _claim_variant(0)
+    response = client.post("/fhir/Claim/$inquire", content=json.dumps(inquiry), headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    [returned] = response.json()["parameter"]
+    answers = [e["resource"] for e in returned["resource"]["entry"]]
+    assert [a["resourceType"] for a in answers].count("ClaimResponse") == 1
+
+
+def test_migration_0004_backfills_the_lookup_of_stored_cases(client, core):
+    from sqlalchemy import text
+
+    from gateway.store.db import upgrade
+
+    assert _post(client, _claim_variant(9)).status_code == 200
+    before = core.cases_for_member("U1234567801", "1987654328")
+    assert len(before) == 1
+    with core.engine.begin() as connection:  # back to the schema before 0004
+        connection.execute(text("DROP TABLE case_lookup"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    upgrade(core.engine)
+    after = core.cases_for_member("U1234567801", "1987654328")
+    assert [s.case.id for s in after] == [s.case.id for s in before]
