@@ -10,6 +10,8 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -31,7 +33,9 @@ from gateway.api.auth import (
 from gateway.case import Case, CaseStatus, Determination
 from gateway.core import Core, InvalidTransition
 from gateway.fhir import capability, outcome, profile, questionnaire, reader, subscription, writer
-from gateway.fhir.inquiry import read_inquiry
+from gateway.fhir.attachments import check_attachments, refusal_status
+from gateway.fhir.body import BodyRefused, read_json
+from gateway.fhir.inquiry import InquiryQuery, read_inquiry
 from gateway.identity import RequestConflict
 from gateway.notify.jobs import JobSpec
 from gateway.partners.isolation import partner_principal
@@ -56,12 +60,13 @@ def base_url(request: Request) -> str:
 
 
 async def _json(request: Request) -> Any:
-    """The parsed body, or the 400 OperationOutcome that refuses it."""
+    """The parsed body, or the 400/413 OperationOutcome that refuses it. The bounded read
+    (gateway.fhir.body) walks the value in Python: off the event loop, as the profile is."""
     raw = await request.body()
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return refuse(400, "structure", f"The body is not JSON: {exc}")
+        return await run_in_threadpool(read_json, raw)
+    except BodyRefused as exc:
+        return refuse(exc.status, exc.code, exc.text, exc.expression)
 
 
 async def _bundle(request: Request) -> dict[str, Any] | JSONResponse:
@@ -140,6 +145,10 @@ def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnsw
     body = reader.unwrap_parameters(body)
     if not isinstance(body, dict):
         return _refused(400, "structure", "The body is not a FHIR resource", "Bundle")
+    # The program's attachment limits first: a 413 that names the attachment (issue 18).
+    too_much = check_attachments(body)
+    if too_much:
+        return PasAnswer(refusal_status(too_much), outcome.operation_outcome(too_much))
     issues = profile.validate_request(body, "submit")
     if outcome.has_errors(issues):
         return PasAnswer(outcome.http_status(issues), outcome.operation_outcome(issues))
@@ -211,13 +220,10 @@ async def inquire(request: Request) -> JSONResponse:
     body = await _bundle(request)
     if isinstance(body, JSONResponse):
         return body
-    issues = profile.validate_request(body, "inquire")
-    if outcome.has_errors(issues):
-        return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
-    try:
-        query = read_inquiry(body, received_at=core.clock())
-    except reader.PasReadError as exc:
-        return refuse(400, "required", str(exc), "Bundle.entry")
+    answer = await run_in_threadpool(_read_inquiry, body, core.clock())
+    if isinstance(answer, JSONResponse):
+        return answer
+    query = answer
     if not query.member_id or not query.provider_npi:
         return refuse(
             400,
@@ -237,16 +243,18 @@ async def inquire(request: Request) -> JSONResponse:
             "Claim.identifier",
         )
     principal = authenticated(request)
+    # The member id, the requesting provider's NPI on the case (issue 3) and the claim
+    # identifiers are matched in SQL, newest first and bounded; then only the cases this caller
+    # may read (issue 18: the one isolation check).
+    found = await run_in_threadpool(
+        partial(core.cases_for_member, claim_identifiers=sorted(claim_identifiers)),
+        query.member_id,
+        query.provider_npi,
+    )
     matches = [
         (stored.case, stored.determination)
-        for stored in core.cases_for_member(query.member_id)
-        if stored.determination is not None
-        # Only cases this caller may read (issue 18: the one isolation check), then the
-        # inquiry's own keys: the requesting provider's NPI on the case (issue 3) and a claim
-        # identifier the case was submitted under.
-        and can_read(principal, stored.case)
-        and query.provider_npi in _party_npis(stored.case)
-        and claim_identifiers & set(stored.case.submission.trace_numbers)
+        for stored in found
+        if stored.determination is not None and can_read(principal, stored.case)
     ]
     if not matches:
         return refuse(404, "not-found", "No prior authorization matches this inquiry")
@@ -260,9 +268,19 @@ async def inquire(request: Request) -> JSONResponse:
     return fhir(writer.inquiry_parameters(bundle))
 
 
-def _party_npis(case: Case) -> set[str]:
-    parties = (case.requester, case.ordering, case.rendering, case.facility)
-    return {party.npi for party in parties if party and party.npi}
+def _read_inquiry(body: dict[str, Any], now: datetime) -> InquiryQuery | JSONResponse:
+    """Profile rules and the query of an $inquire bundle (CPU work, run off the event loop)."""
+    issues = profile.validate_request(body, "inquire")
+    if outcome.has_errors(issues):
+        return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
+    try:
+        return read_inquiry(body, received_at=now)
+    except reader.PasReadError as exc:
+        return refuse(400, "required", str(exc), "Bundle.entry")
+    except (AttributeError, KeyError, TypeError, ValueError, StopIteration) as exc:
+        # As on $submit: a shape the profile rules let through but no query can be read from.
+        text = f"The inquiry cannot be read: {type(exc).__name__}"
+        return refuse(400, "structure", text, "Bundle.entry[0].resource")
 
 
 @router.post("/Subscription", dependencies=[Depends(require_scope("Subscription", "write"))])
@@ -271,7 +289,7 @@ async def create_subscription(request: Request) -> JSONResponse:
     resource = await _bundle(request)
     if isinstance(resource, JSONResponse):
         return resource
-    issues = subscription.validate_subscription(resource)
+    issues = await run_in_threadpool(subscription.validate_subscription, resource)
     if outcome.has_errors(issues):
         return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
     resource, dropped = subscription.without_forbidden_headers(resource)

@@ -8,6 +8,7 @@ body is read. Routers then ask for the principal with `gateway.api.auth.authenti
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -113,6 +114,12 @@ def authenticate(
 
 def _is_bearer(authorization: str) -> bool:
     return authorization.strip().partition(" ")[0].lower() == "bearer"
+def body_refusal(scope: Scope, exc: HTTPException) -> JSONResponse:
+    """The 408/413 answer to a body that came too slowly or too big (an OperationOutcome on
+    /fhir paths, as every refusal of the guard)."""
+    title = "request timeout" if exc.status_code == 408 else "payload too large"
+    state: dict[str, Any] = scope.setdefault("state", {})
+    return GatewayGuard._refuse(scope, state, exc.status_code, title, str(exc.detail))
 
 
 def _required_roles(path: str) -> frozenset[str] | None:
@@ -144,8 +151,20 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body exceeds {limit} bytes for this channel")
 
 
+class BodyReadTimeout(HTTPException):
+    def __init__(self, seconds: float):
+        super().__init__(408, f"request body not received within {seconds:g} seconds")
+
+
 # OperationOutcome issue types (FHIR R4 issue-type) for the guard's refusals.
-FHIR_ISSUE = {401: "login", 403: "forbidden", 404: "not-found", 413: "too-costly", 429: "throttled"}
+FHIR_ISSUE = {
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    408: "timeout",
+    413: "too-costly",
+    429: "throttled",
+}
 
 
 class GatewayGuard:
@@ -186,12 +205,12 @@ class GatewayGuard:
                 return
             try:
                 await self.app(scope, self._limited(scope, state, receive), send_tracking)
-            except BodyTooLarge as exc:
+            except (BodyTooLarge, BodyReadTimeout) as exc:
                 # Raised while reading the body; normally the app's exception handling answers
-                # 413 itself, this is for an app that let it through.
+                # it itself (gateway.api.errors), this is for an app that let it through.
                 if status["sent"]:
                     raise
-                response = self._refuse(scope, state, 413, "payload too large", str(exc.detail))
+                response = body_refusal(scope, exc)
                 await response(scope, receive, send_tracking)
             if state.get("body_too_large"):
                 await self._audit(
@@ -200,6 +219,14 @@ class GatewayGuard:
                     event="access.refused",
                     status_code=413,
                     reason="request body exceeds the channel limit",
+                )
+            if state.get("body_read_timeout"):
+                await self._audit(
+                    scope,
+                    state,
+                    event="access.refused",
+                    status_code=408,
+                    reason="request body not received in time",
                 )
         finally:
             self._log(scope, state, status["code"], started)
@@ -376,18 +403,35 @@ class GatewayGuard:
             log.exception("audit record of a refused request failed")
 
     def _limited(self, scope: Scope, state: dict[str, Any], receive: Receive) -> Receive:
-        """Count the body as it streams in (a chunked request has no Content-Length)."""
+        """Count the body as it streams in (a chunked request has no Content-Length), and give
+        it body_read_seconds from the first read to arrive in full (a slow-body client)."""
         _, limit = body_limit(self.auth, scope["path"])
+        seconds = self.auth.body_read_seconds
         seen = 0
+        complete = False
+        deadline: float | None = None
 
         async def receive_limited() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete, deadline
+            if complete:
+                # After the body only a disconnect comes, which the app may wait for at length.
+                return await receive()
+            loop = asyncio.get_running_loop()
+            if deadline is None:
+                deadline = loop.time() + seconds
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                state["body_read_timeout"] = True
+                raise BodyReadTimeout(seconds) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     state["body_too_large"] = True
                     raise BodyTooLarge(limit)
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
             return message
 
         return receive_limited

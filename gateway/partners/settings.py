@@ -60,6 +60,9 @@ class AuthSettings(BaseSettings):
     max_body_x12_batch: int = 100 * MIB
     max_body_pas: int = PAS_MAX_BODY
     max_body_default: int = 1 * MIB
+    # A body must arrive within this many seconds of the app starting to read it (answered
+    # 408): a client that trickles bytes holds no worker and no connection slot for longer.
+    body_read_seconds: float = Field(default=30.0, gt=0)
 
     @property
     def seed_file(self) -> Path | None:
