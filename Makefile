@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo requests are dated from today (var/samples/), so the walk-through answers on any day.
 run: $(STAMP)
+	$(BIN)/gateway samples --out var/samples
 	$(BIN)/gateway serve --host 127.0.0.1 --port 8000
 
 worker: $(STAMP)

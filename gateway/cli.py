@@ -22,7 +22,11 @@ app.add_typer(db_app, name="db")
 def _logging() -> None:
     from gateway.logs import configure
 
-    configure(get_settings().log_level)
+    try:
+        configure(get_settings().log_level)
+    except ValueError as exc:
+        typer.echo(f"GATEWAY_LOG_LEVEL: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -132,3 +136,13 @@ app.command("token")(token_command)
 from gateway.submit import submit_command  # noqa: E402
 
 app.command("submit")(submit_command)
+
+# Outbound jobs (issue 18 item 6): `gateway jobs [--dead]`, `gateway jobs retry ID`.
+from gateway.notify.cli import jobs_app  # noqa: E402
+
+app.add_typer(jobs_app, name="jobs")
+
+# `gateway samples [--date D] [--out DIR]` (gateway/samples.py): demo requests dated from a day.
+from gateway.samples import samples_command  # noqa: E402
+
+app.command("samples")(samples_command)

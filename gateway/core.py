@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -36,6 +36,7 @@ from gateway.identity import (
 from gateway.settings import Settings
 from gateway.store import outbox
 from gateway.store.db import make_engine, session_factory, upgrade, writing
+from gateway.store.lookup import index_case, member_case_ids
 from gateway.store.models import CaseEventRow, CaseRow, CounterRow, ReplayRow, utcnow
 from gateway.store.outbox import JobSpec
 from gateway.transitions import CaseNotFound, CaseTransitions, InvalidTransition
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("gateway.core")
+# The most cases one $inquire answers: a bound on the work and the response of one request.
+INQUIRY_LIMIT = 20
 
 
 class JobPlanner(Protocol):
@@ -337,7 +340,8 @@ class Core(CaseTransitions):
         assert case.id is not None
         case_json = case.model_dump(mode="json")
         # Plain INSERT statements, not ORM unit-of-work flushes: intake is the hot path.
-        values = dict(
+        member_key = case.member.member_id.upper()
+        values: dict[str, Any] = dict(
             id=case.id,
             status=determination.status.value,
             program=case.program.value,
@@ -345,7 +349,7 @@ class Core(CaseTransitions):
             plan_id=determination.plan_id,
             channel=case.submission.channel.value,
             submitter_id=case.submission.submitter_id,
-            member_key=case.member.member_id.upper(),
+            member_key=member_key,
             related_case_id=case.related_case_id,
             prior_case_id=case.prior_case_id,
             due_by=determination.due_by,
@@ -357,6 +361,7 @@ class Core(CaseTransitions):
             updated_at=now,
         )
         session.execute(insert(CaseRow).values(**values))
+        index_case(session, case.id, member_key, case_json, now, new=True)
         self._record(session, case, determination, None, actor, now)
 
     def _record(
@@ -502,14 +507,39 @@ class Core(CaseTransitions):
             query = query.order_by(CaseRow.due_by.is_(None), CaseRow.due_by, CaseRow.created_at)
             return list(session.execute(query.limit(limit)).scalars())
 
-    def cases_for_member(self, member_id: str) -> list[StoredCase]:
+    def cases_for_member(
+        self,
+        member_id: str,
+        provider_npi: str,
+        *,
+        claim_identifiers: Collection[str] = (),
+        limit: int = INQUIRY_LIMIT,
+    ) -> list[StoredCase]:
+        """Decided cases of a member that name this provider's NPI as requester, ordering,
+        rendering or facility and, when given, carry one of the claim identifiers (trace
+        numbers): newest first, at most `limit` (a PAS $inquire, issue 3).
+
+        Read from the case_lookup index (gateway.store.lookup), so a member with thousands of
+        cases costs one bounded read (issue 18). Events and children are not loaded."""
         with self.sessions() as session:
-            ids = session.execute(
-                select(CaseRow.id)
-                .where(CaseRow.member_key == member_id.upper())
-                .order_by(CaseRow.created_at)
-            ).scalars()
-            return [self._load(session, case_id) for case_id in list(ids)]
+            ids = member_case_ids(
+                session, member_id.upper(), provider_npi, claim_identifiers, limit
+            )
+            rows = {
+                row.id: row
+                for row in session.execute(select(CaseRow).where(CaseRow.id.in_(ids))).scalars()
+            }
+            return [
+                StoredCase(
+                    Case.model_validate(row.case_json),
+                    Determination.model_validate(row.determination_json),
+                    CaseStatus(row.status),
+                    row.created_at,
+                    row.updated_at,
+                )
+                for row in (rows.get(case_id) for case_id in ids)
+                if row is not None and row.determination_json is not None
+            ]
 
     # -- later events -----------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from gateway.domain.reviewer import (
     hold_expired,
 )
 from gateway.store.db import writing
+from gateway.store.lookup import index_case
 from gateway.store.models import CaseRow
 
 
@@ -121,6 +122,8 @@ class CaseTransitions:
             row.due_by = determination.due_by
             row.hold_due = determination.hold_due
             row.updated_at = now
+            # An update may change the parties or the claim identifiers $inquire matches on.
+            index_case(session, case_id, row.member_key, row.case_json, row.created_at)
             self._record(session, case, determination, previous, actor, now)
             if determination.status in (CaseStatus.APPROVED, CaseStatus.MODIFIED):
                 self._release_supportive(session, case, actor, now)

@@ -1,7 +1,10 @@
 """The outbox dispatcher (`gateway worker`, or in-process under `gateway serve`).
 
-Each pass: call the clock hook (the core's `expire_holds`), then claim due jobs one at a time,
-deliver each outside any database transaction, and record the outcome. Delivery is at least
+The clock hook (the core's `expire_holds`) runs every interval. Jobs are delivered in lanes, one
+per channel (fax, e-mail, printed mail, payer feed, subscription notifications), each on its own
+thread and each transport with its own timeout, so one slow or hung channel delays only itself
+(issue 18 item 6). A lane claims its due jobs one at a time, delivers each outside any database
+transaction, and records the outcome. Delivery is at least
 once (a worker killed after delivering but before recording leaves a lease that expires, and the
 job goes again with the same idempotency key); failures retry with exponential backoff and
 jitter; a job that keeps failing is parked `dead` with its last error until `retry(job_id)`.
@@ -18,6 +21,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +55,37 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
+@dataclass(frozen=True)
+class Lane:
+    """One channel's share of the dispatcher: its own thread, its own jobs (issue 18 item 6: a
+    hung SMTP relay holds the e-mail lane only; faxes keep going).
+
+    `kinds` None takes every kind no other lane names (an unknown kind still reaches the
+    deliverer, which parks it dead). `pause_on_failure`: every job of the lane goes through one
+    transport (the relay, the fax gateway), so after a retryable failure the running lane waits
+    an interval instead of trying the rest of its queue against a transport that is down.
+    """
+
+    name: str
+    kinds: tuple[str, ...] | None
+    pause_on_failure: bool = False
+
+
+LANES: tuple[Lane, ...] = (
+    Lane("fax", ("fax",), pause_on_failure=True),
+    Lane("email", ("email",), pause_on_failure=True),
+    Lane("mail", ("provider_mail", "member_mail")),
+    Lane("payer_feed", ("payer_feed",)),
+    Lane("subscription", ("subscription",)),  # one endpoint per subscriber: no pause
+    Lane("other", None),
+)
+_NAMED_KINDS = tuple(kind for lane in LANES for kind in lane.kinds or ())
+
+
+def lane_of(kind: str) -> Lane:
+    return next((lane for lane in LANES if lane.kinds and kind in lane.kinds), LANES[-1])
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -59,24 +94,29 @@ class Dispatcher:
         *,
         deliver: Deliver | None = None,
         worker_id: str | None = None,
-        lease_seconds: float = 300.0,
-        backoff_base: float = 30.0,
-        backoff_cap: float = 3600.0,
+        lease_seconds: float | None = None,
+        backoff_base: float | None = None,
+        backoff_cap: float | None = None,
         jitter: float = 0.2,
-        max_attempts: int = 8,
+        max_attempts: int | None = None,
         max_jobs_per_pass: int = 100,
         clock_tick: Callable[[datetime], object] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """Lease, backoff and tries come from settings (GATEWAY_OUTBOX_*) unless given."""
         self.sessions = sessions
         self.settings = settings or get_settings()
         self.deliver: Deliver = deliver or Deliverer(self.settings, clock=clock)
         self.worker_id = worker_id or default_worker_id()
-        self.lease = timedelta(seconds=lease_seconds)
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+
+        def given(value: Any, default: Any) -> Any:
+            return default if value is None else value
+
+        self.lease = timedelta(seconds=given(lease_seconds, self.settings.outbox_lease_seconds))
+        self.backoff_base = given(backoff_base, self.settings.outbox_backoff_seconds)
+        self.backoff_cap = given(backoff_cap, self.settings.outbox_backoff_cap_seconds)
         self.jitter = jitter
-        self.max_attempts = max_attempts
+        self.max_attempts = given(max_attempts, self.settings.outbox_max_attempts)
         self.max_jobs_per_pass = max_jobs_per_pass
         self.clock_tick = clock_tick
         self.clock = clock
@@ -86,26 +126,73 @@ class Dispatcher:
         delay = min(self.backoff_cap, self.backoff_base * 2 ** max(attempts - 1, 0))
         return timedelta(seconds=delay * (1 + self.jitter * random.random()))
 
-    def run_once(self, now: datetime | None = None) -> int:
-        """One pass over the due jobs; how many were delivered. `now` pins the clock (tests)."""
-        at = now or self.clock()
+    def _tick(self, at: datetime) -> None:
         if self.clock_tick is not None:
             try:
                 self.clock_tick(at)
             except Exception as exc:
                 log.error("clock tick failed (%s); dispatching anyway", describe_error(exc))
+
+    def run_once(self, now: datetime | None = None) -> int:
+        """One pass over the due jobs; how many were delivered. `now` pins the clock (tests).
+        The lanes with due jobs run side by side, each on its own thread; the pass ends when
+        every lane's has (a kill in one lane is raised here once the others are done)."""
+        self._tick(now or self.clock())
+        with self.sessions() as session:
+            kinds = outbox.due_kinds(session, now=now or self.clock())
+        lanes = [lane for lane in LANES if any(lane_of(kind) is lane for kind in kinds)]
+        if len(lanes) <= 1:
+            return sum(self._pass(lane, now)[0] for lane in lanes)
+        counts: dict[str, int] = {}
+        failures: list[BaseException] = []
+
+        def run(lane: Lane) -> None:
+            try:
+                counts[lane.name] = self._pass(lane, now)[0]
+            except BaseException as exc:  # handed to the caller's thread
+                failures.append(exc)
+
+        threads = [
+            threading.Thread(target=run, args=(lane,), name=f"outbox-{lane.name}") for lane in lanes
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
+        return sum(counts.values())
+
+    def _pass(
+        self, lane: Lane, now: datetime | None, *, may_pause: bool = False
+    ) -> tuple[int, bool]:
+        """Deliver the lane's due jobs: (delivered, paused after a failure). Only the running
+        dispatcher pauses; run_once tries every due job, as one pass always has."""
         delivered = 0
+        exclude = _NAMED_KINDS if lane.kinds is None else None
         for _ in range(self.max_jobs_per_pass):
             at = now or self.clock()
             with writing(self.sessions) as session:
-                job = outbox.claim_next(session, self.worker_id, now=at, lease=self.lease)
+                job = outbox.claim_next(
+                    session,
+                    self.worker_id,
+                    now=at,
+                    lease=self.lease,
+                    kinds=lane.kinds,
+                    exclude_kinds=exclude,
+                )
             if job is None:
                 break
-            if self._deliver_one(job, now):
+            ok, permanent = self._deliver_one(job, now)
+            if ok:
                 delivered += 1
-        return delivered
+            elif may_pause and lane.pause_on_failure and not permanent:
+                log.warning("%s lane pauses until the next pass", lane.name)
+                return delivered, True
+        return delivered, False
 
-    def _deliver_one(self, job: outbox.ClaimedJob, now: datetime | None) -> bool:
+    def _deliver_one(self, job: outbox.ClaimedJob, now: datetime | None) -> tuple[bool, bool]:
+        """(delivered, failed for good) for one claimed job."""
         try:
             case_json = None
             if job.case_id:
@@ -116,7 +203,7 @@ class Dispatcher:
             result = self.deliver(job, case_json)
         except Exception as exc:  # a kill (BaseException) leaves the lease to expire instead
             self._record_failure(job, exc, now)
-            return False
+            return False, isinstance(exc, PermanentDeliveryError)
         at = now or self.clock()
         with writing(self.sessions) as session:
             held = outbox.complete(session, job.id, self.worker_id, result or {}, now=at)
@@ -124,7 +211,7 @@ class Dispatcher:
             log.info("job %s (%s, case %s) delivered", job.id, job.kind, job.case_id)
         else:
             log.warning("job %s delivered after its lease expired", job.id)
-        return True
+        return True, False
 
     def _record_failure(self, job: outbox.ClaimedJob, exc: Exception, now: datetime | None) -> None:
         at = now or self.clock()
@@ -160,18 +247,38 @@ class Dispatcher:
             return outbox.retry(session, job_id, now=now or self.clock())
 
     def run_forever(self, stop_event: threading.Event, interval: float | None = None) -> None:
-        """Pass after pass until `stop_event` is set; sleeps only when a pass found nothing."""
+        """Until `stop_event` is set: each lane on its own thread, pass after pass, sleeping only
+        when a pass found nothing (or paused); the clock hook every interval on this thread. A
+        stop lets each lane finish the job in hand (bounded by its channel's timeout)."""
         wait = self.settings.dispatch_interval_seconds if interval is None else interval
         log.info("dispatcher %s started", self.worker_id)
+        threads = [
+            threading.Thread(
+                target=self._lane_forever,
+                args=(lane, stop_event, wait),
+                name=f"outbox-{lane.name}",
+                daemon=True,
+            )
+            for lane in LANES
+        ]
+        for thread in threads:
+            thread.start()
+        while not stop_event.is_set():
+            self._tick(self.clock())
+            stop_event.wait(wait)
+        for thread in threads:
+            thread.join()
+        log.info("dispatcher %s stopped", self.worker_id)
+
+    def _lane_forever(self, lane: Lane, stop_event: threading.Event, wait: float) -> None:
         while not stop_event.is_set():
             try:
-                delivered = self.run_once()
+                delivered, paused = self._pass(lane, None, may_pause=True)
             except Exception as exc:  # the store is away: try again after the interval
-                log.error("dispatch pass failed: %s", describe_error(exc))
-                delivered = 0
-            if delivered == 0:
+                log.error("%s lane pass failed: %s", lane.name, describe_error(exc))
+                delivered, paused = 0, True
+            if delivered == 0 or paused:
                 stop_event.wait(wait)
-        log.info("dispatcher %s stopped", self.worker_id)
 
 
 def run_worker(

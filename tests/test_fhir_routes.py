@@ -195,8 +195,8 @@ def subscription_resource(org_identifier: str = "1987654328") -> dict:
         },
         "channel": {
             "type": "rest-hook",
-            "endpoint": "http://127.0.0.1:9/notifications",
-            "header": ["Authorization: Bearer subscriber-token"],
+            "endpoint": "https://ehr.hope-oncology.example/notifications",
+            "header": ["X-Subscriber-Token: subscriber-token"],
             "payload": "application/fhir+json",
             "_payload": {
                 "extension": [
@@ -290,9 +290,13 @@ def test_a_client_subscribes_only_for_its_own_organization(client, core, auth_se
     )
     assert other.status_code == 403
     assert other.json()["resourceType"] == "OperationOutcome"
-    # Another partner cannot read it back: 404, not 403.
+    # Another partner cannot read it back: 404, not 403 (a partner without the scope
+    # system/Subscription.read gets 403 whatever the id).
+    path = f"/fhir/Subscription/{own.json()['id']}"
+    clearinghouse = bearer(core, auth_settings, "sample-clearinghouse")
+    assert client.get(path, headers=clearinghouse).status_code == 404
     payer = bearer(core, auth_settings, "sample-payer-62308")
-    assert client.get(f"/fhir/Subscription/{own.json()['id']}", headers=payer).status_code == 404
+    assert client.get(path, headers=payer).status_code == 403
     assert client.get(f"/fhir/Subscription/{own.json()['id']}", headers=ehr).status_code == 200
 
 

@@ -58,8 +58,16 @@ def endpoint() -> Iterator[Endpoint]:
 
 
 def test_decision_on_a_pended_case_reaches_the_subscriber_once(client, endpoint, core):
+    # Loopback over http only because the development allow-list names it.
+    core.settings.subscription_allowed_hosts = ["127.0.0.1"]
     resource = subscription_resource()
     resource["channel"]["endpoint"] = endpoint.url
+    resource["channel"]["header"] = [
+        "X-Subscriber-Token: subscriber-token",
+        "Authorization: Bearer partner-token",
+        "Host: internal.example",
+        "Cookie: session=partner",
+    ]
     created = client.post(
         "/fhir/Subscription",
         content=json.dumps(resource),
@@ -85,4 +93,7 @@ def test_decision_on_a_pended_case_reaches_the_subscriber_once(client, endpoint,
     claim_response = focus["entry"][0]["resource"]
     assert claim_response["resourceType"] == "ClaimResponse"
     assert claim_response["identifier"][0]["value"] == case_id
-    assert endpoint.headers[1].get("Authorization") == "Bearer subscriber-token"
+    for headers in endpoint.headers:
+        assert headers.get("X-Subscriber-Token") == "subscriber-token"
+        assert "Authorization" not in headers and "Cookie" not in headers
+        assert headers["Host"] == endpoint.url.split("/")[2]  # the URL's, not the partner's

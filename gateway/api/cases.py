@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, datetime
 from typing import Any
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from gateway import audit
 from gateway.api.auth import (
+    OPERATOR,
     REVIEWER,
     Principal,
     audited,
@@ -36,6 +38,7 @@ from gateway.domain.case import (
 )
 from gateway.domain.policy import normalize_icd
 from gateway.domain.reviewer import ReviewerDecision
+from gateway.identity import RequestConflict
 
 router = APIRouter(tags=["cases"])
 
@@ -141,14 +144,32 @@ def _jobs(request: Request, case_id: str) -> list[dict[str, Any]]:
 
 @router.post("/cases", status_code=201)
 def submit_case(
-    body: CaseRequest, request: Request, principal: Principal = Depends(authenticated)
+    body: CaseRequest, request: Request, principal: Principal = OPERATOR
 ) -> JSONResponse:
+    """The operator's channel (data entry of a faxed request, a replayed file): partners send
+    X12 278 or PAS bundles (issue 18: roles fit the channel)."""
     gateway = core(request)
-    # The submitter is the authenticated partner (issue 5: isolation by submitter).
+    # An operator may key a request in for the partner that sent it (issue 5: the submitter is
+    # the case's owner); unnamed, the case is the operator's own.
     body.submitter_id = submitter_for(principal, body.submitter_id)
-    key = f"api:{body.submitter_id}:{body.request_id}" if body.request_id else None
+    # Identity as on the other channels: (submitter, request id) plus a content hash, so that
+    # only an exact replay returns the stored case (the demo's cases re-dated for another day
+    # under the same request id are new requests).
+    content = hashlib.sha256(body.model_dump_json().encode("utf-8")).hexdigest()
+    key = f"api:{body.submitter_id}:{body.request_id}:{content}" if body.request_id else None
     with audited(request, "case.create", audit.CREATE) as entry:
-        result = gateway.submit(body.to_case(gateway.clock()), actor="api", replay_key=key)
+        try:
+            result = gateway.submit(body.to_case(gateway.clock()), actor="api", replay_key=key)
+        except RequestConflict as conflict:
+            # The same request id with other content is never a second case (issue 18).
+            return JSONResponse(
+                {
+                    "detail": f"{conflict}: send it under a new request_id, or change the "
+                    "stored case through its own routes",
+                    "case_id": conflict.case_id,
+                },
+                status_code=409,
+            )
         stored = gateway.get(result.case.id or "")
         entry.case_ids = [result.case.id or "", *stored.children]
         if result.replayed:  # an exact replay creates nothing: it reads the stored case
@@ -204,6 +225,7 @@ def decide(
     request: Request,
     principal: Principal = REVIEWER,
 ) -> dict[str, Any]:
+    readable_or_404(request, principal, case_id, action=audit.UPDATE)
     with audited(request, "case.update", audit.UPDATE, case_id=case_id):
         return case_view(core(request).decide(case_id, body), _jobs(request, case_id))
 

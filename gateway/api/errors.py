@@ -31,6 +31,17 @@ def install(app: FastAPI) -> None:
     async def _invalid_decision(_: Request, exc: InvalidDecision) -> JSONResponse:
         return problem(422, "invalid decision", str(exc))
 
+    from gateway.partners.guard import BodyReadTimeout, BodyTooLarge, body_refusal
+
+    async def _body_refused(request: Request, exc: Exception) -> JSONResponse:
+        # A body that came too big (chunked) or too slowly: refused as the guard refuses, so a
+        # FHIR client reads an OperationOutcome (issue 18).
+        assert isinstance(exc, (BodyTooLarge, BodyReadTimeout))
+        return body_refusal(request.scope, exc)
+
+    app.add_exception_handler(BodyTooLarge, _body_refused)
+    app.add_exception_handler(BodyReadTimeout, _body_refused)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         issues = [

@@ -7,8 +7,11 @@ OperationOutcome with a 4xx status, never a traceback.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -24,17 +27,22 @@ from gateway.api.auth import (
     audit_request,
     audited,
     authenticated,
+    can_read,
     require_scope,
 )
 from gateway.core import Core, InvalidTransition
 from gateway.domain.case import Case, CaseStatus, Determination
 from gateway.fhir import capability, outcome, profile, questionnaire, reader, subscription, writer
-from gateway.fhir.inquiry import read_inquiry
+from gateway.fhir.attachments import check_attachments, refusal_status
+from gateway.fhir.body import BodyRefused, read_json
+from gateway.fhir.inquiry import InquiryQuery, read_inquiry
 from gateway.identity import RequestConflict
 from gateway.notify.jobs import JobSpec
+from gateway.partners.isolation import partner_principal
 from gateway.store.models import SubscriptionRow
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
+log = logging.getLogger("gateway.fhir")
 
 FHIR_JSON = "application/fhir+json"
 
@@ -52,12 +60,13 @@ def base_url(request: Request) -> str:
 
 
 async def _json(request: Request) -> Any:
-    """The parsed body, or the 400 OperationOutcome that refuses it."""
+    """The parsed body, or the 400/413 OperationOutcome that refuses it. The bounded read
+    (gateway.fhir.body) walks the value in Python: off the event loop, as the profile is."""
     raw = await request.body()
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return refuse(400, "structure", f"The body is not JSON: {exc}")
+        return await run_in_threadpool(read_json, raw)
+    except BodyRefused as exc:
+        return refuse(exc.status, exc.code, exc.text, exc.expression)
 
 
 async def _bundle(request: Request) -> dict[str, Any] | JSONResponse:
@@ -136,6 +145,10 @@ def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnsw
     body = reader.unwrap_parameters(body)
     if not isinstance(body, dict):
         return _refused(400, "structure", "The body is not a FHIR resource", "Bundle")
+    # The program's attachment limits first: a 413 that names the attachment (issue 18).
+    too_much = check_attachments(body)
+    if too_much:
+        return PasAnswer(refusal_status(too_much), outcome.operation_outcome(too_much))
     issues = profile.validate_request(body, "submit")
     if outcome.has_errors(issues):
         return PasAnswer(outcome.http_status(issues), outcome.operation_outcome(issues))
@@ -207,13 +220,10 @@ async def inquire(request: Request) -> JSONResponse:
     body = await _bundle(request)
     if isinstance(body, JSONResponse):
         return body
-    issues = profile.validate_request(body, "inquire")
-    if outcome.has_errors(issues):
-        return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
-    try:
-        query = read_inquiry(body, received_at=core.clock())
-    except reader.PasReadError as exc:
-        return refuse(400, "required", str(exc), "Bundle.entry")
+    answer = await run_in_threadpool(_read_inquiry, body, core.clock())
+    if isinstance(answer, JSONResponse):
+        return answer
+    query = answer
     if not query.member_id or not query.provider_npi:
         return refuse(
             400,
@@ -222,26 +232,30 @@ async def inquire(request: Request) -> JSONResponse:
             "Claim.patient",
             "Claim.provider",
         )
-    # Access needs a match on member id and the ordering or rendering provider's NPI (issue 3).
-    matches = []
-    for stored in core.cases_for_member(query.member_id):
-        npis = {
-            p.npi
-            for p in (
-                stored.case.requester,
-                stored.case.ordering,
-                stored.case.rendering,
-                stored.case.facility,
-            )
-            if p and p.npi
-        }
-        if query.provider_npi not in npis or stored.determination is None:
-            continue
-        if query.claim_identifiers and not (
-            set(query.claim_identifiers) & set(stored.case.submission.trace_numbers)
-        ):
-            continue
-        matches.append((stored.case, stored.determination))
+    # An identifier with no value names no claim: it is dropped, never read as "any claim". The
+    # inquiry must still name one (profile-claim-inquiry: Claim.identifier 1..*).
+    claim_identifiers = {value.strip() for value in query.claim_identifiers if value.strip()}
+    if not claim_identifiers:
+        return refuse(
+            400,
+            "required",
+            "An inquiry names the claim it asks about: Claim.identifier needs a value",
+            "Claim.identifier",
+        )
+    principal = authenticated(request)
+    # The member id, the requesting provider's NPI on the case (issue 3) and the claim
+    # identifiers are matched in SQL, newest first and bounded; then only the cases this caller
+    # may read (issue 18: the one isolation check).
+    found = await run_in_threadpool(
+        partial(core.cases_for_member, claim_identifiers=sorted(claim_identifiers)),
+        query.member_id,
+        query.provider_npi,
+    )
+    matches = [
+        (stored.case, stored.determination)
+        for stored in found
+        if stored.determination is not None and can_read(principal, stored.case)
+    ]
     if not matches:
         return refuse(404, "not-found", "No prior authorization matches this inquiry")
     audit_request(
@@ -254,15 +268,31 @@ async def inquire(request: Request) -> JSONResponse:
     return fhir(writer.inquiry_parameters(bundle))
 
 
+def _read_inquiry(body: dict[str, Any], now: datetime) -> InquiryQuery | JSONResponse:
+    """Profile rules and the query of an $inquire bundle (CPU work, run off the event loop)."""
+    issues = profile.validate_request(body, "inquire")
+    if outcome.has_errors(issues):
+        return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
+    try:
+        return read_inquiry(body, received_at=now)
+    except reader.PasReadError as exc:
+        return refuse(400, "required", str(exc), "Bundle.entry")
+    except (AttributeError, KeyError, TypeError, ValueError, StopIteration) as exc:
+        # As on $submit: a shape the profile rules let through but no query can be read from.
+        text = f"The inquiry cannot be read: {type(exc).__name__}"
+        return refuse(400, "structure", text, "Bundle.entry[0].resource")
+
+
 @router.post("/Subscription", dependencies=[Depends(require_scope("Subscription", "write"))])
 async def create_subscription(request: Request) -> JSONResponse:
     core: Core = request.app.state.core
     resource = await _bundle(request)
     if isinstance(resource, JSONResponse):
         return resource
-    issues = subscription.validate_subscription(resource)
+    issues = await run_in_threadpool(subscription.validate_subscription, resource)
     if outcome.has_errors(issues):
         return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
+    resource, dropped = subscription.without_forbidden_headers(resource)
     subscription_id = uuid.uuid4().hex
     stored = subscription.accepted(resource, subscription_id, "active")
     info = subscription.parse_subscription(stored)
@@ -275,6 +305,13 @@ async def create_subscription(request: Request) -> JSONResponse:
             f"This client does not act for organization {info.org_identifier}",
             "Subscription.criteria",
         )
+    # No server-side request forgery (issue 18 item 5); the DNS look-up off the event loop.
+    allowed_hosts = core.settings.subscription_allowed_hosts
+    issues = await run_in_threadpool(subscription.destination_issues, resource, allowed_hosts)
+    if outcome.has_errors(issues):
+        return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
+    if dropped:
+        log.warning("subscription channel headers not kept: %s", "; ".join(dropped))
     handshake = subscription.handshake_bundle(stored, base_url=base_url(request))
     with core.sessions.begin() as session:
         session.add(
@@ -311,7 +348,9 @@ def _acts_for_filter(principal: Principal, info: subscription.SubscriptionInfo) 
     )
 
 
-@router.get("/Subscription/{subscription_id}")
+@router.get(
+    "/Subscription/{subscription_id}", dependencies=[Depends(require_scope("Subscription", "read"))]
+)
 def get_subscription(subscription_id: str, request: Request) -> JSONResponse:
     core: Core = request.app.state.core
     with core.sessions() as session:
@@ -346,6 +385,9 @@ class SubscriptionNotifier:
             info = subscription.parse_subscription(row.resource)
             if row.submitter_id != case.submission.submitter_id:
                 continue  # only the system that sent the request hears of its cases
+            subscriber = partner_principal(session, row.submitter_id)
+            if subscriber is None or not can_read(subscriber, case):
+                continue  # the one isolation check: a disabled partner hears of nothing
             if not subscription.matches(info, case):
                 continue
             row.events_sent += 1

@@ -16,10 +16,11 @@ from gateway.domain.case import Address
 
 class CoveragePeriod(BaseModel):
     start: date
-    end: date
+    # None: open-ended coverage, as an enrollment with no termination date on file.
+    end: date | None = None
 
     def covers(self, day: date) -> bool:
-        return self.start <= day <= self.end
+        return self.start <= day and (self.end is None or day <= self.end)
 
 
 class PharmacyBenefit(BaseModel):

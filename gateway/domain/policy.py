@@ -73,6 +73,9 @@ class PlanPolicy(BaseModel):
     clocks: Clocks
     hold: Hold
     contact: dict[str, str] = Field(default_factory=dict)
+    # IANA zone of a provider whose address does not say where it is: retro windows count
+    # calendar days in the provider's local date (gateway/local_dates.py).
+    time_zone: str = "America/New_York"
 
     def rule(self, name: str) -> str:
         """A citation for a determination's reason: which plan rule decided."""

@@ -23,6 +23,7 @@ from gateway.domain.case import (
 )
 from gateway.domain.clocks import add_business_days
 from gateway.domain.eligibility import Enrollment
+from gateway.domain.local_dates import provider_local_date
 from gateway.domain.outcomes import (
     APPROVED,
     CONTACT_PAYER,
@@ -61,7 +62,7 @@ def _review_drugs(
 ) -> Determination:
     urgency, urgency_note = effective_urgency(case)
     received = case.submission.received_at
-    service_date = case.service_date or received.date()
+    service_date = case.service_date or provider_local_date(case, received, plan.time_zone)
     facts = clinical_facts(case, ports)
     auth = auth_number_for(case)
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from gateway.domain.case import Case, CaseStatus, Determination, Reason, Rejection
 from gateway.domain.eligibility import Enrollment
+from gateway.domain.local_dates import provider_local_date
 from gateway.domain.outcomes import CONTACT_PAYER, NOT_REQUIRED, decision, reject
 from gateway.domain.policy import PlanPolicy
 
@@ -36,7 +37,9 @@ def screen(
             text=f"Member is not enrolled in a plan of payer {case.payer_id}.",
         )
         return reject(case, now, "MEMBER_NOT_IN_PLAN", rejection, plan), enrollment, plan
-    service_date = case.service_date or case.submission.received_at.date()
+    # Calendar days are the provider's: a date of service is written in its local calendar.
+    received = provider_local_date(case, case.submission.received_at, plan.time_zone)
+    service_date = case.service_date or received
     if not enrollment.eligible_on(service_date):
         rejection = Rejection(
             loop="2010C",
@@ -104,7 +107,6 @@ def screen(
             plan,
         )
 
-    received = case.submission.received_at.date()
     if service_date < received:
         late = (received - service_date).days
         if not plan.retro.allowed or late > plan.retro.max_days:

@@ -14,10 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-_RESTFUL = re.compile(
-    r"^(?P<base>.*?)/?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$"
-)
-_RELATIVE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$")
+# Matched only against short, anchored pieces: a pattern run over a whole fullUrl with a lazy
+# `.*?` base before the type backtracked quadratically (40,000 characters took a minute and held
+# the GIL, issue 18). The base is found by splitting on "/" instead.
+_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# A reference longer than any base plus type and id is not one the bundle can hold.
+MAX_REFERENCE = 4096
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,19 @@ def base_of(full_url: str | None) -> str | None:
     """The service base of a RESTful fullUrl (http://x/fhir/Patient/1 -> http://x/fhir)."""
     if not full_url or not full_url.startswith(("http://", "https://")):
         return None
-    match = _RESTFUL.match(full_url)
-    return match.group("base") if match else None
+    parts = _type_and_id(strip_history(full_url))
+    return parts[0] if parts else None
+
+
+def _type_and_id(reference: str) -> tuple[str, str, str] | None:
+    """(base, type, id) of `[base/]Type/id`, in linear time; None when it is not one."""
+    if len(reference) > MAX_REFERENCE:
+        return None
+    base, _, rest = reference.rpartition("/")
+    base, _, rtype = base.rpartition("/")
+    if not (_TYPE.fullmatch(rtype) and _ID.fullmatch(rest)):
+        return None
+    return base, rtype, rest
 
 
 def is_absolute(reference: str) -> bool:
@@ -90,15 +104,16 @@ class BundleIndex:
         reference = strip_history(reference.strip())
         if is_absolute(reference):
             return list(self.by_full_url.get(reference, []))
-        match = _RELATIVE.match(reference)
-        if not match:
-            return []
+        parts = _type_and_id(reference)
+        if parts is None or parts[0]:
+            return []  # not `Type/id`
+        _, rtype, rid = parts
         base = base_of(context.full_url) if context else None
         if base is not None:
             found = self.by_full_url.get(f"{base}/{reference}")
             if found:
                 return list(found)
-        return list(self.by_type_id.get((match.group("type"), match.group("id")), []))
+        return list(self.by_type_id.get((rtype, rid), []))
 
     def resolve(self, ref: Any, context: Entry | None = None) -> Entry | None:
         """The one entry a Reference (dict) or reference string points at, else None."""

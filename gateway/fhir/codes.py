@@ -12,7 +12,9 @@ from typing import Any
 
 import yaml
 
-_DEFAULT_DIR = Path(__file__).resolve().parents[2] / "mappings"
+from gateway.settings import DATA_ROOT
+
+_DEFAULT_DIR = DATA_ROOT / "mappings"  # the checkout's, or the copy inside an installed wheel
 
 
 def _mappings_dir() -> Path:

@@ -11,10 +11,12 @@ Inferno's preset writes it org-identifier=..., so both spellings are accepted.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway import egress
 from gateway.domain.case import Case
 from gateway.fhir import constants as k
 from gateway.fhir.outcome import Issue, error, warning
@@ -86,6 +88,37 @@ def validate_subscription(resource: Any) -> list[Issue]:
     return issues
 
 
+def destination_issues(resource: Resource, allowed_hosts: Collection[str]) -> list[Issue]:
+    """Issues with where a Subscription would make the gateway send (issue 18 item 5): an https
+    endpoint at public addresses only, http only for a development allow-listed host. Resolves
+    the endpoint's host name (a blocking DNS look-up)."""
+    channel = resource.get("channel") if isinstance(resource.get("channel"), dict) else {}
+    endpoint = channel.get("endpoint")
+    if not isinstance(endpoint, str):
+        return []  # validate_subscription names a missing endpoint
+    problem = egress.endpoint_problem(endpoint, allowed_hosts)
+    if problem is None:
+        return []
+    return [error("value", f"Refused: {problem}", "Subscription.channel.endpoint")]
+
+
+def without_forbidden_headers(resource: Resource) -> tuple[Resource, list[str]]:
+    """The Subscription with only the channel headers the gateway forwards, and what it dropped
+    (never Host, Authorization, Cookie ...: egress.header_problem). The stored and returned
+    resource shows the client what its notifications will carry."""
+    channel = resource.get("channel")
+    if not isinstance(channel, dict) or not isinstance(channel.get("header"), list):
+        return resource, []
+    kept = [h for h in channel["header"] if egress.header_problem(h) is None]
+    dropped = [egress.header_problem(h) or "" for h in channel["header"] if h not in kept]
+    if not dropped:
+        return resource, []
+    cleaned_channel = {key: value for key, value in channel.items() if key != "header"}
+    if kept:
+        cleaned_channel["header"] = kept
+    return {**resource, "channel": cleaned_channel}, dropped
+
+
 def parse_subscription(resource: Resource) -> SubscriptionInfo:
     """The delivery detail of a validated Subscription (ValueError when it has none)."""
     channel = resource.get("channel") or {}
@@ -99,7 +132,8 @@ def parse_subscription(resource: Resource) -> SubscriptionInfo:
         endpoint=channel["endpoint"],
         org_identifier=value,
         org_system=system,
-        headers=[str(h) for h in channel.get("header") or []],
+        # Filtered again here: rows stored before the header rule carry what they were sent.
+        headers=[str(h) for h in channel.get("header") or [] if egress.header_problem(h) is None],
         payload=channel.get("payload") or "application/fhir+json",
         content=str(_ext_value(channel.get("_payload"), k.EXT_BACKPORT_PAYLOAD) or "full-resource"),
         timeout_seconds=timeout if isinstance(timeout, int) else None,

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from gateway import egress
 from gateway.domain.case import Case, Determination
 from gateway.notify.email import MailTransport, make_mail_transport, status_notice
 from gateway.notify.fax import FaxGateway, make_fax_gateway
@@ -56,14 +57,18 @@ class Deliverer:
         mail: MailTransport | None = None,
         http: httpx.Client | None = None,
         clock: Callable[[], datetime] = _utcnow,
-        subscription_timeout: float = 10.0,
+        subscription_timeout: float | None = None,
     ) -> None:
         self.settings = settings
         self._fax = fax
         self._mail = mail
         self._http = http
         self.clock = clock
-        self.subscription_timeout = subscription_timeout
+        self.subscription_timeout = (
+            settings.subscription_timeout_seconds
+            if subscription_timeout is None
+            else subscription_timeout
+        )
         self.member_mail = MemberMailBatch(settings.member_mail_dir)
         self.payer_feed = PayerFeed(settings.payer_feed_dir)
 
@@ -83,7 +88,11 @@ class Deliverer:
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(timeout=self.subscription_timeout)
+            # Partner-chosen URLs: public addresses only, checked on every connection; no
+            # redirects, no proxy from the environment (gateway/egress.py).
+            self._http = egress.guarded_client(
+                self.settings.subscription_allowed_hosts, self.subscription_timeout
+            )
         return self._http
 
     def __call__(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
@@ -168,20 +177,34 @@ class Deliverer:
         endpoint = job.payload.get("endpoint")
         if not endpoint:
             raise PermanentDeliveryError("subscription job without an endpoint")
-        headers = {"Idempotency-Key": job.idempotency_key, **channel_headers(job.payload)}
-        headers.setdefault("Content-Type", "application/fhir+json")
+        # Checked again at delivery (issue 18 item 5): the allow-list may have changed, and a
+        # name may resolve elsewhere now; the guarded client checks each connection as well.
+        problem = egress.endpoint_problem(str(endpoint), self.settings.subscription_allowed_hosts)
+        if problem:
+            raise PermanentDeliveryError(f"subscription endpoint refused: {problem}")
+        headers = {**channel_headers(job.payload), "Idempotency-Key": job.idempotency_key}
+        headers["Content-Type"] = "application/fhir+json"
         try:
             response = self.http.post(
                 endpoint,
                 json=job.payload.get("body"),
                 headers=headers,
                 timeout=self.subscription_timeout,
+                follow_redirects=False,
             )
+        except egress.ForbiddenDestination as exc:
+            raise PermanentDeliveryError(f"subscription endpoint refused: {exc}") from exc
         except httpx.HTTPError as exc:
             reason = type(exc).__name__
             raise ConnectionError(f"subscription endpoint unreachable: {reason}") from exc
         if response.status_code == 410:
             raise PermanentDeliveryError("subscription endpoint is gone (410)")
+        if response.is_redirect:
+            # A redirect could point anywhere, the gateway's own network included: not followed.
+            raise PermanentDeliveryError(
+                f"subscription endpoint answered {response.status_code} with a redirect; "
+                "notifications are not redirected"
+            )
         if response.status_code >= 300:
             raise ConnectionError(f"subscription endpoint answered {response.status_code}")
         return {"status_code": response.status_code}
@@ -207,14 +230,10 @@ def _current_address(case: Case, role: str | None) -> dict[str, Any] | None:
 
 
 def channel_headers(payload: dict[str, Any]) -> dict[str, str]:
-    """Headers a subscriber asked for: FHIR Subscription.channel.header is a list of
-    "Name: value" strings; a dict is taken as it is."""
+    """Headers a subscriber asked for that the gateway forwards: FHIR Subscription.channel.header
+    is a list of "Name: value" strings (a dict is read as such pairs). Host, Authorization,
+    Cookie and the like are never forwarded (egress.header_problem)."""
     given = payload.get("headers") or {}
     if isinstance(given, dict):
-        return {str(k): str(v) for k, v in given.items()}
-    headers = {}
-    for line in given:
-        name, _, value = str(line).partition(":")
-        if name.strip() and value.strip():
-            headers[name.strip()] = value.strip()
-    return headers
+        given = [f"{name}: {value}" for name, value in given.items()]
+    return egress.allowed_headers(given)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import mailbox
 import os
 import threading
 from collections.abc import Callable, Coroutine
@@ -86,25 +85,51 @@ class MailTransport(Protocol):
 
 
 class MaildirTransport:
-    """A local maildir (settings.mail_dir); one message per job key."""
+    """A local maildir (settings.mail_dir); one message per job key.
+
+    The message's file name is derived from the job key, so the name itself records the
+    delivery: a worker killed after the message landed and before the outbox recorded it finds
+    the message on its retry and writes no second copy (no separate marker that a kill could
+    leave unwritten). The file is written in tmp/ and linked into new/ (maildir's atomic step);
+    the link fails when the name is already there.
+    """
 
     name = "maildir"
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    def file_name(self, job_key: str) -> str:
+        return hashlib.sha256(job_key.encode()).hexdigest()[:32]
+
+    def _delivered(self, name: str) -> bool:
+        # A reader moves a message from new/ to cur/ and may add ":2,<flags>" to its name.
+        cur = self.root / "cur"
+        return (
+            (self.root / "new" / name).exists()
+            or (cur / name).exists()
+            or any(cur.glob(f"{name}:*"))
+        )
+
     def send(self, job_key: str, message: EmailMessage) -> dict[str, Any]:
-        box = mailbox.Maildir(self.root, create=True)
-        sent = self.root / ".sent"
-        sent.mkdir(exist_ok=True)
-        marker = sent / hashlib.sha256(job_key.encode()).hexdigest()[:32]
-        if marker.exists():
-            return {"transport": self.name, "key": marker.read_text(), "duplicate": True}
-        key = box.add(message)  # maildir writes to tmp/ and renames into new/: atomic
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(key)
-        os.replace(tmp, marker)
-        return {"transport": self.name, "key": key, "message_id": message["Message-ID"]}
+        name = self.file_name(job_key)
+        if self._delivered(name):
+            return {"transport": self.name, "key": name, "duplicate": True}
+        for folder in ("tmp", "new", "cur"):
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        staged = self.root / "tmp" / f"{name}.{os.getpid()}.{threading.get_ident()}"
+        try:
+            with staged.open("wb") as handle:
+                handle.write(message.as_bytes())
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(staged, self.root / "new" / name)
+            except FileExistsError:  # another worker delivered the same job first
+                return {"transport": self.name, "key": name, "duplicate": True}
+        finally:
+            staged.unlink(missing_ok=True)
+        return {"transport": self.name, "key": name, "message_id": message["Message-ID"]}
 
 
 class SmtpTransport:
@@ -127,11 +152,20 @@ class SmtpTransport:
     def send(self, job_key: str, message: EmailMessage) -> dict[str, Any]:
         try:
             _run_blocking(lambda: self._send(message))
+        except (TimeoutError, aiosmtplib.SMTPTimeoutError) as exc:
+            text = f"SMTP relay did not answer within {self.timeout:g} s"
+            raise MailError(text) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise MailError(f"SMTP delivery failed: {type(exc).__name__}: {exc}") from exc
         return {"transport": self.name, "message_id": message["Message-ID"]}
 
     async def _send(self, message: EmailMessage) -> None:
+        # aiosmtplib's timeout bounds each step (connect, greeting, every command); the whole
+        # exchange gets the same bound, so a relay that answers slowly step by step holds the
+        # e-mail channel no longer than one timeout (issue 18 item 6). TimeoutError is an OSError.
+        await asyncio.wait_for(self._exchange(message), timeout=self.timeout)
+
+    async def _exchange(self, message: EmailMessage) -> None:
         await aiosmtplib.send(
             message,
             hostname=self.hostname,
@@ -171,5 +205,5 @@ def _run_blocking(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 def make_mail_transport(settings: Settings) -> MailTransport:
     if settings.smtp_url:
-        return SmtpTransport(settings.smtp_url)
+        return SmtpTransport(settings.smtp_url, timeout=settings.smtp_timeout_seconds)
     return MaildirTransport(settings.mail_dir)

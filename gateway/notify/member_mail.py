@@ -13,10 +13,11 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from gateway.notify import staging
 
 MANIFEST = "manifest.jsonl"
 
@@ -24,6 +25,7 @@ MANIFEST = "manifest.jsonl"
 class MemberMailBatch:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._swept: set[Path] = set()
 
     def folder(self, day: date) -> Path:
         return self.root / day.isoformat()
@@ -44,9 +46,12 @@ class MemberMailBatch:
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{hashlib.sha256(job_key.encode()).hexdigest()[:24]}.pdf"
         path = folder / name
+        if folder not in self._swept:  # once per day folder: what a killed worker left
+            staging.sweep(folder)
+            self._swept.add(folder)
         if not path.exists():
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pdf")
-            with os.fdopen(fd, "wb") as handle:
+            tmp = folder / staging.staging_name(name.removesuffix(".pdf"), ".pdf")
+            with tmp.open("wb") as handle:
                 handle.write(pdf)
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -1,6 +1,6 @@
 """The determination feed to the payer: one JSON line per final determination.
 
-settings.payer_feed_dir/<payer id>/YYYY-MM-DD.jsonl (the day the line was written, UTC). The
+settings.payer_feed_dir/<payer id>/YYYY-MM-DD.jsonl (the day of its first attempt, UTC). The
 payer's claims system pays only what was authorized (DOMAIN.md), so every determination goes
 out; each line carries its job key, and a key is written once: a retried delivery finds its
 line and writes nothing. The X12 278 response for the payer is the X12 channel's to build: the
@@ -48,20 +48,27 @@ class PayerFeed:
             fcntl.flock(index, fcntl.LOCK_EX)
             try:
                 index.seek(0)
-                for line in index:
-                    written_key, _, written_file = line.rstrip("\n").rpartition("\t")
+                relative = None
+                for entry in index:
+                    written_key, _, written_file = entry.rstrip("\n").rpartition("\t")
                     if written_key == job_key:
-                        return {"file": written_file, "duplicate": True}
-                path = self.path(payer_id, day)
+                        relative = written_file
+                if relative is not None and _has_line(self.root / relative, job_key):
+                    return {"file": relative, "duplicate": True}
+                if relative is None:
+                    # The key and its file go in the index before the line: a worker killed
+                    # between the two leaves the key, and the retry finds the line missing
+                    # and writes it, to the same file and once (the other order wrote twice).
+                    path = self.path(payer_id, day)
+                    relative = f"{payer_folder_name(payer_id)}/{path.name}"
+                    index.write(f"{job_key}\t{relative}\n")
+                    index.flush()
+                    os.fsync(index.fileno())
                 line = dict(record, idempotency_key=job_key, x12_278=x12_278)
-                with path.open("a", encoding="utf-8") as feed:
+                with (self.root / relative).open("a", encoding="utf-8") as feed:
                     feed.write(json.dumps(line, sort_keys=True) + "\n")
                     feed.flush()
                     os.fsync(feed.fileno())
-                relative = f"{payer_folder_name(payer_id)}/{path.name}"
-                index.write(f"{job_key}\t{relative}\n")
-                index.flush()
-                os.fsync(index.fileno())
             finally:
                 fcntl.flock(index, fcntl.LOCK_UN)
         return {"file": relative}
@@ -71,3 +78,17 @@ class PayerFeed:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _has_line(path: Path, job_key: str) -> bool:
+    """Whether the feed file holds the line of `job_key` (read only when a key comes again)."""
+    if not path.exists():
+        return False
+    with path.open(encoding="utf-8") as feed:
+        for text in feed:
+            try:
+                if json.loads(text).get("idempotency_key") == job_key:
+                    return True
+            except (json.JSONDecodeError, AttributeError):
+                continue
+    return False

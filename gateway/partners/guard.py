@@ -8,6 +8,7 @@ body is read. Routers then ask for the principal with `gateway.api.auth.authenti
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -28,7 +29,7 @@ from gateway.partners.credentials import hash_secret, verify_secret
 from gateway.partners.limits import RateLimiter, body_limit, retry_after
 from gateway.partners.models import PartnerRow
 from gateway.partners.principal import AUTH_DISABLED_OPERATOR, LOCAL_OPERATOR, Principal, Role
-from gateway.partners.registry import principal_for
+from gateway.partners.registry import PARTNER_ID, principal_for
 from gateway.partners.settings import AuthSettings
 from gateway.partners.tokens import TokenError, verify_bearer
 
@@ -46,6 +47,12 @@ PATH_ROLES: tuple[tuple[str, frozenset[str]], ...] = (
     ("/jobs", frozenset({Role.OPERATOR.value})),
 )
 CHALLENGE = 'Bearer realm="pa-gateway", Basic realm="pa-gateway"'
+# FHIR routes take OAuth bearer tokens only (SMART Backend Services, issue 18): an X12 partner's
+# shared secret is for the X12 and REST routes, not for PAS.
+FHIR_PREFIX = "/fhir/"
+FHIR_CHALLENGE = 'Bearer realm="pa-gateway", scope="system/Claim.write system/Claim.read"'
+# The principal's auth_method when it proved itself with a shared secret over HTTP Basic.
+BASIC_METHOD = "basic"
 
 _dummy_hash: str | None = None
 
@@ -84,18 +91,35 @@ def authenticate(
         return principal_for(row, scopes=verified.scopes, auth_method=verified.method), "", None
     if scheme == "basic":
         try:
-            partner_id, _, secret = base64.b64decode(value, validate=True).decode().partition(":")
+            partner_id, colon, secret = (
+                base64.b64decode(value, validate=True).decode().partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
+            return None, "malformed basic credentials", None
+        if not colon or not PARTNER_ID.fullmatch(partner_id):
+            # No "id:secret" pair: what was sent may be the secret itself, so none of it is
+            # recorded as the claimed partner (secrets never reach the audit trail).
             return None, "malformed basic credentials", None
         with sessions() as session:
             row = session.get(PartnerRow, partner_id)
         if row is None or not row.enabled or not row.secret_hash:
             _equal_time_miss(secret)
-            return None, "unknown or disabled partner", partner_id[:64]
+            # An unknown id is not recorded: it may be a secret typed into the wrong field.
+            return None, "unknown or disabled partner", partner_id if row is not None else None
         if not verify_secret(secret, row.secret_hash):
-            return None, "wrong secret", partner_id[:64]
-        return principal_for(row, auth_method="basic"), "", None
+            return None, "wrong secret", partner_id
+        return principal_for(row, auth_method=BASIC_METHOD), "", None
     return None, "unsupported authorization scheme", None
+
+
+def _is_bearer(authorization: str) -> bool:
+    return authorization.strip().partition(" ")[0].lower() == "bearer"
+def body_refusal(scope: Scope, exc: HTTPException) -> JSONResponse:
+    """The 408/413 answer to a body that came too slowly or too big (an OperationOutcome on
+    /fhir paths, as every refusal of the guard)."""
+    title = "request timeout" if exc.status_code == 408 else "payload too large"
+    state: dict[str, Any] = scope.setdefault("state", {})
+    return GatewayGuard._refuse(scope, state, exc.status_code, title, str(exc.detail))
 
 
 def _required_roles(path: str) -> frozenset[str] | None:
@@ -127,8 +151,20 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body exceeds {limit} bytes for this channel")
 
 
+class BodyReadTimeout(HTTPException):
+    def __init__(self, seconds: float):
+        super().__init__(408, f"request body not received within {seconds:g} seconds")
+
+
 # OperationOutcome issue types (FHIR R4 issue-type) for the guard's refusals.
-FHIR_ISSUE = {401: "login", 403: "forbidden", 404: "not-found", 413: "too-costly", 429: "throttled"}
+FHIR_ISSUE = {
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    408: "timeout",
+    413: "too-costly",
+    429: "throttled",
+}
 
 
 class GatewayGuard:
@@ -169,12 +205,12 @@ class GatewayGuard:
                 return
             try:
                 await self.app(scope, self._limited(scope, state, receive), send_tracking)
-            except BodyTooLarge as exc:
+            except (BodyTooLarge, BodyReadTimeout) as exc:
                 # Raised while reading the body; normally the app's exception handling answers
-                # 413 itself, this is for an app that let it through.
+                # it itself (gateway.api.errors), this is for an app that let it through.
                 if status["sent"]:
                     raise
-                response = self._refuse(scope, state, 413, "payload too large", str(exc.detail))
+                response = body_refusal(scope, exc)
                 await response(scope, receive, send_tracking)
             if state.get("body_too_large"):
                 await self._audit(
@@ -183,6 +219,14 @@ class GatewayGuard:
                     event="access.refused",
                     status_code=413,
                     reason="request body exceeds the channel limit",
+                )
+            if state.get("body_read_timeout"):
+                await self._audit(
+                    scope,
+                    state,
+                    event="access.refused",
+                    status_code=408,
+                    reason="request body not received in time",
                 )
         finally:
             self._log(scope, state, status["code"], started)
@@ -206,14 +250,31 @@ class GatewayGuard:
         if not self.auth.auth_enabled:
             state["principal"] = AUTH_DISABLED_OPERATOR
             return None
+        authorization = headers.get("authorization")
+        fhir = path.startswith(FHIR_PREFIX)
+        if fhir and authorization and not _is_bearer(authorization):
+            # Refused before the secret is checked: no scrypt work and no login failure counted
+            # for a credential this channel never takes.
+            return await self._refused(
+                scope,
+                state,
+                401,
+                "unauthorized",
+                "FHIR routes take an OAuth bearer token (SMART Backend Services), not Basic",
+                headers={"WWW-Authenticate": FHIR_CHALLENGE},
+            )
         principal, reason, claimed = await run_in_threadpool(
-            authenticate, self.sessions, self.auth, headers.get("authorization"), self.local_token
+            authenticate, self.sessions, self.auth, authorization, self.local_token
         )
         if principal is None:
             return await self._login_failed(scope, state, reason, claimed)
         state["principal"] = principal
         if principal.local:
             return None
+        if fhir and not any(scope_.startswith("system/") for scope_ in principal.scopes):
+            return await self._refused(
+                scope, state, 403, "forbidden", "the token holds no system/* scope"
+            )
         rate = principal.rate_limit_per_second or self.auth.rate_limit_per_second
         wait = self.limiter.take(
             f"partner:{principal.partner_id}", rate, self.auth.rate_limit_burst
@@ -342,18 +403,35 @@ class GatewayGuard:
             log.exception("audit record of a refused request failed")
 
     def _limited(self, scope: Scope, state: dict[str, Any], receive: Receive) -> Receive:
-        """Count the body as it streams in (a chunked request has no Content-Length)."""
+        """Count the body as it streams in (a chunked request has no Content-Length), and give
+        it body_read_seconds from the first read to arrive in full (a slow-body client)."""
         _, limit = body_limit(self.auth, scope["path"])
+        seconds = self.auth.body_read_seconds
         seen = 0
+        complete = False
+        deadline: float | None = None
 
         async def receive_limited() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete, deadline
+            if complete:
+                # After the body only a disconnect comes, which the app may wait for at length.
+                return await receive()
+            loop = asyncio.get_running_loop()
+            if deadline is None:
+                deadline = loop.time() + seconds
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                state["body_read_timeout"] = True
+                raise BodyReadTimeout(seconds) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     state["body_too_large"] = True
                     raise BodyTooLarge(limit)
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
             return message
 
         return receive_limited

@@ -1,7 +1,12 @@
 """Which cases a partner may see: those it submitted (under its partner id or one of its X12
 sender ids), and those of the organizations it acts for; reviewers and operators see all. A case
 a partner may not see does not exist for it (404, never 403: a 403 would confirm that the case id
-is real)."""
+is real).
+
+`can_read` is the one isolation check (issue 18): every path that hands a case to a caller (REST
+reads and lists, PAS $inquire and updates, subscription notifications) passes through it.
+`readable_filter` is the same rule as SQL, used only to narrow a query before `can_read` runs on
+what it returns."""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from gateway.domain.case import Case
-from gateway.partners.principal import Principal
+from gateway.partners.models import PartnerRow
+from gateway.partners.principal import AUTH_DISABLED_OPERATOR, LOCAL_OPERATOR, Principal
+from gateway.partners.registry import principal_for
 from gateway.store.models import CaseRow
 
 # The parties of a case whose organization makes it a partner's case (issue 5).
@@ -78,7 +85,10 @@ def readable_cases(
     if status:
         query = query.where(CaseRow.status == status)
     query = query.order_by(CaseRow.due_by.is_(None), CaseRow.due_by, CaseRow.created_at)
-    return list(session.execute(query.limit(limit)).scalars())
+    # The SQL filter narrows the query; the one check decides (they must never disagree, and if
+    # they ever do, the stricter answer wins).
+    rows = session.execute(query.limit(limit)).scalars()
+    return [row for row in rows if can_read(principal, row)]
 
 
 def readable_case(session: Session, principal: Principal, case_id: str) -> CaseRow | None:
@@ -87,3 +97,17 @@ def readable_case(session: Session, principal: Principal, case_id: str) -> CaseR
     if row is None or not can_read(principal, row):
         return None
     return row
+
+
+def partner_principal(session: Session, partner_id: str | None) -> Principal | None:
+    """The principal a stored partner id acts as now, for work done on its behalf with no request
+    in hand (subscription notifications). An unknown or disabled partner acts as no one."""
+    if not partner_id:
+        return None
+    for builtin in (LOCAL_OPERATOR, AUTH_DISABLED_OPERATOR):
+        if partner_id == builtin.partner_id:
+            return builtin
+    row = session.get(PartnerRow, partner_id)
+    if row is None or not row.enabled:
+        return None
+    return principal_for(row)

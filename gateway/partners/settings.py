@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.settings import REPO_ROOT
+from gateway.settings import DEMO_DIR, VAR_ROOT
 
 MIB = 1024 * 1024
 # PAS attachments (issue 5): up to 5 documents, 5 MB each, 25 MB in all. They travel base64-encoded
@@ -32,7 +32,7 @@ class AuthSettings(BaseSettings):
     # The key that signs the gateway's own access tokens (HS256). Unset: a random 256-bit key is
     # made once and kept in token_key_file (mode 0600). Several nodes must share one: set it.
     token_secret: SecretStr | None = None
-    token_key_file: Path = REPO_ROOT / "var" / "token-signing.key"
+    token_key_file: Path = VAR_ROOT / "var" / "token-signing.key"
     # SMART Backend Services: access tokens live 5 minutes; client assertions expire within 5.
     access_token_seconds: int = Field(default=300, ge=30, le=3600)
     assertion_max_seconds: int = 300
@@ -48,7 +48,7 @@ class AuthSettings(BaseSettings):
     # The claim of an external token that names the registered partner.
     external_partner_claim: str = "client_id"
     # The demo partners, loaded when the partners table is empty. Empty string: no seed.
-    partners_seed: str | None = str(REPO_ROOT / "samples" / "partners.yaml")
+    partners_seed: str | None = str(DEMO_DIR / "partners.yaml")
     # Per-partner token bucket: a steady rate and a burst; a partner's registry entry may differ.
     rate_limit_per_second: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=100, ge=1)
@@ -60,6 +60,9 @@ class AuthSettings(BaseSettings):
     max_body_x12_batch: int = 100 * MIB
     max_body_pas: int = PAS_MAX_BODY
     max_body_default: int = 1 * MIB
+    # A body must arrive within this many seconds of the app starting to read it (answered
+    # 408): a client that trickles bytes holds no worker and no connection slot for longer.
+    body_read_seconds: float = Field(default=30.0, gt=0)
 
     @property
     def seed_file(self) -> Path | None:

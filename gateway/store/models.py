@@ -61,6 +61,22 @@ class CaseRow(Base):
     __table_args__ = (Index("ix_cases_status_due", "status", "due_by"),)
 
 
+class CaseLookupRow(Base):
+    """One row per (case, party NPI, trace number): the $inquire lookup (gateway.store.lookup,
+    migration 0004). Unbounded strings: the values come from the request as sent."""
+
+    __tablename__ = "case_lookup"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    member_key: Mapped[str | None] = mapped_column(String())
+    npi: Mapped[str] = mapped_column(String())
+    trace_number: Mapped[str | None] = mapped_column(String())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_case_lookup_member_npi", "member_key", "npi", "created_at"),)
+
+
 class CaseEventRow(Base):
     """Every status change with who, when and why (issue 2, item 7)."""
 

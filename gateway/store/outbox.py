@@ -11,12 +11,12 @@ the same time. Completion is conditional on still holding the lease.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from gateway.store.models import OutboxJobRow, utcnow
@@ -116,11 +116,27 @@ def _due(now: datetime) -> Any:
     )
 
 
+def _of_kinds(kinds: Collection[str] | None, exclude: Collection[str] | None) -> Any:
+    condition = and_(true())
+    if kinds is not None:
+        condition = and_(condition, _jobs.c.kind.in_(list(kinds)))
+    if exclude:
+        condition = and_(condition, _jobs.c.kind.not_in(list(exclude)))
+    return condition
+
+
 def claim_next(
-    session: Session, worker_id: str, *, now: datetime, lease: timedelta
+    session: Session,
+    worker_id: str,
+    *,
+    now: datetime,
+    lease: timedelta,
+    kinds: Collection[str] | None = None,
+    exclude_kinds: Collection[str] | None = None,
 ) -> ClaimedJob | None:
-    """Lease the next due job to `worker_id` (commit right after, then deliver)."""
-    due = _due(now)
+    """Lease the next due job to `worker_id` (commit right after, then deliver); `kinds` and
+    `exclude_kinds` keep a channel's dispatcher lane to its own jobs."""
+    due = and_(_due(now), _of_kinds(kinds, exclude_kinds))
     candidate = (
         select(_jobs.c.id)
         .where(due)
@@ -163,6 +179,11 @@ def claim_next(
         locked_by=worker_id,
         locked_until=locked_until,
     )
+
+
+def due_kinds(session: Session, *, now: datetime) -> set[str]:
+    """The kinds of job due now (which dispatcher lanes have work)."""
+    return set(session.scalars(select(_jobs.c.kind).where(_due(now)).distinct()))
 
 
 def _held_by(job_id: int, worker_id: str) -> Any:
@@ -229,6 +250,17 @@ def retry(session: Session, job_id: int, *, now: datetime | None = None) -> dict
     return job_dict(row)
 
 
+def dead_reason(state: str, attempts: int, last_error: str | None) -> str | None:
+    """Why a dead job stopped: refused outright (retrying cannot help) or out of tries."""
+    if state != "dead":
+        return None
+    error = last_error or "no error recorded"
+    if error.startswith("PermanentDeliveryError"):
+        return f"not retried: {error.partition(': ')[2] or error}"
+    tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+    return f"gave up after {tries}; last error: {error}"
+
+
 def job_dict(row: OutboxJobRow) -> dict[str, Any]:
     """A job as the API shows it: no payload (letters' recipients are not for listings)."""
 
@@ -242,6 +274,7 @@ def job_dict(row: OutboxJobRow) -> dict[str, Any]:
         "state": row.state,
         "attempts": row.attempts,
         "last_error": row.last_error,
+        "dead_reason": dead_reason(row.state, row.attempts, row.last_error),
         "next_attempt_at": iso(row.next_attempt_at),
         "delivered_at": iso(row.delivered_at),
         "created_at": iso(row.created_at),

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from lxml import etree
 
-# The repository's own map: what library callers get when they name no folder.
-REPO_MAP_DIR = Path(__file__).resolve().parents[2] / "mappings" / "x12"
+from gateway.settings import DATA_ROOT
+
+# The checkout's mappings/x12, or the copy an installed wheel carries (gateway/settings.py).
+REPO_MAP_DIR = DATA_ROOT / "mappings" / "x12"
 
 
 def x12_map_dir(mappings_dir: Path | str) -> Path:

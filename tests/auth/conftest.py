@@ -49,13 +49,27 @@ def as_partner(core: Core, auth_settings: AuthSettings) -> Headers:
     return headers
 
 
+def keyed_for(
+    anonymous: TestClient, as_partner: Headers, partner_id: str, **changes: Any
+) -> dict[str, Any]:
+    """A case the partner sent, keyed in through POST /cases by the operator (that route is the
+    operator's alone; partners send X12 or PAS): the case is the partner's own."""
+    body = jane_doe_request(submitter_id=partner_id, **changes)
+    response = anonymous.post("/cases", json=body, headers=as_partner(OPERATOR))
+    assert response.status_code == 201, response.text
+    assert response.json()["case"]["submission"]["submitter_id"] == partner_id
+    return response.json()
+
+
 @pytest.fixture
 def ehr_case(anonymous: TestClient, as_partner: Headers) -> dict[str, Any]:
     """A case the EHR submitted: pended for clinical review (so a reviewer can decide it)."""
-    body = jane_doe_request(service_lines=[{"sequence": 1, "code": "J9267", "units": 12}])
-    response = anonymous.post("/cases", json=body, headers=as_partner(EHR))
-    assert response.status_code == 201, response.text
-    return response.json()
+    return keyed_for(
+        anonymous,
+        as_partner,
+        EHR,
+        service_lines=[{"sequence": 1, "code": "J9267", "units": 12}],
+    )
 
 
 @dataclass

@@ -3,6 +3,8 @@ exports as well-formed FHIR R4 AuditEvents."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
@@ -12,8 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from gateway import audit
 from gateway.audit.models import AppendOnly, AuditRow
 from gateway.partners.principal import LOCAL_OPERATOR
-from tests.auth.conftest import CLEARINGHOUSE, EHR, OPERATOR, REVIEWER
-from tests.conftest import jane_doe_request
+from tests.auth.conftest import CLEARINGHOUSE, EHR, OPERATOR, REVIEWER, keyed_for
 
 # What these tests check lives in the store: they run on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store
@@ -47,7 +48,8 @@ def test_create_read_update_and_refusals_are_recorded(anonymous, as_partner, cor
         for r in rows(core, case_id=case_id)
     ]
     assert trail == [
-        ("case.create", "C", "0", EHR, None),
+        # Keyed in by the operator for the EHR (POST /cases is the operator's channel).
+        ("case.create", "C", "0", OPERATOR, None),
         ("case.read", "R", "0", EHR, None),
         ("access.refused", "R", "4", CLEARINGHOUSE, 404),
         ("access.refused", "E", "4", EHR, 403),
@@ -81,7 +83,7 @@ def test_failed_logins_and_refused_requests_are_recorded(anonymous, core):
 
 
 def test_a_failed_update_is_recorded_as_refused(anonymous, as_partner, core):
-    approved = anonymous.post("/cases", json=jane_doe_request(), headers=as_partner(EHR)).json()
+    approved = keyed_for(anonymous, as_partner, EHR)
     again = anonymous.post(
         f"/cases/{approved['id']}/determination",
         headers=as_partner(REVIEWER),
@@ -106,7 +108,7 @@ def test_audit_export_is_a_bundle_of_r4_audit_events(anonymous, as_partner, ehr_
     assert create.action == "C" and create.outcome == "0"
     assert create.subtype[0].code == "create"
     assert create.entity[0].what.identifier.value == case_id
-    assert create.agent[0].who.identifier.value == EHR and create.agent[0].requestor is True
+    assert create.agent[0].who.identifier.value == OPERATOR and create.agent[0].requestor is True
     assert refused.outcome == "4" and refused.agent[0].who.identifier.value == CLEARINGHOUSE
     assert refused.agent[0].network.type == "2"
     # The export itself is audited (after the export, so it is in the next one).
@@ -167,3 +169,25 @@ def test_audit_records_cannot_be_changed_or_removed(core):
         with pytest.raises(DBAPIError), core.engine.begin() as connection:
             connection.execute(text(statement))
     assert rows(core)[0].partner_id == EHR
+
+
+def test_no_secret_reaches_the_audit_trail(anonymous, core):
+    """Credentials sent the wrong way round (a secret with no partner id, a secret in the
+    client_id field) are refused, and the trail names no claimed partner for them."""
+    pasted = "demo-ehr-secret-0001"
+    only_secret = base64.b64encode(pasted.encode()).decode()
+    assert (
+        anonymous.get("/cases", headers={"Authorization": f"Basic {only_secret}"}).status_code
+        == 401
+    )
+    assert anonymous.get("/cases", auth=(pasted, "x" * 20)).status_code == 401
+    token = anonymous.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials", "client_id": pasted, "client_secret": "y" * 20},
+    )
+    assert token.status_code == 401
+    logins = rows(core, event="login")
+    assert len(logins) == 3
+    for row in rows(core):
+        assert pasted not in str(row.__dict__)
+        assert only_secret not in str(row.__dict__)

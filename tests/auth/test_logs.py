@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 
 from gateway.logs import JsonFormatter
-from tests.auth.conftest import CLEARINGHOUSE, EHR, OPERATOR, REVIEWER
-from tests.conftest import jane_doe_request
+from tests.auth.conftest import CLEARINGHOUSE, EHR, OPERATOR, REVIEWER, keyed_for
 
 PHI = ("U1234567801", "JANE", "DOE", "1960-04-12", "C50.911")
 
@@ -14,8 +13,7 @@ PHI = ("U1234567801", "JANE", "DOE", "1960-04-12", "C50.911")
 def test_request_logs_carry_no_phi(anonymous, as_partner, caplog):
     caplog.set_level(logging.DEBUG)
     formatter = JsonFormatter()
-    body = jane_doe_request(diagnoses=[{"code": "C50.911", "primary": True}])
-    case = anonymous.post("/cases", json=body, headers=as_partner(EHR)).json()
+    case = keyed_for(anonymous, as_partner, EHR, diagnoses=[{"code": "C50.911", "primary": True}])
     anonymous.get(f"/cases/{case['id']}", headers=as_partner(EHR))
     anonymous.get(f"/cases/{case['id']}", headers=as_partner(CLEARINGHOUSE))
     anonymous.post(

@@ -7,7 +7,8 @@ import base64
 
 import pytest
 
-from tests.auth.conftest import CLEARINGHOUSE, EHR, OPERATOR, PAYER, REVIEWER
+from gateway.store.models import CaseRow
+from tests.auth.conftest import CLEARINGHOUSE, EHR, OPERATOR, PAYER, REVIEWER, keyed_for
 from tests.conftest import jane_doe_request
 
 DECISION = {
@@ -87,20 +88,20 @@ def test_submitter_reads_its_own_case_another_partner_gets_404(anonymous, as_par
 
 def test_organization_acted_for_sees_a_case_another_partner_sent(anonymous, as_partner):
     # The clearinghouse sends the request; the EHR acts for the ordering NPI, so it sees it.
-    sent = anonymous.post("/cases", json=jane_doe_request(), headers=as_partner(CLEARINGHOUSE))
-    assert sent.status_code == 201
-    assert sent.json()["case"]["submission"]["submitter_id"] == CLEARINGHOUSE
-    path = f"/cases/{sent.json()['id']}"
+    sent = keyed_for(anonymous, as_partner, CLEARINGHOUSE)
+    path = f"/cases/{sent['id']}"
     assert anonymous.get(path, headers=as_partner(EHR)).status_code == 200
     assert anonymous.get(path, headers=as_partner(PAYER)).status_code == 404
     listed = anonymous.get("/cases", headers=as_partner(EHR)).json()["cases"]
-    assert sent.json()["id"] in [row["id"] for row in listed]
+    assert sent["id"] in [row["id"] for row in listed]
 
 
 def test_a_partner_cannot_claim_another_submitter(anonymous, as_partner):
     body = jane_doe_request(submitter_id=EHR, request_id="R-1")
-    sent = anonymous.post("/cases", json=body, headers=as_partner(CLEARINGHOUSE)).json()
-    assert sent["case"]["submission"]["submitter_id"] == CLEARINGHOUSE
+    sent = anonymous.post("/cases", json=body, headers=as_partner(CLEARINGHOUSE))
+    assert sent.status_code == 403
+    listed = anonymous.get("/cases", headers=as_partner(EHR)).json()["cases"]
+    assert listed == []
     # An operator keying in a faxed request may name the partner it is for.
     keyed = anonymous.post(
         "/cases", json=jane_doe_request(submitter_id=PAYER), headers=as_partner(OPERATOR)
@@ -122,10 +123,17 @@ def test_case_list_holds_only_the_partners_cases(anonymous, as_partner, ehr_case
     assert case_id in [row["id"] for row in work.json()["cases"]]
 
 
-def test_submitting_is_open_to_every_partner(anonymous, as_partner):
-    for partner in (EHR, CLEARINGHOUSE):
-        response = anonymous.post("/cases", json=jane_doe_request(), headers=as_partner(partner))
-        assert response.status_code == 201
+def test_post_cases_is_the_operators_channel(anonymous, as_partner, core):
+    # Partners send X12 278 or PAS bundles; keying a canonical case in is operator work.
+    for partner in (EHR, CLEARINGHOUSE, PAYER, REVIEWER):
+        refused = anonymous.post("/cases", json=jane_doe_request(), headers=as_partner(partner))
+        assert refused.status_code == 403, partner
+        assert refused.json()["error"] == "forbidden"
+    with core.sessions() as session:
+        assert session.query(CaseRow).count() == 0
+    response = anonymous.post("/cases", json=jane_doe_request(), headers=as_partner(OPERATOR))
+    assert response.status_code == 201
+    assert response.json()["case"]["submission"]["submitter_id"] == OPERATOR
 
 
 def test_determination_needs_the_reviewer_role(anonymous, as_partner, ehr_case):
@@ -141,11 +149,7 @@ def test_determination_needs_the_reviewer_role(anonymous, as_partner, ehr_case):
 
 
 def test_clinical_information_only_for_the_partners_cases(anonymous, as_partner):
-    held = anonymous.post(
-        "/cases",
-        json=jane_doe_request(diagnoses=[{"code": "C50.911", "primary": True}]),
-        headers=as_partner(EHR),
-    ).json()
+    held = keyed_for(anonymous, as_partner, EHR, diagnoses=[{"code": "C50.911", "primary": True}])
     path = f"/cases/{held['id']}/clinical"
     facts = {"facts": {"HER2": "negative"}}
     assert anonymous.post(path, json=facts, headers=as_partner(CLEARINGHOUSE)).status_code == 404
@@ -154,12 +158,22 @@ def test_clinical_information_only_for_the_partners_cases(anonymous, as_partner)
     assert answered.json()["status"] == "approved"
 
 
-def test_eligibility_for_any_authenticated_partner(anonymous, as_partner):
+def test_eligibility_for_partners_that_act_for_a_provider(anonymous, as_partner):
     path, params = ELIGIBILITY
-    for partner in (EHR, CLEARINGHOUSE):
+    for partner in (EHR, OPERATOR, REVIEWER):
         response = anonymous.get(path, params=params, headers=as_partner(partner))
-        assert response.status_code == 200
+        assert response.status_code == 200, partner
         assert response.json()["eligible"] is True
+    # A payer or a clearinghouse registered for no provider may not browse members: the same
+    # refusal for a member that exists and one that does not.
+    for partner in (CLEARINGHOUSE, PAYER):
+        for member in ("U1234567801", "U0000000000"):
+            response = anonymous.get(
+                f"/eligibility/{member}", params=params, headers=as_partner(partner)
+            )
+            assert response.status_code == 403, partner
+            assert "member_id" not in response.text
+            assert member not in response.text
 
 
 @pytest.mark.parametrize("path", ["/audit", "/partners", "/jobs"])

@@ -10,8 +10,8 @@ import jwt
 import pytest
 
 from gateway.partners.tokens import verify_bearer
+from gateway.settings import REPO_ROOT
 from tests.auth.conftest import es384_key, register_smart_client, rs384_key, token_request
-from tests.conftest import jane_doe_request
 
 
 @pytest.fixture(params=["RS384", "ES384"])
@@ -37,10 +37,16 @@ def test_full_exchange_gives_a_token_that_works(anonymous, auth_settings, smart_
     assert jwt.get_unverified_header(answer["access_token"])["alg"] == "HS256"
 
     headers = {"Authorization": f"Bearer {answer['access_token']}"}
-    sent = anonymous.post("/cases", json=jane_doe_request(), headers=headers)
-    assert sent.status_code == 201
-    assert sent.json()["case"]["submission"]["submitter_id"] == client_id
-    assert anonymous.get(f"/cases/{sent.json()['id']}", headers=headers).status_code == 200
+    sent = anonymous.post(
+        "/fhir/Claim/$submit",
+        content=(REPO_ROOT / "samples" / "pas" / "ddact-her2neg.json").read_bytes(),
+        headers={**headers, "Content-Type": "application/fhir+json"},
+    )
+    assert sent.status_code == 200, sent.text
+    case_id = sent.headers["X-Case-Ids"]
+    case = anonymous.get(f"/cases/{case_id}", headers=headers)
+    assert case.status_code == 200
+    assert case.json()["case"]["submission"]["submitter_id"] == client_id
 
 
 @pytest.mark.store

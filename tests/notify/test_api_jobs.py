@@ -51,6 +51,7 @@ def test_dead_job_is_listed_and_retried(settings: Settings, sessions) -> None:
     job = dead[0]
     assert set(job) >= {"id", "kind", "state", "attempts", "last_error", "next_attempt_at"}
     assert job["last_error"] == "ConnectionError: fax line busy"
+    assert job["dead_reason"] == f"gave up after 1 attempt; last error: {job['last_error']}"
     assert "payload" not in job
     assert len(client.get("/jobs", params={"state": "dead"}).json()) == 3
     assert client.get("/jobs", params={"state": "lost"}).status_code == 422

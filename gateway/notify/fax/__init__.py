@@ -18,11 +18,16 @@ def make_fax_gateway(settings: Settings) -> FaxGateway:
     if choice == "hylafax":
         from gateway.notify.fax.hylafax import HylaFaxGateway
 
-        return HylaFaxGateway(settings.hylafax_host, settings.hylafax_port, settings.hylafax_user)
+        return HylaFaxGateway(
+            settings.hylafax_host,
+            settings.hylafax_port,
+            settings.hylafax_user,
+            timeout=settings.fax_timeout_seconds,
+        )
     if choice == "http":
         if not settings.fax_api_url:
             raise ValueError("GATEWAY_FAX_GATEWAY=http needs GATEWAY_FAX_API_URL")
         from gateway.notify.fax.http import HttpFaxGateway
 
-        return HttpFaxGateway(settings.fax_api_url)
+        return HttpFaxGateway(settings.fax_api_url, timeout=settings.fax_timeout_seconds)
     raise ValueError(f"unknown fax gateway {settings.fax_gateway!r} (spool, hylafax or http)")

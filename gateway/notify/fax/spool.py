@@ -1,10 +1,12 @@
 """The embedded fax gateway: one folder per fax under settings.fax_spool.
 
 Each folder holds `job.json` (number, key, state) and `document.pdf`. A folder appears whole or
-not at all: it is written under a temporary name and renamed into place (rename is atomic on one
-filesystem), and job.json is rewritten through a temporary file and os.replace. The folder name is
-derived from the idempotency key, so submitting the same key twice finds the first folder. A fax
-sender (or an operator) moves a job through queued -> sending -> delivered | failed with `mark`.
+not at all: it is written under a staging name and renamed into place (rename is atomic on one
+filesystem), and job.json is rewritten through a temporary file and os.replace. The staging name
+names its writer, so what a killed worker left is swept away when a gateway next opens the
+spool (gateway/notify/staging.py). The folder name is derived from the idempotency key, so
+submitting the same key twice finds the first folder. A fax sender (or an operator) moves a job
+through queued -> sending -> delivered | failed with `mark`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.notify import staging
 from gateway.notify.fax.base import FAX_STATES, FaxError, FaxJobNotFound, FaxState
 
 JOB_FILE = "job.json"
@@ -46,6 +49,8 @@ class SpoolFaxGateway:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # What a killed worker left half-written (its process is gone): never a fax.
+        staging.sweep(self.root)
 
     def _folder(self, fax_id: str) -> Path:
         if not fax_id.startswith("fx-") or "/" in fax_id or ".." in fax_id:
@@ -58,9 +63,10 @@ class SpoolFaxGateway:
         if (final / JOB_FILE).exists():
             return fax_id  # the same key again: the fax already waits in the spool
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
+        folder = self.root / staging.staging_name(fax_id)
+        folder.mkdir()
         try:
-            (staging / DOCUMENT_FILE).write_bytes(pdf)
+            (folder / DOCUMENT_FILE).write_bytes(pdf)
             job = {
                 "fax_id": fax_id,
                 "idempotency_key": job_key,
@@ -70,12 +76,12 @@ class SpoolFaxGateway:
                 "submitted_at": datetime.now(UTC).isoformat(),
                 "history": [],
             }
-            (staging / JOB_FILE).write_text(json.dumps(job, indent=2))
-            for path in (staging / DOCUMENT_FILE, staging / JOB_FILE):
+            (folder / JOB_FILE).write_text(json.dumps(job, indent=2))
+            for path in (folder / DOCUMENT_FILE, folder / JOB_FILE):
                 with path.open("rb") as handle:
                     os.fsync(handle.fileno())
             try:
-                os.rename(staging, final)
+                os.rename(folder, final)
             except OSError:
                 # Another worker renamed its copy first (same key): theirs is the fax.
                 if not (final / JOB_FILE).exists():
@@ -83,8 +89,8 @@ class SpoolFaxGateway:
         except OSError as exc:
             raise FaxError(f"spool write failed: {exc.strerror or exc}") from exc
         finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
         return fax_id
 
     def job(self, fax_id: str) -> dict[str, Any]:

@@ -1,0 +1,171 @@
+"""The attachment limits of a PAS request (DOMAIN.md: up to 5 documents, 5 MB each, 25 MB in
+all; DOC, DOCX, PDF, JPG, JPEG, TIF, TXT, PNG), each refusal naming the attachment.
+
+A document is any R4 Attachment the bundle carries (Claim.supportingInfo.valueAttachment,
+DocumentReference.content.attachment, Communication.payload.contentAttachment,
+DiagnosticReport.presentedForm, a QuestionnaireResponse answer, Media.content) and every Binary
+resource. Its size is that of its decoded base64 data, or the size it declares when the content
+travels by url; an attachment whose url is a Binary entry of the bundle is that Binary, counted
+once. Its type is its contentType, or the extension of its title or url when it has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.fhir.bundle import BundleIndex
+from gateway.fhir.outcome import Issue, error
+from gateway.partners.settings import (
+    PAS_MAX_ATTACHMENT_BYTES,
+    PAS_MAX_ATTACHMENTS,
+    PAS_MAX_ATTACHMENTS_TOTAL,
+)
+
+# MIME types (RFC 2046 registrations) of the document kinds the program accepts.
+ALLOWED_TYPES = {
+    "application/msword": "DOC",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
+    "application/pdf": "PDF",
+    "image/jpeg": "JPG",
+    "image/jpg": "JPG",  # not registered, but common enough to read as JPEG
+    "image/tiff": "TIF",
+    "text/plain": "TXT",
+    "image/png": "PNG",
+}
+ALLOWED_EXTENSIONS = frozenset({"doc", "docx", "pdf", "jpg", "jpeg", "tif", "tiff", "txt", "png"})
+# Keys whose value is an Attachment (or a list of them) in R4; Patient.photo is not a document.
+ATTACHMENT_KEYS = frozenset(
+    {"valueAttachment", "attachment", "contentAttachment", "presentedForm", "sourceAttachment"}
+)
+# Too costly (413) rather than malformed (400): the request is fine, only too big.
+TOO_COSTLY = "too-costly"
+
+
+@dataclass(frozen=True)
+class Document:
+    path: str  # FHIRPath of the Attachment or Binary
+    attachment: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        title = self.attachment.get("title")
+        if isinstance(title, str) and title:
+            return f"{self.path} ({title[:80]})"
+        return self.path
+
+    @property
+    def size(self) -> int:
+        data = self.attachment.get("data")
+        if isinstance(data, str) and data:
+            return decoded_size(data)
+        declared = self.attachment.get("size")
+        return declared if isinstance(declared, int) and declared > 0 else 0
+
+    @property
+    def kind(self) -> str | None:
+        """The accepted kind (PDF, DOCX, ...), or None when the type is not one of them."""
+        content_type = self.attachment.get("contentType")
+        if isinstance(content_type, str) and content_type.strip():
+            mime = content_type.split(";", 1)[0].strip().lower()
+            return ALLOWED_TYPES.get(mime)
+        for name in (self.attachment.get("title"), self.attachment.get("url")):
+            if isinstance(name, str) and "." in name:
+                extension = name.rsplit(".", 1)[1].lower()
+                if extension in ALLOWED_EXTENSIONS:
+                    return extension.upper()
+        return None
+
+
+def decoded_size(data: str) -> int:
+    """Bytes a base64 string decodes to (whitespace ignored, as R4 base64Binary allows)."""
+    length = len(data) - sum(data.count(space) for space in (" ", "\n", "\r", "\t"))
+    padding = 2 if data.rstrip().endswith("==") else 1 if data.rstrip().endswith("=") else 0
+    return max(0, length * 3 // 4 - padding)
+
+
+def documents(bundle: dict[str, Any]) -> list[Document]:
+    index = BundleIndex(bundle)
+    binaries = {entry.index for entry in index.of_type("Binary")}
+    found: list[Document] = []
+    for entry in index.entries:
+        if entry.resource_type == "Binary":
+            found.append(Document(entry.path, entry.resource))
+            continue
+        for path, attachment in _attachments(entry.resource, entry.path, entry.resource_type):
+            url = attachment.get("url")
+            if not attachment.get("data") and isinstance(url, str) and url:
+                if any(target.index in binaries for target in index.matches(url, entry)):
+                    continue  # the Binary entry it points at is counted instead
+            found.append(Document(path, attachment))
+    return found
+
+
+def _attachments(
+    node: Any, path: str, resource_type: str | None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Attachment under a resource, with its FHIRPath (depth is bounded by the body)."""
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key in ("text", "contained"):
+            continue
+        where = f"{path}.{key}"
+        is_attachment = key in ATTACHMENT_KEYS or (resource_type == "Media" and key == "content")
+        if is_attachment and isinstance(value, dict):
+            yield where, value
+        elif is_attachment and isinstance(value, list):
+            for position, item in enumerate(value):
+                if isinstance(item, dict):
+                    yield f"{where}[{position}]", item
+        elif isinstance(value, dict):
+            yield from _attachments(value, where, None)
+        elif isinstance(value, list):
+            for position, item in enumerate(value):
+                yield from _attachments(item, f"{where}[{position}]", None)
+
+
+def check_attachments(bundle: Any) -> list[Issue]:
+    """The limits, as error issues naming each attachment at fault (empty when within)."""
+    if not isinstance(bundle, dict) or not isinstance(bundle.get("entry"), list):
+        return []
+    docs = documents(bundle)
+    issues: list[Issue] = []
+    for doc in docs:
+        if doc.kind is None:
+            kinds = ", ".join(sorted(set(ALLOWED_TYPES.values()) | {"JPEG"}))
+            content_type = doc.attachment.get("contentType")
+            shown = f"type {content_type!r}" if isinstance(content_type, str) else "no type"
+            text = f"Attachment {doc.label} has {shown}; accepted: {kinds}"
+            issues.append(error("value", text, f"{doc.path}.contentType"))
+        if doc.size > PAS_MAX_ATTACHMENT_BYTES:
+            text = (
+                f"Attachment {doc.label} is {doc.size} bytes; "
+                f"each may be at most {PAS_MAX_ATTACHMENT_BYTES} bytes (5 MB)"
+            )
+            issues.append(error(TOO_COSTLY, text, doc.path))
+    if len(docs) > PAS_MAX_ATTACHMENTS:
+        extra = ", ".join(doc.path for doc in docs[PAS_MAX_ATTACHMENTS:])
+        text = (
+            f"The request carries {len(docs)} attachments; at most {PAS_MAX_ATTACHMENTS} are "
+            f"accepted (beyond the limit: {extra})"
+        )
+        issues.append(error(TOO_COSTLY, text, *(doc.path for doc in docs[PAS_MAX_ATTACHMENTS:])))
+    grand_total = sum(doc.size for doc in docs)
+    running = 0
+    for doc in docs:
+        running += doc.size
+        if running > PAS_MAX_ATTACHMENTS_TOTAL:
+            text = (
+                f"Attachments total {grand_total} bytes; at most {PAS_MAX_ATTACHMENTS_TOTAL} "
+                f"bytes (25 MB) in all are accepted, a limit crossed at attachment {doc.label}"
+            )
+            issues.append(error(TOO_COSTLY, text, doc.path))
+            break
+    return issues
+
+
+def refusal_status(issues: list[Issue]) -> int:
+    """413 when only sizes or counts are at fault, else 400 (a type that is not accepted)."""
+    return 413 if issues and all(issue.code == TOO_COSTLY for issue in issues) else 400

@@ -1,0 +1,91 @@
+"""The README's "Try it" walk-through, run as written (bash and curl) against a real
+`gateway serve` set up as `make run` does it, with the review clock a year and two years past
+the suites' frozen day: the 278 still gets HCR*A1 and the PAS bundle A1 (issue 18, item 10)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.conformance.observe import observe_fhir, observe_x12
+from gateway.settings import REPO_ROOT
+from tests.conftest import NOW
+from tests.servers import clean_environment, serving
+
+SEPARATOR = "-----8<-----"
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="the walk-through uses curl")
+
+
+def walkthrough() -> str:
+    """The first shell block under "## Try it" in the README."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Try it", 1)[1]
+    match = re.search(r"```\n(.*?)```", section, re.S)
+    assert match, "README has no shell block under Try it"
+    return match.group(1)
+
+
+def make_run_samples(gateway: Path) -> list[str]:
+    """The `gateway samples` command `make run` runs before serving, for this interpreter."""
+    recipe = (REPO_ROOT / "Makefile").read_text(encoding="utf-8").split("\nrun:", 1)[1]
+    [line] = [row for row in recipe.splitlines() if "gateway samples" in row]
+    return line.strip().replace("$(BIN)/gateway", str(gateway)).split()
+
+
+def gateway_script() -> Path:
+    script = Path(sys.executable).parent / "gateway"
+    return script if script.exists() else Path(shutil.which("gateway") or "gateway")
+
+
+@pytest.mark.parametrize("years", [1, 2])
+def test_the_readme_walkthrough_answers_a1_on_both_channels_years_later(tmp_path: Path, years):
+    frozen = NOW.replace(year=NOW.year + years)
+    env = clean_environment(
+        PYTHONPATH=str(REPO_ROOT),
+        GATEWAY_FROZEN_TIME=frozen.isoformat(),
+        GATEWAY_DATABASE_URL=f"sqlite:///{tmp_path / 'gateway.db'}",
+        GATEWAY_FAX_SPOOL=str(tmp_path / "fax"),
+        GATEWAY_MAIL_DIR=str(tmp_path / "mail"),
+        GATEWAY_MEMBER_MAIL_DIR=str(tmp_path / "member-mail"),
+        GATEWAY_PAYER_FEED_DIR=str(tmp_path / "payer-feed"),
+        GATEWAY_TOKEN_SECRET="walkthrough-test-token-signing-secret-0123456789",
+    )
+    gateway = gateway_script()
+    made = subprocess.run(make_run_samples(gateway), env=env, cwd=tmp_path, capture_output=True)
+    assert made.returncode == 0, made.stderr
+    with serving(gateway, env, tmp_path) as base:
+        script = walkthrough().replace("http://127.0.0.1:8000", base)
+        script = script.replace(".venv/bin/gateway", str(gateway))
+        # Each curl answer ends with a line of its own, so the answers can be told apart; a 4xx
+        # or 5xx fails the script.
+        wrapper = 'set -euo pipefail\ncurl() { command curl --fail-with-body "$@"; '
+        wrapper += f"printf '\\n%s\\n' '{SEPARATOR}'; }}\n"
+        run = subprocess.run(
+            ["bash", "-c", wrapper + script],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert run.returncode == 0, run.stdout + run.stderr
+    answers = [part.strip() for part in run.stdout.split(SEPARATOR)][:-1]
+    health, eligibility, x12, pas, cases = answers
+
+    assert json.loads(health)["status"] == "ok"
+    assert "Medical Oncology" in eligibility
+    assert "HCR*A1*" in x12
+    observed = observe_x12(x12.encode())
+    assert (observed["review_action"], set(observed["items"])) == ("A1", {"A1"})
+    # The requests were written for the moved clock: the services start eight days after it.
+    sent = tmp_path / "var" / "samples" / "x12" / "278-act-dd-jane-doe.x12"
+    assert f"DTP*472*D8*{frozen.year}1201" in sent.read_text()
+    assert observe_fhir(json.loads(pas))["items"] == ["A1", "A1", "A1"]
+    statuses = [row["status"] for row in json.loads(cases)["cases"]]
+    assert statuses.count("approved") == 2
