@@ -35,9 +35,9 @@ PADDED = {
     "undecodable-bytes": lambda text: b"\xff\xfe\xfd\x80" * 1100 + _utf8(text),
     "utf16-le": lambda text: codecs.BOM_UTF16_LE + ("\ufeff" * 1400 + text).encode("utf-16-le"),
     "utf16-be-no-bom": lambda text: ("\n" * 3 + text).encode("utf-16-be"),
-    "utf8-bom-then-utf16": lambda text: codecs.BOM_UTF8
-    + codecs.BOM_UTF16_LE
-    + text.encode("utf-16-le"),
+    "utf8-bom-then-utf16": lambda text: (
+        codecs.BOM_UTF8 + codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+    ),
     "utf32-le": lambda text: codecs.BOM_UTF32_LE + text.encode("utf-32-le"),
 }
 
@@ -104,9 +104,7 @@ def test_a_second_interchange_under_a_foreign_sender_is_refused(
     assert stored_cases(client) == 0
 
 
-def test_a_second_interchange_of_ones_own_is_refused_as_data_after_iea(
-    client, core, auth_settings
-):
+def test_a_second_interchange_of_ones_own_is_refused_as_data_after_iea(client, core, auth_settings):
     data = _utf8(JANE + "\ufeff\n" + _foreign(JANE, sender="SAMPLECH"))  # both the partner's ids
     response = post(client, data, OWNER, core, auth_settings)
     assert response.status_code == 200
@@ -206,7 +204,8 @@ def test_an_oversized_body_gets_a_ta1_an_x12_client_reads(settings, core):
         headers = {**bearer(core, auth, OWNER), "Content-Type": "application/edi-x12"}
         by_length = client.post("/x12/278", content=body, headers=headers)
         streamed = client.post(
-            "/x12/278", content=(body[at : at + 1024] for at in range(0, len(body), 1024)),
+            "/x12/278",
+            content=(body[at : at + 1024] for at in range(0, len(body), 1024)),
             headers=headers,
         )
         for response in (by_length, streamed):
@@ -217,6 +216,7 @@ def test_an_oversized_body_gets_a_ta1_an_x12_client_reads(settings, core):
             assert observe_x12(response.content)["ta1"] == {"ack": "R", "note": "024"}
             assert b"TA1*000000201*261120*0930*R*024~" in response.content
             assert b"*ZZ*CLEARINGHOUSE01*" in response.content  # addressed to the sender
-        assert len(client.get("/cases", headers=bearer(core, auth, "ops-console")).json()[
-            "cases"
-        ]) == 0
+        assert (
+            len(client.get("/cases", headers=bearer(core, auth, "ops-console")).json()["cases"])
+            == 0
+        )

@@ -20,6 +20,7 @@ from gateway.partners.guard import BodyTooLarge
 from gateway.partners.principal import Principal
 from gateway.x12.ack import write_ta1
 from gateway.x12.edge import ReceivedInterchange, receive
+from gateway.x12.envelope import check_isa
 from gateway.x12.intake import MEDIA_TYPE, answer_interchange
 from gateway.x12.outbound import ReceivedHeader
 from gateway.x12.tokens import Segment
@@ -62,7 +63,12 @@ def answer(
     received = data if isinstance(data, ReceivedInterchange) else receive(data)
     identity = interchange_identity(received)
     digest = received.digest()
-    key = f"isa:{identity[0]}:{identity[1]}" if identity else None
+    # Only a sound ISA has an identity to remember (a faulty one gets its TA1 from the engine):
+    # ISA06 and ISA13 are then printable ids, fit to be a store key.
+    sound = received.isa is not None and received.delims is not None
+    if sound and check_isa(received.isa, received.delims, settings.x12_id) is not None:
+        sound = False
+    key = f"isa:{identity[0]}:{identity[1]}" if identity and sound else None
     if key:
         stored = core.exchange(key)
         if stored is not None:
