@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import unicodedata
 from dataclasses import dataclass, field
 
 from gateway.x12.tokens import (
@@ -28,7 +27,9 @@ from gateway.x12.tokens import (
     Segment,
     X12SyntaxError,
     detect_delimiters,
+    is_padding,
     isa_fields,
+    lead_length,
     tokenize,
 )
 
@@ -44,23 +45,6 @@ _DECLARED = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 _WIDE = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
-
-
-def is_padding(char: str) -> bool:
-    """A character that may precede the ISA: blank, invisible or not text at all."""
-    return (
-        char.isspace()
-        or char in "\ufffd\ufffe"
-        or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp")
-    )
-
-
-def lead_length(text: str) -> int:
-    """How many characters of padding precede the first character that is not padding."""
-    for index, char in enumerate(text):
-        if not is_padding(char):
-            return index
-    return len(text)
 
 
 @dataclass
