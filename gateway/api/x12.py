@@ -7,21 +7,24 @@ time, and one that reuses a control number for other content gets a TA1 with not
 
 from __future__ import annotations
 
-import hashlib
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway import audit
 from gateway.api.auth import audit_request, audited, authenticated, x12_sender_allowed
+from gateway.api.x12_limits import body_too_large
 from gateway.case import Case, Determination
 from gateway.core import Core
+from gateway.partners.guard import BodyTooLarge
+from gateway.partners.principal import Principal
 from gateway.x12.ack import write_ta1
+from gateway.x12.edge import ReceivedInterchange, receive
+from gateway.x12.envelope import check_isa
 from gateway.x12.grammar import x12_map_dir
 from gateway.x12.intake import MEDIA_TYPE, answer_interchange
 from gateway.x12.outbound import ReceivedHeader
-from gateway.x12.tokens import Segment, read_isa
+from gateway.x12.tokens import Segment
 
 router = APIRouter(tags=["x12"])
 
@@ -47,28 +50,35 @@ def submitter(core: Core):  # type: ignore[no-untyped-def]
     return submit
 
 
-def interchange_identity(isa: Segment | None) -> tuple[str, str] | None:
-    """(ISA06, ISA13) of an interchange whose ISA is readable."""
-    if isa is None:
-        return None
-    return isa.get(6).strip(), isa.get(13).strip()
+def interchange_identity(received: ReceivedInterchange) -> tuple[str, str] | None:
+    """(ISA06, ISA13) of the interchange as the engine processes it (gateway.x12.edge)."""
+    return received.identity
 
 
-def answer(core: Core, data: bytes, *, batch: bool = False) -> tuple[str, list[str], str]:
+def answer(
+    core: Core, data: bytes | ReceivedInterchange, *, batch: bool = False
+) -> tuple[str, list[str], str]:
     """(interchange to send back, case ids, answer kind) for one received interchange."""
     settings = core.settings
     numbers = CoreControlNumbers(core)
-    isa = read_isa(data)
-    identity = interchange_identity(isa)
-    digest = hashlib.sha256(data).hexdigest()
-    key = f"isa:{identity[0]}:{identity[1]}" if identity else None
+    received = data if isinstance(data, ReceivedInterchange) else receive(data)
+    identity = interchange_identity(received)
+    digest = received.digest()
+    # Only a sound ISA has an identity to remember (a faulty one gets its TA1 from the engine):
+    # ISA06 and ISA13 are then printable ids, fit to be a store key.
+    sound = received.isa is not None and received.delims is not None
+    if sound and check_isa(received.isa, received.delims, settings.x12_id) is not None:
+        sound = False
+    key = f"isa:{identity[0]}:{identity[1]}" if identity and sound else None
     if key:
         stored = core.exchange(key)
         if stored is not None:
-            if stored["digest"] == digest:
+            # The same interchange: its segments match (padding and line breaks aside), or, for
+            # a record kept before digests were taken of the segments, its bytes do.
+            if stored["digest"] in (digest, received.raw_digest):
                 return stored["response"], stored["case_ids"], "replay"
             # X12 I18 025: duplicate interchange control number.
-            header = ReceivedHeader.from_isa(isa)
+            header = ReceivedHeader.from_isa(received.isa)
             ta1 = write_ta1(
                 header,
                 note_code="025",
@@ -78,7 +88,7 @@ def answer(core: Core, data: bytes, *, batch: bool = False) -> tuple[str, list[s
             )
             return ta1, [], "ta1"
     result = answer_interchange(
-        data,
+        received,
         x12_id=settings.x12_id,
         submit=submitter(core),
         control_numbers=numbers,
@@ -92,6 +102,15 @@ def answer(core: Core, data: bytes, *, batch: bool = False) -> tuple[str, list[s
             key, {"digest": digest, "response": result.body, "case_ids": case_ids}, case_ids
         )
     return result.body, case_ids, result.kind
+
+
+def foreign_sender(principal: Principal, received: ReceivedInterchange) -> Segment | None:
+    """The first ISA of the body whose ISA06 the partner may not send from: the one processed,
+    or any other the body holds (a second interchange, an ISA read under another decoding)."""
+    for sender, isa in received.senders:
+        if not x12_sender_allowed(principal, sender):
+            return isa
+    return None
 
 
 def refuse_sender(core: Core, isa: Segment) -> str:
@@ -111,10 +130,14 @@ def refuse_sender(core: Core, isa: Segment) -> str:
 async def x12_278(request: Request) -> Response:
     core: Core = request.app.state.core
     principal = authenticated(request)
-    data = await request.body()
-    isa = read_isa(data)
-    identity = interchange_identity(isa)
-    if isa is not None and identity and not x12_sender_allowed(principal, identity[0]):
+    try:
+        data = await request.body()
+    except BodyTooLarge as exc:
+        return body_too_large(core, exc)
+    # Decoded and tokenized once: the sender checked here is the sender processed in `answer`.
+    received = await run_in_threadpool(receive, data)
+    foreign = foreign_sender(principal, received)
+    if foreign is not None:
         audit_request(
             request,
             event="x12.sender.refused",
@@ -124,13 +147,13 @@ async def x12_278(request: Request) -> Response:
             outcome_desc="ISA06 is not one of the partner's sender ids",
         )
         return Response(
-            refuse_sender(core, isa),
+            refuse_sender(core, foreign),
             status_code=403,
             media_type=MEDIA_TYPE,
             headers={"X-Answer-Kind": "ta1"},
         )
     with audited(request, "x12.submit", audit.CREATE) as entry:
-        body, case_ids, kind = await run_in_threadpool(answer, core, data)
+        body, case_ids, kind = await run_in_threadpool(answer, core, received)
         entry.case_ids = case_ids
     return Response(
         body,
