@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from gateway.x12.tokens import lead_length
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
 
 Kind = Literal["x12", "pas", "case"]
 _LEAD = b" \t\r\n"
-_BOM = b"\xef\xbb\xbf"
 TABLE_CASES = 25  # cases listed one by one; the rest are counted (a batch may hold thousands)
 
 
@@ -71,10 +72,10 @@ def detect(path: Path) -> InputFile:
     """What kind of request the file holds (raises InputError with a message for the user)."""
     try:
         with path.open("rb") as handle:
-            head = handle.read(4096)
-            if head.startswith(_BOM):
-                head = head[len(_BOM) :]
-            if head.lstrip(_LEAD).startswith(b"ISA"):
+            head = handle.read(1 << 16)
+            # What may precede the ISA is what the X12 tokenizer drops (BOM runs, blanks ...).
+            text = head.decode("utf-8", errors="replace")
+            if text.startswith("ISA", lead_length(text)):
                 return InputFile(path, "x12")
             raw = head + handle.read()
     except IsADirectoryError as exc:
@@ -127,9 +128,9 @@ def _replace(out_dir: Path, stem: str, suffixes: tuple[str, ...]) -> None:
 
 
 def _x12(core: Core, item: InputFile, out_dir: Path, progress: Progress) -> FileResult:
-    from gateway.api.x12 import CoreControlNumbers, submitter
     from gateway.x12.batch import answer_batch
     from gateway.x12.grammar import x12_map_dir
+    from gateway.x12.realtime import CoreControlNumbers, submitter
 
     _replace(out_dir, item.stem, (".999", ".ta1", ".278"))
     case_ids: list[str] = []

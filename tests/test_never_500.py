@@ -36,6 +36,24 @@ def app_client(tmp_path_factory: pytest.TempPathFactory):
     core.engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def pg_client(tmp_path_factory: pytest.TempPathFactory, postgres_url: str):
+    """The same app on PostgreSQL, which refuses what SQLite takes (a NUL in a text value)."""
+    from gateway.api.app import create_app
+    from tests.conftest import _fresh_schema_url
+
+    folder: Path = tmp_path_factory.mktemp("never500pg")
+    gateway_settings = make_settings(folder, _fresh_schema_url(postgres_url))
+    core = build(gateway_settings, clock=lambda: datetime(2026, 11, 23, 15, tzinfo=UTC)).core
+    auth = make_auth_settings(rate_limit_per_second=10_000, rate_limit_burst=10_000)
+    with TestClient(
+        create_app(gateway_settings, core=core, auth_settings=auth), raise_server_exceptions=False
+    ) as client:
+        client.headers.update(bearer(core, auth, OPERATOR_PARTNER))
+        yield client
+    core.engine.dispose()
+
+
 def _mutate(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
     out = bytearray(data)
     for position, cut, insert in edits:
@@ -65,6 +83,62 @@ def test_a_mangled_interchange_is_answered_in_x12(app_client, edits):
     )
     assert response.status_code in (200, 403), response.text
     assert response.text.lstrip().startswith("ISA")
+
+
+BATCH = (REPO_ROOT / "samples" / "x12" / "278-batch.x12").read_bytes()
+# The companion guide's MSG keys (section 4), each of which the reader converts its own way.
+MSG_KEYS = (
+    "HEIGHT_CM WEIGHT_KG PROGRAM CLINICAL_TRIAL SAME_TIN RELATED_CASE COMORBIDITIES "
+    "PRIOR_TREATMENTS LINE_OF_THERAPY ECOG HER2 STAGE DOSE SCHEDULE ROUTE"
+).split()
+# Mostly what passes the X12 syntax check (so the reader gets it), sometimes anything.
+msg_values = st.text(
+    st.sampled_from("0123456789.-+ ,eEnaifINFXYZ") | st.characters(blacklist_categories=("Cs",)),
+    max_size=12,
+).filter(lambda value: not set(value) & set("*~:^;="))
+paddings = st.sampled_from(
+    [b"", b"\xef\xbb\xbf" * 3, "\ufeff".encode() * 1400, b"\r\n \t" * 40, b"\xff\xfe", b"\x00"]
+)
+
+
+@pytest.mark.parametrize("which", ["sqlite", "postgresql"])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sample=st.sampled_from([X12, BATCH]),
+    pairs=st.lists(st.tuples(st.sampled_from(MSG_KEYS), msg_values), min_size=1, max_size=3),
+    padding=paddings,
+    stray=st.tuples(st.integers(0, len(X12)), st.sampled_from([b"", b"\x00", "\ufffd".encode()])),
+    in_line=st.booleans(),
+    control=st.integers(1, 999_999_999),
+)
+def test_a_bad_value_or_padding_is_answered_in_x12(
+    request, which, sample, pairs, padding, stray, in_line, control
+):
+    client = request.getfixturevalue("app_client" if which == "sqlite" else "pg_client")
+    msg = ";".join(f"{key}={value}" for key, value in pairs).encode()
+    # The values go into the 2000E MSG, or into a 2000F MSG after the first service line.
+    data = (
+        sample.replace(b"SV1*HC:J9000**UN*4~", b"SV1*HC:J9000**UN*4~MSG*" + msg + b"~", 1)
+        if in_line
+        else sample.replace(b"MSG*LINE_OF_THERAPY=1;", b"MSG*" + msg + b";LINE_OF_THERAPY=1;", 1)
+    )
+    # A fresh ISA13 (and IEA02) each time, so the reader is reached, not the replay check.
+    number = b"%09d" % control
+    data = data.replace(b"*000000201*", b"*" + number + b"*").replace(
+        b"*000000207*", b"*" + number + b"*"
+    )
+    data = data.replace(b"IEA*1*000000201", b"IEA*1*" + number).replace(
+        b"IEA*1*000000207", b"IEA*1*" + number
+    )
+    data = _mutate(data, [(stray[0], 0, stray[1])])
+    response = client.post(
+        "/x12/278", content=padding + data, headers={"Content-Type": "application/edi-x12"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.text.lstrip().startswith("ISA")
+    assert response.headers["X-Answer-Kind"] in ("ta1", "999", "278", "999+278", "replay")
 
 
 json_values = st.recursive(

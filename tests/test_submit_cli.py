@@ -199,6 +199,39 @@ def test_a_batch_carrying_the_same_request_twice_gives_one_case(env: Path):
     assert hcr[:half] == hcr[half:] and hcr[0][1] == "A1" and hcr[0][2]
     assert len(cases(env)) == 1
     assert {s[2] for s in segments(responses, "REF") if s[1] == "NT"} == set(cases(env))
+def test_a_bad_value_in_one_transaction_leaves_the_batch_answered(env: Path):
+    """MSG values the reader cannot take (X12 syntax fine) in two transaction sets: each gets a
+    278 with AAA 33 naming the value, the others are reviewed; the 999 and responses are all
+    written. The file is padded as real traffic sometimes is."""
+    text = BATCH.read_text()
+    first, second, *rest = text.split("MSG*LINE_OF_THERAPY=1;")
+    bad = env / "bad-values.x12"
+    bad.write_text(
+        "\ufeff" * 1400
+        + "\r\n"
+        + first
+        + "MSG*PROGRAM=XYZ;LINE_OF_THERAPY=1;"
+        + second
+        + "MSG*HEIGHT_CM=abc;LINE_OF_THERAPY=1;"
+        + "MSG*LINE_OF_THERAPY=1;".join(rest),
+        encoding="utf-8",
+    )
+    code, output = submit(env, bad, "--out", env / "out", "--no-dispatch")
+    assert code == 0, output
+    sent = len(segments(BATCH, "ST"))
+    ack = env / "out" / "bad-values.999"
+    assert segments(ack, "IK5") == [["IK5", "A"]] * sent  # the syntax is fine
+    responses = env / "out" / "bad-values.278"
+    assert len(segments(responses, "ST")) == sent
+    aaa = [s for s in segments(responses, "AAA") if s[3] == "33"]
+    assert aaa == [["AAA", "N", "", "33", "C"]] * 2
+    messages = " ".join(s[1] for s in segments(responses, "MSG"))
+    assert "PROGRAM must be one of" in messages and "HEIGHT_CM must be a number" in messages
+    # The other transaction sets were reviewed and stored: one case each, with their jobs.
+    refs = [s[2] for s in segments(responses, "REF") if s[1] == "NT"]
+    assert len(refs) == sent - 2 and set(refs) <= set(cases(env))
+    assert jobs(env)
+    assert f"{sent} of {sent} transaction sets accepted; {sent} responses" in output
 
 
 def test_a_broken_interchange_gets_a_ta1(env: Path):

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from gateway.api import auth, cases, eligibility, errors, fhir, jobs, x12
+from gateway.api import auth, cases, eligibility, errors, fhir, jobs, x12, x12_limits
 from gateway.core import Core
 from gateway.partners.settings import AuthSettings
 from gateway.settings import Settings, get_settings
@@ -50,6 +50,7 @@ def create_app(
     app.include_router(x12.router)
     app.include_router(jobs.router)
     app.state.jobs_for_case = jobs.jobs_for_case
+    app.state.x12_refusal = x12_limits.guard_refusal(core)  # a 413 on /x12/ as a TA1
     dispatcher = Dispatcher(core.sessions, settings, clock_tick=core.expire_holds, clock=core.clock)
     app.state.run_outbox_once = dispatcher.run_once
     if settings.dispatch_in_process:

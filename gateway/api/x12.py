@@ -1,120 +1,39 @@
 """The X12 278 channel over HTTP (CAQH CORE real time): one interchange in, one out.
 
-The answer is the 278 response, a 999 only when a group is rejected, a TA1 when the envelope is;
-an interchange sent again (same ISA06 and ISA13, same bytes) gets the answer it got the first
-time, and one that reuses a control number for other content gets a TA1 with note 025.
+Thin: read the body, check the sender against the partner, call the channel's real-time service
+(gateway/x12/realtime.py), send its answer back.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway import audit
-from gateway.api.auth import audit_request, audited, authenticated, x12_sender_allowed
+from gateway.api.auth import audit_request, audited, authenticated
+from gateway.api.x12_limits import body_too_large
 from gateway.core import Core
-from gateway.domain.case import Case, Determination
-from gateway.x12.ack import write_ta1
-from gateway.x12.grammar import x12_map_dir
-from gateway.x12.intake import MEDIA_TYPE, answer_interchange
-from gateway.x12.outbound import ReceivedHeader
-from gateway.x12.tokens import Segment, read_isa
+from gateway.partners.guard import BodyTooLarge
+from gateway.x12.edge import receive
+from gateway.x12.intake import MEDIA_TYPE
+from gateway.x12.realtime import answer, foreign_sender, refuse_sender
 
 router = APIRouter(tags=["x12"])
-
-
-class CoreControlNumbers:
-    """ISA13, GS06 and the gateway's own trace numbers from the store's counters, so they stay
-    unique across restarts and processes (DESIGN.md decision 2)."""
-
-    def __init__(self, core: Core):
-        self.core = core
-
-    def next(self, kind: str) -> int:
-        return self.core.next_number(f"x12:{kind}") % 1_000_000_000 or 1
-
-
-def submitter(core: Core):  # type: ignore[no-untyped-def]
-    def submit(case: Case, replay_key: str) -> tuple[Case, Determination]:
-        result = core.submit(
-            case, actor=f"x12:{case.submission.submitter_id}", replay_key=replay_key
-        )
-        return result.case, result.determination
-
-    return submit
-
-
-def interchange_identity(isa: Segment | None) -> tuple[str, str] | None:
-    """(ISA06, ISA13) of an interchange whose ISA is readable."""
-    if isa is None:
-        return None
-    return isa.get(6).strip(), isa.get(13).strip()
-
-
-def answer(core: Core, data: bytes, *, batch: bool = False) -> tuple[str, list[str], str]:
-    """(interchange to send back, case ids, answer kind) for one received interchange."""
-    settings = core.settings
-    numbers = CoreControlNumbers(core)
-    isa = read_isa(data)
-    identity = interchange_identity(isa)
-    digest = hashlib.sha256(data).hexdigest()
-    key = f"isa:{identity[0]}:{identity[1]}" if identity else None
-    if key:
-        stored = core.exchange(key)
-        if stored is not None:
-            if stored["digest"] == digest:
-                return stored["response"], stored["case_ids"], "replay"
-            # X12 I18 025: duplicate interchange control number.
-            header = ReceivedHeader.from_isa(isa)
-            ta1 = write_ta1(
-                header,
-                note_code="025",
-                x12_id=settings.x12_id,
-                control_numbers=numbers,
-                now=core.clock(),
-            )
-            return ta1, [], "ta1"
-    result = answer_interchange(
-        data,
-        x12_id=settings.x12_id,
-        submit=submitter(core),
-        control_numbers=numbers,
-        now=core.clock(),
-        batch=batch,
-        map_dir=x12_map_dir(settings.mappings_dir),
-    )
-    case_ids = [case.id for case, _ in result.results if case.id]
-    if key and result.kind != "ta1":
-        core.remember_exchange(
-            key, {"digest": digest, "response": result.body, "case_ids": case_ids}, case_ids
-        )
-    return result.body, case_ids, result.kind
-
-
-def refuse_sender(core: Core, isa: Segment) -> str:
-    """TA1 for an interchange from a sender id the partner may not use (X12 I18 006: invalid
-    interchange sender id)."""
-    header = ReceivedHeader.from_isa(isa)
-    return write_ta1(
-        header,
-        note_code="006",
-        x12_id=core.settings.x12_id,
-        control_numbers=CoreControlNumbers(core),
-        now=core.clock(),
-    )
 
 
 @router.post("/x12/278")
 async def x12_278(request: Request) -> Response:
     core: Core = request.app.state.core
     principal = authenticated(request)
-    data = await request.body()
-    isa = read_isa(data)
-    identity = interchange_identity(isa)
-    if isa is not None and identity and not x12_sender_allowed(principal, identity[0]):
+    try:
+        data = await request.body()
+    except BodyTooLarge as exc:
+        return body_too_large(core, exc)
+    # Decoded and tokenized once: the sender checked here is the sender processed in `answer`.
+    received = await run_in_threadpool(receive, data)
+    foreign = foreign_sender(principal, received)
+    if foreign is not None:
         audit_request(
             request,
             event="x12.sender.refused",
@@ -124,13 +43,13 @@ async def x12_278(request: Request) -> Response:
             outcome_desc="ISA06 is not one of the partner's sender ids",
         )
         return Response(
-            refuse_sender(core, isa),
+            refuse_sender(core, foreign),
             status_code=403,
             media_type=MEDIA_TYPE,
             headers={"X-Answer-Kind": "ta1"},
         )
     with audited(request, "x12.submit", audit.CREATE) as entry:
-        body, case_ids, kind = await run_in_threadpool(answer, core, data)
+        body, case_ids, kind = await run_in_threadpool(answer, core, received)
         entry.case_ids = case_ids
     return Response(
         body,

@@ -20,7 +20,7 @@ from fastapi import HTTPException
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -146,9 +146,33 @@ def route_template(scope: Scope) -> str:
     return "(unmatched)"
 
 
+X12_REFUSAL_HEAD = 4096  # bytes of a refused X12 body read for the ISA its TA1 answers
+
+
+def _x12_refusal(scope: Scope) -> Any:
+    """The X12 channel's refusal writer (app.state.x12_refusal) for a request to /x12/."""
+    if not str(scope.get("path", "")).startswith("/x12/"):
+        return None
+    return getattr(getattr(scope.get("app"), "state", None), "x12_refusal", None)
+
+
+async def _head(receive: Receive, size: int) -> bytes:
+    """The first `size` bytes of a request body (no more is read)."""
+    head = b""
+    while len(head) < size:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        head += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    return head[:size]
+
+
 class BodyTooLarge(HTTPException):
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, head: bytes = b""):
         super().__init__(413, f"request body exceeds {limit} bytes for this channel")
+        self.head = head  # the body's first bytes (an X12 refusal answers the ISA there)
 
 
 class BodyReadTimeout(HTTPException):
@@ -199,8 +223,13 @@ class GatewayGuard:
             await send(message)
 
         try:
-            refusal = await self._admit(scope, state)
+            refusal: Response | None = await self._admit(scope, state)
             if refusal is not None:
+                render = _x12_refusal(scope)
+                if refusal.status_code == 413 and render is not None:
+                    # X12 clients read a TA1, not JSON; it answers the ISA at the body's head.
+                    head = await _head(receive, X12_REFUSAL_HEAD)
+                    refusal = await render(413, state.get("refusal_detail", ""), head)
                 await refusal(scope, receive, send_tracking)
                 return
             try:
@@ -354,6 +383,7 @@ class GatewayGuard:
         headers: dict[str, str] | None = None,
     ) -> JSONResponse:
         state["refused"] = True
+        state["refusal_detail"] = detail
         if str(scope.get("path", "")).startswith("/fhir/"):
             # FHIR clients read refusals as an OperationOutcome (issue type per status).
             outcome = {
@@ -410,9 +440,10 @@ class GatewayGuard:
         seen = 0
         complete = False
         deadline: float | None = None
+        head = b""
 
         async def receive_limited() -> Message:
-            nonlocal seen, complete, deadline
+            nonlocal seen, complete, deadline, head
             if complete:
                 # After the body only a disconnect comes, which the app may wait for at length.
                 return await receive()
@@ -425,10 +456,13 @@ class GatewayGuard:
                 state["body_read_timeout"] = True
                 raise BodyReadTimeout(seconds) from None
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                seen += len(chunk)
+                if len(head) < X12_REFUSAL_HEAD:
+                    head = (head + chunk)[:X12_REFUSAL_HEAD]
                 if seen > limit:
                     state["body_too_large"] = True
-                    raise BodyTooLarge(limit)
+                    raise BodyTooLarge(limit, head)
                 complete = not message.get("more_body", False)
             else:
                 complete = True

@@ -23,6 +23,7 @@ from gateway.x12.tokens import ISA_WIDTHS, Delimiters, Segment, isa_fields
 IMPLEMENTATION = "005010X217"
 ACK_IMPLEMENTATION = "005010X231A1"
 _DIGITS = re.compile(r"[0-9]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ufffd]")
 
 
 @dataclass
@@ -220,7 +221,8 @@ def check_isa(isa: Segment, delims: Delimiters, x12_id: str) -> str | None:
         (fields[2] in ("00", "01"), "012"),
         (widths[3] == ISA_WIDTHS[3], "013"),
         (fields[4] in ISA_ID_QUALIFIERS, "005"),
-        (widths[5] == ISA_WIDTHS[5] and fields[5].strip() != "", "006"),
+        # A sender id is text: a control character (NUL ...) cannot be an id, nor a store key.
+        (widths[5] == ISA_WIDTHS[5] and fields[5].strip() != "" and _printable(fields[5]), "006"),
         (fields[6] in ISA_ID_QUALIFIERS, "007"),
         (widths[7] == ISA_WIDTHS[7] and fields[7].strip() == x12_id, "008"),
         (len(fields[8]) == 6 and valid_date(fields[8]), "014"),
@@ -236,6 +238,10 @@ def check_isa(isa: Segment, delims: Delimiters, x12_id: str) -> str | None:
         if not ok:
             return note
     return _separators_ok(delims)
+
+
+def _printable(value: str) -> bool:
+    return not _CONTROL.search(value)
 
 
 @dataclass

@@ -24,9 +24,19 @@ from pathlib import Path
 from typing import BinaryIO, Literal, TextIO
 
 from gateway.domain.actions import ReviewAction
-from gateway.domain.case import Case, CaseStatus, Determination, Reason, Rejection
+from gateway.domain.case import (
+    Case,
+    CaseStatus,
+    Channel,
+    Determination,
+    Member,
+    Reason,
+    Rejection,
+    Submission,
+)
 from gateway.identity import RequestConflict
 from gateway.x12.ack import GroupAck, write_999, write_ta1
+from gateway.x12.edge import ReceivedInterchange, receive
 from gateway.x12.envelope import (
     Group,
     Interchange,
@@ -39,14 +49,13 @@ from gateway.x12.envelope import (
 from gateway.x12.grammar import REPO_MAP_DIR
 from gateway.x12.numbers import TRACE, ControlNumbers
 from gateway.x12.outbound import ReceivedHeader
-from gateway.x12.reader import read_request
+from gateway.x12.reader import ValueFault, read_request
 from gateway.x12.tokens import (
     Delimiters,
     Segment,
     X12SyntaxError,
     isa_fields,
     iter_segments,
-    tokenize,
 )
 from gateway.x12.validate import TransactionReport, grammar_for, validate_transaction
 from gateway.x12.writer import write_278_interchange
@@ -160,7 +169,7 @@ def _conflicting_request(case: Case, now: datetime, exc: RequestConflict) -> Det
 
 
 def answer_interchange(
-    data: bytes | str,
+    data: bytes | str | ReceivedInterchange,
     *,
     x12_id: str,
     submit: Submit,
@@ -170,14 +179,22 @@ def answer_interchange(
     map_dir: Path = REPO_MAP_DIR,
 ) -> X12Answer:
     """Validate, map, submit and answer one interchange (see module docstring); `map_dir` is
-    the X12 map folder (x12_map_dir(Settings.mappings_dir))."""
-    try:
-        delims, segments = tokenize(data)
-    except X12SyntaxError as exc:
+    the X12 map folder (x12_map_dir(Settings.mappings_dir)).
+
+    `data` is the body as received, or what gateway.x12.edge.receive made of it (the route reads
+    the sender from that before it gets here, so both read the same segments)."""
+    received = data if isinstance(data, ReceivedInterchange) else receive(data)
+    if received.fault is not None or received.delims is None:
+        fault = received.fault or X12SyntaxError("data does not begin with an ISA segment")
+        first = received.headers[0] if received.headers else None
         return _ta1(
-            ReceivedHeader(), syntax_note(exc), x12_id=x12_id, numbers=control_numbers, now=now
+            ReceivedHeader.from_isa(first),
+            syntax_note(fault),
+            x12_id=x12_id,
+            numbers=control_numbers,
+            now=now,
         )
-    ix = parse_interchange(delims, segments)
+    ix = parse_interchange(received.delims, received.segments)
     header = ReceivedHeader.from_isa(ix.isa, ix.groups[0].gs if ix.groups else None)
     note = check_interchange(ix, x12_id)
     if note is not None:
@@ -234,14 +251,29 @@ def submit_transaction(
     bht03 = next((s.get(3) for s in transaction.segments[:3] if s.seg_id == "BHT"), "")
     key = replay_key(sender, bht03, text)
     control = {"isa13": isa.get(13), "st02": transaction.st.get(2)}
-    case = read_request(
-        transaction.segments,
-        delims,
-        submitter=sender,
-        received_at=now,
-        content_hash=key.rsplit(":", 1)[1],
-        control=control,
-    )
+    # Reading is inside this transaction's boundary: a value the reader cannot take is this
+    # transaction's answer (AAA 33 naming it), never the end of the interchange or the batch.
+    faults: list[ValueFault] = []
+    try:
+        case = read_request(
+            transaction.segments,
+            delims,
+            submitter=sender,
+            received_at=now,
+            content_hash=key.rsplit(":", 1)[1],
+            control=control,
+            faults=faults,
+        )
+    except Exception as exc:  # a reader bug: still an answer for this transaction alone
+        log.error(
+            "x12 intake: transaction ST02 %s could not be read (%s)",
+            transaction.st.get(2),
+            type(exc).__name__,
+        )
+        case = unread_case(transaction, delims, sender=sender, now=now, control=control)
+        faults = faults or [ValueFault("the request", "could not be read")]
+    if faults:
+        return case, _input_error(faults, now), str(numbers.next(TRACE))
     try:
         stored, determination = submit(case, key)
     except RequestConflict as exc:  # never a second case under the same BHT03
@@ -250,6 +282,54 @@ def submit_transaction(
         stored, determination = case, _rejected_by_gateway(case, now, exc)
     trace = stored.id or str(numbers.next(TRACE))
     return stored, determination, trace
+
+
+def _input_error(faults: list[ValueFault], now: datetime) -> Determination:
+    """AAA 33 (input errors) at 2000E, C: correct and resubmit; MSG names every value at
+    fault and what it should be. Nothing is stored: the request was not reviewed."""
+    named = list(dict.fromkeys(str(fault) for fault in faults))
+    text = "Input error: " + "; ".join(named) + "."
+    return Determination(
+        status=CaseStatus.REJECTED,
+        review_action="CT",
+        reason=Reason(code="INPUT_ERROR", text=text),
+        rejection=Rejection(loop="2000E", aaa_code="33", follow_up="C", text=text),
+        decided_at=now,
+    )
+
+
+def unread_case(
+    transaction: Transaction,
+    delims: Delimiters,
+    *,
+    sender: str,
+    now: datetime,
+    control: dict[str, str],
+) -> Case:
+    """What a response must echo (BHT03, the 2010A/B/C names, the 2000E traces), taken from
+    the segments as they are, for a transaction the reader could not map."""
+    echo: dict[str, object] = {"control": control, "component": delims.component}
+    names = {"20": "umo", "21": "requester", "22": "subscriber"}
+    level = ""
+    for seg in transaction.segments:
+        if seg.seg_id == "BHT":
+            echo["bht03"] = seg.get(3)
+        elif seg.seg_id == "HL":
+            level = seg.get(3)
+        elif seg.seg_id == "NM1" and level in names and names[level] not in echo:
+            echo[names[level]] = list(seg.elements)
+        elif seg.seg_id == "TRN" and level == "EV":
+            echo.setdefault("event_trn", []).append(seg.elements[:4])  # type: ignore[union-attr]
+    return Case(
+        member=Member(member_id=""),
+        submission=Submission(
+            channel=Channel.X12,
+            submitter_id=sender,
+            received_at=now,
+            bht_reference=str(echo.get("bht03") or "") or None,
+            echo={"x12": echo},
+        ),
+    )
 
 
 # ---------------------------------------------------------------- batch files

@@ -9,6 +9,7 @@ traces, UM) is kept in `Case.submission.echo["x12"]`.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from typing import Any
@@ -47,6 +48,20 @@ FACT_ALIASES = {
     "LINE": "line_of_therapy",
 }
 _DOSING_KEYS = {"DOSE": "dose", "SCHEDULE": "schedule", "ROUTE": "route"}
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
+# MSG keys whose value must be a measure (companion guide section 4), and what it measures.
+_MEASURES = {"HEIGHT_CM": ("height_cm", "centimetres"), "WEIGHT_KG": ("weight_kg", "kilograms")}
+
+
+class ValueFault(ValueError):
+    """A value that passes the X12 syntax but cannot be read as what the companion guide says it
+    is (MSG HEIGHT_CM=abc, PROGRAM=XYZ). Answered with an AAA naming `where` and `expected`;
+    the value itself is not repeated (it may be PHI)."""
+
+    def __init__(self, where: str, expected: str):
+        super().__init__(f"{where} {expected}")
+        self.where = where
+        self.expected = expected
 
 
 def icd_with_dot(code: str, qualifier: str) -> str:
@@ -171,8 +186,13 @@ def read_request(
     received_at: datetime,
     content_hash: str | None = None,
     control: dict[str, str] | None = None,
+    faults: list[ValueFault] | None = None,
 ) -> Case:
-    """Map one validated 278 request transaction set (ST..SE) to a Case."""
+    """Map one validated 278 request transaction set (ST..SE) to a Case.
+
+    A value that cannot be read (ValueFault) is left out of the Case and appended to `faults`
+    when a list is given; without one, the first such fault is raised."""
+    found: list[ValueFault] = [] if faults is None else faults
     comp = delims.component
     level = ""
     party: _Party | None = None
@@ -218,7 +238,7 @@ def read_request(
             onset = o or onset
         elif level == "SS" and lines:
             _line_segment(seg, lines[-1], attachments)
-    return _assemble(
+    case = _assemble(
         bht=bht,
         umo=umo,
         requester=requester,
@@ -237,7 +257,11 @@ def read_request(
         received_at=received_at,
         content_hash=content_hash,
         control=control or {},
+        faults=found,
     )
+    if faults is None and found:
+        raise found[0]
+    return case
 
 
 def _party_detail(party: _Party, seg: Segment) -> None:
@@ -363,22 +387,35 @@ def _place(um: list[str], comp: str) -> str | None:
     return None
 
 
-def _facts(messages: list[str], facts: ClinicalFacts, case_fields: dict[str, Any]) -> ClinicalFacts:
+def _facts(
+    messages: list[str],
+    facts: ClinicalFacts,
+    case_fields: dict[str, Any],
+    faults: list[ValueFault],
+) -> ClinicalFacts:
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for text in messages:
         pairs = parse_msg_pairs(text)
         for key, raw in (pairs or {}).items():
-            if key == "HEIGHT_CM":
-                extra["height_cm"] = float(raw)
-            elif key == "WEIGHT_KG":
-                extra["weight_kg"] = float(raw)
+            if key in _MEASURES:
+                name, unit = _MEASURES[key]
+                measure = _measure(raw)
+                if measure is None:
+                    faults.append(ValueFault(f"MSG {key}", f"must be a number of {unit}"))
+                else:
+                    extra[name] = measure
             elif key in ("COMORBIDITIES", "PRIOR_TREATMENTS"):
                 extra[key.lower()] = [v.strip().lower() for v in raw.split(",") if v.strip()]
             elif key == "CLINICAL_TRIAL":
                 extra["clinical_trial"] = bool(_value(raw))
             elif key == "PROGRAM":
-                case_fields["program"] = Program(raw.strip().upper())
+                program = raw.strip().upper()
+                if program in {member.value for member in Program}:
+                    case_fields["program"] = Program(program)
+                else:
+                    choices = ", ".join(member.value for member in Program)
+                    faults.append(ValueFault("MSG PROGRAM", f"must be one of {choices}"))
             elif key == "SAME_TIN":
                 case_fields["same_tin_billing"] = bool(_value(raw))
             elif key == "RELATED_CASE":
@@ -392,8 +429,33 @@ def _facts(messages: list[str], facts: ClinicalFacts, case_fields: dict[str, Any
     return merged
 
 
+def _measure(raw: str) -> float | None:
+    """A positive decimal (HEIGHT_CM=165, WEIGHT_KG=70.5); None for anything else (NaN, inf and
+    exponents included: they would not survive the store's JSON)."""
+    text = raw.strip()
+    if not _NUMBER.fullmatch(text):
+        return None
+    value = float(text)
+    return value if value > 0 else None
+
+
+def _units(values: list[str] | None, at: int, where: str, faults: list[ValueFault]) -> float | None:
+    """SV104 / SV205 service units: X12 type R, which the validator has checked; a value that
+    still does not read as a finite number is a fault, not a crash."""
+    if not values or len(values) <= at or not values[at]:
+        return None
+    try:
+        units = float(values[at])
+    except ValueError:
+        units = float("nan")
+    if not math.isfinite(units):
+        faults.append(ValueFault(where, "must be a number of units"))
+        return None
+    return units
+
+
 def _service_line(
-    index: int, line: _Line, comp: str, default_pos: str | None
+    index: int, line: _Line, comp: str, default_pos: str | None, faults: list[ValueFault]
 ) -> tuple[ServiceLine, dict[str, Any]]:
     code = code_system = description = unit_type = None
     modifiers: list[str] = []
@@ -405,7 +467,7 @@ def _service_line(
         modifiers = [m for m in parts[2:6] if m]
         description = parts[6] if len(parts) > 6 and parts[6] else None
         unit_type = line.sv1[2] if len(line.sv1) > 2 and line.sv1[2] else None
-        units = float(line.sv1[3]) if len(line.sv1) > 3 and line.sv1[3] else None
+        units = _units(line.sv1, 3, "SV104", faults)
         pos = (line.sv1[4] if len(line.sv1) > 4 and line.sv1[4] else None) or pos
     elif line.sv2:
         parts = line.sv2[1].split(comp) if len(line.sv2) > 1 and line.sv2[1] else []
@@ -415,7 +477,7 @@ def _service_line(
         else:
             code, code_system = line.sv2[0], "REV"
         unit_type = line.sv2[3] if len(line.sv2) > 3 and line.sv2[3] else None
-        units = float(line.sv2[4]) if len(line.sv2) > 4 and line.sv2[4] else None
+        units = _units(line.sv2, 4, "SV205", faults)
     start = end = None
     if line.dtp and len(line.dtp) > 2:
         start, end = parse_period(line.dtp[1], line.dtp[2])
@@ -475,6 +537,7 @@ def _assemble(
     received_at: datetime,
     content_hash: str | None,
     control: dict[str, str],
+    faults: list[ValueFault],
 ) -> Case:
     um: list[str] = event["um"]
     place = _place(um, comp)
@@ -489,12 +552,14 @@ def _assemble(
     requester_model = requester.provider("requester") if requester else None
     if "ordering" not in roles and requester and requester.nm1.get(1) == "1P":
         roles["ordering"] = requester.provider("ordering")  # the requesting physician orders
-    services = [_service_line(i, line, comp, place) for i, line in enumerate(lines, start=1)]
+    services = [
+        _service_line(i, line, comp, place, faults) for i, line in enumerate(lines, start=1)
+    ]
     hsd = event.get("hsd")
     case_fields: dict[str, Any] = {}
-    facts = _facts(event["msgs"], ClinicalFacts(), case_fields)
+    facts = _facts(event["msgs"], ClinicalFacts(), case_fields, faults)
     for line in lines:
-        facts = _facts([m for m in line.msgs if not _only_dosing(m)], facts, case_fields)
+        facts = _facts([m for m in line.msgs if not _only_dosing(m)], facts, case_fields, faults)
     if onset:
         facts = facts.merged({"onset_date": onset.isoformat()}, source="x12:DTP*431")
     level_of_service = um[5] if len(um) > 5 else ""

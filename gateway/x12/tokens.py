@@ -4,11 +4,13 @@ The ISA is fixed-length (106 characters): the element separator is its 4th chara
 the repetition separator ISA11 (index 82, from version 00501 on; in 00401 ISA11 is the standards
 identifier "U"), the component separator ISA16 (index 104) and the segment terminator follows
 at index 105. Real traffic adds a UTF-8 BOM, line breaks after terminators, indentation and
-trailing blanks; those are dropped here, never inside a segment.
+trailing blanks; those are dropped here, never inside a segment. What may precede an ISA is
+`is_padding` (the same rule the real-time edge applies, gateway.x12.edge).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
@@ -18,6 +20,24 @@ ISA_LENGTH = 106
 ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
 _LEAD = " \t\r\n\ufeff"
 _LINE_END = "\r\n"
+
+
+def is_padding(char: str) -> bool:
+    """A character that may precede an ISA (gateway.x12.edge): blank, invisible (U+FEFF and
+    other format characters), a control character, or not text at all (U+FFFD)."""
+    return (
+        char.isspace()
+        or char in "\ufffd\ufffe"
+        or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp")
+    )
+
+
+def lead_length(text: str) -> int:
+    """How many characters of padding precede the first one that is not padding."""
+    for index, char in enumerate(text):
+        if not is_padding(char):
+            return index
+    return len(text)
 
 
 class X12SyntaxError(ValueError):
@@ -58,7 +78,7 @@ def detect_delimiters(head: str) -> tuple[Delimiters, int]:
     Falls back to reading the ISA by its separators when the fixed widths were not kept, so
     the envelope check can still name the field at fault (TA1) instead of failing blind.
     """
-    start = len(head) - len(head.lstrip(_LEAD))
+    start = lead_length(head)
     if head[start : start + 3] != "ISA" or len(head) < start + 4:
         raise X12SyntaxError("data does not begin with an ISA segment")
     element = head[start + 3]
@@ -127,7 +147,7 @@ def iter_segments(
         buffer += chunk
         while True:
             if delims is None:
-                if len(buffer.lstrip(_LEAD)) < ISA_LENGTH:
+                if len(buffer) - lead_length(buffer) < ISA_LENGTH:
                     break  # need the whole ISA before the delimiters are known
                 delims, start = detect_delimiters(buffer)
                 line += buffer.count("\n", 0, start)
@@ -144,7 +164,7 @@ def iter_segments(
                 if seg.seg_id == "IEA":
                     delims = None  # the next interchange brings its own ISA
             line += piece.count("\n")
-    rest = _clean(buffer)
+    rest = _clean(buffer) if delims is not None else buffer[lead_length(buffer) :]
     if rest and delims is not None:
         yield delims, _split(rest, delims, index, line)  # unterminated tail (truncated file)
     elif rest:

@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.core import Core
 from gateway.fhir import constants as k
 from gateway.fhir.body import MAX_DEPTH, BodyRefused, read_json
 from gateway.fhir.bundle import BundleIndex, base_of
 from gateway.partners.settings import MIB
 from gateway.settings import REPO_ROOT
+from gateway.wiring import build
 from tests.conftest import OPERATOR_PARTNER, bearer, jane_doe_request, make_auth_settings
 from tests.conftest import make_settings as make_gateway_settings
 
@@ -64,7 +64,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
 
     folder: Path = tmp_path_factory.mktemp("bounds")
     gateway_settings = make_gateway_settings(folder)
-    core = Core(gateway_settings, clock=lambda: datetime(2026, 11, 23, 15, tzinfo=UTC))
+    core = build(gateway_settings, clock=lambda: datetime(2026, 11, 23, 15, tzinfo=UTC)).core
     auth = make_auth_settings(rate_limit_per_second=10_000, rate_limit_burst=10_000)
     with TestClient(
         create_app(gateway_settings, core=core, auth_settings=auth), raise_server_exceptions=False
