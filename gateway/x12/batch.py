@@ -48,7 +48,13 @@ from gateway.x12.envelope import (
     gs_readable,
 )
 from gateway.x12.grammar import REPO_MAP_DIR
-from gateway.x12.intake import REQUEST_GRAMMAR, Submit, submit_transaction, syntax_note
+from gateway.x12.intake import (
+    REQUEST_GRAMMAR,
+    Submit,
+    request_implementation,
+    submit_transaction,
+    syntax_note,
+)
 from gateway.x12.numbers import ControlNumbers
 from gateway.x12.outbound import ReceivedHeader, StreamingInterchange, seg
 from gateway.x12.tokens import Delimiters, Segment, X12SyntaxError, iter_segments
@@ -307,7 +313,9 @@ class _InterchangeAnswer:
         run = self.run
         # Only requests come in: BHT02 other than 13/01 is an invalid code, not a response.
         report = validate_transaction(
-            transaction.segments, self.delims, REQUEST_GRAMMAR(run.map_dir)
+            transaction.segments,
+            self.delims,
+            REQUEST_GRAMMAR(run.map_dir, request_implementation(transaction, group.gs)),
         )
         if group.seen.add(transaction.st.get(2)):
             report.set_codes.append("23")

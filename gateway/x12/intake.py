@@ -47,7 +47,13 @@ from gateway.x12.tokens import (
     iter_segments,
     tokenize,
 )
-from gateway.x12.validate import TransactionReport, grammar_for, validate_transaction
+from gateway.x12.validate import (
+    IMPLEMENTATION,
+    TransactionReport,
+    grammar_for,
+    implementation_of,
+    validate_transaction,
+)
 from gateway.x12.writer import write_278_interchange
 
 log = logging.getLogger(__name__)
@@ -57,8 +63,17 @@ AnswerKind = Literal["ta1", "999", "278", "999+278"]
 MEDIA_TYPE = "application/edi-x12"
 
 
-def REQUEST_GRAMMAR(map_dir: Path = REPO_MAP_DIR):  # noqa: N802 - a constant per map folder
-    return grammar_for("13", map_dir)
+def REQUEST_GRAMMAR(  # noqa: N802 - a constant per map folder and guide
+    map_dir: Path = REPO_MAP_DIR, implementation: str = IMPLEMENTATION
+):
+    """The map requests of the guide `implementation` (GS08/ST03: 005010X217 request for
+    review, 005010X215 inquiry) are validated with."""
+    return grammar_for("13", map_dir, implementation)
+
+
+def request_implementation(transaction: Transaction, gs: Segment) -> str:
+    """The 278 guide of one received transaction set (validate.implementation_of)."""
+    return implementation_of(transaction.st.get(3), gs.get(8))
 
 
 @dataclass
@@ -111,7 +126,8 @@ def check_groups(ix: Interchange, map_dir: Path = REPO_MAP_DIR) -> list[tuple[Gr
         )
         for index, transaction in enumerate(group.transactions):
             # Only requests come in: BHT02 other than 13/01 is an invalid code, not a response.
-            report = validate_transaction(transaction.segments, ix.delims, REQUEST_GRAMMAR(map_dir))
+            grammar = REQUEST_GRAMMAR(map_dir, request_implementation(transaction, group.gs))
+            report = validate_transaction(transaction.segments, ix.delims, grammar)
             if index in dupes:
                 report.set_codes.append("23")
             ack.reports.append(report)
@@ -264,7 +280,7 @@ class BatchItem:
     transaction: Transaction
 
     def validate(self, map_dir: Path = REPO_MAP_DIR) -> TransactionReport:
-        grammar = REQUEST_GRAMMAR(map_dir)
+        grammar = REQUEST_GRAMMAR(map_dir, request_implementation(self.transaction, self.gs))
         return validate_transaction(self.transaction.segments, self.delims, grammar)
 
     def replay_key(self) -> str:
