@@ -19,6 +19,7 @@ from gateway.case import Case, Determination
 from gateway.core import Core
 from gateway.x12.ack import write_ta1
 from gateway.x12.grammar import x12_map_dir
+from gateway.x12.inquiry import core_lookup
 from gateway.x12.intake import MEDIA_TYPE, answer_interchange
 from gateway.x12.outbound import ReceivedHeader
 from gateway.x12.tokens import Segment, read_isa
@@ -85,6 +86,7 @@ def answer(core: Core, data: bytes, *, batch: bool = False) -> tuple[str, list[s
         now=core.clock(),
         batch=batch,
         map_dir=x12_map_dir(settings.mappings_dir),
+        lookup=core_lookup(core),
     )
     case_ids = [case.id for case, _ in result.results if case.id]
     if key and result.kind != "ta1":

@@ -36,6 +36,7 @@ from gateway.x12.envelope import (
     parse_interchange,
 )
 from gateway.x12.grammar import REPO_MAP_DIR
+from gateway.x12.inquiry import Lookup, X12Inquiry, read_inquiry, write_inquiry_interchange
 from gateway.x12.numbers import TRACE, ControlNumbers
 from gateway.x12.outbound import ReceivedHeader
 from gateway.x12.reader import read_request
@@ -49,6 +50,7 @@ from gateway.x12.tokens import (
 )
 from gateway.x12.validate import (
     IMPLEMENTATION,
+    INQUIRY,
     TransactionReport,
     grammar_for,
     implementation_of,
@@ -183,9 +185,12 @@ def answer_interchange(
     now: datetime,
     batch: bool = False,
     map_dir: Path = REPO_MAP_DIR,
+    lookup: Lookup | None = None,
 ) -> X12Answer:
     """Validate, map, submit and answer one interchange (see module docstring); `map_dir` is
-    the X12 map folder (x12_map_dir(Settings.mappings_dir))."""
+    the X12 map folder (x12_map_dir(Settings.mappings_dir)). An accepted 005010X215 inquiry
+    is answered from the store through `lookup` (gateway.x12.inquiry), never submitted; with
+    no lookup it gets the 999 alone."""
     try:
         delims, segments = tokenize(data)
     except X12SyntaxError as exc:
@@ -202,16 +207,26 @@ def answer_interchange(
     for _, ack in checked:
         answer.reports += ack.reports
     results: list[tuple[Case, Determination, str]] = []
+    inquiries: list[tuple[X12Inquiry, list[tuple[Case, Determination]]]] = []
+    unanswered = False  # an accepted inquiry with no store to answer it: the 999 says A
     for group, ack in checked:
         if ack.codes:
             continue
         for transaction, report in zip(group.transactions, ack.reports, strict=True):
-            if report.accepted:
-                results.append(
-                    submit_transaction(ix.delims, ix.isa, transaction, submit, now, control_numbers)
-                )
+            if not report.accepted:
+                continue
+            if request_implementation(transaction, group.gs) == INQUIRY:
+                if lookup is None:
+                    unanswered = True
+                    continue
+                inquiry = read_inquiry(transaction.segments, ix.delims)
+                inquiries.append((inquiry, lookup(inquiry, isa_fields(ix.isa)[5].strip())))
+                continue
+            results.append(
+                submit_transaction(ix.delims, ix.isa, transaction, submit, now, control_numbers)
+            )
     answer.results = [(case, determination) for case, determination, _ in results]
-    if batch or any(ack.status != "A" for _, ack in checked):
+    if batch or unanswered or any(ack.status != "A" for _, ack in checked):
         answer.acks = write_999(
             [ack for _, ack in checked],
             header,
@@ -227,6 +242,11 @@ def answer_interchange(
             control_numbers=control_numbers,
             now=now,
             map_dir=map_dir,
+        )
+    if inquiries:
+        # A second interchange only when one held both guides (a group per guide is the rule).
+        answer.responses = (answer.responses or "") + write_inquiry_interchange(
+            inquiries, header, x12_id=x12_id, control_numbers=control_numbers, now=now
         )
     answer.body = "".join(part for part in (answer.acks, answer.responses) if part)
     answer.kind = (

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.x12.elements import ElementError, check_segment
-from gateway.x12.envelope import IMPLEMENTATION, IMPLEMENTATIONS
+from gateway.x12.envelope import IMPLEMENTATION, IMPLEMENTATIONS, INQUIRY  # noqa: F401 - re-exported
 from gateway.x12.grammar import (
     REPO_MAP_DIR,
     Grammar,
