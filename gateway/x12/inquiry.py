@@ -42,6 +42,7 @@ class X12Inquiry:
     member_id: str | None = None
     birth_date: date | None = None
     traces: list[str] = field(default_factory=list)  # 2000E TRN02 (TRN01 1)
+    trace_companies: list[str] = field(default_factory=list)  # their TRN03, echoed in TRN*2
     auth_numbers: list[str] = field(default_factory=list)  # 2000E REF BB
     case_refs: list[str] = field(default_factory=list)  # 2000E REF NT
     umo: list[str] = field(default_factory=list)  # 2010A NM1 elements
@@ -92,6 +93,7 @@ def read_inquiry(segments: list[Segment], delims: Delimiters) -> X12Inquiry:
         elif level == "EV":
             if s.seg_id == "TRN" and s.get(1) == "1" and s.get(2):
                 inquiry.traces.append(s.get(2))
+                inquiry.trace_companies.append(s.get(3))
             elif s.seg_id == "REF" and s.get(1) == "BB" and s.get(2):
                 inquiry.auth_numbers.append(s.get(2))
             elif s.seg_id == "REF" and s.get(1) == "NT" and s.get(2):
@@ -190,8 +192,9 @@ def inquiry_response_body(
     for case, determination in found or [(None, None)]:
         hl += 1
         add(seg("HL", str(hl), "3", "EV", "0"))
-        for trace in inquiry.traces[:1]:
-            add(seg("TRN", "2", clean(trace, 50), trace_company))
+        for trace, company in list(zip(inquiry.traces, inquiry.trace_companies, strict=True))[:1]:
+            # TRN*2: the requester's trace echoed with its own TRN03 (who assigned it).
+            add(seg("TRN", "2", clean(trace, 50), clean(company, 10) or trace_company))
         add(seg("TRN", "1", clean(trace_id, 50), trace_company))
         if case is None or determination is None:
             add(seg("AAA", "N", "", NOT_FOUND, "C"))

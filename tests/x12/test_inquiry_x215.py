@@ -141,7 +141,7 @@ def test_an_inquiry_by_trace_returns_the_stored_decision(client):
     decided, body = _approve_then_ask(client, INQUIRY)
     auth = decided["auth_numbers"][0]
     assert f"HCR*A1*{auth}" in body
-    assert "TRN*2*ACTDD0001*" in body
+    assert "TRN*2*ACTDD0001*9CLEARHOUS~" in body
     assert re.search(r"DTP\*AAH\*RD8\*\d{8}-\d{8}", body)
     assert "AAA*" not in body
 
