@@ -135,14 +135,23 @@ def matches(inquiry: X12Inquiry, submitter: str, case: Case, determination: Dete
     )
 
 
+# How many of a member's newest cases with this requester an inquiry looks through.
+INQUIRY_CANDIDATES = 200
+
+
 def core_lookup(core) -> Lookup:  # type: ignore[no-untyped-def]  # gateway.core.Core
     """The store's answer to an inquiry: the cases of its member that match (see `matches`)."""
 
     def lookup(inquiry: X12Inquiry, submitter: str) -> list[tuple[Case, Determination]]:
-        if not inquiry.member_id or not inquiry.names_a_request:
+        if not inquiry.member_id or not inquiry.requester_npi or not inquiry.names_a_request:
             return []
         found = []
-        for stored in core.cases_for_member(inquiry.member_id):
+        # The member's cases that name the requester's NPI, from the bounded index (issue 18);
+        # `matches` then holds each to every key of the inquiry.
+        candidates = core.cases_for_member(
+            inquiry.member_id, inquiry.requester_npi, limit=INQUIRY_CANDIDATES
+        )
+        for stored in candidates:
             determination = stored.determination
             if determination is not None and matches(
                 inquiry, submitter, stored.case, determination
