@@ -1052,7 +1052,7 @@ def control(version: str) -> Loop:
         "R",
         "0200",
         ">1",
-        [gs(("005010X217", "005010X231A1")), GE],
+        [gs(("005010X217", "005010X215", "005010X231A1")), GE],
         kind="explicit",
     )
     return Loop(
@@ -1188,6 +1188,8 @@ def codes_xml() -> bytes:
 
 
 def maps_xml() -> bytes:
+    import x12_mapgen_x215 as x215  # beside this file; it builds on the segments above
+
     root = etree.Element("maps")
     for icvn in ("00501", "00401"):
         version = etree.SubElement(root, "version", icvn=icvn)
@@ -1202,17 +1204,27 @@ def maps_xml() -> bytes:
         etree.SubElement(
             version, "map", vriic="005010X217", fic="HI", tspc="11", abbr="278R"
         ).text = RESPONSE_MAP
+        # The inquiry guide (x12_mapgen_x215.py): request first for the same reason.
+        etree.SubElement(
+            version, "map", vriic="005010X215", fic="HI", tspc="13", abbr="278I"
+        ).text = x215.REQUEST_MAP
+        etree.SubElement(
+            version, "map", vriic="005010X215", fic="HI", tspc="11", abbr="278J"
+        ).text = x215.RESPONSE_MAP
         etree.SubElement(
             version, "map", vriic="", fic="", abbr="X12"
         ).text = f"x12.control.{icvn}.xml"
     return _document(
         root,
-        " Registry of the 005010X217 maps for pyx12 map_path= (and the "
-        "gateway). tspc is BHT02: 13 request, 01 cancellation, 11 response. ",
+        " Registry of the 005010X217 (review) and 005010X215 (inquiry) maps for pyx12 "
+        "map_path= (and the gateway). tspc is BHT02: 13 request or inquiry, 01 cancellation, "
+        "11 response. ",
     )
 
 
 def outputs() -> dict[str, bytes]:
+    import x12_mapgen_x215 as x215
+
     return {
         REQUEST_MAP: transaction_xml(False),
         RESPONSE_MAP: transaction_xml(True),
@@ -1221,6 +1233,7 @@ def outputs() -> dict[str, bytes]:
         "dataele.xml": dataele_xml(),
         "codes.xml": codes_xml(),
         "maps.xml": maps_xml(),
+        **x215.outputs(),
     }
 
 

@@ -36,6 +36,7 @@ from gateway.x12.ack import GroupAck, ack_999_body, write_ta1
 from gateway.x12.envelope import (
     ACK_IMPLEMENTATION,
     IMPLEMENTATION,
+    INQUIRY,
     EnvelopeEvent,
     EnvelopeWalker,
     GroupCheck,
@@ -48,7 +49,13 @@ from gateway.x12.envelope import (
     gs_readable,
 )
 from gateway.x12.grammar import REPO_MAP_DIR
-from gateway.x12.intake import REQUEST_GRAMMAR, Submit, submit_transaction, syntax_note
+from gateway.x12.intake import (
+    REQUEST_GRAMMAR,
+    Submit,
+    request_implementation,
+    submit_transaction,
+    syntax_note,
+)
 from gateway.x12.numbers import ControlNumbers
 from gateway.x12.outbound import ReceivedHeader, StreamingInterchange, seg
 from gateway.x12.tokens import Delimiters, Segment, X12SyntaxError, iter_segments
@@ -306,15 +313,20 @@ class _InterchangeAnswer:
     def _transaction(self, group: _GroupAnswer, transaction: Transaction) -> None:
         run = self.run
         # Only requests come in: BHT02 other than 13/01 is an invalid code, not a response.
+        implementation = request_implementation(transaction, group.gs)
         report = validate_transaction(
-            transaction.segments, self.delims, REQUEST_GRAMMAR(run.map_dir)
+            transaction.segments, self.delims, REQUEST_GRAMMAR(run.map_dir, implementation)
         )
         if group.seen.add(transaction.st.get(2)):
             report.set_codes.append("23")
         group.ack(report)
         summary = run.summary
         summary.transactions += 1
-        if report.accepted and not group.scan.check.rejected:
+        if report.accepted and not group.scan.check.rejected and implementation == INQUIRY:
+            # A batch X215 inquiry gets its 999 only, for now (docs/x12-companion-guide.md);
+            # it is never submitted as a request for review.
+            summary.accepted += 1
+        elif report.accepted and not group.scan.check.rejected:
             summary.accepted += 1
             case, determination, trace = submit_transaction(
                 self.delims, self.isa, transaction, run.submit, run.now, run.control_numbers

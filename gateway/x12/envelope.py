@@ -21,6 +21,8 @@ from gateway.x12.elements import valid_date, valid_time
 from gateway.x12.tokens import ISA_WIDTHS, Delimiters, Segment, isa_fields
 
 IMPLEMENTATION = "005010X217"
+INQUIRY = "005010X215"  # the 278 inquiry guide (gateway.x12.inquiry)
+IMPLEMENTATIONS = (IMPLEMENTATION, INQUIRY)
 ACK_IMPLEMENTATION = "005010X231A1"
 _DIGITS = re.compile(r"[0-9]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ufffd]")
@@ -311,9 +313,11 @@ def check_group_envelope(
     if gs.get(1) != "HI":
         result.codes.append("1")
     version = gs.get(8)
-    if version != IMPLEMENTATION:
-        if version.startswith("005010") and st03s == {IMPLEMENTATION}:
-            result.tolerated.append(f"GS08 {version} relabelled {IMPLEMENTATION} from ST03")
+    if version not in IMPLEMENTATIONS:
+        # One guide named by every ST03 governs a group whose GS08 names another 5010 guide.
+        named = next(iter(st03s)) if len(st03s) == 1 else None
+        if version.startswith("005010") and named in IMPLEMENTATIONS:
+            result.tolerated.append(f"GS08 {version} relabelled {named} from ST03")
         else:
             result.codes.append("2")
     if not _DIGITS.fullmatch(gs.get(6)) or len(gs.get(6)) > 9:

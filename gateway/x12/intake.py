@@ -47,6 +47,7 @@ from gateway.x12.envelope import (
     parse_interchange,
 )
 from gateway.x12.grammar import REPO_MAP_DIR
+from gateway.x12.inquiry import Lookup, X12Inquiry, read_inquiry, write_inquiry_interchange
 from gateway.x12.numbers import TRACE, ControlNumbers
 from gateway.x12.outbound import ReceivedHeader
 from gateway.x12.reader import ValueFault, read_request
@@ -57,7 +58,14 @@ from gateway.x12.tokens import (
     isa_fields,
     iter_segments,
 )
-from gateway.x12.validate import TransactionReport, grammar_for, validate_transaction
+from gateway.x12.validate import (
+    IMPLEMENTATION,
+    INQUIRY,
+    TransactionReport,
+    grammar_for,
+    implementation_of,
+    validate_transaction,
+)
 from gateway.x12.writer import write_278_interchange
 
 log = logging.getLogger(__name__)
@@ -67,8 +75,17 @@ AnswerKind = Literal["ta1", "999", "278", "999+278"]
 MEDIA_TYPE = "application/edi-x12"
 
 
-def REQUEST_GRAMMAR(map_dir: Path = REPO_MAP_DIR):  # noqa: N802 - a constant per map folder
-    return grammar_for("13", map_dir)
+def REQUEST_GRAMMAR(  # noqa: N802 - a constant per map folder and guide
+    map_dir: Path = REPO_MAP_DIR, implementation: str = IMPLEMENTATION
+):
+    """The map requests of the guide `implementation` (GS08/ST03: 005010X217 request for
+    review, 005010X215 inquiry) are validated with."""
+    return grammar_for("13", map_dir, implementation)
+
+
+def request_implementation(transaction: Transaction, gs: Segment) -> str:
+    """The 278 guide of one received transaction set (validate.implementation_of)."""
+    return implementation_of(transaction.st.get(3), gs.get(8))
 
 
 @dataclass
@@ -121,7 +138,8 @@ def check_groups(ix: Interchange, map_dir: Path = REPO_MAP_DIR) -> list[tuple[Gr
         )
         for index, transaction in enumerate(group.transactions):
             # Only requests come in: BHT02 other than 13/01 is an invalid code, not a response.
-            report = validate_transaction(transaction.segments, ix.delims, REQUEST_GRAMMAR(map_dir))
+            grammar = REQUEST_GRAMMAR(map_dir, request_implementation(transaction, group.gs))
+            report = validate_transaction(transaction.segments, ix.delims, grammar)
             if index in dupes:
                 report.set_codes.append("23")
             ack.reports.append(report)
@@ -177,9 +195,12 @@ def answer_interchange(
     now: datetime,
     batch: bool = False,
     map_dir: Path = REPO_MAP_DIR,
+    lookup: Lookup | None = None,
 ) -> X12Answer:
     """Validate, map, submit and answer one interchange (see module docstring); `map_dir` is
-    the X12 map folder (x12_map_dir(Settings.mappings_dir)).
+    the X12 map folder (x12_map_dir(Settings.mappings_dir)). An accepted 005010X215 inquiry
+    is answered from the store through `lookup` (gateway.x12.inquiry), never submitted; with
+    no lookup it gets the 999 alone.
 
     `data` is the body as received, or what gateway.x12.edge.receive made of it (the route reads
     the sender from that before it gets here, so both read the same segments)."""
@@ -204,16 +225,26 @@ def answer_interchange(
     for _, ack in checked:
         answer.reports += ack.reports
     results: list[tuple[Case, Determination, str]] = []
+    inquiries: list[tuple[X12Inquiry, list[tuple[Case, Determination]]]] = []
+    unanswered = False  # an accepted inquiry with no store to answer it: the 999 says A
     for group, ack in checked:
         if ack.codes:
             continue
         for transaction, report in zip(group.transactions, ack.reports, strict=True):
-            if report.accepted:
-                results.append(
-                    submit_transaction(ix.delims, ix.isa, transaction, submit, now, control_numbers)
-                )
+            if not report.accepted:
+                continue
+            if request_implementation(transaction, group.gs) == INQUIRY:
+                if lookup is None:
+                    unanswered = True
+                    continue
+                inquiry = read_inquiry(transaction.segments, ix.delims)
+                inquiries.append((inquiry, lookup(inquiry, isa_fields(ix.isa)[5].strip())))
+                continue
+            results.append(
+                submit_transaction(ix.delims, ix.isa, transaction, submit, now, control_numbers)
+            )
     answer.results = [(case, determination) for case, determination, _ in results]
-    if batch or any(ack.status != "A" for _, ack in checked):
+    if batch or unanswered or any(ack.status != "A" for _, ack in checked):
         answer.acks = write_999(
             [ack for _, ack in checked],
             header,
@@ -229,6 +260,11 @@ def answer_interchange(
             control_numbers=control_numbers,
             now=now,
             map_dir=map_dir,
+        )
+    if inquiries:
+        # A second interchange only when one held both guides (a group per guide is the rule).
+        answer.responses = (answer.responses or "") + write_inquiry_interchange(
+            inquiries, header, x12_id=x12_id, control_numbers=control_numbers, now=now
         )
     answer.body = "".join(part for part in (answer.acks, answer.responses) if part)
     answer.kind = (
@@ -345,7 +381,7 @@ class BatchItem:
     transaction: Transaction
 
     def validate(self, map_dir: Path = REPO_MAP_DIR) -> TransactionReport:
-        grammar = REQUEST_GRAMMAR(map_dir)
+        grammar = REQUEST_GRAMMAR(map_dir, request_implementation(self.transaction, self.gs))
         return validate_transaction(self.transaction.segments, self.delims, grammar)
 
     def replay_key(self) -> str:

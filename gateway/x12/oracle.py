@@ -86,7 +86,7 @@ def _response_map_dir(map_dir: str) -> str:
             os.symlink(entry, target / entry.name)
     tree = etree.parse(str(Path(map_dir) / "maps.xml"))
     for node in tree.iter("map"):
-        if node.get("vriic") == "005010X217" and node.get("tspc") != "11":
+        if node.get("vriic") and node.get("tspc") != "11":  # 005010X217 and 005010X215
             node.getparent().remove(node)
     tree.write(str(target / "maps.xml"), xml_declaration=True, encoding="UTF-8")
     return str(target)
@@ -101,7 +101,7 @@ def _purpose(text: str) -> str | None:
 
 
 def run_pyx12(data: bytes | str, map_dir: Path = REPO_MAP_DIR) -> OracleResult:
-    """Validate one interchange with pyx12 against the 005010X217 map in `map_dir` (the same
+    """Validate one interchange with pyx12 against the 278 maps in `map_dir` (the same
     folder the gateway's validator loads: x12_map_dir(Settings.mappings_dir))."""
     import pyx12.errors
     import pyx12.params

@@ -17,6 +17,7 @@ from gateway.x12.ack import write_ta1
 from gateway.x12.edge import ReceivedInterchange, receive
 from gateway.x12.envelope import check_isa
 from gateway.x12.grammar import x12_map_dir
+from gateway.x12.inquiry import core_lookup
 from gateway.x12.intake import answer_interchange
 from gateway.x12.outbound import ReceivedHeader
 from gateway.x12.tokens import Segment
@@ -90,6 +91,7 @@ def answer(
         now=core.clock(),
         batch=batch,
         map_dir=x12_map_dir(settings.mappings_dir),
+        lookup=core_lookup(core),
     )
     case_ids = [case.id for case, _ in result.results if case.id]
     if key and result.kind != "ta1":

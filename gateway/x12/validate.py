@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.x12.elements import ElementError, check_segment
+from gateway.x12.envelope import IMPLEMENTATION, IMPLEMENTATIONS, INQUIRY  # noqa: F401 - re-exported
 from gateway.x12.grammar import (
     REPO_MAP_DIR,
     Grammar,
@@ -27,7 +28,17 @@ from gateway.x12.grammar import (
 )
 from gateway.x12.tokens import Delimiters, Segment
 
-IMPLEMENTATION = "005010X217"
+# The 278 guides with maps in mappings/x12/maps.xml: 005010X217 (request for review) and
+# 005010X215 (inquiry after a review already requested), each with its response.
+
+
+def implementation_of(st03: str | None, gs08: str | None = None) -> str:
+    """The guide a transaction set is validated with: its ST03 when the gateway has a map for
+    it (ST03 governs the transaction set), else the group's GS08, else 005010X217."""
+    for version in (st03, gs08):
+        if version in IMPLEMENTATIONS:
+            return version
+    return IMPLEMENTATION
 
 
 @dataclass(slots=True)
@@ -203,11 +214,14 @@ class _Walk:
         return found
 
 
-def grammar_for(purpose: str | None, map_dir: Path = REPO_MAP_DIR) -> Grammar:
-    """The request map for BHT02 13/01 (and anything unknown), the response map for 11, from
-    the map folder `map_dir` (the configured one: x12_map_dir(Settings.mappings_dir))."""
+def grammar_for(
+    purpose: str | None, map_dir: Path = REPO_MAP_DIR, implementation: str = IMPLEMENTATION
+) -> Grammar:
+    """The request map for BHT02 13/01 (and anything unknown), the response map for 11, of the
+    guide `implementation` (005010X217 or 005010X215), from the map folder `map_dir` (the
+    configured one: x12_map_dir(Settings.mappings_dir))."""
     registry = map_registry(map_dir)
-    map_file = registry.get((IMPLEMENTATION, purpose or "13")) or registry[(IMPLEMENTATION, "13")]
+    map_file = registry.get((implementation, purpose or "13")) or registry[(implementation, "13")]
     return load_grammar(map_file, map_dir)
 
 
@@ -218,7 +232,7 @@ def validate_transaction(
     st = segments[0]
     purpose = next((s.get(2) for s in segments[1:3] if s.seg_id == "BHT"), None)
     report = TransactionReport(st.get(1), st.get(2), st.get(3), purpose=purpose)
-    grammar = grammar or grammar_for(purpose)
+    grammar = grammar or grammar_for(purpose, implementation=implementation_of(st.get(3)))
     walk = _Walk(grammar, delims)
     st_spec = grammar.st_loop.first
     assert isinstance(st_spec, SegmentSpec)
