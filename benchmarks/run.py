@@ -296,8 +296,8 @@ def pas(root: Path, rounds: int) -> dict[str, Any]:
     use_env(gateway_env(root, "pas"))
     from fhir.resources.R4B.bundle import Bundle
 
-    from gateway.api.fhir import submit_bundle
     from gateway.conformance.observe import observe_fhir
+    from gateway.fhir.intake import submit_bundle
     from gateway.settings import get_settings
     from gateway.wiring import build
 

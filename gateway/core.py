@@ -39,6 +39,7 @@ from gateway.store.db import make_engine, session_factory, upgrade, writing
 from gateway.store.lookup import index_case, member_case_ids
 from gateway.store.models import CaseEventRow, CaseRow, CounterRow, ReplayRow, utcnow
 from gateway.store.outbox import JobSpec
+from gateway.store.reads import PlannerReads, SessionReads
 from gateway.transitions import CaseNotFound, CaseTransitions, InvalidTransition
 
 # The errors callers of the core catch live beside the transitions that raise them.
@@ -61,7 +62,7 @@ class JobPlanner(Protocol):
 
     def __call__(
         self,
-        session: Session,
+        reads: PlannerReads,
         case: Case,
         determination: Determination,
         previous_status: str | None,
@@ -391,10 +392,11 @@ class Core(CaseTransitions):
                 },
             )
         )
+        reads = SessionReads(session)
         jobs = [
             job
             for planner in self.job_planners
-            for job in planner(session, case, determination, previous)
+            for job in planner(reads, case, determination, previous)
         ]
         outbox.enqueue(session, case.id, jobs, now=now)
 

@@ -188,7 +188,7 @@ def _x12(core: Core, item: InputFile, out_dir: Path, progress: Progress) -> File
 
 
 def _pas(core: Core, item: InputFile, out_dir: Path) -> FileResult:
-    from gateway.api.fhir import submit_bundle
+    from gateway.fhir.intake import submit_bundle
     from gateway.partners.principal import LOCAL_OPERATOR
 
     _replace(out_dir, item.stem, (".response.json", ".operation-outcome.json"))

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from gateway.adapters.pathways import PathwayEngine
 from gateway.adapters.roster import RosterEligibility
 from gateway.core import Core, JobPlanner
@@ -22,6 +20,7 @@ from gateway.domain.policy import load_code_tables, load_plans
 from gateway.domain.ports import Ports
 from gateway.settings import Settings, get_settings
 from gateway.store.outbox import JobSpec
+from gateway.store.reads import PlannerReads
 from gateway.worker import Dispatcher
 
 
@@ -39,13 +38,13 @@ def build_ports(settings: Settings) -> Ports:
 def job_planners(settings: Settings) -> list[JobPlanner]:
     """The planners that turn a stored determination into outbound jobs: letters, e-mail
     notices and the payer feed (with its 278), and PAS subscription notifications."""
-    from gateway.api.fhir import SubscriptionNotifier
+    from gateway.fhir.notifications import SubscriptionNotifier
     from gateway.notify.jobs import outbound_jobs
     from gateway.x12.grammar import x12_map_dir
     from gateway.x12.writer import write_response
 
     def letters_notices_and_feed(
-        _session: Session, case: Case, determination: Determination, previous: str | None
+        _reads: PlannerReads, case: Case, determination: Determination, previous: str | None
     ) -> Sequence[JobSpec]:
         jobs = outbound_jobs(case, determination, previous_status=previous, settings=settings)
         for job in jobs:

@@ -6,18 +6,14 @@ OperationOutcome with a 4xx status, never a traceback.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gateway import audit
@@ -30,15 +26,12 @@ from gateway.api.auth import (
     can_read,
     require_scope,
 )
-from gateway.core import Core, InvalidTransition
-from gateway.domain.case import Case, CaseStatus, Determination
+from gateway.core import Core
 from gateway.fhir import capability, outcome, profile, questionnaire, reader, subscription, writer
-from gateway.fhir.attachments import check_attachments, refusal_status
 from gateway.fhir.body import BodyRefused, read_json
 from gateway.fhir.inquiry import InquiryQuery, read_inquiry
-from gateway.identity import RequestConflict
+from gateway.fhir.intake import PasAnswer, submit_bundle
 from gateway.notify.jobs import JobSpec
-from gateway.partners.isolation import partner_principal
 from gateway.store.models import SubscriptionRow
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
@@ -108,110 +101,15 @@ async def submit(request: Request) -> Response:
             submit_bundle, request.app.state.core, body, submitter_id=submitter_of(request)
         )
         entry.case_ids = answer.case_ids
-    return answer.response()
+    return _pas_response(answer)
 
 
-@dataclass
-class PasAnswer:
-    """What $submit answers: a response Bundle (200) or an OperationOutcome (4xx)."""
-
-    status: int
-    body: dict[str, Any] | str  # a resource, or the stored response's JSON text
-    case_ids: list[str] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def is_outcome(self) -> bool:
-        return self.status >= 400
-
-    def resource(self) -> dict[str, Any]:
-        return json.loads(self.body) if isinstance(self.body, str) else self.body
-
-    def response(self) -> Response:
-        if isinstance(self.body, str):
-            return Response(
-                self.body, status_code=self.status, media_type=FHIR_JSON, headers=self.headers
-            )
-        return fhir(self.body, self.status)
-
-
-def _refused(status: int, code: str, text: str, *expression: str) -> PasAnswer:
-    return PasAnswer(status, outcome.operation_outcome([outcome.error(code, text, *expression)]))
-
-
-def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnswer:
-    """Claim/$submit on a parsed JSON body (a Bundle, or Parameters holding one): profile
-    rules, read, review and store, render. The HTTP route and `gateway submit` both call it."""
-    body = reader.unwrap_parameters(body)
-    if not isinstance(body, dict):
-        return _refused(400, "structure", "The body is not a FHIR resource", "Bundle")
-    # The program's attachment limits first: a 413 that names the attachment (issue 18).
-    too_much = check_attachments(body)
-    if too_much:
-        return PasAnswer(refusal_status(too_much), outcome.operation_outcome(too_much))
-    issues = profile.validate_request(body, "submit")
-    if outcome.has_errors(issues):
-        return PasAnswer(outcome.http_status(issues), outcome.operation_outcome(issues))
-    now = core.clock()
-    try:
-        case = reader.read_case(body, received_at=now, submitter_id=submitter_id)
-    except reader.PasReadError as exc:
-        return _refused(400, "required", str(exc), "Bundle.entry")
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        # A shape the profile rules let through but that cannot be mapped to a case (a value
-        # of the wrong kind where the case needs one): refused, named, never a 500.
-        return _refused(
-            400,
-            "structure",
-            f"The request cannot be read into a case: {type(exc).__name__}",
-            "Bundle.entry[0].resource",
+def _pas_response(answer: PasAnswer) -> Response:
+    if isinstance(answer.body, str):
+        return Response(
+            answer.body, status_code=answer.status, media_type=FHIR_JSON, headers=answer.headers
         )
-
-    if case.prior_case_id:
-        prior = core.find_by_claim(case.submission.submitter_id, case.prior_case_id)
-        if prior is not None:
-            return _update(core, prior, case, body)
-        # A related claim this gateway never saw (another payer's, or sent before go-live):
-        # the bundle is a new request, not an update of anything here.
-        case.prior_case_id = None
-    submitter = case.submission.submitter_id or ""
-    replay_key = (
-        f"pas:{submitter}:{case.submission.bundle_identifier}:{case.submission.content_hash}"
-    )
-
-    def render(stored: Case, determination: Determination) -> str:
-        return json.dumps(writer.response_bundle(stored, determination, request=body, now=now))
-
-    try:
-        result = core.submit(case, actor=f"pas:{submitter}", replay_key=replay_key, render=render)
-    except RequestConflict as exc:
-        # The same Claim.identifier with other content is never a second case (issue 18): a
-        # change is a PASClaimUpdate (Claim.related), a new request has its own identifier.
-        return _refused(
-            409,
-            "duplicate",
-            f"Claim.identifier {exc.identifier} was already submitted with other content "
-            f"(case {exc.case_id}); send a change as a claim update (Claim.related naming "
-            "the prior claim) or a new request under a new Claim.identifier",
-            "Bundle.entry[0].resource.identifier",
-        )
-    return PasAnswer(
-        200,
-        result.response or "",
-        [result.case.id] if result.case.id else [],
-        {"X-Case-Ids": result.case.id or ""},
-    )
-
-
-def _update(core: Core, prior: str, case: Case, body: dict[str, Any]) -> PasAnswer:
-    """A PASClaimUpdate: related.claim names the prior Claim; re-review and answer every item."""
-    try:
-        stored = core.update_case(prior, case, actor=f"pas:{case.submission.submitter_id}")
-    except InvalidTransition as exc:
-        return _refused(422, "business-rule", str(exc), "Claim.related")
-    assert stored.determination is not None
-    bundle = writer.response_bundle(stored.case, stored.determination, request=body)
-    return PasAnswer(200, bundle, [prior])
+    return fhir(answer.body, answer.status)
 
 
 @router.post("/Claim/$inquire", dependencies=[Depends(require_scope("Claim", "read"))])
@@ -358,49 +256,3 @@ def get_subscription(subscription_id: str, request: Request) -> JSONResponse:
         if row is None or row.submitter_id != submitter_of(request):
             return refuse(404, "not-found", f"No Subscription {subscription_id}")
         return fhir(row.resource)
-
-
-class SubscriptionNotifier:
-    """Job planner: when a pended or held case is decided, each matching subscriber of the
-    system that sent the request gets a notification carrying the full PAS response bundle."""
-
-    def __init__(self, base: str):
-        self.base = base
-
-    def __call__(
-        self,
-        session: Session,
-        case: Case,
-        determination: Determination,
-        previous_status: str | None,
-    ) -> list[JobSpec]:
-        pending = (CaseStatus.PENDED.value, CaseStatus.HELD.value)
-        if previous_status not in pending or determination.status.value in pending:
-            return []
-        rows = session.execute(
-            select(SubscriptionRow).where(SubscriptionRow.status == "active")
-        ).scalars()
-        jobs = []
-        for row in rows:
-            info = subscription.parse_subscription(row.resource)
-            if row.submitter_id != case.submission.submitter_id:
-                continue  # only the system that sent the request hears of its cases
-            subscriber = partner_principal(session, row.submitter_id)
-            if subscriber is None or not can_read(subscriber, case):
-                continue  # the one isolation check: a disabled partner hears of nothing
-            if not subscription.matches(info, case):
-                continue
-            row.events_sent += 1
-            response = writer.response_bundle(case, determination)
-            body = subscription.notification_bundle(
-                row.resource, response, row.events_sent, base_url=self.base
-            )
-            key = f"subscription:{row.id}:{case.id}:{determination.decided_at.isoformat()}"
-            jobs.append(
-                JobSpec(
-                    "subscription",
-                    key,
-                    {"endpoint": info.endpoint, "headers": info.headers, "body": body},
-                )
-            )
-        return jobs

@@ -1,0 +1,120 @@
+"""The PAS channel's $submit service: a parsed request bundle in, the PAS answer out (a
+response Bundle, or an OperationOutcome with its status). The HTTP router and `gateway submit`
+call it; it knows no HTTP.
+
+Profile rules and attachment limits first, then the read into a canonical case, then the case
+service (which stores the case, its events and jobs in one transaction), then the response
+Bundle, rendered after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.core import Core, InvalidTransition
+from gateway.domain.case import Case, Determination
+from gateway.fhir import outcome, profile, reader, writer
+from gateway.fhir.attachments import check_attachments, refusal_status
+from gateway.identity import RequestConflict
+
+
+@dataclass
+class PasAnswer:
+    """What $submit answers: a response Bundle (200) or an OperationOutcome (4xx)."""
+
+    status: int
+    body: dict[str, Any] | str  # a resource, or the stored response's JSON text
+    case_ids: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_outcome(self) -> bool:
+        return self.status >= 400
+
+    def resource(self) -> dict[str, Any]:
+        return json.loads(self.body) if isinstance(self.body, str) else self.body
+
+    def text(self) -> str:
+        """The answer as the JSON text that goes back."""
+        return self.body if isinstance(self.body, str) else json.dumps(self.body)
+
+
+def _refused(status: int, code: str, text: str, *expression: str) -> PasAnswer:
+    return PasAnswer(status, outcome.operation_outcome([outcome.error(code, text, *expression)]))
+
+
+def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnswer:
+    """Claim/$submit on a parsed JSON body (a Bundle, or Parameters holding one): profile
+    rules, read, review and store, render. The HTTP route and `gateway submit` both call it."""
+    body = reader.unwrap_parameters(body)
+    if not isinstance(body, dict):
+        return _refused(400, "structure", "The body is not a FHIR resource", "Bundle")
+    # The program's attachment limits first: a 413 that names the attachment (issue 18).
+    too_much = check_attachments(body)
+    if too_much:
+        return PasAnswer(refusal_status(too_much), outcome.operation_outcome(too_much))
+    issues = profile.validate_request(body, "submit")
+    if outcome.has_errors(issues):
+        return PasAnswer(outcome.http_status(issues), outcome.operation_outcome(issues))
+    now = core.clock()
+    try:
+        case = reader.read_case(body, received_at=now, submitter_id=submitter_id)
+    except reader.PasReadError as exc:
+        return _refused(400, "required", str(exc), "Bundle.entry")
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        # A shape the profile rules let through but that cannot be mapped to a case (a value
+        # of the wrong kind where the case needs one): refused, named, never a 500.
+        return _refused(
+            400,
+            "structure",
+            f"The request cannot be read into a case: {type(exc).__name__}",
+            "Bundle.entry[0].resource",
+        )
+
+    if case.prior_case_id:
+        prior = core.find_by_claim(case.submission.submitter_id, case.prior_case_id)
+        if prior is not None:
+            return _update(core, prior, case, body)
+        # A related claim this gateway never saw (another payer's, or sent before go-live):
+        # the bundle is a new request, not an update of anything here.
+        case.prior_case_id = None
+    submitter = case.submission.submitter_id or ""
+    replay_key = (
+        f"pas:{submitter}:{case.submission.bundle_identifier}:{case.submission.content_hash}"
+    )
+
+    def render(stored: Case, determination: Determination) -> str:
+        return json.dumps(writer.response_bundle(stored, determination, request=body, now=now))
+
+    try:
+        result = core.submit(case, actor=f"pas:{submitter}", replay_key=replay_key, render=render)
+    except RequestConflict as exc:
+        # The same Claim.identifier with other content is never a second case (issue 18): a
+        # change is a PASClaimUpdate (Claim.related), a new request has its own identifier.
+        return _refused(
+            409,
+            "duplicate",
+            f"Claim.identifier {exc.identifier} was already submitted with other content "
+            f"(case {exc.case_id}); send a change as a claim update (Claim.related naming "
+            "the prior claim) or a new request under a new Claim.identifier",
+            "Bundle.entry[0].resource.identifier",
+        )
+    return PasAnswer(
+        200,
+        result.response or "",
+        [result.case.id] if result.case.id else [],
+        {"X-Case-Ids": result.case.id or ""},
+    )
+
+
+def _update(core: Core, prior: str, case: Case, body: dict[str, Any]) -> PasAnswer:
+    """A PASClaimUpdate: related.claim names the prior Claim; re-review and answer every item."""
+    try:
+        stored = core.update_case(prior, case, actor=f"pas:{case.submission.submitter_id}")
+    except InvalidTransition as exc:
+        return _refused(422, "business-rule", str(exc), "Claim.related")
+    assert stored.determination is not None
+    bundle = writer.response_bundle(stored.case, stored.determination, request=body)
+    return PasAnswer(200, bundle, [prior])

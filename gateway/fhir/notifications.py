@@ -1,0 +1,55 @@
+"""PAS subscription notifications: the job planner that tells a subscriber of a decision.
+
+A planner sees the store through a narrow read interface (gateway.store.reads.PlannerReads),
+never a database session.
+"""
+
+from __future__ import annotations
+
+from gateway.domain.case import Case, CaseStatus, Determination
+from gateway.fhir import subscription, writer
+from gateway.notify.jobs import JobSpec
+from gateway.partners.isolation import can_read
+from gateway.store.reads import PlannerReads
+
+
+class SubscriptionNotifier:
+    """Job planner: when a pended or held case is decided, each matching subscriber of the
+    system that sent the request gets a notification carrying the full PAS response bundle."""
+
+    def __init__(self, base: str):
+        self.base = base
+
+    def __call__(
+        self,
+        reads: PlannerReads,
+        case: Case,
+        determination: Determination,
+        previous_status: str | None,
+    ) -> list[JobSpec]:
+        pending = (CaseStatus.PENDED.value, CaseStatus.HELD.value)
+        if previous_status not in pending or determination.status.value in pending:
+            return []
+        jobs = []
+        for row in reads.active_subscriptions(case.submission.submitter_id):
+            info = subscription.parse_subscription(row.resource)
+            # Only the system that sent the request hears of its cases.
+            subscriber = reads.partner(row.submitter_id)
+            if subscriber is None or not can_read(subscriber, case):
+                continue  # the one isolation check: a disabled partner hears of nothing
+            if not subscription.matches(info, case):
+                continue
+            events = reads.next_subscription_event(row.id)
+            response = writer.response_bundle(case, determination)
+            body = subscription.notification_bundle(
+                row.resource, response, events, base_url=self.base
+            )
+            key = f"subscription:{row.id}:{case.id}:{determination.decided_at.isoformat()}"
+            jobs.append(
+                JobSpec(
+                    "subscription",
+                    key,
+                    {"endpoint": info.endpoint, "headers": info.headers, "body": body},
+                )
+            )
+        return jobs
