@@ -235,10 +235,10 @@ def worker(root: Path, name: str, cap: int) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from gateway.notify.deliver import Deliverer
+    from gateway.notify.worker import Dispatcher
     from gateway.settings import get_settings
     from gateway.store.models import OutboxJobRow
     from gateway.wiring import build
-    from gateway.worker import Dispatcher
 
     settings = get_settings()
     core = build(settings, migrate=False).core

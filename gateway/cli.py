@@ -48,8 +48,8 @@ def serve(
 def worker() -> None:
     """Deliver outbox jobs (fax, e-mail, member mail, payer feed, notifications) and run the
     review clocks until stopped (SIGINT/SIGTERM finishes the job in hand)."""
+    from gateway.notify.worker import run_worker
     from gateway.wiring import build
-    from gateway.worker import run_worker
 
     _logging()
     # The same case service as `serve`, job planners included: a hold that expires here

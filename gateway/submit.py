@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
-    from gateway.core import Core
+    from gateway.service.core import Core
     from gateway.settings import Settings
 
 Kind = Literal["x12", "pas", "case"]
@@ -259,7 +259,7 @@ def deliver_due_jobs(
     """Run the outbox dispatcher until no due job remains: (delivered, failed). A failed job
     waits for its retry time (or is dead) and is not due again in this run."""
     from gateway.notify.deliver import Deliverer
-    from gateway.worker import Dispatcher
+    from gateway.notify.worker import Dispatcher
 
     deliverer = Deliverer(settings, clock=core.clock)
     attempts = 0

@@ -14,14 +14,14 @@ from typing import Any
 
 from gateway.adapters.pathways import PathwayEngine
 from gateway.adapters.roster import RosterEligibility
-from gateway.core import Core, JobPlanner
 from gateway.domain.case import Case, Determination
 from gateway.domain.policy import load_code_tables, load_plans
 from gateway.domain.ports import Ports
+from gateway.notify.worker import Dispatcher
+from gateway.service.core import Core, JobPlanner
 from gateway.settings import Settings, get_settings
 from gateway.store.outbox import JobSpec
 from gateway.store.reads import PlannerReads
-from gateway.worker import Dispatcher
 
 
 def build_ports(settings: Settings) -> Ports:

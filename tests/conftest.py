@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.core import Core
 from gateway.partners.settings import AuthSettings
+from gateway.service.core import Core
 from gateway.settings import REPO_ROOT, Settings
 from gateway.wiring import build
 

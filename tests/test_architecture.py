@@ -26,7 +26,7 @@ FORBIDDEN_IN_DOMAIN = (
     "gateway.conformance",
     "gateway.adapters",
     "gateway.wiring",
-    "gateway.core",
+    "gateway.service",
 )
 # Adapters behind the ports, and where they may be built.
 ADAPTER_CONSTRUCTORS = ("RosterEligibility", "PathwayEngine")

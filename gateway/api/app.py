@@ -10,11 +10,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from gateway.api import auth, cases, eligibility, errors, fhir, jobs, x12, x12_limits
-from gateway.core import Core
+from gateway.notify.worker import Dispatcher
 from gateway.partners.settings import AuthSettings
+from gateway.service.core import Core
 from gateway.settings import Settings, get_settings
 from gateway.wiring import build
-from gateway.worker import Dispatcher
 
 
 def create_app(

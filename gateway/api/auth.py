@@ -27,7 +27,6 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway import audit
 from gateway.audit.fhir import audit_bundle
-from gateway.core import CaseNotFound, Core, InvalidTransition
 from gateway.domain.reviewer import InvalidDecision
 from gateway.partners.credentials import generate_secret, verify_secret
 from gateway.partners.guard import BASIC_METHOD, CHALLENGE, GatewayGuard, route_template
@@ -57,6 +56,7 @@ from gateway.partners.registry import (
 from gateway.partners.settings import AuthSettings
 from gateway.partners.smart import CLIENT_ASSERTION_TYPE, verify_client_assertion
 from gateway.partners.tokens import ScopeError, TokenError, grant_scopes, mint_access_token
+from gateway.service.core import CaseNotFound, Core, InvalidTransition
 from gateway.store.models import CaseRow
 
 __all__ = [

@@ -22,7 +22,6 @@ from gateway.api.auth import (
     submitter_for,
     visible_cases,
 )
-from gateway.core import Core, StoredCase
 from gateway.domain.case import (
     Attachment,
     Case,
@@ -38,7 +37,8 @@ from gateway.domain.case import (
 )
 from gateway.domain.policy import normalize_icd
 from gateway.domain.reviewer import ReviewerDecision
-from gateway.identity import RequestConflict
+from gateway.service.core import Core, StoredCase
+from gateway.service.identity import RequestConflict
 
 router = APIRouter(tags=["cases"])
 

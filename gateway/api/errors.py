@@ -8,8 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from gateway.core import CaseNotFound, InvalidTransition
 from gateway.domain.reviewer import InvalidDecision
+from gateway.service.core import CaseNotFound, InvalidTransition
 
 log = logging.getLogger("gateway.api")
 

@@ -26,12 +26,12 @@ from gateway.api.auth import (
     can_read,
     require_scope,
 )
-from gateway.core import Core
 from gateway.fhir import capability, outcome, profile, questionnaire, reader, subscription, writer
 from gateway.fhir.body import BodyRefused, read_json
 from gateway.fhir.inquiry import InquiryQuery, read_inquiry
 from gateway.fhir.intake import PasAnswer, submit_bundle
 from gateway.notify.jobs import JobSpec
+from gateway.service.core import Core
 from gateway.store.models import SubscriptionRow
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])

@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from gateway import audit
 from gateway.api.auth import audit_request, audited, authenticated
 from gateway.api.x12_limits import body_too_large
-from gateway.core import Core
 from gateway.partners.guard import BodyTooLarge
+from gateway.service.core import Core
 from gateway.x12.edge import receive
 from gateway.x12.intake import MEDIA_TYPE
 from gateway.x12.realtime import answer, foreign_sender, refuse_sender

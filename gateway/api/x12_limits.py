@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 
 from fastapi.responses import Response
 
-from gateway.core import Core
 from gateway.partners.guard import BodyTooLarge
+from gateway.service.core import Core
 from gateway.x12.ack import write_ta1
 from gateway.x12.edge import receive
 from gateway.x12.intake import MEDIA_TYPE

@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.core import Core, InvalidTransition
 from gateway.domain.case import Case, Determination
 from gateway.fhir import outcome, profile, reader, writer
 from gateway.fhir.attachments import check_attachments, refusal_status
-from gateway.identity import RequestConflict
+from gateway.service.core import Core, InvalidTransition
+from gateway.service.identity import RequestConflict
 
 
 @dataclass

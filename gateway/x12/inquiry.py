@@ -139,7 +139,7 @@ def matches(inquiry: X12Inquiry, submitter: str, case: Case, determination: Dete
 INQUIRY_CANDIDATES = 200
 
 
-def core_lookup(core) -> Lookup:  # type: ignore[no-untyped-def]  # gateway.core.Core
+def core_lookup(core) -> Lookup:  # type: ignore[no-untyped-def]  # gateway.service.core.Core
     """The store's answer to an inquiry: the cases of its member that match (see `matches`)."""
 
     def lookup(inquiry: X12Inquiry, submitter: str) -> list[tuple[Case, Determination]]:

@@ -9,7 +9,7 @@ The core is reached through `submit(case, replay_key) -> (case, determination)`;
 `x12:{ISA06}:{BHT03}:{sha256 of the transaction set}` lets the core return the stored answer to
 an exact replay without creating anything. A resubmission (the same ISA06 and BHT03 and the same
 business content under new control numbers and dates) gets the stored answer too; the same BHT03
-with other content is answered with AAA 33 in 2000E (gateway.identity).
+with other content is answered with AAA 33 in 2000E (gateway.service.identity).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from gateway.domain.case import (
     Rejection,
     Submission,
 )
-from gateway.identity import RequestConflict
+from gateway.service.identity import RequestConflict
 from gateway.x12.ack import GroupAck, write_999, write_ta1
 from gateway.x12.edge import ReceivedInterchange, receive
 from gateway.x12.envelope import (

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gateway.core import Core
 from gateway.domain.case import Case, Determination
 from gateway.partners.principal import Principal, x12_sender_allowed
+from gateway.service.core import Core
 from gateway.x12.ack import write_ta1
 from gateway.x12.edge import ReceivedInterchange, receive
 from gateway.x12.envelope import check_isa

@@ -14,9 +14,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
 
-from gateway.core import Core
 from gateway.partners.registry import PartnerSpec, add_partner
 from gateway.partners.settings import AuthSettings
+from gateway.service.core import Core
 from gateway.settings import Settings
 from tests.conftest import bearer, jane_doe_request
 

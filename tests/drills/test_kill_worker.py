@@ -77,7 +77,7 @@ def test_worker_killed_mid_delivery_then_restarted_delivers_every_job_once(
         return gateway.count("SELECT count(*) FROM outbox_jobs WHERE state = 'delivered'")
 
     def held_by(pid: int) -> int:
-        # worker ids are host:pid:random (gateway.worker.default_worker_id)
+        # worker ids are host:pid:random (gateway.notify.worker.default_worker_id)
         return gateway.count(
             "SELECT count(*) FROM outbox_jobs WHERE state = 'sending' AND locked_by LIKE :who",
             who=f"%:{pid}:%",

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from gateway.api.jobs import jobs_for_case, router
+from gateway.notify.worker import Dispatcher
 from gateway.settings import Settings
-from gateway.worker import Dispatcher
 
 from .conftest import store_case
 from .factories import make_case, make_determination

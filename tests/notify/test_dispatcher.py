@@ -16,10 +16,10 @@ from sqlalchemy import update
 from gateway.notify.deliver import Deliverer, PermanentDeliveryError
 from gateway.notify.fax.spool import SpoolFaxGateway
 from gateway.notify.jobs import JobSpec
+from gateway.notify.worker import Dispatcher
 from gateway.settings import Settings
 from gateway.store import outbox
 from gateway.store.models import OutboxJobRow
-from gateway.worker import Dispatcher
 
 from .conftest import job_rows, store_case
 from .factories import MEMBER_LAST, make_case, make_determination
@@ -289,7 +289,7 @@ def test_unknown_kind_is_dead(settings: Settings, sessions) -> None:
 
 def test_run_worker_starts_and_stops(settings: Settings, sessions) -> None:
     """`gateway worker`: upgrades the store, dispatches, stops when told."""
-    from gateway.worker import run_worker
+    from gateway.notify.worker import run_worker
 
     store_case(
         sessions, make_case(), make_determination("hold"), settings=settings, previous_status="held"

@@ -25,8 +25,8 @@ from aiosmtpd.controller import Controller
 
 from gateway.notify import staging
 from gateway.notify.fax.spool import SpoolFaxGateway
+from gateway.notify.worker import Dispatcher
 from gateway.settings import REPO_ROOT, Settings
-from gateway.worker import Dispatcher
 
 from .conftest import free_port, job_rows, store_case
 from .factories import make_case, make_determination

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.notify.worker import Dispatcher
 from gateway.settings import REPO_ROOT, Settings
-from gateway.worker import Dispatcher
 
 from .conftest import job_rows, store_case
 from .factories import MEMBER_LAST, make_case, make_determination

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from gateway.notify.worker import Dispatcher
 from gateway.settings import Settings
-from gateway.worker import Dispatcher
 
 from .conftest import free_port, job_rows, store_case
 from .factories import DIAGNOSIS, DRUG, MEMBER_FIRST, MEMBER_LAST, make_case, make_determination

@@ -38,7 +38,7 @@ class InvalidTransition(ValueError):
 class CaseTransitions:
     """Mixed into Core: the transitions of stored cases."""
 
-    # What the transitions use of the case service they are mixed into (gateway.core.Core).
+    # What the transitions use of the case service they are mixed into (gateway.service.core.Core).
     clock: Callable[[], datetime]
     ports: Ports
     sessions: sessionmaker[Session]

@@ -27,12 +27,13 @@ from gateway.domain.outcomes import auth_number_for
 from gateway.domain.ports import Ports
 from gateway.domain.programs import program_answer
 from gateway.domain.review import review
-from gateway.identity import (
+from gateway.service.identity import (
     RequestConflict,
     business_fingerprint,
     business_identifier,
     identity_key,
 )
+from gateway.service.transitions import CaseNotFound, CaseTransitions, InvalidTransition
 from gateway.settings import Settings
 from gateway.store import outbox
 from gateway.store.db import make_engine, session_factory, upgrade, writing
@@ -40,7 +41,6 @@ from gateway.store.lookup import index_case, member_case_ids
 from gateway.store.models import CaseEventRow, CaseRow, CounterRow, ReplayRow, utcnow
 from gateway.store.outbox import JobSpec
 from gateway.store.reads import PlannerReads, SessionReads
-from gateway.transitions import CaseNotFound, CaseTransitions, InvalidTransition
 
 # The errors callers of the core catch live beside the transitions that raise them.
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
     "SubmitResult",
 ]
 
-log = logging.getLogger("gateway.core")
+log = logging.getLogger("gateway.service.core")
 # The most cases one $inquire answers: a bound on the work and the response of one request.
 INQUIRY_LIMIT = 20
 
@@ -166,7 +166,7 @@ class Core(CaseTransitions):
         An exact replay (same `replay_key`) returns what was answered the first time and
         creates nothing (DESIGN.md decision 7). So does a resubmission: the same submitter and
         business identifier with the same business content under a new envelope
-        (gateway.identity); the same identity with other content raises RequestConflict. The
+        (gateway.service.identity); the same identity with other content raises RequestConflict. The
         core takes `case` over (it sets its id and completes it from the payer's files):
         channels hand in a case they built for this call.
         """

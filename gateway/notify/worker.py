@@ -36,7 +36,7 @@ from gateway.store import outbox
 from gateway.store.db import writing
 from gateway.store.models import CaseRow, utcnow
 
-log = logging.getLogger("gateway.worker")
+log = logging.getLogger("gateway.notify.worker")
 
 Deliver = Callable[[OutboxJob, "dict[str, Any] | None"], "dict[str, Any]"]
 
