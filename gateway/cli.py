@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -40,8 +42,23 @@ def serve(
     from gateway.api.app import create_app
 
     _logging()
+    with _mappings_checked():
+        application = create_app()
     # No access log: uvicorn prints full URLs, and /eligibility/{member_id} carries a member id.
-    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+
+
+@contextmanager
+def _mappings_checked() -> Iterator[None]:
+    """A mappings file the gateway cannot run on stops the command with its name, not a
+    traceback (exit 2)."""
+    from gateway.mappings import MappingsError
+
+    try:
+        yield
+    except MappingsError as exc:
+        typer.echo(f"error: mappings: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -54,7 +71,8 @@ def worker() -> None:
     _logging()
     # The same case service as `serve`, job planners included: a hold that expires here
     # queues the same letters and notices the server would.
-    gateway = build(get_settings())
+    with _mappings_checked():
+        gateway = build(get_settings())
     run_worker(
         gateway.settings, clock_tick=gateway.core.expire_holds, clock=gateway.core.clock
     )

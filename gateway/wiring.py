@@ -15,8 +15,9 @@ from typing import Any
 from gateway.adapters.pathways import PathwayEngine
 from gateway.adapters.roster import RosterEligibility
 from gateway.domain.case import Case, Determination
-from gateway.domain.policy import load_code_tables, load_plans
 from gateway.domain.ports import Ports
+from gateway.fhir.codes import use_crosswalks
+from gateway.mappings import Mappings, load_mappings
 from gateway.notify.worker import Dispatcher
 from gateway.service.core import Core, JobPlanner
 from gateway.settings import Settings, get_settings
@@ -24,29 +25,35 @@ from gateway.store.outbox import JobSpec
 from gateway.store.reads import PlannerReads
 
 
-def build_ports(settings: Settings) -> Ports:
+def build_ports(settings: Settings, mappings: Mappings | None = None) -> Ports:
     """The review's collaborators: the eligibility roster, the pathways and the plan rules,
     each loaded once from the settings' files."""
+    mappings = mappings or load_mappings(settings.mappings_dir)
     return Ports(
         eligibility=RosterEligibility.from_file(settings.roster),
-        pathways=PathwayEngine.from_dir(settings.mappings_dir),
-        tables=load_code_tables(settings.mappings_dir),
-        plans=load_plans(settings.mappings_dir),
+        pathways=PathwayEngine.from_dir(mappings.root),
+        tables=mappings.tables,
+        plans=mappings.plans,
     )
 
 
-def job_planners(settings: Settings) -> list[JobPlanner]:
+def job_planners(settings: Settings, mappings: Mappings) -> list[JobPlanner]:
     """The planners that turn a stored determination into outbound jobs: letters, e-mail
     notices and the payer feed (with its 278), and PAS subscription notifications."""
     from gateway.fhir.notifications import SubscriptionNotifier
     from gateway.notify.jobs import outbound_jobs
-    from gateway.x12.grammar import x12_map_dir
     from gateway.x12.writer import write_response
 
     def letters_notices_and_feed(
         _reads: PlannerReads, case: Case, determination: Determination, previous: str | None
     ) -> Sequence[JobSpec]:
-        jobs = outbound_jobs(case, determination, previous_status=previous, settings=settings)
+        jobs = outbound_jobs(
+            case,
+            determination,
+            previous_status=previous,
+            settings=settings,
+            primary_payer_ids=mappings.primary_payer_ids,
+        )
         for job in jobs:
             if job.kind == "payer_feed":
                 # The payer's claims system takes the 278 response beside the JSON line.
@@ -58,7 +65,7 @@ def job_planners(settings: Settings) -> list[JobPlanner]:
                         now=determination.decided_at,
                         trace_id=case.id or "",
                         x12_id=settings.x12_id,
-                        map_dir=x12_map_dir(settings.mappings_dir),
+                        map_dir=mappings.x12_dir,
                     )
                 )
         return jobs
@@ -95,10 +102,13 @@ def build(
 ) -> Gateway:
     """Wire a gateway from settings (the environment's when none are given)."""
     settings = settings or get_settings()
+    # mappings/ read once and checked here: a wrong file stops the start, naming file and field.
+    mappings = load_mappings(settings.mappings_dir)
+    use_crosswalks(mappings.crosswalks)
     core = Core(
         settings,
-        ports=build_ports(settings),
-        job_planners=job_planners(settings),
+        ports=build_ports(settings, mappings),
+        job_planners=job_planners(settings, mappings),
         migrate=migrate,
         clock=clock,
     )

@@ -68,6 +68,8 @@ class PlanPolicy(BaseModel):
     authorization: AuthorizationSpan
     site_of_care: SiteOfCare
     retro: Retro
+    # The payer the gateway is run for: its determinations are the primary payer feed.
+    primary: bool = False
     reconsideration: dict[str, list[str]]
     appeal: Appeal
     clocks: Clocks

@@ -17,21 +17,26 @@ from gateway.settings import DATA_ROOT
 _DEFAULT_DIR = DATA_ROOT / "mappings"  # the checkout's, or the copy inside an installed wheel
 
 
-def _mappings_dir() -> Path:
-    try:
-        from gateway.settings import get_settings
+# The tables of the mappings the gateway was built with (gateway.wiring installs them once, from
+# the one Mappings object); a library caller with none gets the packaged tables.
+_installed: dict[str, dict[str, Any]] | None = None
 
-        return Path(get_settings().mappings_dir)
-    except Exception:  # settings unavailable (bare library use): the repository's own tables
-        return _DEFAULT_DIR
+
+def use_crosswalks(tables: dict[str, dict[str, Any]]) -> None:
+    """Answer look-ups from these tables (gateway.mappings.Mappings.crosswalks)."""
+    global _installed
+    _installed = tables
+
+
+def crosswalks(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """All crosswalk tables by name: the installed ones, or `path`'s, or the packaged ones."""
+    if path is None and _installed is not None:
+        return _installed
+    return _read_crosswalks(path or _DEFAULT_DIR / "crosswalks" / "pas.yaml")
 
 
 @lru_cache(maxsize=4)
-def crosswalks(path: Path | None = None) -> dict[str, dict[str, Any]]:
-    """All crosswalk tables by name; `path` overrides the mappings directory's pas.yaml."""
-    file = path or _mappings_dir() / "crosswalks" / "pas.yaml"
-    if not file.exists():
-        file = _DEFAULT_DIR / "crosswalks" / "pas.yaml"
+def _read_crosswalks(file: Path) -> dict[str, dict[str, Any]]:
     with file.open(encoding="utf-8") as handle:
         data = yaml.safe_load(handle) or {}
     return {key: value for key, value in data.items() if isinstance(value, dict)}

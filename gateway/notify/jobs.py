@@ -9,7 +9,7 @@ determination again makes no new job (the outbox key is unique).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +36,6 @@ DETERMINATION_LETTER_STATUSES = MEMBER_LETTER_STATUSES | {
 # and of a cancelled or withdrawn case (an authorization it may hold no longer stands). A rejected
 # request was never reviewed: it is answered in-band (AAA / OperationOutcome), not in the feed.
 PAYER_FEED_STATUSES = DETERMINATION_LETTER_STATUSES | {CaseStatus.CANCELLED, CaseStatus.WITHDRAWN}
-
-PRIMARY_PAYER_ID = "62308"
 
 
 @dataclass(frozen=True)
@@ -151,8 +149,10 @@ def outbound_jobs(
     *,
     previous_status: str | None,
     settings: Settings,
+    primary_payer_ids: Collection[str] = (),
 ) -> list[JobSpec]:
-    """Every delivery `determination` of `case` causes, keyed so a re-store adds none."""
+    """Every delivery `determination` of `case` causes, keyed so a re-store adds none.
+    `primary_payer_ids`: the payers of the plans marked `primary` in mappings/plans."""
     if not case.id:
         raise ValueError("outbound jobs need a stored case (case.id is empty)")
     status = determination.status
@@ -189,7 +189,7 @@ def outbound_jobs(
     if previous_status != status.value:
         jobs.extend(_email_jobs(case, determination, previous_status, settings, key))
     if status in PAYER_FEED_STATUSES:
-        feed = _feed_payload(case, snapshot)
+        feed = _feed_payload(case, snapshot, primary_payer_ids)
         jobs.append(JobSpec("payer_feed", key("payer_feed", "payer"), feed))
     return jobs
 
@@ -238,7 +238,9 @@ def _email_jobs(
     return out
 
 
-def _feed_payload(case: Case, determination: dict[str, Any]) -> dict[str, Any]:
+def _feed_payload(
+    case: Case, determination: dict[str, Any], primary_payer_ids: Collection[str]
+) -> dict[str, Any]:
     payer_id = case.payer_id or "unknown"
     record = {
         "case_id": case.id,
@@ -269,8 +271,8 @@ def _feed_payload(case: Case, determination: dict[str, Any]) -> dict[str, Any]:
     return {
         "case_id": case.id,
         "payer_id": payer_id,
-        # The program's own payer (DOMAIN.md: Cigna, payer ID 62308) or another plan's feed.
-        "primary_payer": payer_id == PRIMARY_PAYER_ID,
+        # The program's own payer (a plan marked `primary`) or another plan's feed.
+        "primary_payer": payer_id in primary_payer_ids,
         "record": record,
         # The X12 team fills this with the 278 response for the payer; not generated here.
         "x12_278": None,

@@ -40,7 +40,11 @@ def test_approval_goes_to_both_providers_the_member_email_and_the_payer(
     settings: Settings,
 ) -> None:
     specs = outbound_jobs(
-        make_case(), make_determination("approval"), previous_status="pended", settings=settings
+        make_case(),
+        make_determination("approval"),
+        previous_status="pended",
+        settings=settings,
+        primary_payer_ids={"62308"},  # mappings/plans: the first plan is `primary`
     )
     assert kinds(specs) == [
         ("email", "ordering"),
@@ -141,7 +145,11 @@ def test_email_only_for_opted_in_providers_with_an_address(settings: Settings) -
 def test_other_payers_feed_says_which_payer(settings: Settings) -> None:
     case = make_case(payer_id="77001")
     specs = outbound_jobs(
-        case, make_determination("approval"), previous_status=None, settings=settings
+        case,
+        make_determination("approval"),
+        previous_status=None,
+        settings=settings,
+        primary_payer_ids={"62308"},
     )
     feed = next(s for s in specs if s.kind == "payer_feed").payload
     assert feed["payer_id"] == "77001" and feed["primary_payer"] is False
