@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -200,3 +201,18 @@ def jane_doe_request(**changes: object) -> dict:
     }
     body.update(changes)
     return body
+
+
+@contextmanager
+def unthrottled_client(settings: Settings) -> Iterator[TestClient]:
+    """The real app as the operator, with no rate limit and server errors answered as 500s
+    (not raised): for tests that send thousands of hostile bodies."""
+    from gateway.api.app import create_app
+
+    core = build(settings, clock=lambda: NOW).core
+    auth = make_auth_settings(rate_limit_per_second=10_000, rate_limit_burst=10_000)
+    app = create_app(settings, core=core, auth_settings=auth)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers.update(bearer(core, auth, OPERATOR_PARTNER))
+        yield client
+    core.engine.dispose()

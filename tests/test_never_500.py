@@ -4,17 +4,17 @@ property-based mutations of the samples through the real app."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.settings import REPO_ROOT
-from gateway.wiring import build
-from tests.conftest import OPERATOR_PARTNER, bearer, make_auth_settings, make_settings
+from tests.conftest import (
+    make_settings,
+    unthrottled_client,
+)
 
 X12 = (REPO_ROOT / "samples" / "x12" / "278-act-dd-jane-doe.x12").read_bytes()
 PAS = json.loads((REPO_ROOT / "samples" / "pas" / "ddact-her2neg.json").read_text())
@@ -22,36 +22,21 @@ PAS = json.loads((REPO_ROOT / "samples" / "pas" / "ddact-her2neg.json").read_tex
 
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory):
-    from gateway.api.app import create_app
-
     folder: Path = tmp_path_factory.mktemp("never500")
     gateway_settings = make_settings(folder)
-    core = build(gateway_settings, clock=lambda: datetime(2026, 11, 23, 15, tzinfo=UTC)).core
-    auth = make_auth_settings(rate_limit_per_second=10_000, rate_limit_burst=10_000)
-    with TestClient(
-        create_app(gateway_settings, core=core, auth_settings=auth), raise_server_exceptions=False
-    ) as client:
-        client.headers.update(bearer(core, auth, OPERATOR_PARTNER))
+    with unthrottled_client(gateway_settings) as client:
         yield client
-    core.engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def pg_client(tmp_path_factory: pytest.TempPathFactory, postgres_url: str):
     """The same app on PostgreSQL, which refuses what SQLite takes (a NUL in a text value)."""
-    from gateway.api.app import create_app
     from tests.conftest import _fresh_schema_url
 
     folder: Path = tmp_path_factory.mktemp("never500pg")
     gateway_settings = make_settings(folder, _fresh_schema_url(postgres_url))
-    core = build(gateway_settings, clock=lambda: datetime(2026, 11, 23, 15, tzinfo=UTC)).core
-    auth = make_auth_settings(rate_limit_per_second=10_000, rate_limit_burst=10_000)
-    with TestClient(
-        create_app(gateway_settings, core=core, auth_settings=auth), raise_server_exceptions=False
-    ) as client:
-        client.headers.update(bearer(core, auth, OPERATOR_PARTNER))
+    with unthrottled_client(gateway_settings) as client:
         yield client
-    core.engine.dispose()
 
 
 def _mutate(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:

@@ -13,7 +13,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,11 @@ from gateway.fhir.body import MAX_DEPTH, BodyRefused, read_json
 from gateway.fhir.bundle import BundleIndex, base_of
 from gateway.partners.settings import MIB
 from gateway.settings import REPO_ROOT
-from gateway.wiring import build
-from tests.conftest import OPERATOR_PARTNER, bearer, jane_doe_request, make_auth_settings
+from tests.conftest import (
+    jane_doe_request,
+    make_auth_settings,
+    unthrottled_client,
+)
 from tests.conftest import make_settings as make_gateway_settings
 
 PAS = json.loads((REPO_ROOT / "samples" / "pas" / "ddact-her2neg.json").read_text())
@@ -60,18 +63,10 @@ ROUTES: dict[str, Callable[[], dict[str, Any]]] = {
 
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from gateway.api.app import create_app
-
     folder: Path = tmp_path_factory.mktemp("bounds")
     gateway_settings = make_gateway_settings(folder)
-    core = build(gateway_settings, clock=lambda: datetime(2026, 11, 23, 15, tzinfo=UTC)).core
-    auth = make_auth_settings(rate_limit_per_second=10_000, rate_limit_burst=10_000)
-    with TestClient(
-        create_app(gateway_settings, core=core, auth_settings=auth), raise_server_exceptions=False
-    ) as client:
-        client.headers.update(bearer(core, auth, OPERATOR_PARTNER))
+    with unthrottled_client(gateway_settings) as client:
         yield client
-    core.engine.dispose()
 
 
 # -- hostile bodies -------------------------------------------------------------------------
