@@ -73,9 +73,10 @@ def worker() -> None:
     # queues the same letters and notices the server would.
     with _mappings_checked():
         gateway = build(get_settings())
-    run_worker(
-        gateway.settings, clock_tick=gateway.core.expire_holds, clock=gateway.core.clock
-    )
+    # The hold clock runs on the case service's clock (GATEWAY_FROZEN_TIME included); leases and
+    # retries on the wall clock, so a killed worker's job is claimed again once its lease ends.
+    core = gateway.core
+    run_worker(gateway.settings, clock_tick=lambda _now: core.expire_holds())
 
 
 @db_app.command("upgrade")

@@ -286,11 +286,8 @@ def run_worker(
     *,
     stop_event: threading.Event | None = None,
     clock_tick: Callable[[datetime], object] | None = None,
-    clock: Callable[[], datetime] | None = None,
 ) -> None:
-    """`gateway worker`: dispatch until SIGINT/SIGTERM (a stop finishes the job in hand).
-    `clock` is the case service's (a frozen GATEWAY_FROZEN_TIME included), so the hold clock
-    and the delivery times agree with what `serve` would do."""
+    """`gateway worker`: dispatch until SIGINT/SIGTERM (a stop finishes the job in hand)."""
     from gateway.store.db import make_engine, session_factory, upgrade
 
     settings = settings or get_settings()
@@ -300,7 +297,5 @@ def run_worker(
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-    Dispatcher(
-        session_factory(engine), settings, clock_tick=clock_tick, clock=clock or utcnow
-    ).run_forever(stop)
+    Dispatcher(session_factory(engine), settings, clock_tick=clock_tick).run_forever(stop)
     engine.dispose()
