@@ -35,19 +35,17 @@ from gateway.domain.case import (
     Submission,
 )
 from gateway.identity import RequestConflict
-from gateway.x12.ack import GroupAck, write_999, write_ta1
+from gateway.x12.ack import GroupAck, write_ta1
 from gateway.x12.edge import ReceivedInterchange, receive
 from gateway.x12.envelope import (
     Group,
     Interchange,
     Transaction,
     check_group,
-    check_interchange,
     duplicate_control_numbers,
-    parse_interchange,
 )
 from gateway.x12.grammar import REPO_MAP_DIR
-from gateway.x12.inquiry import Lookup, X12Inquiry, read_inquiry, write_inquiry_interchange
+from gateway.x12.inquiry import Lookup
 from gateway.x12.numbers import TRACE, ControlNumbers
 from gateway.x12.outbound import ReceivedHeader
 from gateway.x12.reader import ValueFault, read_request
@@ -60,13 +58,11 @@ from gateway.x12.tokens import (
 )
 from gateway.x12.validate import (
     IMPLEMENTATION,
-    INQUIRY,
     TransactionReport,
     grammar_for,
     implementation_of,
     validate_transaction,
 )
-from gateway.x12.writer import write_278_interchange
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +200,9 @@ def answer_interchange(
 
     `data` is the body as received, or what gateway.x12.edge.receive made of it (the route reads
     the sender from that before it gets here, so both read the same segments)."""
+    # The engine's module builds on this one (submit_transaction, X12Answer): imported here.
+    from gateway.x12.batch import answer_received
+
     received = data if isinstance(data, ReceivedInterchange) else receive(data)
     if received.fault is not None or received.delims is None:
         fault = received.fault or X12SyntaxError("data does not begin with an ISA segment")
@@ -215,62 +214,16 @@ def answer_interchange(
             numbers=control_numbers,
             now=now,
         )
-    ix = parse_interchange(received.delims, received.segments)
-    header = ReceivedHeader.from_isa(ix.isa, ix.groups[0].gs if ix.groups else None)
-    note = check_interchange(ix, x12_id)
-    if note is not None:
-        return _ta1(header, note, x12_id=x12_id, numbers=control_numbers, now=now)
-    checked = check_groups(ix, map_dir)
-    answer = X12Answer(body="", kind="278")
-    for _, ack in checked:
-        answer.reports += ack.reports
-    results: list[tuple[Case, Determination, str]] = []
-    inquiries: list[tuple[X12Inquiry, list[tuple[Case, Determination]]]] = []
-    unanswered = False  # an accepted inquiry with no store to answer it: the 999 says A
-    for group, ack in checked:
-        if ack.codes:
-            continue
-        for transaction, report in zip(group.transactions, ack.reports, strict=True):
-            if not report.accepted:
-                continue
-            if request_implementation(transaction, group.gs) == INQUIRY:
-                if lookup is None:
-                    unanswered = True
-                    continue
-                inquiry = read_inquiry(transaction.segments, ix.delims)
-                inquiries.append((inquiry, lookup(inquiry, isa_fields(ix.isa)[5].strip())))
-                continue
-            results.append(
-                submit_transaction(ix.delims, ix.isa, transaction, submit, now, control_numbers)
-            )
-    answer.results = [(case, determination) for case, determination, _ in results]
-    if batch or unanswered or any(ack.status != "A" for _, ack in checked):
-        answer.acks = write_999(
-            [ack for _, ack in checked],
-            header,
-            x12_id=x12_id,
-            control_numbers=control_numbers,
-            now=now,
-        )
-    if results:
-        answer.responses = write_278_interchange(
-            results,
-            header,
-            x12_id=x12_id,
-            control_numbers=control_numbers,
-            now=now,
-            map_dir=map_dir,
-        )
-    if inquiries:
-        # A second interchange only when one held both guides (a group per guide is the rule).
-        answer.responses = (answer.responses or "") + write_inquiry_interchange(
-            inquiries, header, x12_id=x12_id, control_numbers=control_numbers, now=now
-        )
-    answer.body = "".join(part for part in (answer.acks, answer.responses) if part)
-    answer.kind = (
-        "999+278" if answer.acks and answer.responses else ("999" if answer.acks else "278")
+    return answer_received(
+        received,
+        x12_id=x12_id,
+        submit=submit,
+        control_numbers=control_numbers,
+        now=now,
+        always_999=batch,
+        map_dir=map_dir,
+        lookup=lookup,
     )
-    return answer
 
 
 def submit_transaction(
