@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.x12.envelope import check_interchange, parse_interchange
-from gateway.x12.intake import answer_interchange, check_groups
+from gateway.x12.intake import answer_interchange
 from gateway.x12.numbers import MemoryControlNumbers
 from gateway.x12.oracle import run_pyx12
 from gateway.x12.tokens import X12SyntaxError, tokenize
@@ -18,6 +18,7 @@ from tests.x12.helpers import (
     VARIANTS,
     X12_ID,
     bad_um02,
+    check_groups,
     drop_subscriber_name,
     reference,
     sample,
