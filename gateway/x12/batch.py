@@ -495,7 +495,13 @@ class _InterchangeAnswer:
         elif accepted:
             summary.accepted += 1
             case, determination, trace = submit_transaction(
-                self.delims, self.isa, transaction, run.submit, run.now, run.control_numbers
+                self.delims,
+                self.isa,
+                transaction,
+                run.submit,
+                run.now,
+                run.control_numbers,
+                loops=report.loops,
             )
             if case.id:
                 summary.cases += 1

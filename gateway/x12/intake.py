@@ -201,8 +201,10 @@ def submit_transaction(
     submit: Submit,
     now: datetime,
     numbers: ControlNumbers,
+    loops: list[str | None] | None = None,
 ) -> tuple[Case, Determination, str]:
-    """Map one accepted transaction set and submit it (real time and streamed batch files)."""
+    """Map one accepted transaction set and submit it (the answering engine, gateway.x12.batch);
+    `loops` is each segment's map loop as the validator matched it (TransactionReport.loops)."""
     sender = isa_fields(isa)[5].strip()
     text = transaction.text(delims)
     bht03 = next((s.get(3) for s in transaction.segments[:3] if s.seg_id == "BHT"), "")
@@ -220,6 +222,7 @@ def submit_transaction(
             content_hash=key.rsplit(":", 1)[1],
             control=control,
             faults=faults,
+            loops=loops,
         )
     except Exception as exc:  # a reader bug: still an answer for this transaction alone
         log.error(
