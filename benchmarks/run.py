@@ -176,16 +176,34 @@ def intake(
 
 
 def gateway_validation(batch: Path) -> dict[str, Any]:
-    """The gateway's own validator over the batch (streamed), without mapping or storing."""
-    from gateway.x12.intake import REQUEST_GRAMMAR, read_batch
+    """The gateway's own validator over the batch (streamed), without mapping or storing: the
+    validation step of the answering engine (gateway.x12.batch), alone."""
+    from gateway.x12.envelope import EnvelopeWalker
+    from gateway.x12.intake import REQUEST_GRAMMAR, request_implementation
+    from gateway.x12.tokens import iter_segments
+    from gateway.x12.validate import validate_transaction
 
     REQUEST_GRAMMAR()
     started = time.perf_counter()
     count = accepted = 0
-    with batch.open("rb") as stream:
-        for item in read_batch(stream):
-            count += 1
-            accepted += item.validate().accepted
+    walker = EnvelopeWalker()
+    gs = None
+    with batch.open(encoding="utf-8-sig", errors="replace") as stream:
+        for delims, segment in iter_segments(stream):
+            if segment.seg_id == "ISA":
+                walker = EnvelopeWalker()
+                continue
+            for event in walker.feed(segment):
+                if event.kind == "group":
+                    gs = event.segment
+                elif event.kind == "transaction" and event.transaction and gs is not None:
+                    grammar = REQUEST_GRAMMAR(
+                        implementation=request_implementation(event.transaction, gs)
+                    )
+                    count += 1
+                    accepted += validate_transaction(
+                        event.transaction.segments, delims, grammar
+                    ).accepted
     seconds = time.perf_counter() - started
     return {
         "transactions": count,

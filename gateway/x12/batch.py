@@ -1,38 +1,47 @@
-"""Batch files answered while they stream: any number of transaction sets, flat memory.
+"""The one X12 answering engine: interchanges answered as their segments stream by.
 
-Batch semantics (DESIGN.md decision 2, CAQH CORE batch): every functional group gets a 999, then
-the 278 responses of the accepted transaction sets follow in one response interchange; a broken
-interchange envelope is answered with a TA1 and nothing in it is submitted.
+Two policies over the same engine (DESIGN.md decision 2, CAQH CORE):
 
-The file is read twice, both times with the streaming tokenizer:
+- batch (`answer_batch`, streamed from a file of any size): every functional group gets a 999,
+  then the 278 responses of the accepted transaction sets follow in one response interchange;
+- real time (`answer_received`, over the segments the edge read into memory, gateway.x12.edge):
+  the 278 response(s) alone when every group is accepted, the 999 (then the responses of the
+  accepted sets) when a group is not, and accepted 005010X215 inquiries answered from the store
+  through a `lookup` (gateway.x12.inquiry).
 
-1. a scan: the envelope only (ISA/IEA and GS/GE control numbers and counts, misplaced segments)
-   with the same checks as the real-time path (envelope.check_isa, check_trailer,
-   check_group_envelope). Whether an interchange gets a TA1, or a group a rejecting AK9, is
-   known before anything is submitted, as it is in real time, where the whole interchange is
-   checked first. A stream that cannot seek is copied to a temporary file while it is scanned.
+Either way a broken interchange envelope is answered with a TA1 and nothing in it is submitted.
+The segments are walked twice:
+
+1. a scan: the envelope only (ISA/IEA and GS/GE control numbers and counts, misplaced segments;
+   envelope.check_isa, check_trailer, check_group_envelope). Whether an interchange gets a TA1,
+   or a group a rejecting AK9, is known before anything is submitted. A stream that cannot seek
+   is copied to a temporary file while it is scanned.
 2. the answer: each transaction set is validated with the request map and, when its group and
-   it are accepted, submitted (intake.submit_transaction) and its 278 response written at once.
-   A group's 999 is complete only at its GE, so its AK2..IK5 lines wait in a temporary file
-   until then; only the transaction set being read is held in memory.
+   it are accepted, submitted (intake.submit_transaction). The batch policy writes each 278
+   response at once, and a group's AK2..IK5 lines wait in a temporary file until its GE; only
+   the transaction set being read is held in memory. The real-time policy holds its answer
+   until the interchange ends, since whether a 999 goes back depends on every group.
 
-Equivalence with `answer_interchange(..., batch=True)` holds for a file with one interchange:
-the same TA1 note codes, 999 segments and responses (tests/x12/test_batch_stream.py). A file may
-hold several interchanges; each is answered on its own (TA1, or a 999 interchange and a 278
-response interchange), where the real-time path reads a second ISA as data after the IEA.
+A batch file may hold several interchanges; each is answered on its own (TA1, or a 999
+interchange and a 278 response interchange). A real-time body is one interchange: a second ISA
+is data after the IEA (TA105 022). Batch and real time agree byte for byte on a file with one
+interchange when real time is asked for the batch policy (tests/x12/test_batch_stream.py).
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, Protocol, TextIO
 
-from gateway.x12.ack import GroupAck, ack_999_body, write_ta1
+from gateway.domain.case import Case, Determination
+from gateway.x12.ack import GroupAck, ack_999_body, write_999, write_ta1
+from gateway.x12.edge import ReceivedInterchange
 from gateway.x12.envelope import (
     ACK_IMPLEMENTATION,
     IMPLEMENTATION,
@@ -49,20 +58,23 @@ from gateway.x12.envelope import (
     gs_readable,
 )
 from gateway.x12.grammar import REPO_MAP_DIR
+from gateway.x12.inquiry import Lookup, X12Inquiry, read_inquiry, write_inquiry_interchange
 from gateway.x12.intake import (
     REQUEST_GRAMMAR,
     Submit,
+    X12Answer,
     request_implementation,
     submit_transaction,
     syntax_note,
 )
 from gateway.x12.numbers import ControlNumbers
 from gateway.x12.outbound import ReceivedHeader, StreamingInterchange, seg
-from gateway.x12.tokens import Delimiters, Segment, X12SyntaxError, iter_segments
+from gateway.x12.tokens import Delimiters, Segment, X12SyntaxError, isa_fields, iter_segments
 from gateway.x12.validate import TransactionReport, validate_transaction
-from gateway.x12.writer import response_body
+from gateway.x12.writer import response_body, write_278_interchange
 
 CHUNK = 1 << 16
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- pass 1: the envelope
@@ -158,16 +170,20 @@ class _Scanner:
             tally.after_iea = True
 
 
-def _scan(chunks: Iterable[str], x12_id: str, chunk_size: int) -> BatchScan:
+def _scan(
+    segments: Iterable[tuple[Delimiters, Segment]], x12_id: str, *, several: bool = True
+) -> BatchScan:
+    """The envelope facts of every interchange; with `several` False (a real-time body) all
+    that follows the first IEA is that interchange's data after the IEA."""
     result = BatchScan()
     scanner: _Scanner | None = None
     try:
-        for delims, segment in iter_segments(chunks, chunk_size):
+        for delims, segment in segments:
             if scanner is None:
                 scanner = _Scanner(delims, segment, x12_id)
                 continue
             scanner.feed(segment)
-            if scanner.walker.ended:  # the tokenizer starts over at the next ISA
+            if several and scanner.walker.ended:  # the tokenizer starts over at the next ISA
                 result.interchanges.append(scanner.finish())
                 scanner = None
     except X12SyntaxError as exc:
@@ -189,7 +205,7 @@ def scan_batch(stream: TextIO | BinaryIO, *, x12_id: str, chunk_size: int = CHUN
     progress bar needs to know the total). Reads the stream to its end."""
     text = _text(stream)
     try:
-        return _scan(_chunks(text, chunk_size), x12_id, chunk_size)
+        return _scan(iter_segments(_chunks(text, chunk_size), chunk_size), x12_id)
     finally:
         _release(stream, text)
 
@@ -234,12 +250,12 @@ def _ak9(group: GroupScan, received: int, accepted: int) -> str:
 
 
 class _GroupAnswer:
-    """One functional group being answered: its 999 lines wait in a temporary file until GE."""
+    """One functional group's 999 under the batch policy: its lines wait in a temporary file
+    until GE."""
 
     def __init__(self, gs: Segment, scan: GroupScan):
         self.gs = gs
         self.scan = scan
-        self.seen = SeenControlNumbers()
         self.lines = tempfile.TemporaryFile("w+", encoding="utf-8")
         self.received = 0
         self.accepted = 0
@@ -265,15 +281,28 @@ class _GroupAnswer:
         self.lines.close()
 
 
-class _InterchangeAnswer:
-    def __init__(self, scan: InterchangeScan, delims: Delimiters, isa: Segment, run: _Run):
-        self.scan = scan
-        self.delims = delims
-        self.isa = isa
+class _Policy(Protocol):
+    """What goes back for one interchange, told each fact as the engine meets it."""
+
+    def group(self, gs: Segment, scan: GroupScan) -> None: ...
+
+    def transaction(self, report: TransactionReport) -> None: ...
+
+    def group_end(self) -> None: ...
+
+    def response(self, case: Case, determination: Determination, trace: str) -> None: ...
+
+    def inquiry(self, transaction: Transaction, delims: Delimiters, isa: Segment) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class _BatchPolicy:
+    """Batch: a 999 per functional group, always, then the 278 responses; both streamed."""
+
+    def __init__(self, scan: InterchangeScan, run: _Run):
+        assert run.acks_out is not None and run.responses_out is not None
         self.run = run
-        self.walker = EnvelopeWalker()
-        self.group: _GroupAnswer | None = None
-        self.group_index = 0
         header = scan.header
         self.acks = StreamingInterchange(
             run.acks_out, header, fic="FA", version=ACK_IMPLEMENTATION, **run.envelope
@@ -282,6 +311,141 @@ class _InterchangeAnswer:
             run.responses_out, header, fic="HI", version=IMPLEMENTATION, **run.envelope
         )
         self.acks.start()  # batch: a 999 always goes back, even for a group with no sets
+        self._group: _GroupAnswer | None = None
+
+    def group(self, gs: Segment, scan: GroupScan) -> None:
+        self._group = _GroupAnswer(gs, scan)
+
+    def transaction(self, report: TransactionReport) -> None:
+        assert self._group is not None
+        self._group.ack(report)
+
+    def group_end(self) -> None:
+        assert self._group is not None
+        self.acks.add_set("999", self._group.body())
+        self._group.close()
+        self._group = None
+
+    def response(self, case: Case, determination: Determination, trace: str) -> None:
+        run = self.run
+        self.responses.add_set(
+            "278",
+            response_body(
+                case,
+                determination,
+                now=run.now,
+                trace_id=trace,
+                x12_id=run.x12_id,
+                map_dir=run.map_dir,
+            ),
+        )
+
+    def inquiry(self, transaction: Transaction, delims: Delimiters, isa: Segment) -> None:
+        # A batch X215 inquiry gets its 999 only, for now (docs/x12-companion-guide.md).
+        return None
+
+    def finish(self) -> None:
+        self.acks.close()
+        summary = self.run.summary
+        summary.acks += 1
+        if self.responses.close():
+            summary.responses += self.responses.sets
+
+
+class _RealTimePolicy:
+    """Real time (CAQH CORE): the 278 response(s) alone when every group is accepted, else the
+    999 first; accepted X215 inquiries answered through `lookup` (with none: the 999 says A and
+    nothing else goes back for them). `always_999` asks for the batch answer instead, in
+    memory. The answer is held until the interchange ends: only then is it known whether a 999
+    goes back, and control numbers are taken only for what does."""
+
+    def __init__(
+        self, scan: InterchangeScan, run: _Run, *, lookup: Lookup | None, always_999: bool
+    ):
+        self.run = run
+        self.header = scan.header
+        self.lookup = lookup
+        self.always_999 = always_999
+        self.acks: list[GroupAck] = []
+        self.results: list[tuple[Case, Determination, str]] = []
+        self.inquiries: list[tuple[X12Inquiry, list[tuple[Case, Determination]]]] = []
+        self.unanswered = False  # an accepted inquiry with no store to answer it
+        self.answer = X12Answer(body="", kind="278")
+
+    def group(self, gs: Segment, scan: GroupScan) -> None:
+        self.acks.append(
+            GroupAck(
+                gs.get(1), gs.get(6), gs.get(8), codes=scan.check.codes, included=scan.included
+            )
+        )
+
+    def transaction(self, report: TransactionReport) -> None:
+        self.acks[-1].reports.append(report)
+        self.answer.reports.append(report)
+
+    def group_end(self) -> None:
+        return None
+
+    def response(self, case: Case, determination: Determination, trace: str) -> None:
+        self.results.append((case, determination, trace))
+        self.answer.results.append((case, determination))
+
+    def inquiry(self, transaction: Transaction, delims: Delimiters, isa: Segment) -> None:
+        if self.lookup is None:
+            self.unanswered = True
+            return
+        inquiry = read_inquiry(transaction.segments, delims)
+        self.inquiries.append((inquiry, self.lookup(inquiry, isa_fields(isa)[5].strip())))
+
+    def finish(self) -> None:
+        run, answer = self.run, self.answer
+        x12_id, numbers, now = run.x12_id, run.control_numbers, run.now
+        if self.always_999 or self.unanswered or any(ack.status != "A" for ack in self.acks):
+            answer.acks = write_999(
+                self.acks, self.header, x12_id=x12_id, control_numbers=numbers, now=now
+            )
+        if self.results:
+            answer.responses = write_278_interchange(
+                self.results,
+                self.header,
+                x12_id=x12_id,
+                control_numbers=numbers,
+                now=now,
+                map_dir=run.map_dir,
+            )
+        if self.inquiries:
+            # A second interchange only when one held both guides (a group per guide is the rule).
+            answer.responses = (answer.responses or "") + write_inquiry_interchange(
+                self.inquiries, self.header, x12_id=x12_id, control_numbers=numbers, now=now
+            )
+        answer.body = "".join(part for part in (answer.acks, answer.responses) if part)
+        answer.kind = (
+            "999+278" if answer.acks and answer.responses else ("999" if answer.acks else "278")
+        )
+
+
+class _InterchangeAnswer:
+    """The engine for one interchange whose envelope the scan found sound: each transaction set
+    validated, and submitted when it and its group are accepted; `policy` makes the answer."""
+
+    def __init__(
+        self,
+        scan: InterchangeScan,
+        delims: Delimiters,
+        isa: Segment,
+        run: _Run,
+        policy: _Policy,
+    ):
+        self.scan = scan
+        self.delims = delims
+        self.isa = isa
+        self.run = run
+        self.policy = policy
+        self.walker = EnvelopeWalker()
+        self.gs: Segment | None = None
+        self.group_scan: GroupScan | None = None
+        self.seen = SeenControlNumbers()
+        self.group_index = 0
 
     def feed(self, segment: Segment) -> None:
         for event in self.walker.feed(segment):
@@ -290,60 +454,58 @@ class _InterchangeAnswer:
     def finish(self) -> None:
         for event in self.walker.end():
             self._on(event)
-        self.acks.close()
-        summary = self.run.summary
-        summary.acks += 1
-        if self.responses.close():
-            summary.responses += self.responses.sets
+        self.policy.finish()
 
     def _on(self, event: EnvelopeEvent) -> None:
         if event.kind == "group":
             assert event.segment is not None
-            self.group = _GroupAnswer(event.segment, self.scan.groups[self.group_index])
+            self.gs = event.segment
+            self.group_scan = self.scan.groups[self.group_index]
             self.group_index += 1
+            self.seen = SeenControlNumbers()
+            for note in self.group_scan.check.tolerated:
+                log.info("x12 intake: %s", note)
+            self.policy.group(self.gs, self.group_scan)
             self.run.summary.groups += 1
-        elif event.kind == "transaction" and self.group is not None:
+        elif event.kind == "transaction" and self.gs is not None:
             assert event.transaction is not None
-            self._transaction(self.group, event.transaction)
-        elif event.kind == "group_end" and self.group is not None:
-            self.acks.add_set("999", self.group.body())
-            self.group.close()
-            self.group = None
+            self._transaction(event.transaction)
+        elif event.kind == "group_end" and self.gs is not None:
+            self.policy.group_end()
+            self.gs = self.group_scan = None
 
-    def _transaction(self, group: _GroupAnswer, transaction: Transaction) -> None:
-        run = self.run
+    def _transaction(self, transaction: Transaction) -> None:
+        run, gs, group_scan = self.run, self.gs, self.group_scan
+        assert gs is not None and group_scan is not None
         # Only requests come in: BHT02 other than 13/01 is an invalid code, not a response.
-        implementation = request_implementation(transaction, group.gs)
+        implementation = request_implementation(transaction, gs)
         report = validate_transaction(
             transaction.segments, self.delims, REQUEST_GRAMMAR(run.map_dir, implementation)
         )
-        if group.seen.add(transaction.st.get(2)):
+        if self.seen.add(transaction.st.get(2)):
             report.set_codes.append("23")
-        group.ack(report)
+        self.policy.transaction(report)
         summary = run.summary
         summary.transactions += 1
-        if report.accepted and not group.scan.check.rejected and implementation == INQUIRY:
-            # A batch X215 inquiry gets its 999 only, for now (docs/x12-companion-guide.md);
-            # it is never submitted as a request for review.
+        accepted = report.accepted and not group_scan.check.rejected
+        if accepted and implementation == INQUIRY:
+            # An inquiry is answered from the store (or by its 999), never submitted.
             summary.accepted += 1
-        elif report.accepted and not group.scan.check.rejected:
+            self.policy.inquiry(transaction, self.delims, self.isa)
+        elif accepted:
             summary.accepted += 1
             case, determination, trace = submit_transaction(
-                self.delims, self.isa, transaction, run.submit, run.now, run.control_numbers
+                self.delims,
+                self.isa,
+                transaction,
+                run.submit,
+                run.now,
+                run.control_numbers,
+                loops=report.loops,
             )
             if case.id:
                 summary.cases += 1
-            self.responses.add_set(
-                "278",
-                response_body(
-                    case,
-                    determination,
-                    now=run.now,
-                    trace_id=trace,
-                    x12_id=run.x12_id,
-                    map_dir=run.map_dir,
-                ),
-            )
+            self.policy.response(case, determination, trace)
         else:
             summary.rejected += 1
         run.advance(1)
@@ -355,9 +517,9 @@ class _Run:
     submit: Submit
     control_numbers: ControlNumbers
     now: datetime
-    acks_out: TextIO
-    responses_out: TextIO
-    progress: Callable[[int], None] | None
+    acks_out: TextIO | None = None  # the batch policy's outputs
+    responses_out: TextIO | None = None
+    progress: Callable[[int], None] | None = None
     map_dir: Path = REPO_MAP_DIR
     summary: BatchSummary = field(default_factory=BatchSummary)
 
@@ -370,7 +532,7 @@ class _Run:
             self.progress(count)
 
     def ta1(self, scan: InterchangeScan) -> None:
-        assert scan.note is not None
+        assert scan.note is not None and self.acks_out is not None
         self.acks_out.write(
             write_ta1(
                 scan.header,
@@ -389,6 +551,42 @@ class _Run:
         self.advance(scan.transactions)
 
 
+def answer_received(
+    received: ReceivedInterchange,
+    *,
+    x12_id: str,
+    submit: Submit,
+    control_numbers: ControlNumbers,
+    now: datetime,
+    always_999: bool = False,
+    map_dir: Path = REPO_MAP_DIR,
+    lookup: Lookup | None = None,
+) -> X12Answer:
+    """Answer one real-time interchange (a body the edge read without fault, its segments in
+    memory) under the real-time policy, or the batch one with `always_999`."""
+    assert received.delims is not None and received.segments
+    delims, segments = received.delims, received.segments
+    scan = _scan(((delims, segment) for segment in segments), x12_id, several=False)
+    [interchange] = scan.interchanges
+    if interchange.note is not None:
+        body = write_ta1(
+            interchange.header,
+            note_code=interchange.note,
+            ack_code="R",
+            x12_id=x12_id,
+            control_numbers=control_numbers,
+            now=now,
+        )
+        return X12Answer(body=body, kind="ta1", acks=body, note_code=interchange.note)
+    run = _Run(x12_id, submit, control_numbers, now, map_dir=map_dir)
+    policy = _RealTimePolicy(interchange, run, lookup=lookup, always_999=always_999)
+    engine = _InterchangeAnswer(interchange, delims, segments[0], run, policy)
+    for segment in segments[1:]:
+        engine.feed(segment)
+    engine.finish()
+    return policy.answer
+
+
 def answer_batch(
     stream: TextIO | BinaryIO,
     *,
@@ -403,8 +601,9 @@ def answer_batch(
     chunk_size: int = CHUNK,
     map_dir: Path = REPO_MAP_DIR,
 ) -> BatchSummary:
-    """Answer a batch file: TA1 or a 999 per functional group to `acks_out`, the 278 responses
-    to `responses_out` as one interchange (per received interchange), streamed.
+    """Answer a batch file under the batch policy: TA1 or a 999 per functional group to
+    `acks_out`, the 278 responses to `responses_out` as one interchange (per received
+    interchange), streamed.
 
     `submit(case, replay_key)` reaches the core as in intake.answer_interchange. `progress` is
     called with the number of transaction sets just answered; `on_scan` once with the envelope
@@ -416,11 +615,12 @@ def answer_batch(
     start = _tell(text)
     if start is None:  # a pipe: keep a copy on disk for the second pass
         spool = tempfile.TemporaryFile("w+", encoding="utf-8")
-        scan = _scan(_copying(_chunks(text, chunk_size), spool), x12_id, chunk_size)
+        first = iter_segments(_copying(_chunks(text, chunk_size), spool), chunk_size)
+        scan = _scan(first, x12_id)
         spool.seek(0)
         second: TextIO = spool
     else:
-        scan = _scan(_chunks(text, chunk_size), x12_id, chunk_size)
+        scan = _scan(iter_segments(_chunks(text, chunk_size), chunk_size), x12_id)
         text.seek(start)
         second = text
     if on_scan is not None:
@@ -451,7 +651,8 @@ def _answer(scan: BatchScan, text: TextIO, run: _Run, chunk_size: int) -> None:
                     run.ta1(ic)
                     skipping = EnvelopeWalker()
                 else:
-                    current = _InterchangeAnswer(ic, delims, segment, run)
+                    policy = _BatchPolicy(ic, run)
+                    current = _InterchangeAnswer(ic, delims, segment, run, policy)
                 continue
             if skipping is not None:
                 skipping.feed(segment)
@@ -517,5 +718,6 @@ __all__ = [
     "GroupScan",
     "InterchangeScan",
     "answer_batch",
+    "answer_received",
     "scan_batch",
 ]

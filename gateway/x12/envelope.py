@@ -366,13 +366,3 @@ class SeenControlNumbers:
             starts.insert(at + 1, value)
             ends.insert(at + 1, value)
         return False
-
-
-def duplicate_control_numbers(group: Group) -> set[int]:
-    """Indexes of transactions whose ST02 repeats an earlier one in the group (IK5 23)."""
-    seen = SeenControlNumbers()
-    return {
-        index
-        for index, transaction in enumerate(group.transactions)
-        if seen.add(transaction.st.get(2))
-    }

@@ -4,6 +4,8 @@ Real time: the 278 response interchange when every transaction set was accepted;
 functional group is rejected (with the 278 responses of any accepted transaction sets after it
 when the group was only partly accepted); a TA1 when the interchange envelope is broken or
 addressed to another receiver. Batch: always a 999 per functional group, then the responses.
+Both are the one answering engine (gateway.x12.batch) under its two policies; this module holds
+what the engine does with one accepted transaction set (read it, submit it, answer its faults).
 
 The core is reached through `submit(case, replay_key) -> (case, determination)`; the replay key
 `x12:{ISA06}:{BHT03}:{sha256 of the transaction set}` lets the core return the stored answer to
@@ -15,13 +17,12 @@ with other content is answered with AAA 33 in 2000E (gateway.service.identity).
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Literal, TextIO
+from typing import Literal
 
 from gateway.domain.actions import ReviewAction
 from gateway.domain.case import (
@@ -35,19 +36,13 @@ from gateway.domain.case import (
     Submission,
 )
 from gateway.service.identity import RequestConflict
-from gateway.x12.ack import GroupAck, write_999, write_ta1
+from gateway.x12.ack import write_ta1
 from gateway.x12.edge import ReceivedInterchange, receive
 from gateway.x12.envelope import (
-    Group,
-    Interchange,
     Transaction,
-    check_group,
-    check_interchange,
-    duplicate_control_numbers,
-    parse_interchange,
 )
 from gateway.x12.grammar import REPO_MAP_DIR
-from gateway.x12.inquiry import Lookup, X12Inquiry, read_inquiry, write_inquiry_interchange
+from gateway.x12.inquiry import Lookup
 from gateway.x12.numbers import TRACE, ControlNumbers
 from gateway.x12.outbound import ReceivedHeader
 from gateway.x12.reader import ValueFault, read_request
@@ -56,17 +51,13 @@ from gateway.x12.tokens import (
     Segment,
     X12SyntaxError,
     isa_fields,
-    iter_segments,
 )
 from gateway.x12.validate import (
     IMPLEMENTATION,
-    INQUIRY,
     TransactionReport,
     grammar_for,
     implementation_of,
-    validate_transaction,
 )
-from gateway.x12.writer import write_278_interchange
 
 log = logging.getLogger(__name__)
 
@@ -120,33 +111,6 @@ def syntax_note(exc: X12SyntaxError) -> str:
     if "separator" in text:
         return "026"
     return "022" if "ISA" in text else "023"
-
-
-def check_groups(ix: Interchange, map_dir: Path = REPO_MAP_DIR) -> list[tuple[Group, GroupAck]]:
-    """Validate every transaction set of every group: the 999 facts."""
-    out: list[tuple[Group, GroupAck]] = []
-    for group in ix.groups:
-        verdict = check_group(group)
-        dupes = duplicate_control_numbers(group)
-        ge_count = group.ge.get(1) if group.ge else ""
-        ack = GroupAck(
-            group.gs.get(1),
-            group.gs.get(6),
-            group.gs.get(8),
-            codes=verdict.codes,
-            included=int(ge_count) if ge_count.isdigit() else None,
-        )
-        for index, transaction in enumerate(group.transactions):
-            # Only requests come in: BHT02 other than 13/01 is an invalid code, not a response.
-            grammar = REQUEST_GRAMMAR(map_dir, request_implementation(transaction, group.gs))
-            report = validate_transaction(transaction.segments, ix.delims, grammar)
-            if index in dupes:
-                report.set_codes.append("23")
-            ack.reports.append(report)
-        for note in verdict.tolerated:
-            log.info("x12 intake: %s", note)
-        out.append((group, ack))
-    return out
 
 
 def _rejected_by_gateway(case: Case, now: datetime, exc: Exception) -> Determination:
@@ -204,6 +168,9 @@ def answer_interchange(
 
     `data` is the body as received, or what gateway.x12.edge.receive made of it (the route reads
     the sender from that before it gets here, so both read the same segments)."""
+    # The engine's module builds on this one (submit_transaction, X12Answer): imported here.
+    from gateway.x12.batch import answer_received
+
     received = data if isinstance(data, ReceivedInterchange) else receive(data)
     if received.fault is not None or received.delims is None:
         fault = received.fault or X12SyntaxError("data does not begin with an ISA segment")
@@ -215,62 +182,16 @@ def answer_interchange(
             numbers=control_numbers,
             now=now,
         )
-    ix = parse_interchange(received.delims, received.segments)
-    header = ReceivedHeader.from_isa(ix.isa, ix.groups[0].gs if ix.groups else None)
-    note = check_interchange(ix, x12_id)
-    if note is not None:
-        return _ta1(header, note, x12_id=x12_id, numbers=control_numbers, now=now)
-    checked = check_groups(ix, map_dir)
-    answer = X12Answer(body="", kind="278")
-    for _, ack in checked:
-        answer.reports += ack.reports
-    results: list[tuple[Case, Determination, str]] = []
-    inquiries: list[tuple[X12Inquiry, list[tuple[Case, Determination]]]] = []
-    unanswered = False  # an accepted inquiry with no store to answer it: the 999 says A
-    for group, ack in checked:
-        if ack.codes:
-            continue
-        for transaction, report in zip(group.transactions, ack.reports, strict=True):
-            if not report.accepted:
-                continue
-            if request_implementation(transaction, group.gs) == INQUIRY:
-                if lookup is None:
-                    unanswered = True
-                    continue
-                inquiry = read_inquiry(transaction.segments, ix.delims)
-                inquiries.append((inquiry, lookup(inquiry, isa_fields(ix.isa)[5].strip())))
-                continue
-            results.append(
-                submit_transaction(ix.delims, ix.isa, transaction, submit, now, control_numbers)
-            )
-    answer.results = [(case, determination) for case, determination, _ in results]
-    if batch or unanswered or any(ack.status != "A" for _, ack in checked):
-        answer.acks = write_999(
-            [ack for _, ack in checked],
-            header,
-            x12_id=x12_id,
-            control_numbers=control_numbers,
-            now=now,
-        )
-    if results:
-        answer.responses = write_278_interchange(
-            results,
-            header,
-            x12_id=x12_id,
-            control_numbers=control_numbers,
-            now=now,
-            map_dir=map_dir,
-        )
-    if inquiries:
-        # A second interchange only when one held both guides (a group per guide is the rule).
-        answer.responses = (answer.responses or "") + write_inquiry_interchange(
-            inquiries, header, x12_id=x12_id, control_numbers=control_numbers, now=now
-        )
-    answer.body = "".join(part for part in (answer.acks, answer.responses) if part)
-    answer.kind = (
-        "999+278" if answer.acks and answer.responses else ("999" if answer.acks else "278")
+    return answer_received(
+        received,
+        x12_id=x12_id,
+        submit=submit,
+        control_numbers=control_numbers,
+        now=now,
+        always_999=batch,
+        map_dir=map_dir,
+        lookup=lookup,
     )
-    return answer
 
 
 def submit_transaction(
@@ -280,8 +201,10 @@ def submit_transaction(
     submit: Submit,
     now: datetime,
     numbers: ControlNumbers,
+    loops: list[str | None] | None = None,
 ) -> tuple[Case, Determination, str]:
-    """Map one accepted transaction set and submit it (real time and streamed batch files)."""
+    """Map one accepted transaction set and submit it (the answering engine, gateway.x12.batch);
+    `loops` is each segment's map loop as the validator matched it (TransactionReport.loops)."""
     sender = isa_fields(isa)[5].strip()
     text = transaction.text(delims)
     bht03 = next((s.get(3) for s in transaction.segments[:3] if s.seg_id == "BHT"), "")
@@ -299,6 +222,7 @@ def submit_transaction(
             content_hash=key.rsplit(":", 1)[1],
             control=control,
             faults=faults,
+            loops=loops,
         )
     except Exception as exc:  # a reader bug: still an answer for this transaction alone
         log.error(
@@ -366,54 +290,3 @@ def unread_case(
             echo={"x12": echo},
         ),
     )
-
-
-# ---------------------------------------------------------------- batch files
-
-
-@dataclass
-class BatchItem:
-    """One transaction set of a batch file, with the envelope it arrived in."""
-
-    delims: Delimiters
-    isa: Segment
-    gs: Segment
-    transaction: Transaction
-
-    def validate(self, map_dir: Path = REPO_MAP_DIR) -> TransactionReport:
-        grammar = REQUEST_GRAMMAR(map_dir, request_implementation(self.transaction, self.gs))
-        return validate_transaction(self.transaction.segments, self.delims, grammar)
-
-    def replay_key(self) -> str:
-        sender = (self.isa.get(6) or "").strip()
-        bht03 = next((s.get(3) for s in self.transaction.segments[:3] if s.seg_id == "BHT"), "")
-        return replay_key(sender, bht03, self.transaction.text(self.delims))
-
-
-def read_batch(stream: TextIO | BinaryIO, chunk_size: int = 1 << 16) -> Iterator[BatchItem]:
-    """Stream the transaction sets of a (large) batch file, one at a time.
-
-    Reads the file in chunks and keeps only the current transaction set in memory, so a file
-    of thousands of transactions costs no more than one. Segments outside ST..SE (ISA, GS, GE,
-    IEA) only set the context of the items that follow.
-    """
-    if isinstance(stream, io.BufferedIOBase | io.RawIOBase) or "b" in getattr(stream, "mode", ""):
-        stream = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace")  # type: ignore[arg-type]
-    isa: Segment | None = None
-    gs: Segment | None = None
-    current: list[Segment] | None = None
-    for delims, seg in iter_segments(stream, chunk_size):  # type: ignore[arg-type]
-        sid = seg.seg_id
-        if sid == "ISA":
-            isa, gs, current = seg, None, None
-        elif sid == "GS":
-            gs, current = seg, None
-        elif sid == "ST":
-            current = [seg]
-        elif current is not None:
-            current.append(seg)
-            if sid == "SE" and isa is not None and gs is not None:
-                yield BatchItem(delims, isa, gs, Transaction(current))
-                current = None
-        if sid in ("GE", "IEA"):
-            current = None

@@ -32,12 +32,24 @@ from gateway.domain.case import (
 )
 from gateway.x12.codelists import HI_PRINCIPAL
 from gateway.x12.tokens import Delimiters, Segment
+from gateway.x12.validate import grammar_for, validate_transaction
 
 ICD10_QUALIFIERS = frozenset({"ABK", "ABF", "ABJ", "ABN", "APR"})
 ICD9_QUALIFIERS = frozenset({"BK", "BF", "BJ", "BN", "PR"})
 _GENDER = {"F": Gender.FEMALE, "M": Gender.MALE, "U": Gender.UNKNOWN}
 _ROLES = {"DK": "ordering", "SJ": "rendering", "FA": "facility", "77": "facility"}
 _FACT_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# The HL level of each map loop (2000A/2010A the UMO ... 2000F/2010F a service line), by the
+# loop id's letter; loops outside any level (HEADER, ST_LOOP) leave the level as it is.
+_LEVELS = {"A": "20", "B": "21", "C": "22", "D": "23", "E": "EV", "F": "SS"}
+
+
+def _level_of(loop_id: str | None, level: str) -> str:
+    if loop_id is not None and loop_id[:4] in ("2000", "2010") and len(loop_id) > 4:
+        return _LEVELS.get(loop_id[4], level)
+    return level
+
+
 # Companion-guide keys that name a fact the pathway knows under another name.
 FACT_ALIASES = {
     "HER2": "her2_status",
@@ -187,12 +199,17 @@ def read_request(
     content_hash: str | None = None,
     control: dict[str, str] | None = None,
     faults: list[ValueFault] | None = None,
+    loops: list[str | None] | None = None,
 ) -> Case:
     """Map one validated 278 request transaction set (ST..SE) to a Case.
 
+    `loops` is the map loop of each segment as the validator matched it
+    (TransactionReport.loops); without it the transaction is validated here to learn them.
     A value that cannot be read (ValueFault) is left out of the Case and appended to `faults`
     when a list is given; without one, the first such fault is raised."""
     found: list[ValueFault] = [] if faults is None else faults
+    if loops is None:
+        loops = validate_transaction(segments, delims, grammar_for("13")).loops
     comp = delims.component
     level = ""
     party: _Party | None = None
@@ -208,12 +225,13 @@ def read_request(
     attachments: list[Attachment] = []
     start = end = None
     onset: date | None = None
-    for seg in segments:
+    for seg, loop_id in zip(segments, loops, strict=True):
         sid = seg.seg_id
+        level = _level_of(loop_id, level)
         if sid == "BHT":
             bht = seg
         elif sid == "HL":
-            level, party = seg.get(3), None
+            party = None
             if level == "SS":
                 lines.append(_Line())
         elif sid == "NM1":

@@ -183,21 +183,6 @@ def _chunks(stream: TextIO | Iterable[str], size: int) -> Iterator[str]:
         yield chunk
 
 
-def read_isa(data: bytes | str) -> Segment | None:
-    """The ISA segment alone, read from the head of an interchange (the envelope identity and
-    the header an answer needs) without tokenizing the rest; None when no ISA can be read."""
-    head = data[:4096]
-    text = head.decode("utf-8", errors="replace") if isinstance(head, bytes) else head
-    try:
-        delims, start = detect_delimiters(text)
-    except X12SyntaxError:
-        return None
-    end = text.find(delims.segment, start)
-    if end < 0:
-        return None
-    return _split(_clean(text[start:end]), delims, 0, 1 + text.count("\n", 0, start))
-
-
 def isa_fields(isa: Segment) -> list[str]:
     """ISA01..ISA16 padded to 16 entries."""
     return (isa.elements + [""] * 16)[:16]

@@ -61,6 +61,10 @@ class TransactionReport:
     set_codes: list[str] = field(default_factory=list)  # IK502..: 2, 3, 4, 5, 6, 23, I6 ...
     business_unit: str | None = None  # 2000E TRN02, for the 999 CTX
     purpose: str | None = None  # BHT02
+    # The map loop each segment was matched in (loop ids as the map names them: HEADER, 2000E,
+    # 2010EA ...; None for a segment the map has no place for), one per segment from ST on:
+    # the reader maps by these instead of re-deriving loops (gateway.x12.reader).
+    loops: list[str | None] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -238,6 +242,8 @@ def validate_transaction(
     assert isinstance(st_spec, SegmentSpec)
     walk.counts[grammar.st_loop] = {st_spec: 1}
     current = st_spec
+    loops = report.loops
+    loops.append(st_spec.loop.loop_id if st_spec.loop else None)
     hl_count = 0
     hl_ids: dict[LoopSpec, str] = {}
     errors = report.errors
@@ -247,6 +253,7 @@ def validate_transaction(
     for position, seg in enumerate(segments[1:], start=2):
         target, found = walk.step(current, seg, position)
         errors += found
+        loops.append(target.loop.loop_id if target is not None and target.loop else None)
         if target is None:
             continue
         current = target

@@ -18,9 +18,19 @@ from gateway.domain.case import (
     Rejection,
 )
 from gateway.settings import get_settings
-from gateway.x12.envelope import parse_interchange
+from gateway.x12.ack import GroupAck
+from gateway.x12.envelope import (
+    Group,
+    Interchange,
+    SeenControlNumbers,
+    check_group,
+    parse_interchange,
+)
+from gateway.x12.grammar import REPO_MAP_DIR
+from gateway.x12.intake import REQUEST_GRAMMAR, request_implementation
 from gateway.x12.oracle import normalize_reference
 from gateway.x12.tokens import tokenize
+from gateway.x12.validate import validate_transaction
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples" / "x12"
@@ -198,3 +208,28 @@ def not_required(case: Case, key: str) -> tuple[Case, Determination]:
         ),
         decided_at=NOW,
     )
+
+
+def check_groups(ix: Interchange, map_dir: Path = REPO_MAP_DIR) -> list[tuple[Group, GroupAck]]:
+    """The 999 facts of every group of a parsed interchange, validation only (what the oracle
+    comparisons set against pyx12); the gateway answers through gateway.x12.batch, whose
+    byte-pinned answers cover the same checks."""
+    out: list[tuple[Group, GroupAck]] = []
+    for group in ix.groups:
+        ge_count = group.ge.get(1) if group.ge else ""
+        ack = GroupAck(
+            group.gs.get(1),
+            group.gs.get(6),
+            group.gs.get(8),
+            codes=check_group(group).codes,
+            included=int(ge_count) if ge_count.isdigit() else None,
+        )
+        seen = SeenControlNumbers()
+        for transaction in group.transactions:
+            grammar = REQUEST_GRAMMAR(map_dir, request_implementation(transaction, group.gs))
+            report = validate_transaction(transaction.segments, ix.delims, grammar)
+            if seen.add(transaction.st.get(2)):
+                report.set_codes.append("23")
+            ack.reports.append(report)
+        out.append((group, ack))
+    return out

@@ -22,11 +22,10 @@ from gateway.settings import REPO_ROOT
 from gateway.x12.ack import GroupAck
 from gateway.x12.envelope import check_group, check_interchange, parse_interchange
 from gateway.x12.grammar import REPO_MAP_DIR, x12_map_dir
-from gateway.x12.intake import check_groups
 from gateway.x12.oracle import normalize_reference, run_pyx12
 from gateway.x12.tokens import X12SyntaxError, tokenize
 from gateway.x12.validate import grammar_for, validate_transaction
-from tests.x12.helpers import REFERENCE, sample, segments_of, set_element
+from tests.x12.helpers import REFERENCE, check_groups, sample, segments_of, set_element
 
 CORPUS_DIRS = (REPO_ROOT / "samples" / "x12", REPO_ROOT / "conformance" / "x12" / "files")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from gateway.x12.envelope import check_interchange, parse_interchange
-from gateway.x12.intake import answer_interchange, check_groups
+from gateway.x12.intake import answer_interchange
 from gateway.x12.numbers import MemoryControlNumbers
 from gateway.x12.oracle import run_pyx12
-from gateway.x12.tokens import X12SyntaxError, tokenize
+from gateway.x12.tokens import Segment, X12SyntaxError, tokenize
 from gateway.x12.validate import grammar_for, validate_transaction
 from tests.x12.helpers import (
     BROKEN_REFERENCES,
@@ -18,6 +18,7 @@ from tests.x12.helpers import (
     VARIANTS,
     X12_ID,
     bad_um02,
+    check_groups,
     drop_subscriber_name,
     reference,
     sample,
@@ -232,3 +233,33 @@ def test_indented_bom_file_reads_like_the_normalized_one():
     _, normalized = tokenize(reference("Example_3_2_1_Request.txt"))
     assert [s.elements for s in direct] != [] and len(direct) == len(normalized)
     assert [s.seg_id for s in direct] == [s.seg_id for s in normalized]
+
+
+def test_the_validator_names_the_map_loop_of_every_segment():
+    """The reader maps by these loop ids (TransactionReport.loops), never by re-reading HL03."""
+    delims, found = transactions(sample("278-act-dd-jane-doe.x12"))
+    segments = found[0].segments
+    report = validate_transaction(segments, delims, grammar_for("13"))
+    assert report.accepted and len(report.loops) == len(segments)
+    placed = list(zip((s.seg_id for s in segments), report.loops, strict=True))
+    assert placed[:2] == [("ST", "ST_LOOP"), ("BHT", "HEADER")] and placed[-1] == ("SE", "ST_LOOP")
+    assert [loop for sid, loop in placed if sid == "HL"] == [
+        "2000A",
+        "2000B",
+        "2000C",
+        "2000E",
+        "2000F",
+        "2000F",
+        "2000F",
+    ]
+    assert [loop for sid, loop in placed if sid == "NM1"] == [
+        "2010A",
+        "2010B",
+        "2010C",
+        "2010EA",
+        "2010EA",
+    ]
+    # A segment the map has no place for gets no loop (and an error).
+    bad = [*segments[:3], Segment("ZZZ", ["1"], 99), *segments[3:]]
+    bad_report = validate_transaction(bad, delims, grammar_for("13"))
+    assert bad_report.loops[3] is None and not bad_report.accepted

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
-import tracemalloc
-
 import pytest
 
-from gateway.x12.intake import answer_interchange, read_batch, replay_key
+from gateway.x12.intake import answer_interchange, replay_key
 from gateway.x12.numbers import MemoryControlNumbers, isa13
 from gateway.x12.oracle import run_pyx12
 from gateway.x12.validate import grammar_for, validate_transaction
@@ -162,39 +159,3 @@ def test_core_failure_still_answers():
     body = answer(sample("278-act-dd-jane-doe.x12"), broken).body
     assert "AAA*N**42*R" in body
     assert_valid_response(body)
-
-
-def test_read_batch_streams_without_growing_with_the_file():
-    text = sample("278-batch.x12")
-    segments = segments_of(text)
-    head, body, tail = segments[:2], segments[2:-2], segments[-2:]
-    one = body[: next(i for i, s in enumerate(body) if s.startswith("SE*")) + 1]
-
-    def big(count: int) -> io.StringIO:
-        parts = list(head)
-        for n in range(1, count + 1):
-            parts += [
-                s.replace("*0001", f"*{n:04d}") if s.startswith(("ST*", "SE*")) else s for s in one
-            ]
-        parts += [f"GE*{count}*207", tail[1]]
-        return io.StringIO("~\n".join(parts) + "~\n")
-
-    def peak(count: int) -> tuple[int, int]:
-        stream = big(count)
-        tracemalloc.start()
-        seen = sum(1 for item in read_batch(stream, chunk_size=4096) if item.validate().accepted)
-        _, top = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        return seen, top
-
-    small_count, small_peak = peak(50)
-    large_count, large_peak = peak(1000)
-    assert (small_count, large_count) == (50, 1000)
-    assert large_peak < small_peak * 3  # 20 times the data, about the same memory
-
-
-def test_read_batch_accepts_binary_streams_with_a_bom():
-    raw = b"\xef\xbb\xbf" + sample("278-batch.x12").encode()
-    items = list(read_batch(io.BytesIO(raw)))
-    assert [i.transaction.st.get(2) for i in items] == ["0001", "0002", "0003", "0004", "0005"]
-    assert items[0].replay_key().startswith("x12:CLEARINGHOUSE01:BATCH0001:")
