@@ -177,7 +177,7 @@ def intake(
 
 def gateway_validation(batch: Path) -> dict[str, Any]:
     """The gateway's own validator over the batch (streamed), without mapping or storing: the
-    validation step of the answering engine (gateway.x12.batch), alone."""
+    validation step of the answering engine (gateway.x12.engine), alone."""
     from gateway.x12.envelope import EnvelopeWalker
     from gateway.x12.intake import REQUEST_GRAMMAR, request_implementation
     from gateway.x12.tokens import iter_segments

@@ -128,7 +128,7 @@ def _replace(out_dir: Path, stem: str, suffixes: tuple[str, ...]) -> None:
 
 
 def _x12(core: Core, item: InputFile, out_dir: Path, progress: Progress) -> FileResult:
-    from gateway.x12.batch import answer_batch
+    from gateway.x12.engine import answer_batch
     from gateway.x12.grammar import x12_map_dir
     from gateway.x12.realtime import CoreControlNumbers, submitter
 

@@ -86,7 +86,7 @@ class EnvelopeEvent:
 class EnvelopeWalker:
     """Arranges the segments that follow an ISA, one at a time, into groups and transaction
     sets. The one arrangement both the real-time path (parse_interchange, whole interchange in
-    memory) and batch files (gateway.x12.batch, streamed) use; it holds only the transaction set
+    memory) and batch files (gateway.x12.engine, streamed) use; it holds only the transaction set
     being read."""
 
     def __init__(self) -> None:

@@ -4,7 +4,7 @@ Real time: the 278 response interchange when every transaction set was accepted;
 functional group is rejected (with the 278 responses of any accepted transaction sets after it
 when the group was only partly accepted); a TA1 when the interchange envelope is broken or
 addressed to another receiver. Batch: always a 999 per functional group, then the responses.
-Both are the one answering engine (gateway.x12.batch) under its two policies; this module holds
+Both are the one answering engine (gateway.x12.engine) under its two policies; this module holds
 what the engine does with one accepted transaction set (read it, submit it, answer its faults).
 
 The core is reached through `submit(case, replay_key) -> (case, determination)`; the replay key
@@ -36,15 +36,11 @@ from gateway.domain.case import (
     Submission,
 )
 from gateway.service.identity import RequestConflict
-from gateway.x12.ack import write_ta1
-from gateway.x12.edge import ReceivedInterchange, receive
 from gateway.x12.envelope import (
     Transaction,
 )
 from gateway.x12.grammar import REPO_MAP_DIR
-from gateway.x12.inquiry import Lookup
 from gateway.x12.numbers import TRACE, ControlNumbers
-from gateway.x12.outbound import ReceivedHeader
 from gateway.x12.reader import ValueFault, read_request
 from gateway.x12.tokens import (
     Delimiters,
@@ -96,15 +92,6 @@ def replay_key(submitter: str, bht03: str, transaction_text: str) -> str:
     return f"x12:{submitter}:{bht03}:{digest}"
 
 
-def _ta1(
-    header: ReceivedHeader, note: str, *, x12_id: str, numbers: ControlNumbers, now: datetime
-) -> X12Answer:
-    body = write_ta1(
-        header, note_code=note, ack_code="R", x12_id=x12_id, control_numbers=numbers, now=now
-    )
-    return X12Answer(body=body, kind="ta1", acks=body, note_code=note)
-
-
 def syntax_note(exc: X12SyntaxError) -> str:
     """TA105 for data whose ISA cannot be read."""
     text = str(exc)
@@ -150,50 +137,6 @@ def _conflicting_request(case: Case, now: datetime, exc: RequestConflict) -> Det
     )
 
 
-def answer_interchange(
-    data: bytes | str | ReceivedInterchange,
-    *,
-    x12_id: str,
-    submit: Submit,
-    control_numbers: ControlNumbers,
-    now: datetime,
-    batch: bool = False,
-    map_dir: Path = REPO_MAP_DIR,
-    lookup: Lookup | None = None,
-) -> X12Answer:
-    """Validate, map, submit and answer one interchange (see module docstring); `map_dir` is
-    the X12 map folder (x12_map_dir(Settings.mappings_dir)). An accepted 005010X215 inquiry
-    is answered from the store through `lookup` (gateway.x12.inquiry), never submitted; with
-    no lookup it gets the 999 alone.
-
-    `data` is the body as received, or what gateway.x12.edge.receive made of it (the route reads
-    the sender from that before it gets here, so both read the same segments)."""
-    # The engine's module builds on this one (submit_transaction, X12Answer): imported here.
-    from gateway.x12.batch import answer_received
-
-    received = data if isinstance(data, ReceivedInterchange) else receive(data)
-    if received.fault is not None or received.delims is None:
-        fault = received.fault or X12SyntaxError("data does not begin with an ISA segment")
-        first = received.headers[0] if received.headers else None
-        return _ta1(
-            ReceivedHeader.from_isa(first),
-            syntax_note(fault),
-            x12_id=x12_id,
-            numbers=control_numbers,
-            now=now,
-        )
-    return answer_received(
-        received,
-        x12_id=x12_id,
-        submit=submit,
-        control_numbers=control_numbers,
-        now=now,
-        always_999=batch,
-        map_dir=map_dir,
-        lookup=lookup,
-    )
-
-
 def submit_transaction(
     delims: Delimiters,
     isa: Segment,
@@ -203,7 +146,7 @@ def submit_transaction(
     numbers: ControlNumbers,
     loops: list[str | None] | None = None,
 ) -> tuple[Case, Determination, str]:
-    """Map one accepted transaction set and submit it (the answering engine, gateway.x12.batch);
+    """Map one accepted transaction set and submit it (the answering engine, gateway.x12.engine);
     `loops` is each segment's map loop as the validator matched it (TransactionReport.loops)."""
     sender = isa_fields(isa)[5].strip()
     text = transaction.text(delims)

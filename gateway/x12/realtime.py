@@ -15,10 +15,10 @@ from gateway.partners.principal import Principal, x12_sender_allowed
 from gateway.service.core import Core
 from gateway.x12.ack import write_ta1
 from gateway.x12.edge import ReceivedInterchange, receive
+from gateway.x12.engine import answer_interchange
 from gateway.x12.envelope import check_isa
 from gateway.x12.grammar import x12_map_dir
 from gateway.x12.inquiry import core_lookup
-from gateway.x12.intake import answer_interchange
 from gateway.x12.outbound import ReceivedHeader
 from gateway.x12.tokens import Segment
 

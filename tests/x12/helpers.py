@@ -212,7 +212,7 @@ def not_required(case: Case, key: str) -> tuple[Case, Determination]:
 
 def check_groups(ix: Interchange, map_dir: Path = REPO_MAP_DIR) -> list[tuple[Group, GroupAck]]:
     """The 999 facts of every group of a parsed interchange, validation only (what the oracle
-    comparisons set against pyx12); the gateway answers through gateway.x12.batch, whose
+    comparisons set against pyx12); the gateway answers through gateway.x12.engine, whose
     byte-pinned answers cover the same checks."""
     out: list[tuple[Group, GroupAck]] = []
     for group in ix.groups:

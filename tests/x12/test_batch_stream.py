@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway.x12.batch import BatchSummary, answer_batch, scan_batch
+from gateway.x12.engine import BatchSummary, answer_batch, answer_interchange, scan_batch
 from gateway.x12.envelope import SeenControlNumbers
-from gateway.x12.intake import X12Answer, answer_interchange
+from gateway.x12.intake import X12Answer
 from gateway.x12.numbers import MemoryControlNumbers
 from tests.x12.helpers import (
     NOW,

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from gateway.x12.intake import answer_interchange
+from gateway.x12.engine import answer_interchange
 from gateway.x12.numbers import MemoryControlNumbers
 from gateway.x12.tokens import X12SyntaxError, detect_delimiters, iter_segments, tokenize
 from tests.x12.helpers import NOW, X12_ID, approve, sample

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.x12.engine import answer_interchange
 from gateway.x12.envelope import check_interchange, parse_interchange
-from gateway.x12.intake import answer_interchange
 from gateway.x12.numbers import MemoryControlNumbers
 from gateway.x12.oracle import run_pyx12
 from gateway.x12.tokens import Segment, X12SyntaxError, tokenize

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.x12.intake import answer_interchange, replay_key
+from gateway.x12.engine import answer_interchange
+from gateway.x12.intake import replay_key
 from gateway.x12.numbers import MemoryControlNumbers, isa13
 from gateway.x12.oracle import run_pyx12
 from gateway.x12.validate import grammar_for, validate_transaction

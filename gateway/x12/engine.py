@@ -41,7 +41,7 @@ from typing import BinaryIO, Protocol, TextIO
 
 from gateway.domain.case import Case, Determination
 from gateway.x12.ack import GroupAck, ack_999_body, write_999, write_ta1
-from gateway.x12.edge import ReceivedInterchange
+from gateway.x12.edge import ReceivedInterchange, receive
 from gateway.x12.envelope import (
     ACK_IMPLEMENTATION,
     IMPLEMENTATION,
@@ -721,3 +721,53 @@ __all__ = [
     "answer_received",
     "scan_batch",
 ]
+
+
+def _ta1(
+    header: ReceivedHeader, note: str, *, x12_id: str, numbers: ControlNumbers, now: datetime
+) -> X12Answer:
+    body = write_ta1(
+        header, note_code=note, ack_code="R", x12_id=x12_id, control_numbers=numbers, now=now
+    )
+    return X12Answer(body=body, kind="ta1", acks=body, note_code=note)
+
+
+def answer_interchange(
+    data: bytes | str | ReceivedInterchange,
+    *,
+    x12_id: str,
+    submit: Submit,
+    control_numbers: ControlNumbers,
+    now: datetime,
+    batch: bool = False,
+    map_dir: Path = REPO_MAP_DIR,
+    lookup: Lookup | None = None,
+) -> X12Answer:
+    """Validate, map, submit and answer one interchange (see module docstring); `map_dir` is
+    the X12 map folder (x12_map_dir(Settings.mappings_dir)). An accepted 005010X215 inquiry
+    is answered from the store through `lookup` (gateway.x12.inquiry), never submitted; with
+    no lookup it gets the 999 alone.
+
+    `data` is the body as received, or what gateway.x12.edge.receive made of it (the route reads
+    the sender from that before it gets here, so both read the same segments)."""
+    received = data if isinstance(data, ReceivedInterchange) else receive(data)
+    if received.fault is not None or received.delims is None:
+        fault = received.fault or X12SyntaxError("data does not begin with an ISA segment")
+        first = received.headers[0] if received.headers else None
+        return _ta1(
+            ReceivedHeader.from_isa(first),
+            syntax_note(fault),
+            x12_id=x12_id,
+            numbers=control_numbers,
+            now=now,
+        )
+    return answer_received(
+        received,
+        x12_id=x12_id,
+        submit=submit,
+        control_numbers=control_numbers,
+        now=now,
+        always_999=batch,
+        map_dir=map_dir,
+        lookup=lookup,
+    )
