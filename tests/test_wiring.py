@@ -32,7 +32,7 @@ NO_AUTH = make_auth_settings(auth_enabled=False)
 def _held_case(settings: Settings) -> str:
     gateway = build(settings, clock=lambda: HELD_AT)
     app = create_app(
-        settings, core=gateway.service.core, auth_settings=make_auth_settings(auth_enabled=False)
+        settings, core=gateway.core, auth_settings=make_auth_settings(auth_enabled=False)
     )
     with TestClient(app) as client:
         answer = client.post("/cases", json=json.loads(HELD_REQUEST.read_text()))
@@ -44,7 +44,7 @@ def _held_case(settings: Settings) -> str:
 
 def _state(settings: Settings, case_id: str) -> tuple[str, set[tuple[str, str]]]:
     gateway = build(settings, migrate=False)
-    with gateway.service.core.sessions() as session:
+    with gateway.core.sessions() as session:
         status = session.scalar(select(CaseRow.status).where(CaseRow.id == case_id))
         jobs = {
             (row.kind, row.idempotency_key)
@@ -90,7 +90,7 @@ def test_an_expired_hold_queues_the_same_jobs_under_worker_as_under_serve(tmp_pa
     # `gateway serve`: its dispatcher ticks the hold clock before each pass.
     gateway = build(served, clock=lambda: LATER)
     app = create_app(
-        served, core=gateway.service.core, auth_settings=make_auth_settings(auth_enabled=False)
+        served, core=gateway.core, auth_settings=make_auth_settings(auth_enabled=False)
     )
     with TestClient(app):
         app.state.run_outbox_once(now=LATER)
