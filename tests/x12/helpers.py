@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,7 +20,7 @@ from gateway.domain.case import (
     Reason,
     Rejection,
 )
-from gateway.settings import get_settings
+from gateway.settings import REPO_ROOT, get_settings
 from gateway.x12.ack import GroupAck
 from gateway.x12.envelope import (
     Group,
@@ -233,3 +236,34 @@ def check_groups(ix: Interchange, map_dir: Path = REPO_MAP_DIR) -> list[tuple[Gr
             ack.reports.append(report)
         out.append((group, ack))
     return out
+
+
+def run_submit(
+    source: Path, tmp_path: Path, **settings: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The real `gateway submit SOURCE --out OUT` on a fresh SQLite store under tmp_path, as of
+    the tests' frozen clock, with GATEWAY_* `settings` on top; (the run, OUT)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
+        "GATEWAY_FAX_SPOOL": str(tmp_path / "fax"),
+        "GATEWAY_MAIL_DIR": str(tmp_path / "mail"),
+        "GATEWAY_MEMBER_MAIL_DIR": str(tmp_path / "member-mail"),
+        "GATEWAY_PAYER_FEED_DIR": str(tmp_path / "payer-feed"),
+        "GATEWAY_FAX_GATEWAY": "spool",
+        "GATEWAY_FROZEN_TIME": "2026-11-23T15:00:00Z",
+        **settings,
+    }
+    env.pop("GATEWAY_SMTP_URL", None)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("gateway")), "submit", str(source), "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done, out

@@ -7,10 +7,7 @@ variants, and pyx12 must accept every X215 response the gateway writes.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ from gateway.settings import REPO_ROOT
 from gateway.x12.grammar import REPO_MAP_DIR, map_registry
 from gateway.x12.oracle import run_pyx12
 from gateway.x12.validate import grammar_for
-from tests.x12.helpers import join, sample, segments_of, set_element
+from tests.x12.helpers import join, run_submit, sample, segments_of, set_element
 from tests.x12.test_map_is_data import gateway_verdict, pyx12_verdict
 
 INQUIRY = (REPO_ROOT / "samples" / "x12" / "x215" / "278-inquiry-jane-doe.x12").read_text()
@@ -173,29 +170,7 @@ def test_gateway_submit_answers_a_batch_inquiry_with_its_999(tmp_path: Path):
     """The real CLI: an X215 batch gets IK5*A for the inquiry, and no case is created."""
     source = tmp_path / "inquiry.x12"
     source.write_text(INQUIRY)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-        ),
-        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
-        "GATEWAY_FAX_SPOOL": str(tmp_path / "fax"),
-        "GATEWAY_MAIL_DIR": str(tmp_path / "mail"),
-        "GATEWAY_MEMBER_MAIL_DIR": str(tmp_path / "member-mail"),
-        "GATEWAY_PAYER_FEED_DIR": str(tmp_path / "payer-feed"),
-        "GATEWAY_FAX_GATEWAY": "spool",
-        "GATEWAY_FROZEN_TIME": "2026-11-23T15:00:00Z",
-    }
-    env.pop("GATEWAY_SMTP_URL", None)
-    out = tmp_path / "out"
-    gateway = Path(sys.executable).with_name("gateway")
-    done = subprocess.run(
-        [str(gateway), "submit", str(source), "--out", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done, out = run_submit(source, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     ack = (out / "inquiry.999").read_text()
     assert "AK1*HI*301*005010X215" in ack and "IK5*A" in ack and "AK9*A*1*1*1" in ack, ack

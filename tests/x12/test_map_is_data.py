@@ -8,10 +8,7 @@ through the folder Settings names, with no Python edited.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +22,7 @@ from gateway.x12.grammar import REPO_MAP_DIR, x12_map_dir
 from gateway.x12.oracle import normalize_reference, run_pyx12
 from gateway.x12.tokens import X12SyntaxError, tokenize
 from gateway.x12.validate import grammar_for, validate_transaction
-from tests.x12.helpers import REFERENCE, check_groups, sample, segments_of, set_element
+from tests.x12.helpers import REFERENCE, check_groups, run_submit, sample, segments_of, set_element
 
 CORPUS_DIRS = (REPO_ROOT / "samples" / "x12", REPO_ROOT / "conformance" / "x12" / "files")
 
@@ -226,29 +223,8 @@ def test_gateway_submit_reads_gateway_mappings_dir(tmp_path: Path):
     """The real CLI: GATEWAY_MAPPINGS_DIR alone decides which codes the batch path accepts."""
     source = tmp_path / "payer-code.x12"
     source.write_text(with_new_service_type())
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-        ),
-        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
-        "GATEWAY_FAX_SPOOL": str(tmp_path / "fax"),
-        "GATEWAY_MAIL_DIR": str(tmp_path / "mail"),
-        "GATEWAY_MEMBER_MAIL_DIR": str(tmp_path / "member-mail"),
-        "GATEWAY_PAYER_FEED_DIR": str(tmp_path / "payer-feed"),
-        "GATEWAY_FAX_GATEWAY": "spool",
-        "GATEWAY_FROZEN_TIME": "2026-11-23T15:00:00Z",
-        "GATEWAY_MAPPINGS_DIR": str(payer_mappings(tmp_path)),
-    }
-    env.pop("GATEWAY_SMTP_URL", None)
-    out = tmp_path / "out"
-    gateway = Path(sys.executable).with_name("gateway")
-    done = subprocess.run(
-        [str(gateway), "submit", str(source), "--out", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done, out = run_submit(
+        source, tmp_path, GATEWAY_MAPPINGS_DIR=str(payer_mappings(tmp_path))
     )
     assert done.returncode == 0, done.stdout + done.stderr
     ack = (out / "payer-code.999").read_text()
