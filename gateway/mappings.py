@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from gateway.domain.policy import CodeTables, PlanPolicy, load_code_tables, load_plans
+from gateway.domain.policy import CodeTables, PlanPolicy, load_code_tables
 
 
 class MappingsError(ValueError):
@@ -60,12 +60,13 @@ def load_mappings(root: Path) -> Mappings:
     root = Path(root)
     if not root.is_dir():
         raise MappingsError(root, "the mappings folder does not exist (GATEWAY_MAPPINGS_DIR)")
+    plans: dict[str, PlanPolicy] = {}
     for path in sorted((root / "plans").glob("*.yaml")):
         try:
-            PlanPolicy.model_validate(_yaml(path))
+            plan = PlanPolicy.model_validate(_yaml(path))
         except ValidationError as exc:
             raise MappingsError(path, _problem(exc)) from exc
-    plans = load_plans(root)
+        plans[plan.id] = plan
     if not plans:
         raise MappingsError(root / "plans", "no plan policy (*.yaml)")
     for name in ("drugs.yaml", "diagnosis_scope.yaml", "facts.yaml"):

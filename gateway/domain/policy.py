@@ -145,14 +145,6 @@ def _load_yaml(path: Path) -> dict[str, Any]:
         return yaml.safe_load(handle) or {}
 
 
-def load_plans(mappings_dir: Path) -> dict[str, PlanPolicy]:
-    plans = {}
-    for path in sorted((mappings_dir / "plans").glob("*.yaml")):
-        plan = PlanPolicy.model_validate(_load_yaml(path))
-        plans[plan.id] = plan
-    return plans
-
-
 def load_code_tables(mappings_dir: Path) -> CodeTables:
     raw_drugs = _load_yaml(mappings_dir / "codes" / "drugs.yaml")["drugs"]
     drugs = {}
