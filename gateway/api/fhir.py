@@ -97,8 +97,18 @@ async def submit(request: Request) -> Response:
     if isinstance(body, JSONResponse):
         return body
     with audited(request, "pas.submit", audit.CREATE) as entry:
+        principal = getattr(request.state, "principal", None)
         answer = await run_in_threadpool(
-            submit_bundle, request.app.state.core, body, submitter_id=submitter_of(request)
+            partial(
+                submit_bundle,
+                request.app.state.core,
+                body,
+                submitter_id=submitter_of(request),
+                # A claim update may change a case of another channel this caller may see.
+                may_change=(lambda case_json: can_read(principal, case_json))
+                if principal
+                else None,
+            )
         )
         entry.case_ids = answer.case_ids
     return _pas_response(answer)

@@ -182,6 +182,15 @@ class Submission(Model):
     echo: dict[str, Any] = Field(default_factory=dict)
 
 
+class ChangeReference(Model):
+    """The certification a change request names. `qualifier`: BB (an authorization number),
+    NT (the administrative reference the gateway answered with: the case id, or the submitter's
+    own trace of the original request), or claim (a PAS Claim.related identifier)."""
+
+    qualifier: str
+    value: str
+
+
 class Case(Model):
     """One prior-authorization request for a member's treatment plan."""
 
@@ -211,6 +220,9 @@ class Case(Model):
     submission: Submission
     related_case_id: str | None = None  # a supportive case points at its primary case
     prior_case_id: str | None = None  # an update or cancel points at the case it changes
+    # What a change request names as the certification it changes, as sent (X12 REF*BB / REF*NT,
+    # PAS Claim.related); the case service resolves it to `prior_case_id` (gateway.domain.changes).
+    change_reference: ChangeReference | None = None
 
     @property
     def primary_diagnosis(self) -> Diagnosis | None:

@@ -27,9 +27,23 @@ PENDED, MODIFIED = A.PENDED, A.MODIFIED
 CONTACT_PAYER, NOT_REQUIRED, CANCELLED = A.CONTACT_PAYER, A.NOT_REQUIRED, A.CANCELLED
 
 
+AUTH_PREFIX = "ONC"
+CASE_PREFIX = "PA"
+
+
 def auth_number_for(case: Case) -> str:
     # One authorization number per case, derived from its id so a re-review keeps it.
-    return f"ONC{(case.id or '').removeprefix('PA')}"
+    return f"{AUTH_PREFIX}{(case.id or '').removeprefix(CASE_PREFIX)}"
+
+
+def case_id_for_auth_number(number: str) -> str | None:
+    """The case an authorization number was issued for (the inverse of auth_number_for), or
+    None when the number is not of the gateway's shape."""
+    number = number.strip().upper()
+    digits = number.removeprefix(AUTH_PREFIX)
+    if digits == number or not digits.isdigit():
+        return None
+    return f"{CASE_PREFIX}{digits}"
 
 
 def decision(

@@ -10,13 +10,15 @@ Bundle, rendered after the commit.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.domain.case import Case, Determination
+from gateway.domain.changes import ChangeRefused, change_kind
 from gateway.fhir import outcome, profile, reader, writer
 from gateway.fhir.attachments import check_attachments, refusal_status
-from gateway.service.core import Core, InvalidTransition
+from gateway.service.core import Core, SubmitResult
 from gateway.service.identity import RequestConflict
 
 
@@ -45,7 +47,13 @@ def _refused(status: int, code: str, text: str, *expression: str) -> PasAnswer:
     return PasAnswer(status, outcome.operation_outcome([outcome.error(code, text, *expression)]))
 
 
-def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnswer:
+def submit_bundle(
+    core: Core,
+    body: Any,
+    *,
+    submitter_id: str | None,
+    may_change: Callable[[dict[str, Any]], bool] | None = None,
+) -> PasAnswer:
     """Claim/$submit on a parsed JSON body (a Bundle, or Parameters holding one): profile
     rules, read, review and store, render. The HTTP route and `gateway submit` both call it."""
     body = reader.unwrap_parameters(body)
@@ -73,13 +81,9 @@ def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnsw
             "Bundle.entry[0].resource",
         )
 
-    if case.prior_case_id:
-        prior = core.find_by_claim(case.submission.submitter_id, case.prior_case_id)
-        if prior is not None:
-            return _update(core, prior, case, body)
-        # A related claim this gateway never saw (another payer's, or sent before go-live):
-        # the bundle is a new request, not an update of anything here.
-        case.prior_case_id = None
+    explicit_change = change_kind(case) is not None
+    if case.change_reference is not None and not explicit_change:
+        case.certification_type = "S"  # a claim update without a type revises its prior claim
     submitter = case.submission.submitter_id or ""
     replay_key = (
         f"pas:{submitter}:{case.submission.bundle_identifier}:{case.submission.content_hash}"
@@ -88,8 +92,29 @@ def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnsw
     def render(stored: Case, determination: Determination) -> str:
         return json.dumps(writer.response_bundle(stored, determination, request=body, now=now))
 
+    def submit_case(case: Case) -> SubmitResult:
+        return core.submit(
+            case,
+            actor=f"pas:{submitter}",
+            replay_key=replay_key,
+            render=render,
+            may_change=may_change,
+        )
+
     try:
-        result = core.submit(case, actor=f"pas:{submitter}", replay_key=replay_key, render=render)
+        try:
+            result = submit_case(case)
+        except ChangeRefused as exc:
+            if explicit_change or exc.aaa_code != "T5":
+                raise
+            # A related claim this gateway never saw (another payer's, or sent before
+            # go-live), on an update that names no change type: a new request.
+            case.change_reference = None
+            case.certification_type = "I"
+            result = submit_case(case)
+    except ChangeRefused as exc:
+        status = 404 if exc.aaa_code == "T5" else 422
+        return _refused(status, exc.fhir_code, exc.text, "Bundle.entry[0].resource.related")
     except RequestConflict as exc:
         # The same Claim.identifier with other content is never a second case (issue 18): a
         # change is a PASClaimUpdate (Claim.related), a new request has its own identifier.
@@ -107,14 +132,3 @@ def submit_bundle(core: Core, body: Any, *, submitter_id: str | None) -> PasAnsw
         [result.case.id] if result.case.id else [],
         {"X-Case-Ids": result.case.id or ""},
     )
-
-
-def _update(core: Core, prior: str, case: Case, body: dict[str, Any]) -> PasAnswer:
-    """A PASClaimUpdate: related.claim names the prior Claim; re-review and answer every item."""
-    try:
-        stored = core.update_case(prior, case, actor=f"pas:{case.submission.submitter_id}")
-    except InvalidTransition as exc:
-        return _refused(422, "business-rule", str(exc), "Claim.related")
-    assert stored.determination is not None
-    bundle = writer.response_bundle(stored.case, stored.determination, request=body)
-    return PasAnswer(200, bundle, [prior])

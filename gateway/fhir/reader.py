@@ -16,6 +16,7 @@ from typing import Any
 from gateway.domain.case import (
     Attachment,
     Case,
+    ChangeReference,
     Channel,
     ClinicalFacts,
     Diagnosis,
@@ -132,8 +133,13 @@ def read_case(
             content_hash=content_hash(bundle),
             echo=build_echo(bundle, index, claim_entry, operation, transmission),
         ),
-        prior_case_id=_prior_claim_identifier(index, claim_entry),
+        change_reference=_change_reference(index, claim_entry),
     )
+
+
+def _change_reference(index: BundleIndex, claim_entry: Entry) -> ChangeReference | None:
+    prior = _prior_claim_identifier(index, claim_entry)
+    return ChangeReference(qualifier="claim", value=prior) if prior else None
 
 
 def content_hash(bundle: dict[str, Any]) -> str:

@@ -23,10 +23,33 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain.actions import ReviewAction
 from gateway.domain.case import Case, CaseStatus, Determination, Program, StoredCase
-from gateway.domain.outcomes import auth_number_for
+from gateway.domain.changes import (
+    IN_FORCE,
+    OPEN,
+    ChangeKind,
+    ChangeRefused,
+    change_date,
+    change_kind,
+    check_changeable,
+    check_same_patient,
+    continues_after,
+    extended,
+    missing_reference,
+    pended_for_extension,
+    unknown_reference,
+)
+from gateway.domain.local_dates import provider_local_date
+from gateway.domain.outcomes import (
+    AUTH_PREFIX,
+    CASE_PREFIX,
+    auth_number_for,
+    case_id_for_auth_number,
+)
+from gateway.domain.policy import PlanPolicy
 from gateway.domain.ports import Ports
 from gateway.domain.programs import program_answer
 from gateway.domain.review import review
+from gateway.domain.reviewer import cancelled, cancelled_line
 from gateway.service.identity import (
     RequestConflict,
     business_fingerprint,
@@ -37,7 +60,7 @@ from gateway.service.transitions import CaseNotFound, CaseTransitions, InvalidTr
 from gateway.settings import Settings
 from gateway.store import outbox
 from gateway.store.db import make_engine, session_factory, upgrade, writing
-from gateway.store.lookup import index_case, member_case_ids
+from gateway.store.lookup import index_case, member_case_ids, submitter_trace_case_ids
 from gateway.store.models import CaseEventRow, CaseRow, CounterRow, ReplayRow, utcnow
 from gateway.store.outbox import JobSpec
 from gateway.store.reads import PlannerReads, SessionReads
@@ -45,6 +68,7 @@ from gateway.store.reads import PlannerReads, SessionReads
 # The errors callers of the core catch live beside the transitions that raise them.
 __all__ = [
     "CaseNotFound",
+    "ChangeRefused",
     "Core",
     "InvalidTransition",
     "RequestConflict",
@@ -53,6 +77,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("gateway.service.core")
+# Where "today" is for a change whose plan is unknown: the program's own zone.
+DEFAULT_ZONE = "America/New_York"
 # The most cases one $inquire answers: a bound on the work and the response of one request.
 INQUIRY_LIMIT = 20
 
@@ -159,6 +185,7 @@ class Core(CaseTransitions):
         replay_key: str | None = None,
         render: Callable[[Case, Determination], str] | None = None,
         now: datetime | None = None,
+        may_change: Callable[[dict[str, Any]], bool] | None = None,
     ) -> SubmitResult:
         """Review a new case and store it with its events and outbound jobs; then, after the
         commit, render the channel's answer (`render`) and keep it for replays.
@@ -169,8 +196,18 @@ class Core(CaseTransitions):
         (gateway.service.identity); the same identity with other content raises RequestConflict. The
         core takes `case` over (it sets its id and completes it from the payer's files):
         channels hand in a case they built for this call.
+
+        A change (certification type S, 4, R or 3) names the certification it changes and is
+        applied to it (gateway.domain.changes); it may change a case of the same submitter,
+        or one `may_change` (the caller's isolation rule over the stored case's JSON) allows.
         """
-        result = self._store_new(case, actor=actor, replay_key=replay_key, now=now)
+        kind = change_kind(case)
+        if kind is not None:
+            result = self._store_change(
+                case, kind, actor=actor, replay_key=replay_key, now=now, may_change=may_change
+            )
+        else:
+            result = self._store_new(case, actor=actor, replay_key=replay_key, now=now)
         if render is None or result.response is not None:
             return result
         # Rendering is the channel's work and happens outside the write transaction: the case,
@@ -206,16 +243,8 @@ class Core(CaseTransitions):
                     known = self._resubmission(session, identity, fingerprint, case, replay_key)
                     if known is not None:
                         return known
-                case.id = self._new_case_id(session, now)
-                case.program = self._program_for(case)
-                self._address_on_file(case)
-                self._drug_names(case)
-                if case.program is Program.SPORT and case.related_case_id:
-                    case = self._with_primary_facts(session, case)
-                determination = review(case, self.ports, now)
-                self._insert(session, case, determination, actor, now)
-                assert case.id is not None  # _insert numbers the case
-                children = self._split_supportive(session, case, determination, actor, now)
+                case, determination, children = self._review_and_insert(session, case, actor, now)
+                assert case.id is not None  # numbered by _review_and_insert
                 if replay_key and not self._remember(session, replay_key, [case.id], None):
                     raise IntegrityError("replay key stored concurrently", None, Exception())
                 content = json.dumps({"content": fingerprint})
@@ -245,6 +274,244 @@ class Core(CaseTransitions):
                     if known is not None:
                         return known
             raise
+
+    def _review_and_insert(
+        self,
+        session: Session,
+        case: Case,
+        actor: str,
+        now: datetime,
+        adjust: Callable[[Case, Determination], Determination] | None = None,
+    ) -> tuple[Case, Determination, list[StoredCase]]:
+        """Number, complete, review and insert a new case (and its supportive cases) in the
+        caller's transaction. `adjust` may change the review's determination before it is
+        stored (an extension past the plan's span is pended)."""
+        case.id = self._new_case_id(session, now)
+        case.program = self._program_for(case)
+        self._address_on_file(case)
+        self._drug_names(case)
+        if case.program is Program.SPORT and case.related_case_id:
+            case = self._with_primary_facts(session, case)
+        determination = review(case, self.ports, now)
+        if adjust is not None:
+            determination = adjust(case, determination)
+        self._insert(session, case, determination, actor, now)
+        children = self._split_supportive(session, case, determination, actor, now)
+        return case, determination, children
+
+    # -- changes after the first answer (gateway.domain.changes) ----------------------------
+
+    def _store_change(
+        self,
+        change: Case,
+        kind: ChangeKind,
+        *,
+        actor: str,
+        replay_key: str | None,
+        now: datetime | None,
+        may_change: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> SubmitResult:
+        """A revision, extension, renewal or cancel of a stored certification, in one
+        transaction. Raises ChangeRefused (an AAA / OperationOutcome for the channel) when the
+        reference is missing, unknown, foreign, or the certification cannot take the change."""
+        now = now or self.clock()
+        with writing(self.sessions) as session:
+            if replay_key:
+                prior = self.replayed(replay_key, session)
+                if prior is not None:
+                    return prior
+            target_id = self._resolve_reference(session, change, kind, may_change)
+            row = self._locked(session, target_id)
+            target = Case.model_validate(row.case_json)
+            current = Determination.model_validate(row.determination_json)
+            check_same_patient(change, target)
+            check_changeable(kind, current, target_id)
+            plan = self._plan(current)
+            today = provider_local_date(change, now, plan.time_zone if plan else DEFAULT_ZONE)
+            answered: Case
+            determination: Determination
+            if kind is ChangeKind.CANCEL:
+                answered = self._answer_as(change, target_id)
+                if current.status is CaseStatus.CANCELLED:
+                    determination = current  # cancelled already: the same answer again
+                else:
+                    determination = cancelled(target, current, now)
+                    determination.auth_number = current.auth_number
+                    self._apply(session, row, target, determination, actor, now)
+            elif current.status in OPEN:
+                # A change of a request still under review is that request, re-reviewed.
+                revised, determination = self._revised(target_id, target, current, change, now)
+                self._apply(session, row, revised, determination, actor, now)
+                answered = self._answer_as(change, target_id)
+            elif kind is ChangeKind.EXTENSION and (
+                longer := extended(current, change, self._plan(current), now)
+            ):
+                determination = longer
+                self._apply(session, row, target, determination, actor, now)
+                answered = self._answer_as(change, target_id)
+            else:
+                answered, determination = self._new_authorization(
+                    session, change, kind, target, current, today, actor, now
+                )
+            assert answered.id is not None
+            if replay_key:
+                self._remember(session, replay_key, [answered.id], None)
+            log.info(
+                "certification changed",
+                extra={
+                    "case_id": answered.id,
+                    "prior_case_id": target_id,
+                    "certification_type": kind.value,
+                    "status": determination.status.value,
+                },
+            )
+            return SubmitResult(answered, determination, None)
+
+    def _new_authorization(
+        self,
+        session: Session,
+        change: Case,
+        kind: ChangeKind,
+        target: Case,
+        current: Determination,
+        today: date,
+        actor: str,
+        now: datetime,
+    ) -> tuple[Case, Determination]:
+        """A revision of an authorization in force, a renewal, or an extension past the plan's
+        span: a new authorization that knows the one it replaces or continues."""
+        change.prior_case_id = target.id
+        change.related_case_id = target.related_case_id
+        if kind is ChangeKind.REVISED:
+            change.start_date = change_date(change, today)
+        else:
+            starts = continues_after(current, today)
+            asked = change.service_date
+            change.start_date = max(asked, starts) if asked else starts
+        if change.end_date is not None and change.end_date < change.start_date:
+            change.end_date = None
+        plan = self._plan(current)
+
+        def adjust(case: Case, reviewed: Determination) -> Determination:
+            if kind is ChangeKind.EXTENSION:
+                return pended_for_extension(case, reviewed, plan, now)
+            return reviewed
+
+        case, determination, _ = self._review_and_insert(session, change, actor, now, adjust)
+        if determination.status in IN_FORCE:
+            self._end_replaced(session, case, determination, actor, now)
+        return case, determination
+
+    def _revised(
+        self, case_id: str, case: Case, current: Determination, change: Case, now: datetime
+    ) -> tuple[Case, Determination]:
+        """A pended or held request changed by its requester: re-reviewed with the new content,
+        every item answered (cancelled items as C)."""
+        revised = change.model_copy(
+            deep=True,
+            update={
+                "id": case_id,
+                "related_case_id": case.related_case_id,
+                "prior_case_id": case.prior_case_id,
+                "certification_type": case.certification_type,
+            },
+        )
+        revised.program = self._program_for(revised)
+        if not revised.active_lines:
+            return revised, cancelled(revised, current, now)
+        determination = review(revised, self.ports, now)
+        determination.lines += [
+            cancelled_line(line) for line in revised.service_lines if line.cancelled
+        ]
+        determination.lines.sort(key=lambda line: line.sequence)
+        return revised, determination
+
+    @staticmethod
+    def _answer_as(change: Case, case_id: str) -> Case:
+        """The stored case's answer in the words of the change request (its envelope, traces
+        and the reference it named)."""
+        return change.model_copy(update={"id": case_id})
+
+    def _plan(self, determination: Determination) -> PlanPolicy | None:
+        return self.ports.plans.get(determination.plan_id) if determination.plan_id else None
+
+    def _resolve_reference(
+        self,
+        session: Session,
+        change: Case,
+        kind: ChangeKind,
+        may_change: Callable[[dict[str, Any]], bool] | None,
+    ) -> str:
+        """The stored case a change names, when this requester may change it."""
+        reference = change.change_reference
+        if reference is None or not reference.value.strip():
+            raise missing_reference(kind)
+        value = reference.value.strip()
+        submitter = change.submission.submitter_id or ""
+        candidates: list[str] = []
+        if reference.qualifier == "BB":
+            case_id = case_id_for_auth_number(value)
+            if case_id is None:
+                raise ChangeRefused(
+                    "IA",
+                    f"{value} is not an authorization number of this program "
+                    f"(they read {AUTH_PREFIX} and digits).",
+                )
+            candidates.append(case_id)
+        else:
+            claim = session.get(ReplayRow, f"claim:{submitter}:{value}")
+            if claim is not None and claim.case_ids:
+                candidates.append(claim.case_ids[0])
+            candidates += [
+                case_id
+                for case_id in (case_id_for_auth_number(value), value.upper())
+                if case_id and case_id.startswith(CASE_PREFIX)
+            ]
+            candidates += submitter_trace_case_ids(session, submitter, value)
+        for case_id in dict.fromkeys(candidates):
+            row = session.get(CaseRow, case_id)
+            if row is None:
+                continue
+            if row.submitter_id and row.submitter_id == submitter:
+                return case_id
+            # Another channel's request (a PAS cancel of an X12 request): the caller must be
+            # one the isolation rule lets see the case (gateway.partners.isolation.can_read).
+            if may_change is not None and may_change(row.case_json):
+                return case_id
+        raise unknown_reference(value)
+
+    def lineage(self, case_id: str) -> list[str]:
+        """The authorizations of one certification, oldest first: those `case_id` replaces or
+        continues, itself, and those that replace or continue it."""
+        with self.sessions() as session:
+            back: list[str] = []
+            row = session.get(CaseRow, case_id)
+            if row is None:
+                raise CaseNotFound(case_id)
+            while row is not None and row.prior_case_id and row.prior_case_id not in back:
+                back.insert(0, row.prior_case_id)
+                row = session.get(CaseRow, row.prior_case_id)
+            forward: list[str] = []
+            frontier = [case_id]
+            while frontier:
+                later = list(
+                    session.execute(
+                        select(CaseRow.id)
+                        .where(CaseRow.prior_case_id.in_(frontier))
+                        .order_by(CaseRow.created_at, CaseRow.id)
+                    ).scalars()
+                )
+                later = [c for c in later if c not in forward and c != case_id]
+                forward += later
+                frontier = later
+            return [*back, case_id, *forward]
+
+    def current_authorization(self, case_id: str) -> StoredCase:
+        """The authorization now in force for the certification `case_id` belongs to: the
+        newest of its lineage that is approved (or, when none is, the newest)."""
+        chain = [self.get(c) for c in self.lineage(case_id)]
+        in_force = [s for s in chain if s.status in IN_FORCE]
+        return (in_force or chain)[-1]
 
     def _resubmission(
         self,

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain.case import Case, CaseStatus, Determination, Program, StoredCase
+from gateway.domain.changes import IN_FORCE, ChangeKind, ended_day_before
 from gateway.domain.ports import Ports
 from gateway.domain.review import review
 from gateway.domain.reviewer import (
@@ -106,28 +107,67 @@ class CaseTransitions:
         change: Callable[[Session, CaseRow, Case, Determination], tuple[Case, Determination]],
     ) -> StoredCase:
         with writing(self.sessions) as session:
-            query = select(CaseRow).where(CaseRow.id == case_id)
-            if self.engine.dialect.name == "postgresql":
-                query = query.with_for_update()
-            row = session.execute(query).scalar_one_or_none()
-            if row is None:
-                raise CaseNotFound(case_id)
+            row = self._locked(session, case_id)
             case = Case.model_validate(row.case_json)
             current = Determination.model_validate(row.determination_json)
             case, determination = change(session, row, case, current)
-            previous = row.status
-            row.case_json = case.model_dump(mode="json")
-            row.determination_json = determination.model_dump(mode="json")
-            row.status = determination.status.value
-            row.due_by = determination.due_by
-            row.hold_due = determination.hold_due
-            row.updated_at = now
-            # An update may change the parties or the claim identifiers $inquire matches on.
-            index_case(session, case_id, row.member_key, row.case_json, row.created_at)
-            self._record(session, case, determination, previous, actor, now)
-            if determination.status in (CaseStatus.APPROVED, CaseStatus.MODIFIED):
-                self._release_supportive(session, case, actor, now)
+            self._apply(session, row, case, determination, actor, now)
         return self.get(case_id)
+
+    def _locked(self, session: Session, case_id: str) -> CaseRow:
+        """The stored case, locked for this transaction (PostgreSQL: SELECT ... FOR UPDATE)."""
+        query = select(CaseRow).where(CaseRow.id == case_id)
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = session.execute(query).scalar_one_or_none()
+        if row is None:
+            raise CaseNotFound(case_id)
+        return row
+
+    def _apply(
+        self,
+        session: Session,
+        row: CaseRow,
+        case: Case,
+        determination: Determination,
+        actor: str,
+        now: datetime,
+    ) -> None:
+        """Store a stored case's new determination with its event and jobs (caller's
+        transaction); an approval releases its supportive cases and ends what it replaces."""
+        previous = row.status
+        row.case_json = case.model_dump(mode="json")
+        row.determination_json = determination.model_dump(mode="json")
+        row.status = determination.status.value
+        row.due_by = determination.due_by
+        row.hold_due = determination.hold_due
+        row.updated_at = now
+        # An update may change the parties or the claim identifiers $inquire matches on.
+        index_case(session, row.id, row.member_key, row.case_json, row.created_at)
+        self._record(session, case, determination, previous, actor, now)
+        if determination.status in (CaseStatus.APPROVED, CaseStatus.MODIFIED):
+            self._release_supportive(session, case, actor, now)
+        if determination.status in IN_FORCE and previous != determination.status:
+            self._end_replaced(session, case, determination, actor, now)
+
+    def _end_replaced(
+        self, session: Session, case: Case, determination: Determination, actor: str, now: datetime
+    ) -> None:
+        """A revision approved (now or later, by a reviewer) ends the authorization it replaces
+        the day before it starts (DOMAIN.md: changes need a new authorization from the date of
+        the change)."""
+        if case.certification_type != ChangeKind.REVISED or not case.prior_case_id:
+            return
+        if determination.period_start is None:
+            return
+        prior = self._locked(session, case.prior_case_id)
+        current = Determination.model_validate(prior.determination_json)
+        if current.status not in IN_FORCE:
+            return
+        if current.period_end is not None and current.period_end < determination.period_start:
+            return  # already ends before the replacement starts
+        ended = ended_day_before(current, determination.period_start, now)
+        self._apply(session, prior, Case.model_validate(prior.case_json), ended, actor, now)
 
     def _release_supportive(
         self, session: Session, primary: Case, actor: str, now: datetime

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from gateway.store.models import CaseLookupRow
+from gateway.store.models import CaseLookupRow, CaseRow
 
 # The parties whose NPI lets a provider inquire about a case (PAS $inquire, issue 3).
 NPI_ROLES = ("requester", "ordering", "rendering", "facility")
@@ -80,3 +80,17 @@ def member_case_ids(
         .limit(limit)
     )
     return [case_id for case_id, _ in session.execute(query)]
+
+
+def submitter_trace_case_ids(session: Session, submitter_id: str, trace_number: str) -> list[str]:
+    """Cases a submitter sent under its own trace number (a change naming the original request
+    by the trace it was sent with), newest first."""
+    query = (
+        select(CaseLookupRow.case_id)
+        .join(CaseRow, CaseRow.id == CaseLookupRow.case_id)
+        .where(CaseLookupRow.trace_number == trace_number, CaseRow.submitter_id == submitter_id)
+        .distinct()
+        .order_by(CaseLookupRow.case_id.desc())
+        .limit(5)
+    )
+    return list(session.execute(query).scalars())

@@ -35,6 +35,7 @@ from gateway.domain.case import (
     Rejection,
     Submission,
 )
+from gateway.domain.changes import ChangeRefused
 from gateway.service.identity import RequestConflict
 from gateway.x12.envelope import (
     Transaction,
@@ -137,6 +138,18 @@ def _conflicting_request(case: Case, now: datetime, exc: RequestConflict) -> Det
     )
 
 
+def _refused_change(now: datetime, exc: ChangeRefused) -> Determination:
+    """A revision, extension, renewal or cancel that cannot be applied: the AAA in 2000E that
+    says why (MA, IA, T5, CI or 33; docs/x12-companion-guide.md), correct and resubmit."""
+    return Determination(
+        status=CaseStatus.REJECTED,
+        review_action=ReviewAction.CONTACT_PAYER,
+        reason=Reason(code="CHANGE_REFUSED", text=exc.text),
+        rejection=Rejection(loop="2000E", aaa_code=exc.aaa_code, follow_up="C", text=exc.text),
+        decided_at=now,
+    )
+
+
 def submit_transaction(
     delims: Delimiters,
     isa: Segment,
@@ -181,6 +194,8 @@ def submit_transaction(
         stored, determination = submit(case, key)
     except RequestConflict as exc:  # never a second case under the same BHT03
         stored, determination = case, _conflicting_request(case, now, exc)
+    except ChangeRefused as exc:  # a change naming nothing it may change: never a new case
+        stored, determination = case, _refused_change(now, exc)
     except Exception as exc:  # the answer must still go back (AAA 42, resubmit later)
         stored, determination = case, _rejected_by_gateway(case, now, exc)
     trace = stored.id or str(numbers.next(TRACE))

@@ -18,6 +18,7 @@ from gateway.domain.case import (
     Address,
     Attachment,
     Case,
+    ChangeReference,
     Channel,
     ClinicalFacts,
     Diagnosis,
@@ -583,6 +584,16 @@ def _assemble(
     level_of_service = um[5] if len(um) > 5 else ""
     traces = [t[1] for t in event["trn"] if len(t) > 1]
     certification = um[1] if len(um) > 1 and um[1] else "I"
+    if bht and bht.get(2) == "01":
+        certification = "3"  # BHT02 01: the whole transaction cancels a certification
+    refs = event["refs"]
+    reference = (
+        ChangeReference(qualifier="BB", value=refs["BB"])
+        if refs.get("BB")
+        else ChangeReference(qualifier="NT", value=refs["NT"])
+        if refs.get("NT")
+        else None
+    )
     echo = {
         "bht02": bht.get(2) if bht else "",
         "bht03": bht.get(3) if bht else "",
@@ -620,7 +631,7 @@ def _assemble(
         urgency=Urgency.URGENT if level_of_service in ("U", "03") else Urgency.STANDARD,
         attachments=attachments,
         messages=list(event["msgs"]),
-        prior_case_id=event["refs"].get("BB") if certification in ("3", "4", "S") else None,
+        change_reference=reference,
         submission=Submission(
             channel=Channel.X12,
             submitter_id=submitter,

@@ -267,6 +267,10 @@ def _event(
             clean(determination.auth_number or "", 50),
             code or "",
         )
+    reference = case.change_reference
+    if reference is not None and reference.qualifier == "BB":
+        # A change's answer echoes the certification it named (005010X217 2000E REF*BB).
+        body.add("REF", "BB", clean(reference.value, 50))
     if case.id:
         body.add("REF", "NT", clean(case.id, 50))
     period = _period(determination.period_start, determination.period_end)
