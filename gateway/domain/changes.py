@@ -123,6 +123,21 @@ def ended_day_before(current: Determination, change_starts: date, now: datetime)
     """The replaced authorization ends the day before its replacement starts."""
     last_day = change_starts - timedelta(days=1)
     ended = current.model_copy(deep=True)
+    if current.period_start is not None and last_day < current.period_start:
+        # Replaced before it began: the old authorization never takes effect.
+        ended.status = CaseStatus.CANCELLED
+        ended.review_action = ReviewAction.CANCELLED
+        ended.reason = Reason(
+            code="REPLACED_BY_CHANGE",
+            plan_rule=current.reason.plan_rule,
+            pathway_row=current.reason.pathway_row,
+            text=(
+                f"Replaced by a changed authorization from {change_starts.isoformat()}, before "
+                "this one began."
+            ),
+        )
+        ended.decided_at = now
+        return ended
     if ended.period_end is None or ended.period_end > last_day:
         ended.period_end = max(last_day, ended.period_start or last_day)
     for line in ended.lines:
@@ -137,6 +152,7 @@ def ended_day_before(current: Determination, change_starts: date, now: datetime)
             f"{change_starts.isoformat()}; this authorization ends {last_day.isoformat()}."
         ),
     )
+    ended.decided_at = now
     return ended
 
 
