@@ -191,6 +191,9 @@ def observe_case(client: Any, case_id: str) -> dict[str, Any]:
     determination = body.get("determination") or {}
     return {
         "status": body.get("status"),
+        "prior_case_id": (body.get("case") or {}).get("prior_case_id"),
+        "period_start": determination.get("period_start"),
+        "period_end": determination.get("period_end"),
         "pend_kind": determination.get("pend_kind"),
         "missing_facts": determination.get("missing_facts"),
         "jobs": sorted({job.get("kind") for job in jobs}),

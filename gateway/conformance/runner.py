@@ -20,6 +20,7 @@ import httpx
 
 from gateway.conformance.observe import observe_case, observe_response
 from gateway.conformance.suite import REFERENCE_PREFIX, ConformanceCase, Step, SuiteError
+from gateway.domain.outcomes import authorization_number
 from gateway.settings import Settings, get_settings
 from gateway.x12.grammar import x12_map_dir
 
@@ -131,30 +132,47 @@ def _local_operator_headers(app: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint()}"} if mint else {}
 
 
-def _send(target: Target, case: ConformanceCase, step: Step, case_id: str | None) -> httpx.Response:
+def step_content(case: ConformanceCase, relative: str, bound: dict[str, str]) -> bytes:
+    """A step's file with the values of the certification an earlier step created filled in:
+    `{{case_id}}` and `{{auth_number}}` (a change names the authorization it changes, whose
+    number is only known once the gateway answered)."""
+    content = case.resolve(relative).read_bytes()
+    for name, value in bound.items():
+        content = content.replace(f"{{{{{name}}}}}".encode(), value.encode())
+    return content
+
+
+def _send(
+    target: Target,
+    case: ConformanceCase,
+    step: Step,
+    case_id: str | None,
+    bound: dict[str, str] | None = None,
+) -> httpx.Response:
     client = target.client
+    bound = bound or {}
     if step.x12:
         return client.post(
             "/x12/278",
-            content=case.resolve(step.x12).read_bytes(),
+            content=step_content(case, step.x12, bound),
             headers={"Content-Type": "application/edi-x12"},
         )
     if step.pas:
         return client.post(
             "/fhir/Claim/$submit",
-            content=case.resolve(step.pas).read_bytes(),
+            content=step_content(case, step.pas, bound),
             headers={"Content-Type": "application/fhir+json"},
         )
     if step.inquire:
         return client.post(
             "/fhir/Claim/$inquire",
-            content=case.resolve(step.inquire).read_bytes(),
+            content=step_content(case, step.inquire, bound),
             headers={"Content-Type": "application/fhir+json"},
         )
     if step.case:
         return client.post(
             "/cases",
-            content=case.resolve(step.case).read_bytes(),
+            content=step_content(case, step.case, bound),
             headers={"Content-Type": "application/json"},
         )
     if case_id is None:
@@ -198,6 +216,7 @@ def run_case(case: ConformanceCase, target: Target) -> CaseResult:
     started = time.perf_counter()
     result = CaseResult(case.suite, case.name, case.description, "pass")
     case_id: str | None = None
+    bound: dict[str, str] = {}
     determinations: list[Any] = []
     try:
         for index, step in enumerate(case.steps):
@@ -206,18 +225,23 @@ def run_case(case: ConformanceCase, target: Target) -> CaseResult:
                 delivered = target.worker() if target.worker else 0
                 observed: dict[str, Any] = {"delivered": delivered}
             else:
-                response = _send(target, case, step, case_id)
+                response = _send(target, case, step, case_id, bound)
                 observed = observe_response(step.action, response)
                 case_id = observed.get("case_id") or case_id
+                if case_id and not bound:
+                    # The first case of the scenario: the certification later steps change.
+                    bound = {"case_id": case_id, "auth_number": authorization_number(case_id)}
                 if step.x12:
                     observed["oracle"] = oracle_verdict(
-                        case.resolve(step.x12).read_bytes(),
+                        step_content(case, step.x12, bound),
                         response.content,
                         observed,
                         target.map_dir,
                     )
             if case_id:
                 observed.update(observe_case(target.client, case_id))
+            if bound and bound["case_id"] != case_id:
+                observed["original"] = observe_case(target.client, bound["case_id"])
             determinations.append(observed.get("items"))
             step_result = StepResult(label, observed)
             step_result.difference = first_difference(step.expect, observed)

@@ -33,7 +33,11 @@ CASE_PREFIX = "PA"
 
 def auth_number_for(case: Case) -> str:
     # One authorization number per case, derived from its id so a re-review keeps it.
-    return f"{AUTH_PREFIX}{(case.id or '').removeprefix(CASE_PREFIX)}"
+    return authorization_number(case.id or "")
+
+
+def authorization_number(case_id: str) -> str:
+    return f"{AUTH_PREFIX}{case_id.removeprefix(CASE_PREFIX)}"
 
 
 def case_id_for_auth_number(number: str) -> str | None:
