@@ -19,10 +19,10 @@ from gateway.domain.ports import Ports
 from gateway.fhir.codes import use_crosswalks
 from gateway.mappings import Mappings, load_mappings
 from gateway.notify.worker import Dispatcher
-from gateway.service.core import Core, JobPlanner
+from gateway.service.core import CaseService, JobPlanner
+from gateway.service.store import JobSpec, PlannerReads
 from gateway.settings import Settings, get_settings
-from gateway.store.outbox import JobSpec
-from gateway.store.reads import PlannerReads
+from gateway.store.repository import SqlCaseStore
 
 
 def build_ports(settings: Settings, mappings: Mappings | None = None) -> Ports:
@@ -78,7 +78,7 @@ class Gateway:
     """What a process of the gateway runs on: its settings and its case service."""
 
     settings: Settings
-    core: Core
+    core: CaseService
 
     def dispatcher(self, **options: Any) -> Dispatcher:
         """The outbox dispatcher over this gateway's store, ticking its review clocks."""
@@ -105,11 +105,11 @@ def build(
     # mappings/ read once and checked here: a wrong file stops the start, naming file and field.
     mappings = load_mappings(settings.mappings_dir)
     use_crosswalks(mappings.crosswalks)
-    core = Core(
+    core = CaseService(
         settings,
+        store=SqlCaseStore.from_url(settings.database_url, migrate=migrate),
         ports=build_ports(settings, mappings),
         job_planners=job_planners(settings, mappings),
-        migrate=migrate,
         clock=clock,
     )
     return Gateway(settings, core)

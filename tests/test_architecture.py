@@ -28,6 +28,17 @@ FORBIDDEN_IN_DOMAIN = (
     "gateway.wiring",
     "gateway.service",
 )
+# The case service works over its store port (gateway.service.store): no SQL, no store module,
+# no framework; gateway.store implements the port, never the other way round.
+FORBIDDEN_IN_SERVICE = (
+    "sqlalchemy",
+    "alembic",
+    "fastapi",
+    "starlette",
+    "gateway.store",
+    "gateway.api",
+    "gateway.wiring",
+)
 # Adapters behind the ports, and where they may be built.
 ADAPTER_CONSTRUCTORS = ("RosterEligibility", "PathwayEngine")
 COMPOSITION_ROOT = "gateway.wiring"
@@ -93,6 +104,17 @@ def test_the_domain_imports_no_framework_store_settings_or_channel():
     assert offences == []
 
 
+def test_the_case_service_imports_no_sql_store_or_framework():
+    offences = [
+        f"{module} imports {name}"
+        for module, path in MODULES.items()
+        if _matches(module, "gateway.service")
+        for name in sorted(_imports(module, path))
+        if any(_matches(name, forbidden) for forbidden in FORBIDDEN_IN_SERVICE)
+    ]
+    assert offences == []
+
+
 def test_adapters_are_constructed_in_the_composition_root_alone():
     builders: dict[str, set[str]] = {}
     for module, path in MODULES.items():
@@ -151,3 +173,5 @@ def test_the_graph_sees_real_imports():
     graph = _graph()
     assert "gateway.domain.case" in graph["gateway.domain.review"]
     assert "gateway.wiring" in graph["gateway.api.app"]
+    assert "gateway.service.store" in graph["gateway.store.repository"]
+    assert "sqlalchemy" in _imports("gateway.store.repository", MODULES["gateway.store.repository"])

@@ -1,9 +1,10 @@
 """The case service: review a case and store it with its events and outbound jobs at once.
 
-Channels call `Core` with canonical cases; Core calls the pure `review` and commits the case, its
-status history and its outbox jobs in one transaction (DESIGN.md decision 5). Channels that need
-to send something on a later decision (PAS subscription notifications) register a job planner;
-the core never imports a channel.
+Channels call `CaseService` with canonical cases; it calls the pure `review` and commits the
+case, its status history and its outbox jobs in one unit of work of the case store, a port
+(gateway.service.store; DESIGN.md decision 5). Channels that need to send something on a later
+decision (PAS subscription notifications) register a job planner; the service never imports a
+channel, nor the store's SQL. `Core` is its older name, kept for the many callers.
 """
 
 from __future__ import annotations
@@ -12,14 +13,8 @@ import json
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, Protocol
-
-from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from datetime import UTC, date, datetime
+from typing import Any
 
 from gateway.domain.actions import ReviewAction
 from gateway.domain.case import Case, CaseStatus, Determination, Program, StoredCase
@@ -49,28 +44,34 @@ from gateway.domain.policy import PlanPolicy
 from gateway.domain.ports import Ports
 from gateway.domain.programs import program_answer
 from gateway.domain.review import review
-from gateway.domain.reviewer import cancelled, cancelled_line
+from gateway.domain.reviewer import ReviewerDecision, cancelled, cancelled_line
+from gateway.service.enrich import address_on_file, drug_names, program_for
+from gateway.service.errors import CaseNotFound, InvalidTransition
 from gateway.service.identity import (
     RequestConflict,
     business_fingerprint,
     business_identifier,
     identity_key,
 )
-from gateway.service.transitions import CaseNotFound, CaseTransitions, InvalidTransition
+from gateway.service.recorder import CaseRecorder, JobPlanner, determination_of, load, locked
+from gateway.service.store import (
+    CaseStore,
+    CaseTransaction,
+    JobSpec,
+    SharedDatabase,
+    StoreConflict,
+)
+from gateway.service.transitions import CaseTransitions, Change
 from gateway.settings import Settings
-from gateway.store import outbox
-from gateway.store.db import make_engine, session_factory, upgrade, writing
-from gateway.store.lookup import index_case, member_case_ids, submitter_trace_case_ids
-from gateway.store.models import CaseEventRow, CaseRow, CounterRow, ReplayRow, utcnow
-from gateway.store.outbox import JobSpec
-from gateway.store.reads import PlannerReads, SessionReads
 
-# The errors callers of the core catch live beside the transitions that raise them.
+# What callers catch, importable from here as it always was (gateway.service.errors).
 __all__ = [
     "CaseNotFound",
+    "CaseService",
     "ChangeRefused",
     "Core",
     "InvalidTransition",
+    "JobPlanner",
     "RequestConflict",
     "StoredCase",
     "SubmitResult",
@@ -83,17 +84,8 @@ DEFAULT_ZONE = "America/New_York"
 INQUIRY_LIMIT = 20
 
 
-class JobPlanner(Protocol):
-    """Which outbound jobs a determination causes; called inside the storing transaction."""
-
-    def __call__(
-        self,
-        reads: PlannerReads,
-        case: Case,
-        determination: Determination,
-        previous_status: str | None,
-        /,
-    ) -> Sequence[JobSpec]: ...
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -105,77 +97,81 @@ class SubmitResult:
     children: list[StoredCase] = field(default_factory=list)
 
 
-class Core(CaseTransitions):
+class CaseService:
     def __init__(
         self,
         settings: Settings,
         *,
+        store: CaseStore,
         ports: Ports,
-        job_planners: list[JobPlanner] | None = None,
-        migrate: bool = True,
+        job_planners: Sequence[JobPlanner] = (),
         clock: Callable[[], datetime] | None = None,
     ):
-        """Every collaborator comes in: the ports and the job planners are built by
+        """Every collaborator comes in: the store, the ports and the job planners are built by
         `gateway.wiring.build`, the one place adapters are constructed."""
         self.settings = settings
         # A frozen clock replays a conformance suite as of its own date (GATEWAY_FROZEN_TIME).
         frozen = settings.frozen_time
-        self.clock: Callable[[], datetime] = clock or ((lambda: frozen) if frozen else utcnow)
-        self.engine = make_engine(settings.database_url)
-        if migrate:
-            upgrade(self.engine)
-        self.sessions: sessionmaker[Session] = session_factory(self.engine)
+        self.clock: Callable[[], datetime] = clock or ((lambda: frozen) if frozen else _utcnow)
+        self.store = store
         self.ports = ports
-        self.job_planners: list[JobPlanner] = list(job_planners or [])
+        self.job_planners: list[JobPlanner] = list(job_planners)
+        self.recorder = CaseRecorder(ports=ports, job_planners=self.job_planners)
+        self.transitions = CaseTransitions(
+            store=store, ports=ports, recorder=self.recorder, clock=self.clock
+        )
+
+    # -- the database other parts of the gateway share --------------------------------------
+
+    def _shared(self) -> SharedDatabase:
+        if not isinstance(self.store, SharedDatabase):
+            raise AttributeError("this case service's store is not a database others share")
+        return self.store
+
+    @property
+    def sessions(self) -> Any:
+        """The SQL store's sessions: routers, the dispatcher and the partners code keep their
+        own tables (partners, audit, subscriptions, the outbox) in the same database."""
+        return self._shared().sessions
+
+    @property
+    def engine(self) -> Any:
+        return self._shared().engine
+
+    def enqueue(
+        self, session: Any, job: JobSpec, case_id: str | None, now: datetime | None = None
+    ) -> None:
+        """Store an outbound job in the caller's own transaction on `sessions` (a subscription
+        stored with its handshake), once per idempotency key."""
+        self._shared().enqueue_in(session, case_id, [job], at=now or self.clock())
 
     # -- counters ---------------------------------------------------------------------------
 
-    def next_number(self, name: str, session: Session | None = None) -> int:
+    def next_number(self, name: str, tx: CaseTransaction | None = None) -> int:
         """A counter that never repeats, across restarts and processes (X12 control numbers,
         case numbers)."""
-        if session is None:
-            with writing(self.sessions) as own:
-                return self.next_number(name, own)
-        # One upsert: the row lock it takes (PostgreSQL) or the write lock (SQLite) makes the
-        # increment atomic across processes.
-        statement = self._dialect_insert(CounterRow).values(name=name, value=1)
-        statement = statement.on_conflict_do_update(
-            index_elements=["name"], set_={"value": CounterRow.value + 1}
-        ).returning(CounterRow.value)
-        return int(session.execute(statement).scalar_one())
+        if tx is None:
+            with self.store.transaction() as own:
+                return own.next_number(name)
+        return tx.next_number(name)
 
-    @property
-    def _dialect_insert(self) -> Any:
-        """INSERT with ON CONFLICT for this database (both dialects spell it alike)."""
-        return pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-
-    def _remember(
-        self, session: Session, key: str, case_ids: list[str], response: str | None
-    ) -> bool:
-        """Store a replay/claim key unless it exists; True when this call stored it."""
-        statement = (
-            self._dialect_insert(ReplayRow)
-            .values(key=key, case_ids=case_ids, response=response, created_at=self.clock())
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
-        result: Any = session.execute(statement)  # a CursorResult: INSERT reports rowcount
-        return bool(result.rowcount)
-
-    def _new_case_id(self, session: Session, now: datetime) -> str:
-        return f"PA{now:%y}{self.next_number('case', session):08d}"
+    def _new_case_id(self, tx: CaseTransaction, now: datetime) -> str:
+        return f"PA{now:%y}{tx.next_number('case'):08d}"
 
     # -- submit -----------------------------------------------------------------------------
 
-    def replayed(self, replay_key: str, session: Session | None = None) -> SubmitResult | None:
-        if session is None:
-            with self.sessions() as own:
+    def replayed(self, replay_key: str, tx: CaseTransaction | None = None) -> SubmitResult | None:
+        if tx is None:
+            with self.store.read() as own:
                 return self.replayed(replay_key, own)
-        row = session.get(ReplayRow, replay_key)
-        if row is None or not row.case_ids:
+        replay = tx.replay(replay_key)
+        if replay is None or not replay.case_ids:
             return None
-        stored = self._load(session, row.case_ids[0])
+        stored = load(tx, replay.case_ids[0])
         assert stored.determination is not None
-        return SubmitResult(stored.case, stored.determination, response=row.response, replayed=True)
+        return SubmitResult(
+            stored.case, stored.determination, response=replay.response, replayed=True
+        )
 
     def submit(
         self,
@@ -193,8 +189,8 @@ class Core(CaseTransitions):
         An exact replay (same `replay_key`) returns what was answered the first time and
         creates nothing (DESIGN.md decision 7). So does a resubmission: the same submitter and
         business identifier with the same business content under a new envelope
-        (gateway.service.identity); the same identity with other content raises RequestConflict. The
-        core takes `case` over (it sets its id and completes it from the payer's files):
+        (gateway.service.identity); the same identity with other content raises RequestConflict.
+        The service takes `case` over (it sets its id and completes it from the payer's files):
         channels hand in a case they built for this call.
 
         A change (certification type S, 4, R or 3) names the certification it changes and is
@@ -219,40 +215,36 @@ class Core(CaseTransitions):
 
     def _keep_answer(self, replay_key: str, response: str) -> None:
         """The answer a replay of `replay_key` gets, stored once (the first one rendered)."""
-        with writing(self.sessions) as session:
-            session.execute(
-                update(ReplayRow)
-                .where(ReplayRow.key == replay_key, ReplayRow.response.is_(None))
-                .values(response=response)
-            )
+        with self.store.transaction() as tx:
+            tx.keep_answer(replay_key, response)
 
     def _store_new(
         self, case: Case, *, actor: str, replay_key: str | None, now: datetime | None
     ) -> SubmitResult:
         now = now or self.clock()
         identity = identity_key(case)
-        # Taken before the core completes the case, so every copy of a request hashes alike.
+        # Taken before the service completes the case, so every copy of a request hashes alike.
         fingerprint = business_fingerprint(case) if identity else ""
         try:
-            with writing(self.sessions) as session:
+            with self.store.transaction() as tx:
                 if replay_key:
-                    prior = self.replayed(replay_key, session)
+                    prior = self.replayed(replay_key, tx)
                     if prior is not None:
                         return prior
                 if identity:
-                    known = self._resubmission(session, identity, fingerprint, case, replay_key)
+                    known = self._resubmission(tx, identity, fingerprint, case, replay_key, now)
                     if known is not None:
                         return known
-                case, determination, children = self._review_and_insert(session, case, actor, now)
+                case, determination, children = self._review_and_insert(tx, case, actor, now)
                 assert case.id is not None  # numbered by _review_and_insert
-                if replay_key and not self._remember(session, replay_key, [case.id], None):
-                    raise IntegrityError("replay key stored concurrently", None, Exception())
+                if replay_key and not tx.remember(replay_key, [case.id], None, at=now):
+                    raise StoreConflict("replay key stored concurrently")
                 content = json.dumps({"content": fingerprint})
-                if identity and not self._remember(session, identity, [case.id], content):
-                    raise IntegrityError("request identity stored concurrently", None, Exception())
+                if identity and not tx.remember(identity, [case.id], content, at=now):
+                    raise StoreConflict("request identity stored concurrently")
                 claim_key = self._claim_key(case)
                 if claim_key:
-                    self._remember(session, claim_key, [case.id], None)
+                    tx.remember(claim_key, [case.id], None, at=now)
                 log.info(
                     "case stored",
                     extra={
@@ -262,41 +254,41 @@ class Core(CaseTransitions):
                     },
                 )
                 return SubmitResult(case, determination, None, children=children)
-        except IntegrityError:
+        except StoreConflict:
             # A concurrent identical replay won the race: answer with what it stored.
             if replay_key:
                 prior = self.replayed(replay_key)
                 if prior is not None:
                     return prior
             if identity:
-                with writing(self.sessions) as session:
-                    known = self._resubmission(session, identity, fingerprint, case, replay_key)
+                with self.store.transaction() as tx:
+                    known = self._resubmission(tx, identity, fingerprint, case, replay_key, now)
                     if known is not None:
                         return known
             raise
 
     def _review_and_insert(
         self,
-        session: Session,
+        tx: CaseTransaction,
         case: Case,
         actor: str,
         now: datetime,
         adjust: Callable[[Case, Determination], Determination] | None = None,
     ) -> tuple[Case, Determination, list[StoredCase]]:
         """Number, complete, review and insert a new case (and its supportive cases) in the
-        caller's transaction. `adjust` may change the review's determination before it is
+        caller's unit of work. `adjust` may change the review's determination before it is
         stored (an extension past the plan's span is pended)."""
-        case.id = self._new_case_id(session, now)
-        case.program = self._program_for(case)
-        self._address_on_file(case)
-        self._drug_names(case)
+        case.id = self._new_case_id(tx, now)
+        case.program = program_for(case, self.ports)
+        address_on_file(case, self.ports)
+        drug_names(case, self.ports)
         if case.program is Program.SPORT and case.related_case_id:
-            case = self._with_primary_facts(session, case)
+            case = self._with_primary_facts(tx, case)
         determination = review(case, self.ports, now)
         if adjust is not None:
             determination = adjust(case, determination)
-        self._insert(session, case, determination, actor, now)
-        children = self._split_supportive(session, case, determination, actor, now)
+        self.recorder.insert(tx, case, determination, actor, now)
+        children = self._split_supportive(tx, case, determination, actor, now)
         return case, determination, children
 
     # -- changes after the first answer (gateway.domain.changes) ----------------------------
@@ -311,19 +303,19 @@ class Core(CaseTransitions):
         now: datetime | None,
         may_change: Callable[[dict[str, Any]], bool] | None = None,
     ) -> SubmitResult:
-        """A revision, extension, renewal or cancel of a stored certification, in one
-        transaction. Raises ChangeRefused (an AAA / OperationOutcome for the channel) when the
+        """A revision, extension, renewal or cancel of a stored certification, in one unit of
+        work. Raises ChangeRefused (an AAA / OperationOutcome for the channel) when the
         reference is missing, unknown, foreign, or the certification cannot take the change."""
         now = now or self.clock()
-        with writing(self.sessions) as session:
+        with self.store.transaction() as tx:
             if replay_key:
-                prior = self.replayed(replay_key, session)
+                prior = self.replayed(replay_key, tx)
                 if prior is not None:
                     return prior
-            target_id = self._resolve_reference(session, change, kind, may_change)
-            row = self._locked(session, target_id)
-            target = Case.model_validate(row.case_json)
-            current = Determination.model_validate(row.determination_json)
+            target_id = self._resolve_reference(tx, change, kind, may_change)
+            record = locked(tx, target_id)
+            target = record.case()
+            current = determination_of(record)
             check_same_patient(change, target)
             check_changeable(kind, current, target_id)
             plan = self._plan(current)
@@ -337,25 +329,25 @@ class Core(CaseTransitions):
                 else:
                     determination = cancelled(target, current, now)
                     determination.auth_number = current.auth_number
-                    self._apply(session, row, target, determination, actor, now)
+                    self.recorder.apply(tx, record, target, determination, actor, now)
             elif current.status in OPEN:
                 # A change of a request still under review is that request, re-reviewed.
                 revised, determination = self._revised(target_id, target, current, change, now)
-                self._apply(session, row, revised, determination, actor, now)
+                self.recorder.apply(tx, record, revised, determination, actor, now)
                 answered = self._answer_as(change, target_id)
             elif kind is ChangeKind.EXTENSION and (
                 longer := extended(current, change, self._plan(current), now)
             ):
                 determination = longer
-                self._apply(session, row, target, determination, actor, now)
+                self.recorder.apply(tx, record, target, determination, actor, now)
                 answered = self._answer_as(change, target_id)
             else:
                 answered, determination = self._new_authorization(
-                    session, change, kind, target, current, today, actor, now
+                    tx, change, kind, target, current, today, actor, now
                 )
             assert answered.id is not None
             if replay_key:
-                self._remember(session, replay_key, [answered.id], None)
+                tx.remember(replay_key, [answered.id], None, at=now)
             log.info(
                 "certification changed",
                 extra={
@@ -369,7 +361,7 @@ class Core(CaseTransitions):
 
     def _new_authorization(
         self,
-        session: Session,
+        tx: CaseTransaction,
         change: Case,
         kind: ChangeKind,
         target: Case,
@@ -397,9 +389,9 @@ class Core(CaseTransitions):
                 return pended_for_extension(case, reviewed, plan, now)
             return reviewed
 
-        case, determination, _ = self._review_and_insert(session, change, actor, now, adjust)
+        case, determination, _ = self._review_and_insert(tx, change, actor, now, adjust)
         if determination.status in IN_FORCE:
-            self._end_replaced(session, case, determination, actor, now)
+            self.recorder.end_replaced(tx, case, determination, actor, now)
         return case, determination
 
     def _revised(
@@ -416,7 +408,7 @@ class Core(CaseTransitions):
                 "certification_type": case.certification_type,
             },
         )
-        revised.program = self._program_for(revised)
+        revised.program = program_for(revised, self.ports)
         if not revised.active_lines:
             return revised, cancelled(revised, current, now)
         determination = review(revised, self.ports, now)
@@ -437,7 +429,7 @@ class Core(CaseTransitions):
 
     def _resolve_reference(
         self,
-        session: Session,
+        tx: CaseTransaction,
         change: Case,
         kind: ChangeKind,
         may_change: Callable[[dict[str, Any]], bool] | None,
@@ -459,7 +451,7 @@ class Core(CaseTransitions):
                 )
             candidates.append(case_id)
         else:
-            claim = session.get(ReplayRow, f"claim:{submitter}:{value}")
+            claim = tx.replay(f"claim:{submitter}:{value}")
             if claim is not None and claim.case_ids:
                 candidates.append(claim.case_ids[0])
             candidates += [
@@ -467,41 +459,34 @@ class Core(CaseTransitions):
                 for case_id in (case_id_for_auth_number(value), value.upper())
                 if case_id and case_id.startswith(CASE_PREFIX)
             ]
-            candidates += submitter_trace_case_ids(session, submitter, value)
+            candidates += tx.by_submitter_trace(submitter, value)
         for case_id in dict.fromkeys(candidates):
-            row = session.get(CaseRow, case_id)
-            if row is None:
+            record = tx.case(case_id)
+            if record is None:
                 continue
-            if row.submitter_id and row.submitter_id == submitter:
+            if record.submitter_id and record.submitter_id == submitter:
                 return case_id
             # Another channel's request (a PAS cancel of an X12 request): the caller must be
             # one the isolation rule lets see the case (gateway.partners.isolation.can_read).
-            if may_change is not None and may_change(row.case_json):
+            if may_change is not None and may_change(record.case_json):
                 return case_id
         raise unknown_reference(value)
 
     def lineage(self, case_id: str) -> list[str]:
         """The authorizations of one certification, oldest first: those `case_id` replaces or
         continues, itself, and those that replace or continue it."""
-        with self.sessions() as session:
+        with self.store.read() as tx:
             back: list[str] = []
-            row = session.get(CaseRow, case_id)
-            if row is None:
+            record = tx.case(case_id)
+            if record is None:
                 raise CaseNotFound(case_id)
-            while row is not None and row.prior_case_id and row.prior_case_id not in back:
-                back.insert(0, row.prior_case_id)
-                row = session.get(CaseRow, row.prior_case_id)
+            while record is not None and record.prior_case_id and record.prior_case_id not in back:
+                back.insert(0, record.prior_case_id)
+                record = tx.case(record.prior_case_id)
             forward: list[str] = []
             frontier = [case_id]
             while frontier:
-                later = list(
-                    session.execute(
-                        select(CaseRow.id)
-                        .where(CaseRow.prior_case_id.in_(frontier))
-                        .order_by(CaseRow.created_at, CaseRow.id)
-                    ).scalars()
-                )
-                later = [c for c in later if c not in forward and c != case_id]
+                later = [c for c in tx.successors(frontier) if c not in forward and c != case_id]
                 forward += later
                 frontier = later
             return [*back, case_id, *forward]
@@ -515,55 +500,32 @@ class Core(CaseTransitions):
 
     def _resubmission(
         self,
-        session: Session,
+        tx: CaseTransaction,
         identity: str,
         fingerprint: str,
         case: Case,
         replay_key: str | None,
+        now: datetime,
     ) -> SubmitResult | None:
         """The stored answer to a request already received under `identity`, rendered for
         this copy (its envelope and echo); None when the identity is new. Raises
         RequestConflict when the stored request's business content differs."""
-        row = session.get(ReplayRow, identity)
-        if row is None or not row.case_ids:
+        replay = tx.replay(identity)
+        if replay is None or not replay.case_ids:
             return None
-        case_id = row.case_ids[0]
-        if json.loads(row.response or "{}").get("content") != fingerprint:
+        case_id = replay.case_ids[0]
+        if json.loads(replay.response or "{}").get("content") != fingerprint:
             log.info("request identity conflict", extra={"case_id": case_id})
             raise RequestConflict(identity, case_id, business_identifier(case) or "")
-        stored = self._load(session, case_id)
+        stored = load(tx, case_id)
         assert stored.determination is not None
         # The stored case as it stands now (a reviewer may have decided it since), answered
         # in the words of this copy: its control numbers, fullUrls and identifiers.
         answered = stored.case.model_copy(update={"submission": case.submission})
         if replay_key:
-            self._remember(session, replay_key, [case_id], None)
+            tx.remember(replay_key, [case_id], None, at=now)
         log.info("resubmission answered from the stored case", extra={"case_id": case_id})
         return SubmitResult(answered, stored.determination, None, replayed=True)
-
-    def _address_on_file(self, case: Case) -> None:
-        """Member letters go to the address the payer has on file when the request carries
-        none (DOMAIN.md: the member receives a letter by mail)."""
-        if case.member.address is None:
-            enrollment = self.ports.eligibility.enrollment(case.member.member_id)
-            if enrollment is not None and enrollment.address is not None:
-                case.member.address = enrollment.address
-
-    def _drug_names(self, case: Case) -> None:
-        """Letters name the drugs: a line sent with a code only gets the drug table's name."""
-        for line in case.service_lines:
-            drug = self.ports.tables.drugs.get(line.code.upper())
-            if line.description is None and drug is not None:
-                line.description = drug.name
-
-    def _program_for(self, case: Case) -> Program:
-        """A request of supportive drugs only is a supportive (SPORT) request."""
-        if case.program is not Program.CHEMO:
-            return case.program
-        drugs = [self.ports.tables.drugs.get(line.code.upper()) for line in case.active_lines]
-        if drugs and all(drug is not None and drug.drug_class == "supportive" for drug in drugs):
-            return Program.SPORT
-        return case.program
 
     @staticmethod
     def _claim_key(case: Case) -> str | None:
@@ -575,106 +537,41 @@ class Core(CaseTransitions):
 
     def exchange(self, key: str) -> dict[str, Any] | None:
         """What was answered to an interchange (or other exchange) stored under `key`."""
-        with self.sessions() as session:
-            row = session.get(ReplayRow, key)
-            return json.loads(row.response) if row and row.response else None
+        with self.store.read() as tx:
+            replay = tx.replay(key)
+            return json.loads(replay.response) if replay and replay.response else None
 
     def remember_exchange(self, key: str, answer: dict[str, Any], case_ids: list[str]) -> None:
         try:
-            with writing(self.sessions) as session:
-                session.add(ReplayRow(key=key, case_ids=case_ids, response=json.dumps(answer)))
-        except IntegrityError:
+            with self.store.transaction() as tx:
+                tx.remember(key, case_ids, json.dumps(answer), at=self.clock())
+        except StoreConflict:
             pass  # the same interchange answered concurrently: the first answer stands
 
     def find_by_claim(self, submitter_id: str | None, claim_identifier: str) -> str | None:
-        with self.sessions() as session:
-            row = session.get(ReplayRow, f"claim:{submitter_id or ''}:{claim_identifier}")
-            return row.case_ids[0] if row and row.case_ids else None
+        with self.store.read() as tx:
+            replay = tx.replay(f"claim:{submitter_id or ''}:{claim_identifier}")
+            return replay.case_ids[0] if replay and replay.case_ids else None
 
-    def _with_primary_facts(self, session: Session, case: Case) -> Case:
-        primary = session.get(CaseRow, case.related_case_id)
+    def _with_primary_facts(self, tx: CaseTransaction, case: Case) -> Case:
+        assert case.related_case_id is not None
+        primary = tx.case(case.related_case_id)
         approved = primary is not None and primary.status in (
             CaseStatus.APPROVED.value,
             CaseStatus.MODIFIED.value,
         )
         case.facts = case.facts.merged({"primary_case_approved": approved}, "core:primary_case")
         if primary is not None and case.start_date is None:
-            case.start_date = Case.model_validate(primary.case_json).service_date
+            case.start_date = primary.case().service_date
         return case
 
-    def _insert(
-        self, session: Session, case: Case, determination: Determination, actor: str, now: datetime
-    ) -> None:
-        assert case.id is not None
-        case_json = case.model_dump(mode="json")
-        # Plain INSERT statements, not ORM unit-of-work flushes: intake is the hot path.
-        member_key = case.member.member_id.upper()
-        values: dict[str, Any] = dict(
-            id=case.id,
-            status=determination.status.value,
-            program=case.program.value,
-            payer_id=case.payer_id,
-            plan_id=determination.plan_id,
-            channel=case.submission.channel.value,
-            submitter_id=case.submission.submitter_id,
-            member_key=member_key,
-            related_case_id=case.related_case_id,
-            prior_case_id=case.prior_case_id,
-            due_by=determination.due_by,
-            hold_due=determination.hold_due,
-            case_json=case_json,
-            original_json=case_json,
-            determination_json=determination.model_dump(mode="json"),
-            created_at=now,
-            updated_at=now,
-        )
-        session.execute(insert(CaseRow).values(**values))
-        index_case(session, case.id, member_key, case_json, now, new=True)
-        self._record(session, case, determination, None, actor, now)
-
-    def _record(
+    def _split_supportive(
         self,
-        session: Session,
+        tx: CaseTransaction,
         case: Case,
         determination: Determination,
-        previous: str | None,
         actor: str,
         now: datetime,
-    ) -> None:
-        """The status event and the outbound jobs of one determination, in the caller's
-        transaction."""
-        session.execute(
-            insert(CaseEventRow).values(
-                case_id=case.id,
-                at=now,
-                actor=actor,
-                from_status=previous,
-                to_status=determination.status.value,
-                reason=determination.reason.text,
-                detail={
-                    "review_action": determination.review_action,
-                    "reason_code": determination.reason.code,
-                    "plan_rule": determination.reason.plan_rule,
-                    "pathway_row": determination.reason.pathway_row,
-                },
-            )
-        )
-        reads = SessionReads(session)
-        jobs = [
-            job
-            for planner in self.job_planners
-            for job in planner(reads, case, determination, previous)
-        ]
-        outbox.enqueue(session, case.id, jobs, now=now)
-
-    def enqueue(
-        self, session: Session, job: JobSpec, case_id: str | None, now: datetime | None = None
-    ) -> None:
-        """Store an outbound job in the caller's transaction, once per idempotency key."""
-        outbox.enqueue(session, case_id, [job], now=now or self.clock())
-
-    def _split_supportive(
-        self, session: Session, case: Case, determination: Determination, actor: str, now: datetime
     ) -> list[StoredCase]:
         """Each supportive drug of a primary request is its own case, linked to the primary
         (DOMAIN.md: supportive drugs are a separate authorization)."""
@@ -689,7 +586,7 @@ class Core(CaseTransitions):
             child = case.model_copy(
                 deep=True,
                 update={
-                    "id": self._new_case_id(session, now),
+                    "id": self._new_case_id(tx, now),
                     "program": Program.SPORT,
                     "service_lines": [line],
                     "related_case_id": case.id,
@@ -715,66 +612,21 @@ class Core(CaseTransitions):
             )
             if child_determination.lines[0].auth_number:
                 child_determination.lines[0].auth_number = child_determination.auth_number
-            self._insert(session, child, child_determination, actor, now)
-            children.append(self._stored(child, child_determination, now, now))
+            self.recorder.insert(tx, child, child_determination, actor, now)
+            children.append(StoredCase(child, child_determination, status, now, now))
         return children
 
     # -- reading ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _stored(
-        case: Case, determination: Determination | None, created: datetime, updated: datetime
-    ) -> StoredCase:
-        status = determination.status if determination else CaseStatus.PENDED
-        return StoredCase(case, determination, status, created, updated)
-
-    def _load(self, session: Session, case_id: str) -> StoredCase:
-        row = session.get(CaseRow, case_id)
-        if row is None:
-            raise CaseNotFound(case_id)
-        determination = (
-            Determination.model_validate(row.determination_json) if row.determination_json else None
-        )
-        stored = StoredCase(
-            Case.model_validate(row.case_json),
-            determination,
-            CaseStatus(row.status),
-            row.created_at,
-            row.updated_at,
-        )
-        events = session.execute(
-            select(CaseEventRow).where(CaseEventRow.case_id == case_id).order_by(CaseEventRow.id)
-        ).scalars()
-        stored.events = [
-            {
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "from_status": e.from_status,
-                "to_status": e.to_status,
-                "reason": e.reason,
-                "detail": e.detail,
-            }
-            for e in events
-        ]
-        stored.children = list(
-            session.execute(
-                select(CaseRow.id).where(CaseRow.related_case_id == case_id).order_by(CaseRow.id)
-            ).scalars()
-        )
-        return stored
-
     def get(self, case_id: str) -> StoredCase:
-        with self.sessions() as session:
-            return self._load(session, case_id)
+        with self.store.read() as tx:
+            return load(tx, case_id)
 
-    def list_cases(self, status: str | None = None, limit: int = 200) -> list[CaseRow]:
-        """Cases by status, the most urgent (earliest due-by time) first."""
-        with self.sessions() as session:
-            query = select(CaseRow)
-            if status:
-                query = query.where(CaseRow.status == status)
-            query = query.order_by(CaseRow.due_by.is_(None), CaseRow.due_by, CaseRow.created_at)
-            return list(session.execute(query.limit(limit)).scalars())
+    def list_cases(self, status: str | None = None, limit: int = 200) -> list[StoredCase]:
+        """Cases by status, the most urgent (earliest due-by time) first (without their
+        history: a list of work)."""
+        with self.store.read() as tx:
+            return [record.stored() for record in tx.by_status(status, limit)]
 
     def cases_for_member(
         self,
@@ -788,30 +640,47 @@ class Core(CaseTransitions):
         rendering or facility and, when given, carry one of the claim identifiers (trace
         numbers): newest first, at most `limit` (a PAS $inquire, issue 3).
 
-        Read from the case_lookup index (gateway.store.lookup), so a member with thousands of
-        cases costs one bounded read (issue 18). Events and children are not loaded."""
-        with self.sessions() as session:
-            ids = member_case_ids(
-                session, member_id.upper(), provider_npi, claim_identifiers, limit
-            )
-            rows = {
-                row.id: row
-                for row in session.execute(select(CaseRow).where(CaseRow.id.in_(ids))).scalars()
-            }
-            return [
-                StoredCase(
-                    Case.model_validate(row.case_json),
-                    Determination.model_validate(row.determination_json),
-                    CaseStatus(row.status),
-                    row.created_at,
-                    row.updated_at,
-                )
-                for row in (rows.get(case_id) for case_id in ids)
-                if row is not None and row.determination_json is not None
-            ]
+        Read from the store's member/NPI index, so a member with thousands of cases costs one
+        bounded read (issue 18). Events and children are not loaded."""
+        with self.store.read() as tx:
+            records = tx.member_cases(member_id.upper(), provider_npi, claim_identifiers, limit)
+            return [record.stored() for record in records if record.determination_json is not None]
 
-    # -- later events -----------------------------------------------------------------------
+    # -- later events (gateway.service.transitions) -----------------------------------------
+
+    def transition(self, case_id: str, actor: str, now: datetime, change: Change) -> StoredCase:
+        """A change of a stored case in one unit of work: `change(case, current)` gives the
+        case as it will be stored and its new determination (see CaseTransitions)."""
+        return self.transitions.transition(case_id, actor, now, change)
+
+    def update_case(
+        self, case_id: str, update: Case, *, actor: str, now: datetime | None = None
+    ) -> StoredCase:
+        return self.transitions.update_case(case_id, update, actor=actor, now=now)
+
+    def decide(
+        self, case_id: str, decision: ReviewerDecision, *, now: datetime | None = None
+    ) -> StoredCase:
+        return self.transitions.decide(case_id, decision, now=now)
+
+    def add_clinical(
+        self,
+        case_id: str,
+        values: dict[str, Any],
+        *,
+        actor: str,
+        notes: str | None = None,
+        now: datetime | None = None,
+    ) -> StoredCase:
+        return self.transitions.add_clinical(case_id, values, actor=actor, notes=notes, now=now)
+
+    def expire_holds(self, now: datetime | None = None) -> list[str]:
+        return self.transitions.expire_holds(now)
 
     def eligibility(self, member_id: str, on: date) -> dict[str, Any] | None:
         """Per program: is prior authorization required for this member on this date."""
         return program_answer(self.ports, member_id, on)
+
+
+# The name the channels, routers and tests import.
+Core = CaseService

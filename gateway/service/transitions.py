@@ -1,19 +1,20 @@
 """What happens to a stored case later: a reviewer's determination, additional clinical
 information, the hold clock, an update or cancel from the requester. Each change re-reads the
-case under a row lock (PostgreSQL), records its status event and outbound jobs, and commits once.
+case locked for its unit of work (PostgreSQL: FOR UPDATE), records its status event and
+outbound jobs, and commits once.
+
+`CaseTransitions` is a collaborator the case service composes (gateway.service.core), with
+everything it uses declared in its constructor; `transition` is the entry point for a new kind
+of change: `change(case, current) -> (case, determination)`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, sessionmaker
-
-from gateway.domain.case import Case, CaseStatus, Determination, Program, StoredCase
-from gateway.domain.changes import IN_FORCE, ChangeKind, ended_day_before
+from gateway.domain.case import Case, CaseStatus, Determination, StoredCase
 from gateway.domain.ports import Ports
 from gateway.domain.review import review
 from gateway.domain.reviewer import (
@@ -23,43 +24,47 @@ from gateway.domain.reviewer import (
     cancelled_line,
     hold_expired,
 )
-from gateway.store.db import writing
-from gateway.store.lookup import index_case
-from gateway.store.models import CaseRow
+from gateway.service.enrich import program_for
+from gateway.service.errors import CaseNotFound, InvalidTransition
+from gateway.service.recorder import CaseRecorder, determination_of, load, locked
+from gateway.service.store import CaseRecord, CaseStore
 
+__all__ = ["CaseNotFound", "CaseTransitions", "Change", "InvalidTransition"]
 
-class CaseNotFound(LookupError):
-    pass
-
-
-class InvalidTransition(ValueError):
-    """The case is not in a state that allows this (e.g. deciding an approved case)."""
+# A change of a stored case: from the case and its current determination, the case as it will
+# be stored and its new determination (raise InvalidTransition to refuse).
+Change = Callable[[Case, Determination], tuple[Case, Determination]]
+# The same, for changes that need the stored record too (the case as first submitted).
+RecordChange = Callable[[CaseRecord, Case, Determination], tuple[Case, Determination]]
 
 
 class CaseTransitions:
-    """Mixed into Core: the transitions of stored cases."""
+    def __init__(
+        self,
+        *,
+        store: CaseStore,
+        ports: Ports,
+        recorder: CaseRecorder,
+        clock: Callable[[], datetime],
+    ):
+        self.store = store
+        self.ports = ports
+        self.recorder = recorder
+        self.clock = clock
 
-    # What the transitions use of the case service they are mixed into (gateway.service.core.Core).
-    clock: Callable[[], datetime]
-    ports: Ports
-    sessions: sessionmaker[Session]
-    engine: Engine
+    def transition(self, case_id: str, actor: str, now: datetime, change: Change) -> StoredCase:
+        """Apply `change` to the stored case in one unit of work; the case as stored after."""
+        return self._transition(case_id, actor, now, lambda _record, case, cur: change(case, cur))
 
-    if TYPE_CHECKING:
-
-        def _program_for(self, case: Case) -> Program: ...
-
-        def _record(
-            self,
-            session: Session,
-            case: Case,
-            determination: Determination,
-            previous: str | None,
-            actor: str,
-            now: datetime,
-        ) -> None: ...
-
-        def get(self, case_id: str) -> StoredCase: ...
+    def _transition(
+        self, case_id: str, actor: str, now: datetime, change: RecordChange
+    ) -> StoredCase:
+        with self.store.transaction() as tx:
+            record = locked(tx, case_id)
+            case, determination = change(record, record.case(), determination_of(record))
+            self.recorder.apply(tx, record, case, determination, actor, now)
+        with self.store.read() as tx:
+            return load(tx, case_id)
 
     def update_case(
         self, case_id: str, update: Case, *, actor: str, now: datetime | None = None
@@ -67,9 +72,9 @@ class CaseTransitions:
         """A change to a case (PAS claim update, X12 UM02 revision or cancel): re-review it with
         the new content and answer for every item. A denied case cannot be updated: the
         provider asks for reconsideration or appeals instead (DOMAIN.md: Clocks)."""
-        now = now or self.clock()
+        at = now or self.clock()
 
-        def change(session: Session, row: CaseRow, case: Case, current: Determination):
+        def change(case: Case, current: Determination) -> tuple[Case, Determination]:
             if current.status in (CaseStatus.DENIED, CaseStatus.CANCELLED):
                 raise InvalidTransition(
                     f"case {case_id} is {current.status.value} and cannot be updated; "
@@ -87,117 +92,25 @@ class CaseTransitions:
                     "prior_case_id": case_id,
                 },
             )
-            revised.program = self._program_for(revised)
+            revised.program = program_for(revised, self.ports)
             if revised.certification_type == "3" or not revised.active_lines:
-                return revised, cancelled(revised, current, now)
-            determination = review(revised, self.ports, now)
+                return revised, cancelled(revised, current, at)
+            determination = review(revised, self.ports, at)
             determination.lines += [
                 cancelled_line(line) for line in revised.service_lines if line.cancelled
             ]
             determination.lines.sort(key=lambda line: line.sequence)
             return revised, determination
 
-        return self._transition(case_id, actor, now, change)
-
-    def _transition(
-        self,
-        case_id: str,
-        actor: str,
-        now: datetime,
-        change: Callable[[Session, CaseRow, Case, Determination], tuple[Case, Determination]],
-    ) -> StoredCase:
-        with writing(self.sessions) as session:
-            row = self._locked(session, case_id)
-            case = Case.model_validate(row.case_json)
-            current = Determination.model_validate(row.determination_json)
-            case, determination = change(session, row, case, current)
-            self._apply(session, row, case, determination, actor, now)
-        return self.get(case_id)
-
-    def _locked(self, session: Session, case_id: str) -> CaseRow:
-        """The stored case, locked for this transaction (PostgreSQL: SELECT ... FOR UPDATE)."""
-        query = select(CaseRow).where(CaseRow.id == case_id)
-        if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = session.execute(query).scalar_one_or_none()
-        if row is None:
-            raise CaseNotFound(case_id)
-        return row
-
-    def _apply(
-        self,
-        session: Session,
-        row: CaseRow,
-        case: Case,
-        determination: Determination,
-        actor: str,
-        now: datetime,
-    ) -> None:
-        """Store a stored case's new determination with its event and jobs (caller's
-        transaction); an approval releases its supportive cases and ends what it replaces."""
-        previous = row.status
-        row.case_json = case.model_dump(mode="json")
-        row.determination_json = determination.model_dump(mode="json")
-        row.status = determination.status.value
-        row.due_by = determination.due_by
-        row.hold_due = determination.hold_due
-        row.updated_at = now
-        # An update may change the parties or the claim identifiers $inquire matches on.
-        index_case(session, row.id, row.member_key, row.case_json, row.created_at)
-        self._record(session, case, determination, previous, actor, now)
-        if determination.status in (CaseStatus.APPROVED, CaseStatus.MODIFIED):
-            self._release_supportive(session, case, actor, now)
-        if determination.status in IN_FORCE and previous != determination.status:
-            self._end_replaced(session, case, determination, actor, now)
-
-    def _end_replaced(
-        self, session: Session, case: Case, determination: Determination, actor: str, now: datetime
-    ) -> None:
-        """A revision approved (now or later, by a reviewer) ends the authorization it replaces
-        the day before it starts (DOMAIN.md: changes need a new authorization from the date of
-        the change)."""
-        if case.certification_type != ChangeKind.REVISED or not case.prior_case_id:
-            return
-        if determination.period_start is None:
-            return
-        prior = self._locked(session, case.prior_case_id)
-        current = Determination.model_validate(prior.determination_json)
-        if current.status not in IN_FORCE:
-            return
-        if current.period_end is not None and current.period_end < determination.period_start:
-            return  # already ends before the replacement starts
-        ended = ended_day_before(current, determination.period_start, now)
-        self._apply(session, prior, Case.model_validate(prior.case_json), ended, actor, now)
-
-    def _release_supportive(
-        self, session: Session, primary: Case, actor: str, now: datetime
-    ) -> None:
-        """Pended supportive cases follow their primary case once it is approved."""
-        rows = session.execute(
-            select(CaseRow).where(
-                CaseRow.related_case_id == primary.id,
-                CaseRow.status.in_([CaseStatus.PENDED.value, CaseStatus.HELD.value]),
-            )
-        ).scalars()
-        for row in list(rows):
-            child = Case.model_validate(row.case_json)
-            child.facts = child.facts.merged({"primary_case_approved": True}, "core:primary_case")
-            determination = review(child, self.ports, now)
-            previous = row.status
-            row.case_json = child.model_dump(mode="json")
-            row.determination_json = determination.model_dump(mode="json")
-            row.status = determination.status.value
-            row.due_by = determination.due_by
-            row.updated_at = now
-            self._record(session, child, determination, previous, actor, now)
+        return self.transition(case_id, actor, at, change)
 
     def decide(
         self, case_id: str, decision: ReviewerDecision, *, now: datetime | None = None
     ) -> StoredCase:
         """A reviewer's determination on a pended or held case."""
-        now = now or self.clock()
+        at = now or self.clock()
 
-        def change(session: Session, row: CaseRow, case: Case, current: Determination):
+        def change(case: Case, current: Determination) -> tuple[Case, Determination]:
             if current.status not in (CaseStatus.PENDED, CaseStatus.HELD):
                 raise InvalidTransition(
                     f"case {case_id} is {current.status.value}; only pended or held cases "
@@ -208,9 +121,9 @@ class CaseTransitions:
                 raise InvalidTransition(f"case {case_id} has no plan to decide under")
             enrollment = self.ports.eligibility.enrollment(case.member.member_id)
             lob = enrollment.line_of_business if enrollment else ""
-            return case, apply_reviewer_decision(case, current, decision, plan, lob, now)
+            return case, apply_reviewer_decision(case, current, decision, plan, lob, at)
 
-        return self._transition(case_id, decision.reviewer, now, change)
+        return self.transition(case_id, decision.reviewer, at, change)
 
     def add_clinical(
         self,
@@ -223,45 +136,41 @@ class CaseTransitions:
     ) -> StoredCase:
         """Additional clinical information re-runs the review; a hold past its due date is
         decided on the original submission (DOMAIN.md: Pended / hold)."""
-        now = now or self.clock()
+        at = now or self.clock()
 
-        def change(session: Session, row: CaseRow, case: Case, current: Determination):
+        def change(
+            record: CaseRecord, case: Case, current: Determination
+        ) -> tuple[Case, Determination]:
             if current.status not in (CaseStatus.PENDED, CaseStatus.HELD):
                 raise InvalidTransition(
                     f"case {case_id} is {current.status.value}: additional information is taken "
                     "only while a case is pended or held"
                 )
-            if current.status is CaseStatus.HELD and current.hold_due and now > current.hold_due:
-                original = Case.model_validate(row.original_json)
-                return original, hold_expired(original, current, now)
+            if current.status is CaseStatus.HELD and current.hold_due and at > current.hold_due:
+                original = record.original()
+                return original, hold_expired(original, current, at)
             case.facts = case.facts.merged(values, f"additional:{actor}")
             if notes:
                 case.facts.notes.append(notes)
-            case.submission.received_at = now  # the clock restarts on complete information
-            return case, review(case, self.ports, now)
+            case.submission.received_at = at  # the clock restarts on complete information
+            return case, review(case, self.ports, at)
 
-        return self._transition(case_id, actor, now, change)
+        return self._transition(case_id, actor, at, change)
 
     def expire_holds(self, now: datetime | None = None) -> list[str]:
         """The hold clock: holds past their due date go to review on the original submission."""
-        now = now or self.clock()
-        with self.sessions() as session:
-            due = list(
-                session.execute(
-                    select(CaseRow.id).where(
-                        CaseRow.status == CaseStatus.HELD.value, CaseRow.hold_due < now
-                    )
-                ).scalars()
-            )
-        expired = []
+        at = now or self.clock()
+        with self.store.read() as tx:
+            due = tx.holds_due(at)
+
+        def change(
+            record: CaseRecord, case: Case, current: Determination
+        ) -> tuple[Case, Determination]:
+            if current.status is not CaseStatus.HELD:
+                return case, current
+            original = record.original()
+            return original, hold_expired(original, current, at)
+
         for case_id in due:
-
-            def change(session: Session, row: CaseRow, case: Case, current: Determination):
-                if current.status is not CaseStatus.HELD:
-                    return case, current
-                original = Case.model_validate(row.original_json)
-                return original, hold_expired(original, current, now)
-
-            self._transition(case_id, "gateway:clock", now, change)
-            expired.append(case_id)
-        return expired
+            self._transition(case_id, "gateway:clock", at, change)
+        return due

@@ -14,26 +14,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import and_, or_, select, true, update
 from sqlalchemy.orm import Session
 
+# What a job is, is the case service's word (gateway.service.store); the outbox stores it.
+from gateway.service.store import JobSpec
 from gateway.store.models import OutboxJobRow, utcnow
-
-
-class JobSpec(Protocol):
-    """One outbound delivery to store (gateway.notify.jobs.JobSpec is the usual one)."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def idempotency_key(self) -> str: ...
-
-    @property
-    def payload(self) -> dict[str, Any]: ...
-
 
 STATES = ("queued", "sending", "delivered", "dead")
 _jobs = OutboxJobRow.__table__

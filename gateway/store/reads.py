@@ -7,34 +7,19 @@ active subscriptions of a submitter, the next event number of one, and who a par
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+# The interface is the case service's (gateway.service.store); its SQL implementation is here.
+from gateway.service.store import PlannerReads, SubscriptionRecord
 from gateway.store.models import SubscriptionRow
 
 if TYPE_CHECKING:
     from gateway.partners.principal import Principal
 
-
-@dataclass(frozen=True)
-class SubscriptionRecord:
-    id: str
-    submitter_id: str | None
-    resource: dict[str, Any]
-
-
-class PlannerReads(Protocol):
-    def active_subscriptions(self, submitter_id: str | None) -> list[SubscriptionRecord]:
-        """The active subscriptions a submitter holds (none for an unknown submitter)."""
-
-    def next_subscription_event(self, subscription_id: str) -> int:
-        """Count one more event on the subscription and return its number (1, 2, ...)."""
-
-    def partner(self, partner_id: str | None) -> Principal | None:
-        """The principal a stored partner id acts as now (None when unknown or disabled)."""
+__all__ = ["PlannerReads", "SessionReads", "SubscriptionRecord"]
 
 
 class SessionReads:
