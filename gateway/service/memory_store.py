@@ -25,6 +25,7 @@ from gateway.service.store import (
     JobSpec,
     PlannerReads,
     Replay,
+    StoreConflict,
     SubscriptionRecord,
 )
 
@@ -148,7 +149,7 @@ class _Transaction:
         self._writing()
         assert case.id is not None
         if case.id in self._state.cases:
-            raise KeyError(f"case {case.id} is stored already")
+            raise StoreConflict(f"case {case.id} is stored already")  # as a primary key would
         case_json = case.model_dump(mode="json")
         self._state.cases[case.id] = CaseRecord(
             id=case.id,
@@ -188,7 +189,7 @@ class _Transaction:
     def add_event(self, case_id: str, event: CaseEvent) -> None:
         self._writing()
         if case_id not in self._state.cases:
-            raise KeyError(f"no case {case_id} for the event")
+            raise StoreConflict(f"no case {case_id} for the event")  # as a foreign key would
         self._state.events[case_id].append(replace(event))
 
     def events(self, case_id: str) -> list[CaseEvent]:
