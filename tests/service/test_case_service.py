@@ -1,11 +1,11 @@
 """The case service over its store port: submit, replay, a resubmission's conflict, a reviewer's
 decision, additional information, the hold clock, cancel and revision, the generic transition.
 
-Every test runs twice: on the in-memory double (gateway.service.memory_store, milliseconds) and
-on the SQL store over a SQLite file (gateway.store.repository), so the double cannot drift from
-the store the gateway runs on. No HTTP, no channel: the service as the channels call it, with
-the real ports (demo roster, pathway tables) and the real job planners (letters, notices,
-payer feed, PAS notifications).
+Every test runs on the in-memory double (gateway.service.memory_store, milliseconds) and on the
+SQL store (gateway.store.repository) over a SQLite file, and over PostgreSQL when a server
+answers (its row locks), so the double cannot drift from the store the gateway runs on. No
+HTTP, no channel: the service as the channels call it, with the real ports (demo roster,
+pathway tables) and the real job planners (letters, notices, payer feed, PAS notifications).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from gateway.settings import Settings
 from gateway.store.outbox import jobs_for_case
 from gateway.store.repository import SqlCaseStore
 from gateway.wiring import build_ports, job_planners
-from tests.conftest import NOW, Clock, jane_doe_request, make_settings
+from tests.conftest import NOW, Clock, _fresh_schema_url, jane_doe_request, make_settings
 
 PENDED_REGIMEN = {
     "service_lines": [
@@ -63,12 +63,16 @@ def ports(module_settings: Settings, mappings: Mappings) -> Ports:
     return build_ports(module_settings, mappings)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CaseStore]:
     if request.param == "memory":
         yield InMemoryCaseStore()
         return
-    sql = SqlCaseStore.from_url(f"sqlite:///{tmp_path / 'cases.db'}")
+    if request.param == "postgresql":
+        url = _fresh_schema_url(request.getfixturevalue("postgres_url"))
+    else:
+        url = f"sqlite:///{tmp_path / 'cases.db'}"
+    sql = SqlCaseStore.from_url(url)
     yield sql
     sql.dispose()
 
