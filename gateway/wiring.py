@@ -34,6 +34,7 @@ def build_ports(settings: Settings, mappings: Mappings | None = None) -> Ports:
         pathways=PathwayEngine.from_dir(mappings.root),
         tables=mappings.tables,
         plans=mappings.plans,
+        programs=mappings.programs,
     )
 
 

@@ -26,6 +26,7 @@ class Program(StrEnum):
     SPORT = "SPORT"  # medical oncology, supportive drugs (antiemetics, growth factors, ...)
     DME = "DME"
     HOME_HEALTH = "HOME_HEALTH"
+    SLEEP = "SLEEP"  # sleep testing (the home health / DME program; reviewed by the UM vendor)
 
 
 class Urgency(StrEnum):
