@@ -80,7 +80,8 @@ def _own_lines(case: Case) -> Case:
         return case
     picked = []
     for line in case.service_lines:
-        index = int(line.source_ref) - 1 if (line.source_ref or "").isdigit() else -1
+        ref = line.source_ref or ""
+        index = int(ref) - 1 if ref.isdigit() else -1
         picked.append(services[index] if 0 <= index < len(services) else {})
     x12["services"] = picked
     submission = case.submission.model_copy(update={"echo": {**case.submission.echo, "x12": x12}})

@@ -270,3 +270,51 @@ def test_hold_expiry_on_the_workers_clock_sends_a_followup(
     assert run_pyx12(data).valid
     assert first(data, "HCR")[1] == "A4"
     assert first(data, "BHT")[6] == "19"  # still pended: further updates follow
+
+
+def with_supportive_line(text: str) -> str:
+    """The TC request with a third 2000F: pegfilgrastim (J2506), a supportive drug the core
+    splits into its own case."""
+    added = [
+        "HL*7*4*SS*0",
+        "TRN*1*TC0001-3*9CLEARHOUS",
+        "UM*HS*I*78*11:B",
+        "DTP*472*D8*20261201",
+        "SV1*HC:J2506**UN*1",
+    ]
+    segs = [s.strip() for s in text.split("~") if s.strip()]
+    se = next(i for i, s in enumerate(segs) if s.startswith("SE*"))
+    count = int(segs[se].split("*")[1]) + len(added)
+    segs[se : se + 1] = [*added, f"SE*{count}*0001"]
+    return "~\n".join(segs) + "~\n"
+
+
+def test_a_supportive_case_split_from_the_request_gets_its_own_followup(
+    client, core, auth_settings
+):
+    body = with_supportive_line((SAMPLES / "278-tc-jane-doe.x12").read_text())
+    response = client.post(
+        "/x12/278",
+        content=body.encode(),
+        headers={
+            "Content-Type": "application/edi-x12",
+            **as_partner(client, core, auth_settings, CLEARINGHOUSE),
+        },
+    )
+    assert response.status_code == 200, response.text
+    primary = response.headers["X-Case-Ids"].split(",")[0]
+    (child,) = core.get(primary).children
+    approve(client, primary)
+    drain(client)
+    clearinghouse = as_partner(client, core, auth_settings, CLEARINGHOUSE)
+    items = client.get("/x12/mailbox", headers=clearinghouse).json()["items"]
+    by_case = {item["case_id"]: item["id"] for item in items}
+    assert set(by_case) == {primary, child}
+    data = client.get(f"/x12/mailbox/{by_case[child]}", headers=clearinghouse).content
+    assert run_pyx12(data).valid
+    assert first(data, "REF", "NT")[2] == child
+    assert first(data, "TRN", "2")[2] == "TC0001"  # the request's own trace
+    # One 2000F: the supportive drug's, with its own trace.
+    services = [s for s in segments(data) if s[0] == "SV1"]
+    assert [s[1] for s in services] == ["HC:J2506"]
+    assert [s[2] for s in segments(data) if s[:2] == ["TRN", "2"]] == ["TC0001", "TC0001-3"]
