@@ -245,7 +245,9 @@ def add_partner(session: Session, spec: PartnerSpec, *, replace: bool = False) -
     if spec.jwks is not None or not replace:
         row.jwks = spec.jwks
     row.rate_limit_per_second = spec.rate_limit_per_second
-    row.callback_url = spec.callback_url
+    if spec.callback_url is not None or not replace:
+        # Kept by a --replace that names none; set_callback clears it.
+        row.callback_url = spec.callback_url
     row.updated_at = now
     session.flush()
     log.info("partner registered", extra={"partner_id": spec.id, "kind": row.kind})

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.notify.deliver import Deliverer
+from gateway.notify.worker import Dispatcher
 from gateway.notify.x12_mailbox import X12Mailbox
 from gateway.settings import REPO_ROOT
 from gateway.store.models import OutboxJobRow
@@ -176,6 +177,35 @@ def test_a_delivery_repeated_after_a_kill_leaves_one_item(client, core, auth_set
     # Nothing half-written is left beside the folders.
     folder = mailbox.folder(CLEARINGHOUSE)
     assert sorted(p.name for p in folder.iterdir()) == [".lock", "cur", "new"]
+
+
+class Killed(BaseException):
+    """The worker process dying (not an Exception: the dispatcher records no failure)."""
+
+
+def test_a_worker_killed_after_writing_the_mailbox_leaves_one_item(
+    client, core, auth_settings, settings, clock
+):
+    case_id, _ = submit(client, core, auth_settings, "278-tc-jane-doe.x12")
+    approve(client, case_id)
+    real = Deliverer(settings)
+
+    def dies_after_writing(job, case_json):
+        real(job, case_json)
+        raise Killed()
+
+    first_worker = Dispatcher(core.sessions, settings, deliver=dies_after_writing, clock=clock)
+    with pytest.raises(Killed):
+        first_worker.run_once()
+    (job,) = followup_jobs(core)
+    assert job.state == "sending"  # its lease runs on
+    # Another worker takes the job once the lease has expired: the item is there, not doubled.
+    later = clock.now + timedelta(seconds=settings.outbox_lease_seconds + 1)
+    assert Dispatcher(core.sessions, settings, clock=clock).run_once(now=later) >= 1
+    (job,) = followup_jobs(core)
+    assert job.state == "delivered" and job.result["duplicate"] is True
+    items = X12Mailbox(settings.x12_mailbox_dir).pending(CLEARINGHOUSE)
+    assert [item["case_id"] for item in items] == [case_id]
 
 
 class Callback:
