@@ -56,7 +56,12 @@ from gateway.service.identity import (
     business_identifier,
     identity_key,
 )
-from gateway.service.transitions import CaseNotFound, CaseTransitions, InvalidTransition
+from gateway.service.transitions import (
+    REQUESTED_BY,
+    CaseNotFound,
+    CaseTransitions,
+    InvalidTransition,
+)
 from gateway.settings import Settings
 from gateway.store import outbox
 from gateway.store.db import make_engine, session_factory, upgrade, writing
@@ -315,6 +320,21 @@ class Core(CaseTransitions):
         transaction. Raises ChangeRefused (an AAA / OperationOutcome for the channel) when the
         reference is missing, unknown, foreign, or the certification cannot take the change."""
         now = now or self.clock()
+        token = REQUESTED_BY.set(actor)
+        try:
+            return self._change_in_transaction(change, kind, actor, replay_key, now, may_change)
+        finally:
+            REQUESTED_BY.reset(token)
+
+    def _change_in_transaction(
+        self,
+        change: Case,
+        kind: ChangeKind,
+        actor: str,
+        replay_key: str | None,
+        now: datetime,
+        may_change: Callable[[dict[str, Any]], bool] | None,
+    ) -> SubmitResult:
         with writing(self.sessions) as session:
             if replay_key:
                 prior = self.replayed(replay_key, session)

@@ -6,6 +6,7 @@ case under a row lock (PostgreSQL), records its status event and outbound jobs, 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,10 @@ from gateway.store.db import writing
 from gateway.store.lookup import index_case
 from gateway.store.models import CaseRow
 
+# The requester whose change the current call applies (None for reviews and clocks): a context
+# variable, so concurrent requests on the server's threads never see each other's.
+REQUESTED_BY: ContextVar[str | None] = ContextVar("requested_by", default=None)
+
 
 class CaseNotFound(LookupError):
     pass
@@ -42,6 +47,7 @@ class CaseTransitions:
     # What the transitions use of the case service they are mixed into (gateway.service.core.Core).
     clock: Callable[[], datetime]
     ports: Ports
+
     sessions: sessionmaker[Session]
     engine: Engine
 
@@ -135,6 +141,9 @@ class CaseTransitions:
     ) -> None:
         """Store a stored case's new determination with its event and jobs (caller's
         transaction); an approval releases its supportive cases and ends what it replaces."""
+        requester = REQUESTED_BY.get()
+        if requester is not None:
+            determination.requested_by = requester
         previous = row.status
         row.case_json = case.model_dump(mode="json")
         row.determination_json = determination.model_dump(mode="json")

@@ -2,7 +2,8 @@
 
 Planners run inside the storing transaction (a case, its events and its jobs commit together),
 so they get this narrow interface over that transaction instead of the session itself: the
-active subscriptions of a submitter, the next event number of one, and who a partner is now.
+active subscriptions of a submitter, the next event number of one, who a partner is now, which
+partner a submitter id names, and the next number of a store counter (X12 control numbers).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from gateway.store.models import SubscriptionRow
+from gateway.store.models import CounterRow, SubscriptionRow
 
 if TYPE_CHECKING:
     from gateway.partners.principal import Principal
@@ -26,6 +29,14 @@ class SubscriptionRecord:
     resource: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class PartnerContact:
+    """The enabled partner a case was submitted by, and where it asked to be called."""
+
+    partner_id: str
+    callback_url: str | None
+
+
 class PlannerReads(Protocol):
     def active_subscriptions(self, submitter_id: str | None) -> list[SubscriptionRecord]:
         """The active subscriptions a submitter holds (none for an unknown submitter)."""
@@ -35,6 +46,13 @@ class PlannerReads(Protocol):
 
     def partner(self, partner_id: str | None) -> Principal | None:
         """The principal a stored partner id acts as now (None when unknown or disabled)."""
+
+    def submitting_partner(self, submitter_id: str | None) -> PartnerContact | None:
+        """The enabled partner a case's submitter id names: the owner of that X12 sender id
+        (ISA06), or the partner of that id; None when neither."""
+
+    def next_number(self, name: str) -> int:
+        """The next value of a store counter (the series Core.next_number keeps)."""
 
 
 class SessionReads:
@@ -67,3 +85,30 @@ class SessionReads:
         from gateway.partners.isolation import partner_principal
 
         return partner_principal(self._session, partner_id)
+
+    def submitting_partner(self, submitter_id: str | None) -> PartnerContact | None:
+        from gateway.partners.models import PartnerRow
+        from gateway.partners.registry import partner_for_sender
+
+        if not submitter_id:
+            return None
+        # An X12 case records ISA06; the registry gives each sender id to one partner only.
+        row = partner_for_sender(self._session, submitter_id) or self._session.get(
+            PartnerRow, submitter_id
+        )
+        if row is None or not row.enabled:
+            return None
+        return PartnerContact(row.id, row.callback_url)
+
+    def next_number(self, name: str) -> int:
+        # The same upsert as Core.next_number: its row lock (PostgreSQL) or the write lock
+        # (SQLite) makes the increment atomic across processes, inside this transaction.
+        dialect = self._session.get_bind().dialect.name
+        insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(CounterRow)
+            .values(name=name, value=1)
+            .on_conflict_do_update(index_elements=["name"], set_={"value": CounterRow.value + 1})
+            .returning(CounterRow.value)
+        )
+        return int(self._session.execute(statement).scalar_one())
