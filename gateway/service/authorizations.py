@@ -25,7 +25,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain.actions import ReviewAction
 from gateway.domain.case import Case, CaseStatus, Determination, LineDetermination
-from gateway.domain.outcomes import auth_number_for, auth_number_for_id, case_id_for_auth_number
+from gateway.domain.outcomes import (
+    CASE_PREFIX,
+    auth_number_for,
+    auth_number_for_id,
+    case_id_for_auth_number,
+)
 from gateway.partners.isolation import PARTY_ROLES, can_read
 from gateway.partners.principal import Principal, acts_for
 from gateway.store.lookup import member_case_ids
@@ -243,8 +248,20 @@ class _Views:
         )
 
 
-def _number_of(case_id: str | None) -> str | None:
-    return auth_number_for_id(case_id) if case_id else None
+def _case_id_of(reference: str) -> str:
+    """The case a prior-case reference names. A PAS update names the prior case by its id; an
+    X12 revision (UM02 S, 4, 3) carries the authorization number it changes (2000E REF*BB) and is
+    stored as sent, so both spellings lead to the same case."""
+    return case_id_for_auth_number(reference) or reference
+
+
+def _number_of(reference: str | None) -> str | None:
+    if not reference:
+        return None
+    case_id = _case_id_of(reference)
+    # A reference that is neither a case id nor a number of ours (another payer's number in
+    # REF*BB) is shown as sent rather than dressed up as one of ours.
+    return auth_number_for_id(case_id) if case_id.startswith(CASE_PREFIX) else reference
 
 
 def _drugs(case: Case, determination: Determination | None) -> list[AuthorizedDrug]:
@@ -323,14 +340,15 @@ def _authorized_at(session: Session, case_ids: Collection[str]) -> dict[str, dat
 def _successors(
     session: Session, principal: Principal, case_ids: Iterable[str]
 ) -> dict[str, list[str]]:
-    """The authorization numbers of the cases that change each case (their prior_case_id), of
-    those the caller may see."""
+    """The authorization numbers of the cases that change each case (their prior_case_id, by
+    case id or by authorization number), of those the caller may see."""
     ids = list(case_ids)
     out: dict[str, list[str]] = {}
     if not ids:
         return out
-    query = select(CaseRow).where(CaseRow.prior_case_id.in_(ids)).order_by(CaseRow.id)
+    references = ids + [auth_number_for_id(case_id) for case_id in ids]
+    query = select(CaseRow).where(CaseRow.prior_case_id.in_(references)).order_by(CaseRow.id)
     for row in session.execute(query).scalars():
         if row.prior_case_id and can_read(principal, row):
-            out.setdefault(row.prior_case_id, []).append(auth_number_for_id(row.id))
+            out.setdefault(_case_id_of(row.prior_case_id), []).append(auth_number_for_id(row.id))
     return out
