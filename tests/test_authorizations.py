@@ -7,6 +7,7 @@ pended TC bundle, and the clearinghouse's X12 278 for the same member.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -39,6 +40,9 @@ NOT_FOUND = {
 }
 FHIR = {"Content-Type": "application/fhir+json"}
 X12 = {"Content-Type": "application/edi-x12"}
+INFO_CANCELLED = (
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/modifierextension-infoCancelled"
+)
 
 
 class Gateway:
@@ -249,6 +253,45 @@ def test_a_pended_request_is_no_authorization_until_a_reviewer_approves_it(gatew
     assert found.status_code == 200, found.text
     assert found.json()["status"] == "approved"
     assert found.json()["period_start"] == decided.json()["determination"]["period_start"]
+    assert number in gateway.listed(**MEMBER, npi=ORDERING)
+
+
+@pytest.mark.store
+def test_an_authorization_cancelled_since_is_found_with_its_status_and_no_period(gateway):
+    original = load("ddact-her2neg.json")
+    case_id = gateway.submit_pas("ddact-her2neg.json")
+    number = number_of(case_id)
+    approved_at = gateway.by_number(number, ORDERING).json()["approved_at"]
+
+    # The EHR cancels every item by a PAS claim update (Claim.related names the prior claim).
+    gateway.clock.now += timedelta(days=1)
+    update = copy.deepcopy(original)
+    claim = update["entry"][0]["resource"]
+    claim_id = claim["identifier"][0]["value"]
+    claim["identifier"][0]["value"] = f"{claim_id}-C1"
+    update["identifier"]["value"] += "-C1"
+    claim["related"] = [
+        {
+            "claim": {"identifier": {"value": claim_id}},
+            "relationship": {"coding": [{"code": "prior"}]},
+        }
+    ]
+    for item in claim["item"]:
+        item.setdefault("modifierExtension", []).append(
+            {"url": INFO_CANCELLED, "valueBoolean": True}
+        )
+    sent = gateway.client.post(
+        "/fhir/Claim/$submit", content=json.dumps(update), headers={**FHIR, **gateway.headers(EHR)}
+    )
+    assert sent.status_code == 200, sent.text
+    assert gateway.case(case_id)["status"] == "cancelled"
+
+    found = gateway.by_number(number, ORDERING)
+    assert found.status_code == 200, found.text
+    assert found.json()["status"] == "cancelled"
+    assert found.json()["approved_at"] == approved_at  # when it was issued, not when cancelled
+    assert (found.json()["period_start"], found.json()["period_end"]) == (None, None)
+    assert {drug["review_action"] for drug in found.json()["drugs"]} == {"C"}
     assert number in gateway.listed(**MEMBER, npi=ORDERING)
 
 
