@@ -87,7 +87,7 @@ class Gateway:
         return [row["authorization_number"] for row in response.json()["authorizations"]]
 
     def deliver(self) -> None:
-        while self.client.app.state.run_outbox_once():  # type: ignore[attr-defined]
+        while self.client.app.state.run_outbox_once():
             pass
 
 

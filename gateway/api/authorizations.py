@@ -10,7 +10,7 @@ nothing about which numbers are real.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -32,7 +32,7 @@ NOT_FOUND = {
     "error": "authorization not found",
     "detail": "no authorization with this number names this NPI",
 }
-NOT_FOUND_RESPONSE = {
+NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
     404: {
         "description": "No such authorization for this NPI, or one this caller may not see",
         "content": {"application/json": {"example": NOT_FOUND}},
@@ -55,7 +55,7 @@ def lookup(request: Request) -> AuthorizationLookup:
 @router.get(
     "/authorizations/{number}",
     response_model=Authorization,
-    responses=NOT_FOUND_RESPONSE,  # type: ignore[arg-type]
+    responses=NOT_FOUND_RESPONSE,
 )
 def authorization_by_number(
     request: Request,

@@ -16,6 +16,7 @@ operators look up on a provider's behalf and act for any NPI.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain.actions import ReviewAction
-from gateway.domain.case import Case, CaseStatus, Determination, LineDetermination
+from gateway.domain.case import Case, CaseStatus, Determination, LineDetermination, Provider
 from gateway.domain.outcomes import (
     CASE_PREFIX,
     auth_number_for,
@@ -125,17 +126,16 @@ def acts_for_npi(principal: Principal, npi: str) -> bool:
 
 def names_npi(case: Case, npi: str) -> bool:
     """Is the NPI one of the case's parties (requester, ordering, rendering, facility)?"""
-    return any(
-        getattr(case, role) is not None and getattr(case, role).npi == npi for role in PARTY_ROLES
-    )
+    parties: list[Provider | None] = [getattr(case, role) for role in PARTY_ROLES]
+    return any(party is not None and party.npi == npi for party in parties)
 
 
+@dataclass(frozen=True)
 class Lookup:
     """What a lookup found, or why it found nothing (for the audit trail, never the caller)."""
 
-    def __init__(self, authorization: Authorization | None, refusal: str | None = None):
-        self.authorization = authorization
-        self.refusal = refusal
+    authorization: Authorization | None
+    refusal: str | None = None
 
 
 class AuthorizationLookup:
