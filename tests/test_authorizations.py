@@ -117,7 +117,15 @@ def test_an_authorization_number_leads_back_to_its_case():
     assert case_id_for_auth_number("ONC2600000001") == "PA2600000001"
     assert case_id_for_auth_number(" onc2600000001 ") == "PA2600000001"
     assert case_id_for_auth_number(auth_number_for_id("PA2612345678")) == "PA2612345678"
-    for not_ours in ("PA2600000001", "ONC", "ONC26-0001", "XONC2600000001", "", "ONC" + "9" * 31):
+    for not_ours in (
+        "PA2600000001",
+        "ONC",
+        "ONC26-0001",
+        "XONC2600000001",
+        "",
+        "ONC" + "9" * 31,
+        "ONC\u0662\u0666",  # digits, but not ASCII ones
+    ):
         assert case_id_for_auth_number(not_ours) is None
 
 

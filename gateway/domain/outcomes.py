@@ -31,7 +31,7 @@ CONTACT_PAYER, NOT_REQUIRED, CANCELLED = A.CONTACT_PAYER, A.NOT_REQUIRED, A.CANC
 AUTH_PREFIX, CASE_PREFIX = "ONC", "PA"
 # The core numbers cases PA + two-digit year + a counter (gateway.service.core); the number
 # that authorizes one is ONC + the same digits. Bounded: a case id is at most 32 characters.
-_AUTH_NUMBER = re.compile(rf"{AUTH_PREFIX}(\d{{1,30}})")
+_AUTH_NUMBER = re.compile(rf"{AUTH_PREFIX}([0-9]{{1,30}})")
 
 
 def auth_number_for(case: Case) -> str:
