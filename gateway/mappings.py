@@ -7,13 +7,14 @@ field named (`MappingsError`), never a KeyError in the middle of a request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from gateway.domain.criteria import CriteriaProgram
 from gateway.domain.policy import CodeTables, PlanPolicy, load_code_tables
 
 
@@ -33,6 +34,8 @@ class Mappings:
     tables: CodeTables
     crosswalks: dict[str, dict[str, Any]]
     x12_dir: Path
+    # Programs decided by coverage criteria (mappings/programs/*.yaml): a new program is a file.
+    programs: dict[str, CriteriaProgram] = field(default_factory=dict)
 
     @property
     def primary_payer_ids(self) -> frozenset[str]:
@@ -89,4 +92,22 @@ def load_mappings(root: Path) -> Mappings:
     x12_dir = root / "x12"
     if not (x12_dir / "maps.xml").is_file():
         raise MappingsError(x12_dir / "maps.xml", "file not found (the X12 map registry)")
-    return Mappings(root, plans, tables, crosswalks, x12_dir)
+    programs: dict[str, CriteriaProgram] = {}
+    for path in sorted((root / "programs").glob("*.yaml")):
+        try:
+            program = CriteriaProgram.model_validate(_yaml(path))
+        except ValidationError as exc:
+            raise MappingsError(path, _problem(exc)) from exc
+        unknown = [p for p in program.plans if p not in plans]
+        if unknown:
+            raise MappingsError(path, f"field plans names no plan policy: {', '.join(unknown)}")
+        for code, item in program.items.items():
+            for criterion in item.criteria:
+                if criterion.document not in program.documents:
+                    raise MappingsError(
+                        path,
+                        f"field items.{code}.criteria names document {criterion.document!r}, "
+                        "which documents does not list",
+                    )
+        programs[program.id] = program
+    return Mappings(root, plans, tables, crosswalks, x12_dir, programs)

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     mail_from: str = "pa-notices@gateway.invalid"
     member_mail_dir: Path = VAR_ROOT / "var" / "member-mail"
     payer_feed_dir: Path = VAR_ROOT / "var" / "payer-feed"
+    # X12 follow-ups (unsolicited 278 responses) wait here for their partner: one folder each,
+    # read by GET /x12/mailbox (gateway/notify/x12_mailbox.py).
+    x12_mailbox_dir: Path = VAR_ROOT / "var" / "x12-mailbox"
     # Where providers look a case up (e-mail notices carry only this, never clinical content).
     portal_url: str = "http://127.0.0.1:8000/cases"
     # The base URL clients reach the FHIR endpoints at (fullUrls, Subscription notifications).

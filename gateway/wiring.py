@@ -34,14 +34,17 @@ def build_ports(settings: Settings, mappings: Mappings | None = None) -> Ports:
         pathways=PathwayEngine.from_dir(mappings.root),
         tables=mappings.tables,
         plans=mappings.plans,
+        programs=mappings.programs,
     )
 
 
 def job_planners(settings: Settings, mappings: Mappings) -> list[JobPlanner]:
     """The planners that turn a stored determination into outbound jobs: letters, e-mail
-    notices and the payer feed (with its 278), and PAS subscription notifications."""
+    notices and the payer feed (with its 278), PAS subscription notifications, and the X12
+    follow-up (an unsolicited 278 for the partner that sent a request decided later)."""
     from gateway.fhir.notifications import SubscriptionNotifier
     from gateway.notify.jobs import outbound_jobs
+    from gateway.x12.followup import X12FollowUp
     from gateway.x12.writer import write_response
 
     def letters_notices_and_feed(
@@ -70,7 +73,11 @@ def job_planners(settings: Settings, mappings: Mappings) -> list[JobPlanner]:
                 )
         return jobs
 
-    return [letters_notices_and_feed, SubscriptionNotifier(settings.fhir_base_url)]
+    return [
+        letters_notices_and_feed,
+        SubscriptionNotifier(settings.fhir_base_url),
+        X12FollowUp(settings.x12_id, mappings.x12_dir),
+    ]
 
 
 @dataclass

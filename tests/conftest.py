@@ -58,6 +58,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None) -> Settings:
         mail_dir=tmp_path / "mail",
         member_mail_dir=tmp_path / "member-mail",
         payer_feed_dir=tmp_path / "payer-feed",
+        x12_mailbox_dir=tmp_path / "x12-mailbox",
         dispatch_in_process=False,
     )
 

@@ -23,6 +23,7 @@ from typing import Any
 import jwt
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from gateway import audit
@@ -47,10 +48,12 @@ from gateway.partners.registry import (
     PartnerError,
     PartnerSpec,
     add_partner,
+    callback_problem,
     list_partners,
     partner_view,
     principal_for,
     seed_partners,
+    set_callback,
     set_enabled,
 )
 from gateway.partners.settings import AuthSettings
@@ -496,6 +499,9 @@ def create_partner(
     body: PartnerCreate, request: Request, _: Principal = OPERATOR
 ) -> dict[str, Any] | JSONResponse:
     secret = generate_secret() if body.generate_secret else None
+    refused = _callback_refused(request, body.callback_url)
+    if refused is not None:
+        return refused
     spec = PartnerSpec.model_validate(
         {**body.model_dump(exclude={"generate_secret", "secret"}), "secret": secret}
     )
@@ -515,6 +521,37 @@ def _set_enabled(request: Request, partner_id: str, enabled: bool) -> dict[str, 
     except PartnerError as exc:
         raise HTTPException(404, str(exc)) from exc
     _partner_audit(request, audit.UPDATE, partner_id, "enable" if enabled else "disable")
+    return view
+
+
+class CallbackBody(BaseModel):
+    callback_url: str | None = None  # None clears it: follow-ups go to the mailbox only
+
+
+def _callback_refused(request: Request, url: str | None) -> JSONResponse | None:
+    """A 422 naming why a callback URL is refused (the egress rules, gateway/egress.py)."""
+    problem = callback_problem(url, request.app.state.settings.subscription_allowed_hosts)
+    if problem is None:
+        return None
+    return JSONResponse({"error": "invalid callback_url", "detail": problem}, status_code=422)
+
+
+@partners_router.put("/{partner_id}/callback", response_model=None)
+def set_partner_callback(
+    partner_id: str, body: CallbackBody, request: Request, _: Principal = OPERATOR
+) -> dict[str, Any] | JSONResponse:
+    """Where the partner's X12 follow-ups are POSTed (or none, with callback_url null)."""
+    refused = _callback_refused(request, body.callback_url)
+    if refused is not None:
+        return refused
+    try:
+        with request.app.state.core.sessions.begin() as session:
+            view = partner_view(set_callback(session, partner_id, body.callback_url))
+    except PartnerError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except ValueError as exc:
+        return JSONResponse({"error": "invalid callback_url", "detail": str(exc)}, 422)
+    _partner_audit(request, audit.UPDATE, partner_id, "callback")
     return view
 
 

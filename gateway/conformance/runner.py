@@ -20,7 +20,7 @@ import httpx
 
 from gateway.conformance.observe import observe_case, observe_response
 from gateway.conformance.suite import REFERENCE_PREFIX, ConformanceCase, Step, SuiteError
-from gateway.domain.outcomes import authorization_number
+from gateway.domain.outcomes import auth_number_for_id
 from gateway.settings import Settings, get_settings
 from gateway.x12.grammar import x12_map_dir
 
@@ -230,7 +230,7 @@ def run_case(case: ConformanceCase, target: Target) -> CaseResult:
                 case_id = observed.get("case_id") or case_id
                 if case_id and not bound:
                     # The first case of the scenario: the certification later steps change.
-                    bound = {"case_id": case_id, "auth_number": authorization_number(case_id)}
+                    bound = {"case_id": case_id, "auth_number": auth_number_for_id(case_id)}
                 if step.x12:
                     observed["oracle"] = oracle_verdict(
                         step_content(case, step.x12, bound),

@@ -26,6 +26,7 @@ class Program(StrEnum):
     SPORT = "SPORT"  # medical oncology, supportive drugs (antiemetics, growth factors, ...)
     DME = "DME"
     HOME_HEALTH = "HOME_HEALTH"
+    SLEEP = "SLEEP"  # sleep testing (the home health / DME program; reviewed by the UM vendor)
 
 
 class Urgency(StrEnum):
@@ -316,6 +317,9 @@ class Determination(Model):
     rejection: Rejection | None = None
     decided_at: datetime
     decided_by: str = "gateway"  # "gateway" or a reviewer id
+    # Who asked for the change this determination answers (a channel actor such as
+    # "x12:<ISA06>"), when it answers a requester's change rather than a review or a clock.
+    requested_by: str | None = None
     rationale: str | None = None  # reviewer's words (denials, modifications)
     guideline: str | None = None  # guideline relied on
     appeal: dict[str, Any] | None = None  # appeal rights, peer-to-peer, reconsideration

@@ -5,6 +5,7 @@ reviewer's decisions.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -27,27 +28,30 @@ PENDED, MODIFIED = A.PENDED, A.MODIFIED
 CONTACT_PAYER, NOT_REQUIRED, CANCELLED = A.CONTACT_PAYER, A.NOT_REQUIRED, A.CANCELLED
 
 
-AUTH_PREFIX = "ONC"
-CASE_PREFIX = "PA"
+AUTH_PREFIX, CASE_PREFIX = "ONC", "PA"
+# The core numbers cases PA + two-digit year + a counter (gateway.service.core); the number
+# that authorizes one is ONC + the same digits. Bounded: a case id is at most 32 characters.
+_AUTH_NUMBER = re.compile(rf"{AUTH_PREFIX}([0-9]{{1,30}})")
 
 
 def auth_number_for(case: Case) -> str:
     # One authorization number per case, derived from its id so a re-review keeps it.
-    return authorization_number(case.id or "")
+    return auth_number_for_id(case.id)
 
 
-def authorization_number(case_id: str) -> str:
-    return f"{AUTH_PREFIX}{case_id.removeprefix(CASE_PREFIX)}"
+def auth_number_for_id(case_id: str | None) -> str:
+    """The authorization number of the case with this id (a prior or related case's, say)."""
+    return f"{AUTH_PREFIX}{(case_id or '').removeprefix(CASE_PREFIX)}"
 
 
 def case_id_for_auth_number(number: str) -> str | None:
-    """The case an authorization number was issued for (the inverse of auth_number_for), or
-    None when the number is not of the gateway's shape."""
-    number = number.strip().upper()
-    digits = number.removeprefix(AUTH_PREFIX)
-    if digits == number or not digits.isdigit():
-        return None
-    return f"{CASE_PREFIX}{digits}"
+    """The id of the case an authorization number was derived from (the inverse of
+    `auth_number_for`), or None when `number` is not one the gateway gives out. Supportive child
+    cases are numbered like any case, so their numbers lead to the child, not the primary.
+    Letters and 278 responses print the number in capitals; a provider may type it in any case
+    and with blanks around it."""
+    match = _AUTH_NUMBER.fullmatch(number.strip().upper())
+    return f"{CASE_PREFIX}{match.group(1)}" if match else None
 
 
 def decision(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.domain.criteria import CriteriaProgram
 from gateway.domain.eligibility import EligibilityPort, Enrollment
 from gateway.domain.pathway import Match, PathwayPort, PathwayResult
 from gateway.domain.policy import CodeTables, PlanPolicy
@@ -35,6 +36,17 @@ class Ports:
     pathways: PathwayPort
     tables: CodeTables
     plans: dict[str, PlanPolicy]
+    # Programs decided by coverage criteria (home health and DME), by id (mappings/programs/).
+    programs: dict[str, CriteriaProgram] = field(default_factory=dict)
+
+    def criteria_program(self, payer_id: str | None, plan_id: str | None) -> CriteriaProgram | None:
+        """The criteria program of a payer serving this plan's members, when there is one."""
+        for program in self.programs.values():
+            if (payer_id is None or program.payer_id == payer_id) and (
+                plan_id is None or plan_id in program.plans
+            ):
+                return program
+        return None
 
 
 @dataclass

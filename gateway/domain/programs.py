@@ -18,12 +18,19 @@ def program_answer(ports: Ports, member_id: str, on: date) -> dict[str, Any] | N
     plan = ports.plans[enrollment.plan_id]
     eligible = enrollment.eligible_on(on)
     managed = enrollment.line_of_business in plan.lines_of_business
-    required = plan.programs.prior_authorization_required if eligible and managed else []
+    # Programs decided by coverage criteria answer for the plans they serve (home health, DME).
+    criteria_names = [
+        name
+        for program in ports.programs.values()
+        if plan.id in program.plans
+        for name in program.eligibility_names
+    ]
+    every = plan.programs.prior_authorization_required + criteria_names
+    required = every if eligible and managed else []
     not_required = (
         plan.programs.prior_authorization_not_required
         if managed
-        else plan.programs.prior_authorization_required
-        + plan.programs.prior_authorization_not_required
+        else every + plan.programs.prior_authorization_not_required
     )
     if not eligible:
         message = f"Member is not eligible on {on.isoformat()}."

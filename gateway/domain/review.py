@@ -22,6 +22,7 @@ from gateway.domain.case import (
     Urgency,
 )
 from gateway.domain.clocks import add_business_days
+from gateway.domain.criteria import CRITERIA_PROGRAMS, review_criteria
 from gateway.domain.eligibility import Enrollment
 from gateway.domain.local_dates import provider_local_date
 from gateway.domain.outcomes import (
@@ -54,6 +55,10 @@ def review(case: Case, ports: Ports, now: datetime) -> Determination:
     if screened is not None:
         return screened
     assert enrollment is not None and plan is not None
+    if case.program in CRITERIA_PROGRAMS:
+        program = ports.criteria_program(plan.payer_id, plan.id)
+        if program is not None:
+            return review_criteria(case, program, plan, now)
     return _review_drugs(case, ports, now, enrollment, plan)
 
 

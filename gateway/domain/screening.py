@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from gateway.domain.case import Case, CaseStatus, Determination, Reason, Rejection
+from gateway.domain.criteria import CRITERIA_PROGRAMS
 from gateway.domain.eligibility import Enrollment
 from gateway.domain.local_dates import provider_local_date
 from gateway.domain.outcomes import CONTACT_PAYER, NOT_REQUIRED, decision, reject
@@ -61,6 +62,9 @@ def screen(
         reason = Reason(code=code, text=text, plan_rule=plan.rule(rule))
         return decision(case, now, CaseStatus.NOT_REQUIRED, NOT_REQUIRED, reason, plan)
 
+    if case.program in CRITERIA_PROGRAMS:
+        # Home health, DME and sleep: their own settings and timing rules (gateway.domain.criteria).
+        return None, enrollment, plan
     if enrollment.line_of_business not in plan.lines_of_business:
         text = (
             f"No prior authorization required under this program for the member's product "

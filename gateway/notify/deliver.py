@@ -1,5 +1,5 @@
 """Delivering one outbox job by its kind: fax, provider_mail, member_mail, email, payer_feed,
-subscription. Called by the worker's dispatcher with the job and the stored case.
+subscription, x12_followup. Called by the worker's dispatcher with the job and the stored case.
 
 Every transport gets the job's idempotency key, so a job delivered again after a crash (the
 outbox delivers at least once) is recognised by the fax gateway, the maildir, the mail batch and
@@ -23,9 +23,19 @@ from gateway.notify.jobs import member_recipient, provider_recipient
 from gateway.notify.letters import count_pages, render_letter
 from gateway.notify.member_mail import MemberMailBatch
 from gateway.notify.payer_feed import PayerFeed
+from gateway.notify.x12_mailbox import X12Mailbox
 from gateway.settings import Settings
 
-KINDS = ("fax", "provider_mail", "member_mail", "email", "payer_feed", "subscription")
+KINDS = (
+    "fax",
+    "provider_mail",
+    "member_mail",
+    "email",
+    "payer_feed",
+    "subscription",
+    "x12_followup",
+)
+X12_MEDIA_TYPE = "application/edi-x12"
 
 
 class PermanentDeliveryError(Exception):
@@ -71,6 +81,7 @@ class Deliverer:
         )
         self.member_mail = MemberMailBatch(settings.member_mail_dir)
         self.payer_feed = PayerFeed(settings.payer_feed_dir)
+        self.x12_mailbox = X12Mailbox(settings.x12_mailbox_dir)
 
     # Transports are made on first use: a fax misconfiguration must not stop e-mail.
     @property
@@ -103,6 +114,7 @@ class Deliverer:
             "email": self.deliver_email,
             "payer_feed": self.deliver_payer_feed,
             "subscription": self.deliver_subscription,
+            "x12_followup": self.deliver_x12_followup,
         }
         handler = handlers.get(job.kind)
         if handler is None:
@@ -208,6 +220,61 @@ class Deliverer:
         if response.status_code >= 300:
             raise ConnectionError(f"subscription endpoint answered {response.status_code}")
         return {"status_code": response.status_code}
+
+    def deliver_x12_followup(
+        self, job: OutboxJob, case_json: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """An unsolicited 278 response (gateway.x12.followup): into the submitting partner's
+        mailbox, once, then POSTed to its callback URL when it registered one. A retry after a
+        failed callback finds the mailbox item in place and only calls again."""
+        payload = job.payload
+        partner_id, item_id = payload.get("partner_id"), payload.get("item_id")
+        interchange = payload.get("interchange")
+        if not partner_id or not item_id or not interchange:
+            raise PermanentDeliveryError("x12_followup job without partner, item or interchange")
+        try:
+            result = self.x12_mailbox.deliver(str(partner_id), str(item_id), str(interchange))
+        except ValueError as exc:
+            raise PermanentDeliveryError(f"x12_followup mailbox refused: {exc}") from exc
+        url = payload.get("callback_url")
+        if url:
+            headers = {
+                "Content-Type": X12_MEDIA_TYPE,
+                "Idempotency-Key": job.idempotency_key,
+                "X-Mailbox-Item": str(item_id),
+            }
+            result["callback_status"] = self._post_partner(
+                "callback", str(url), headers, content=str(interchange).encode()
+            )
+        return result
+
+    def _post_partner(self, what: str, url: str, headers: dict[str, str], *, content: bytes) -> int:
+        """POST to a URL a partner chose, under the egress rules (issue 18 item 5): checked
+        here (the allow-list or DNS may have changed since it was set) and on each connection
+        by the guarded client; no redirects. Raises PermanentDeliveryError when retrying cannot
+        help, ConnectionError to be retried with the outbox backoff."""
+        problem = egress.endpoint_problem(url, self.settings.subscription_allowed_hosts)
+        if problem:
+            raise PermanentDeliveryError(f"{what} refused: {problem}")
+        try:
+            response = self.http.post(
+                url,
+                content=content,
+                headers=headers,
+                timeout=self.subscription_timeout,
+                follow_redirects=False,
+            )
+        except egress.ForbiddenDestination as exc:
+            raise PermanentDeliveryError(f"{what} refused: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise ConnectionError(f"{what} unreachable: {type(exc).__name__}") from exc
+        if response.is_redirect:
+            raise PermanentDeliveryError(
+                f"{what} answered {response.status_code} with a redirect; not followed"
+            )
+        if response.status_code >= 300:
+            raise ConnectionError(f"{what} answered {response.status_code}")
+        return response.status_code
 
 
 def _mailable(address: dict[str, Any] | None) -> bool:

@@ -1,10 +1,10 @@
 """The outbox dispatcher (`gateway worker`, or in-process under `gateway serve`).
 
 The clock hook (the core's `expire_holds`) runs every interval. Jobs are delivered in lanes, one
-per channel (fax, e-mail, printed mail, payer feed, subscription notifications), each on its own
-thread and each transport with its own timeout, so one slow or hung channel delays only itself
-(issue 18 item 6). A lane claims its due jobs one at a time, delivers each outside any database
-transaction, and records the outcome. Delivery is at least
+per channel (fax, e-mail, printed mail, payer feed, subscription notifications, X12
+follow-ups), each on its own thread and each transport with its own timeout, so one slow or
+hung channel delays only itself (issue 18 item 6). A lane claims its due jobs one at a time,
+delivers each outside any database transaction, and records the outcome. Delivery is at least
 once (a worker killed after delivering but before recording leaves a lease that expires, and the
 job goes again with the same idempotency key); failures retry with exponential backoff and
 jitter; a job that keeps failing is parked `dead` with its last error until `retry(job_id)`.
@@ -77,6 +77,7 @@ LANES: tuple[Lane, ...] = (
     Lane("mail", ("provider_mail", "member_mail")),
     Lane("payer_feed", ("payer_feed",)),
     Lane("subscription", ("subscription",)),  # one endpoint per subscriber: no pause
+    Lane("x12_followup", ("x12_followup",)),  # a mailbox and a callback per partner: no pause
     Lane("other", None),
 )
 _NAMED_KINDS = tuple(kind for lane in LANES for kind in lane.kinds or ())

@@ -81,6 +81,10 @@ def add(
     rate_limit: Annotated[
         float | None, typer.Option(help="Requests per second (default: GATEWAY_RATE_LIMIT_*).")
     ] = None,
+    callback_url: Annotated[
+        str | None,
+        typer.Option(help="Where its X12 follow-ups (unsolicited 278s) are POSTed (https)."),
+    ] = None,
     replace: Annotated[bool, typer.Option(help="Update the partner if it exists.")] = False,
 ) -> None:
     """Register a trading partner (or update one with --replace)."""
@@ -107,10 +111,12 @@ def add(
             secret=secret,
             jwks=json.loads(jwks.read_text()) if jwks else None,
             rate_limit_per_second=rate_limit,
+            callback_url=callback_url,
         )
     except (ValidationError, ValueError) as exc:
         typer.echo(f"invalid partner: {exc}", err=True)
         raise typer.Exit(2) from exc
+    _check_callback(spec.callback_url)
     sessions = _sessions()
     try:
         with sessions.begin() as session:
@@ -156,6 +162,47 @@ def list_command(
             credentials or "-",
         )
     Console().print(table)
+
+
+def _check_callback(url: str | None) -> None:
+    """Exit 2 naming why a callback URL is refused (gateway/egress.py rules)."""
+    from gateway.partners.registry import callback_problem
+
+    problem = callback_problem(url, get_settings().subscription_allowed_hosts)
+    if problem:
+        typer.echo(f"invalid callback URL: {problem}", err=True)
+        raise typer.Exit(2)
+
+
+@partner_app.command("callback")
+def callback(
+    partner_id: Annotated[str, typer.Argument(help="Partner id.")],
+    url: Annotated[str | None, typer.Argument(help="https URL; omit with --clear.")] = None,
+    clear: Annotated[bool, typer.Option(help="Remove the callback URL.")] = False,
+) -> None:
+    """Set where a partner's X12 follow-ups (unsolicited 278 responses) are POSTed; they are
+    left in its mailbox (GET /x12/mailbox) either way."""
+    from gateway import audit
+    from gateway.partners.registry import PartnerError, normalize_callback, set_callback
+
+    if (url is not None) == clear:  # one of the two, not both
+        typer.echo("give a URL, or --clear", err=True)
+        raise typer.Exit(2)
+    try:
+        wanted = None if clear else normalize_callback(url)
+    except ValueError as exc:
+        typer.echo(f"invalid callback URL: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    _check_callback(wanted)
+    sessions = _sessions()
+    try:
+        with sessions.begin() as session:
+            set_callback(session, partner_id, wanted)
+    except PartnerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    _audit(sessions, "partner.callback", audit.UPDATE, partner_id, "callback URL set (cli)")
+    typer.echo(f"partner {partner_id} callback {'cleared' if clear else 'set'}")
 
 
 def _set_enabled(partner_id: str, enabled: bool) -> None:

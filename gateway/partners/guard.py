@@ -114,6 +114,8 @@ def authenticate(
 
 def _is_bearer(authorization: str) -> bool:
     return authorization.strip().partition(" ")[0].lower() == "bearer"
+
+
 def body_refusal(scope: Scope, exc: HTTPException) -> JSONResponse:
     """The 408/413 answer to a body that came too slowly or too big (an OperationOutcome on
     /fhir paths, as every refusal of the guard)."""

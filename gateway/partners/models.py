@@ -1,4 +1,4 @@
-"""Tables of the trading-partner registry (migration 0002 mirrors them)."""
+"""Tables of the trading-partner registry (migrations 0002 and 0004 mirror them)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class PartnerRow(Base):
     # Public keys for SMART Backend Services client assertions (a JWK Set).
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     rate_limit_per_second: Mapped[float | None] = mapped_column(Float)
+    # Where unsolicited X12 278 responses are POSTed besides its mailbox (migration 0004).
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -60,6 +60,17 @@ class PartnerError(ValueError):
     pass
 
 
+def normalize_callback(value: str | None) -> str | None:
+    """A callback URL as stored: stripped, None for none; http(s) only (where it may point is
+    egress's to say, `callback_problem`)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if len(value) > 2048 or not value.lower().startswith(("https://", "http://")):
+        raise ValueError("a callback URL is an https URL of at most 2048 characters")
+    return value
+
+
 class PartnerSpec(BaseModel):
     """A partner as an operator describes it (CLI, admin API, seed file)."""
 
@@ -78,6 +89,9 @@ class PartnerSpec(BaseModel):
     secret_hash: str | None = Field(default=None, repr=False)
     jwks: dict[str, Any] | None = None
     rate_limit_per_second: float | None = Field(default=None, gt=0)
+    # X12 follow-ups (unsolicited 278 responses) are POSTed here as well as left in the mailbox.
+    # Its destination is checked (gateway/egress.py) where it is set and at every delivery.
+    callback_url: str | None = Field(default=None, max_length=2048)
 
     @field_validator("id")
     @classmethod
@@ -117,6 +131,11 @@ class PartnerSpec(BaseModel):
             if not SCOPE.match(value):
                 raise ValueError(f"{value!r} is not a SMART system scope (system/Claim.read)")
         return values
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback(cls, value: str | None) -> str | None:
+        return normalize_callback(value)
 
     @field_validator("jwks")
     @classmethod
@@ -182,6 +201,7 @@ def partner_view(row: PartnerRow) -> dict[str, Any]:
         "has_secret": bool(row.secret_hash),
         "jwks_key_ids": [key.get("kid") for key in keys],
         "rate_limit_per_second": row.rate_limit_per_second,
+        "callback_url": row.callback_url,
         "created_at": row.created_at.isoformat() if row.created_at else None,
         "updated_at": row.updated_at.isoformat() if row.updated_at else None,
     }
@@ -225,6 +245,9 @@ def add_partner(session: Session, spec: PartnerSpec, *, replace: bool = False) -
     if spec.jwks is not None or not replace:
         row.jwks = spec.jwks
     row.rate_limit_per_second = spec.rate_limit_per_second
+    if spec.callback_url is not None or not replace:
+        # Kept by a --replace that names none; set_callback clears it.
+        row.callback_url = spec.callback_url
     row.updated_at = now
     session.flush()
     log.info("partner registered", extra={"partner_id": spec.id, "kind": row.kind})
@@ -256,6 +279,27 @@ def set_secret(session: Session, partner_id: str, secret: str) -> PartnerRow:
     row.secret_hash = hash_secret(secret)
     row.updated_at = utcnow()
     return row
+
+
+def set_callback(session: Session, partner_id: str, url: str | None) -> PartnerRow:
+    """Set (or, with None, clear) where a partner's X12 follow-ups are POSTed."""
+    row = session.get(PartnerRow, partner_id)
+    if row is None:
+        raise PartnerError(f"no partner {partner_id}")
+    row.callback_url = normalize_callback(url)
+    row.updated_at = utcnow()
+    log.info("partner callback set", extra={"partner_id": partner_id})
+    return row
+
+
+def callback_problem(url: str | None, allowed_hosts: list[str]) -> str | None:
+    """Why a partner's callback URL is refused (gateway/egress.py: https to public addresses;
+    http and loopback only for the development allow-list), or None."""
+    if url is None:
+        return None
+    from gateway import egress
+
+    return egress.endpoint_problem(url, allowed_hosts)
 
 
 def partner_for_sender(session: Session, isa06: str) -> PartnerRow | None:

@@ -53,7 +53,14 @@ from gateway.service.identity import (
     business_identifier,
     identity_key,
 )
-from gateway.service.recorder import CaseRecorder, JobPlanner, determination_of, load, locked
+from gateway.service.recorder import (
+    REQUESTED_BY,
+    CaseRecorder,
+    JobPlanner,
+    determination_of,
+    load,
+    locked,
+)
 from gateway.service.store import (
     CaseStore,
     CaseTransaction,
@@ -307,6 +314,21 @@ class CaseService:
         work. Raises ChangeRefused (an AAA / OperationOutcome for the channel) when the
         reference is missing, unknown, foreign, or the certification cannot take the change."""
         now = now or self.clock()
+        token = REQUESTED_BY.set(actor)
+        try:
+            return self._change_in_transaction(change, kind, actor, replay_key, now, may_change)
+        finally:
+            REQUESTED_BY.reset(token)
+
+    def _change_in_transaction(
+        self,
+        change: Case,
+        kind: ChangeKind,
+        actor: str,
+        replay_key: str | None,
+        now: datetime,
+        may_change: Callable[[dict[str, Any]], bool] | None,
+    ) -> SubmitResult:
         with self.store.transaction() as tx:
             if replay_key:
                 prior = self.replayed(replay_key, tx)

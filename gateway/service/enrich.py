@@ -8,9 +8,17 @@ from gateway.domain.ports import Ports
 
 
 def program_for(case: Case, ports: Ports) -> Program:
-    """A request of supportive drugs only is a supportive (SPORT) request."""
+    """A request of supportive drugs only is a supportive (SPORT) request; one whose every
+    code a coverage-criteria program serves (home health, DME, sleep) is that program's."""
     if case.program is not Program.CHEMO:
         return case.program
+    codes = [line.code for line in case.active_lines]
+    for program in ports.programs.values():
+        if case.payer_id and case.payer_id != program.payer_id:
+            continue
+        served = program.program_for(codes)
+        if served is not None:
+            return served
     drugs = [ports.tables.drugs.get(line.code.upper()) for line in case.active_lines]
     if drugs and all(drug is not None and drug.drug_class == "supportive" for drug in drugs):
         return Program.SPORT
@@ -27,8 +35,17 @@ def address_on_file(case: Case, ports: Ports) -> None:
 
 
 def drug_names(case: Case, ports: Ports) -> None:
-    """Letters name the drugs: a line sent with a code only gets the drug table's name."""
+    """Letters name the drugs, equipment and services: a line sent with a code only gets the
+    drug table's or the program's item name."""
     for line in case.service_lines:
+        if line.description is not None:
+            continue
         drug = ports.tables.drugs.get(line.code.upper())
-        if line.description is None and drug is not None:
+        if drug is not None:
             line.description = drug.name
+            continue
+        for program in ports.programs.values():
+            item = program.items.get(line.code.upper())
+            if item is not None:
+                line.description = item.description
+                break

@@ -23,6 +23,7 @@ from gateway.service.store import (
     CaseEvent,
     CaseRecord,
     JobSpec,
+    PartnerContact,
     PlannerReads,
     Replay,
     StoreConflict,
@@ -88,6 +89,20 @@ class _Reads:
 
     def partner(self, partner_id: str | None) -> Principal | None:
         return self._partners.get(partner_id) if partner_id else None
+
+    def submitting_partner(self, submitter_id: str | None) -> PartnerContact | None:
+        """The partner whose id or X12 sender id the submitter id is (no callback URLs here)."""
+        for principal in self._partners.values():
+            if submitter_id and (
+                submitter_id == principal.partner_id or submitter_id in principal.sender_ids
+            ):
+                return PartnerContact(principal.partner_id, None)
+        return None
+
+    def next_number(self, name: str) -> int:
+        value = self._state.counters.get(name, 0) + 1
+        self._state.counters[name] = value
+        return value
 
 
 def _npis(case_json: dict[str, Any]) -> set[str]:

@@ -9,6 +9,7 @@ write through one `CaseRecorder`, so a determination is recorded the same way wh
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Protocol
 
@@ -18,6 +19,10 @@ from gateway.domain.ports import Ports
 from gateway.domain.review import review
 from gateway.service.errors import CaseNotFound
 from gateway.service.store import CaseEvent, CaseRecord, CaseTransaction, JobSpec, PlannerReads
+
+# The requester whose change the current call applies (None for reviews and clocks): a context
+# variable, so concurrent requests on the server's threads never see each other's.
+REQUESTED_BY: ContextVar[str | None] = ContextVar("requested_by", default=None)
 
 
 class JobPlanner(Protocol):
@@ -120,6 +125,9 @@ class CaseRecorder:
     ) -> None:
         """A stored case's new determination with its event and jobs; an approval releases its
         supportive cases and ends what it replaces."""
+        requester = REQUESTED_BY.get()
+        if requester is not None:
+            determination.requested_by = requester
         previous = record.status
         tx.update_case(record, case, determination, at=now)
         self.record(tx, case, determination, previous, actor, now)

@@ -51,6 +51,14 @@ class SubscriptionRecord:
     resource: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class PartnerContact:
+    """The enabled partner a case was submitted by, and where it asked to be called."""
+
+    partner_id: str
+    callback_url: str | None
+
+
 class PlannerReads(Protocol):
     """What a job planner may see of the store while a determination is being stored: the
     active subscriptions of a submitter, the next event number of one, who a partner is now."""
@@ -63,6 +71,13 @@ class PlannerReads(Protocol):
 
     def partner(self, partner_id: str | None) -> Principal | None:
         """The principal a stored partner id acts as now (None when unknown or disabled)."""
+
+    def submitting_partner(self, submitter_id: str | None) -> PartnerContact | None:
+        """The enabled partner a case's submitter id names: the owner of that X12 sender id
+        (ISA06), or the partner of that id; None when neither."""
+
+    def next_number(self, name: str) -> int:
+        """The next value of a store counter (the series CaseService.next_number keeps)."""
 
 
 @dataclass

@@ -49,7 +49,7 @@ class CaseRow(Base):
     submitter_id: Mapped[str | None] = mapped_column(String(64), index=True)
     member_key: Mapped[str | None] = mapped_column(String(64), index=True)
     related_case_id: Mapped[str | None] = mapped_column(String(32), index=True)
-    prior_case_id: Mapped[str | None] = mapped_column(String(32))
+    prior_case_id: Mapped[str | None] = mapped_column(String(32), index=True)
     due_by: Mapped[datetime | None] = mapped_column(UTCDateTime())
     hold_due: Mapped[datetime | None] = mapped_column(UTCDateTime())
     case_json: Mapped[dict[str, Any]] = mapped_column(JSON)

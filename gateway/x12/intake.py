@@ -165,7 +165,15 @@ def submit_transaction(
     text = transaction.text(delims)
     bht03 = next((s.get(3) for s in transaction.segments[:3] if s.seg_id == "BHT"), "")
     key = replay_key(sender, bht03, text)
-    control = {"isa13": isa.get(13), "st02": transaction.st.get(2)}
+    fields = isa_fields(isa)
+    # ISA05 and ISA15 too: an unsolicited 278 later goes back to the same id, in the same usage
+    # (gateway.x12.followup).
+    control = {
+        "isa13": isa.get(13),
+        "st02": transaction.st.get(2),
+        "isa05": fields[4],
+        "isa15": fields[14],
+    }
     # Reading is inside this transaction's boundary: a value the reader cannot take is this
     # transaction's answer (AAA 33 naming it), never the end of the interchange or the batch.
     faults: list[ValueFault] = []

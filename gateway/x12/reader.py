@@ -221,7 +221,14 @@ def read_request(
     event_providers: list[_Party] = []
     lines: list[_Line] = []
     bht: Segment | None = None
-    event: dict[str, Any] = {"trn": [], "um": [], "refs": {}, "msgs": [], "hsd": None}
+    event: dict[str, Any] = {
+        "trn": [],
+        "um": [],
+        "refs": {},
+        "msgs": [],
+        "hsd": None,
+        "home": {},
+    }
     diagnoses: list[Diagnosis] = []
     attachments: list[Attachment] = []
     start = end = None
@@ -363,6 +370,20 @@ def _event_segment(
         event.setdefault("crc", []).append(seg.elements)
     elif sid == "CL1":
         event["cl1"] = seg.elements
+    elif sid == "CR6":  # home health care information: prognosis, start of care
+        start = parse_period("D8", seg.get(2))[0] if seg.get(2) else None
+        event["home"].update(
+            {"prognosis": seg.get(1) or None, "start_of_care": start and start.isoformat()}
+        )
+    elif sid == "CR5":  # home oxygen therapy: equipment, flow rate, use
+        event["home"].update(
+            {
+                "oxygen_equipment": seg.get(3) or None,
+                "oxygen_flow_rate": seg.get(6) or None,
+                "oxygen_daily_use_count": seg.get(7) or None,
+                "oxygen_use_hours": seg.get(8) or None,
+            }
+        )
     elif sid == "PWK":
         attachments.append(_attachment(seg))
     elif sid == "MSG":
@@ -581,6 +602,9 @@ def _assemble(
         facts = _facts([m for m in line.msgs if not _only_dosing(m)], facts, case_fields, faults)
     if onset:
         facts = facts.merged({"onset_date": onset.isoformat()}, source="x12:DTP*431")
+    home = {name: value for name, value in event["home"].items() if value is not None}
+    if home:
+        facts = facts.merged(home, source="x12:CR5/CR6")
     level_of_service = um[5] if len(um) > 5 else ""
     traces = [t[1] for t in event["trn"] if len(t) > 1]
     certification = um[1] if len(um) > 1 and um[1] else "I"

@@ -226,6 +226,44 @@ def check_jobs(world: World, caller: str) -> None:
         assert world.case_id not in response.text
 
 
+def _approved(world: World) -> str:
+    """The case approved by the reviewer desk: an authorization number to look up."""
+    decided = world.call("operator", "POST", f"/cases/{world.case_id}/determination", json=DECISION)
+    assert decided.status_code == 200, decided.text
+    return str(decided.json()["determination"]["auth_number"])
+
+
+def check_authorization(world: World, caller: str) -> None:
+    number = _approved(world)
+    params = {"npi": "1987654328"}  # the requesting organization, an NPI the owner acts for
+    response = world.call(caller, "GET", f"/authorizations/{number}", params=params)
+    if caller in ("owner", "operator"):
+        assert response.status_code == 200, response.text
+        assert response.json()["case_id"] == world.case_id
+    elif caller == "nobody":
+        assert response.status_code == 401
+    else:
+        # Exactly the answer for a number that was never given out.
+        missing = world.call(caller, "GET", "/authorizations/ONC2699999999", params=params)
+        assert response.status_code == missing.status_code == 404
+        assert response.text == missing.text
+        assert world.case_id not in response.text and number not in response.text
+
+
+def check_member_authorizations(world: World, caller: str) -> None:
+    number = _approved(world)
+    params = {"member_id": "U1234567801", "birth_date": "1960-04-12", "npi": "1987654328"}
+    response = world.call(caller, "GET", "/authorizations", params=params)
+    if caller == "nobody":
+        assert response.status_code == 401
+        return
+    assert response.status_code == 200, response.text
+    listed = [row["case_id"] for row in response.json()["authorizations"]]
+    assert (world.case_id in listed) == (caller in ("owner", "operator"))
+    if caller in ("rival", "clearinghouse"):
+        assert world.case_id not in response.text and number not in response.text
+
+
 ROUTES: dict[str, Callable[[World, str], None]] = {
     "GET /cases/{id}": check_read,
     "GET /cases": check_list,
@@ -235,6 +273,8 @@ ROUTES: dict[str, Callable[[World, str], None]] = {
     "POST /fhir/Subscription + notification": check_subscription,
     "GET /audit?case=": check_audit_export,
     "GET /jobs?case_id=": check_jobs,
+    "GET /authorizations/{number}?npi=": check_authorization,
+    "GET /authorizations?member_id=&birth_date=&npi=": check_member_authorizations,
 }
 
 

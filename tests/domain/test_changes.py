@@ -133,7 +133,9 @@ def test_an_extension_within_the_span_lengthens_the_same_authorization(plan):
     longer = extended(approved(), changed(end_date="2027-11-01"), plan, NOW)
     assert longer is not None
     assert longer.auth_number == "ONC2600000001"
-    assert longer.period_end == date(2027, 11, 1) and longer.lines[0].period_end == date(2027, 11, 1)
+    assert longer.period_end == date(2027, 11, 1) and longer.lines[0].period_end == date(
+        2027, 11, 1
+    )
 
 
 def test_an_extension_past_the_span_is_not_granted_by_rule(plan):

@@ -167,7 +167,7 @@ def test_dependent_patient_keeps_the_subscriber(ddact: dict[str, Any]) -> None:
 @needs_reference
 def test_claim_update_points_at_the_prior_claim_and_cancels_items() -> None:
     case = read_case(load(INFERNO / "inferno221_claim_update_modify_cancel_submit_payload_0.json"))
-    assert case.prior_case_id == "111099"
+    assert case.change_reference is not None and case.change_reference.value == "111099"
     assert [line.cancelled for line in case.service_lines] == [False, True]
     assert [line.sequence for line in case.active_lines] == [1]
     assert case.submission.echo["items"][1]["cancelled"] is True
