@@ -1,7 +1,7 @@
 """Authorization lookup for providers: by authorization number with an NPI of the case, or by
 member with an NPI (issue 11, item 5).
 
-Thin: the lookup and its isolation live in `gateway.service.authorizations`; this parses, calls,
+Thin: the lookup and its isolation live in `gateway.store.authorizations`; this parses, calls,
 audits and renders. An unknown number, an NPI that is no party of the case (or that the caller
 does not act for) and another partner's case all get the same 404 body, so a 404 tells a caller
 nothing about which numbers are real.
@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from gateway import audit
 from gateway.api.auth import Principal, audit_request, audited, authenticated
 from gateway.domain.outcomes import case_id_for_auth_number
-from gateway.service.authorizations import (
+from gateway.store.authorizations import (
     MEMBER_LIMIT,
     Authorization,
     AuthorizationLookup,
