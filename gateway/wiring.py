@@ -80,6 +80,21 @@ def job_planners(settings: Settings, mappings: Mappings) -> list[JobPlanner]:
     ]
 
 
+def clock_tick(core: Core) -> Callable[[datetime | None], Any]:
+    """What the worker's clock runs each interval: the hold clock, then PAP outreach days."""
+    from gateway.service.pap import pap_compliance
+
+    pap = pap_compliance(core)
+
+    def tick(now: datetime | None = None) -> list[str]:
+        expired = core.expire_holds(now)
+        if pap is not None:
+            pap.tick(now)
+        return expired
+
+    return tick
+
+
 @dataclass
 class Gateway:
     """What a process of the gateway runs on: its settings and its case service."""
@@ -92,7 +107,7 @@ class Gateway:
         return Dispatcher(
             self.core.sessions,
             self.settings,
-            clock_tick=self.core.expire_holds,
+            clock_tick=clock_tick(self.core),
             clock=self.core.clock,
             **options,
         )

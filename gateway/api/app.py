@@ -18,14 +18,16 @@ from gateway.api import (
     fhir,
     jobs,
     mailbox,
+    pap,
     x12,
     x12_limits,
 )
 from gateway.notify.worker import Dispatcher
 from gateway.partners.settings import AuthSettings
 from gateway.service.core import Core
+from gateway.service.pap import pap_compliance
 from gateway.settings import Settings, get_settings
-from gateway.wiring import build
+from gateway.wiring import build, clock_tick
 
 
 def create_app(
@@ -61,10 +63,12 @@ def create_app(
     app.include_router(fhir.router)
     app.include_router(x12.router)
     app.include_router(mailbox.router)
+    app.include_router(pap.router)
     app.include_router(jobs.router)
     app.state.jobs_for_case = jobs.jobs_for_case
     app.state.x12_refusal = x12_limits.guard_refusal(core)  # a 413 on /x12/ as a TA1
-    dispatcher = Dispatcher(core.sessions, settings, clock_tick=core.expire_holds, clock=core.clock)
+    app.state.pap = pap_compliance(core)
+    dispatcher = Dispatcher(core.sessions, settings, clock_tick=clock_tick(core), clock=core.clock)
     app.state.run_outbox_once = dispatcher.run_once
     if settings.dispatch_in_process:
         app.router.lifespan_context = _dispatching(dispatcher)

@@ -31,6 +31,7 @@ from gateway.domain.case import (
 from gateway.domain.clocks import add_business_days
 from gateway.domain.local_dates import provider_local_date
 from gateway.domain.outcomes import auth_number_for, decision, due_by
+from gateway.domain.pap import PapRule
 from gateway.domain.policy import PlanPolicy, add_months
 
 Service = Literal["dme", "home_health", "sleep"]
@@ -103,6 +104,8 @@ class CriteriaProgram(BaseModel):
     code_prefixes: dict[Service, list[str]]
     documents: dict[str, str]
     items: dict[str, Item]
+    # PAP devices: the compliance rule and its outreach (gateway.domain.pap).
+    pap_compliance: PapRule | None = None
 
     def rule(self, name: str) -> str:
         return f"{self.id}:{name}"

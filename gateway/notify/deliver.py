@@ -22,6 +22,7 @@ from gateway.notify.fax import FaxGateway, make_fax_gateway
 from gateway.notify.jobs import member_recipient, provider_recipient
 from gateway.notify.letters import count_pages, render_letter
 from gateway.notify.member_mail import MemberMailBatch
+from gateway.notify.pap_outreach import outreach_email, outreach_pdf
 from gateway.notify.payer_feed import PayerFeed
 from gateway.notify.x12_mailbox import X12Mailbox
 from gateway.settings import Settings
@@ -115,6 +116,7 @@ class Deliverer:
             "payer_feed": self.deliver_payer_feed,
             "subscription": self.deliver_subscription,
             "x12_followup": self.deliver_x12_followup,
+            "pap_outreach": self.deliver_pap_outreach,
         }
         handler = handlers.get(job.kind)
         if handler is None:
@@ -163,6 +165,22 @@ class Deliverer:
         if job.kind == "provider_mail":
             result["fax_problem"] = recipient.get("fax_problem")
         return result
+
+    def deliver_pap_outreach(
+        self, job: OutboxJob, case_json: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """PAP compliance outreach: faxed when the party has a fax number, else e-mailed."""
+        recipient = job.payload["recipient"]
+        if recipient.get("fax"):
+            pdf = outreach_pdf(job.payload)
+            fax_id = self.fax.submit(job.idempotency_key, recipient["fax"], pdf)
+            return {"gateway": self.fax.name, "fax_id": fax_id, "pages": count_pages(pdf)}
+        if recipient.get("email"):
+            message = outreach_email(
+                job.payload, job_key=job.idempotency_key, mail_from=self.settings.mail_from
+            )
+            return self.mail.send(job.idempotency_key, message)
+        raise PermanentDeliveryError(f"no fax number or e-mail for the {recipient.get('role')}")
 
     def deliver_email(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
         message = status_notice(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -150,3 +150,33 @@ class SubscriptionRow(Base):
     resource: Mapped[dict[str, Any]] = mapped_column(JSON)
     events_sent: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PapTherapyRow(Base):
+    """A member's PAP therapy whose usage is followed for compliance (gateway.domain.pap,
+    migration 0006). Parties are kept as sent: the supplier and the ordering physician."""
+
+    __tablename__ = "pap_therapies"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    submitter_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(32))
+    member_key: Mapped[str] = mapped_column(String(64))
+    device_code: Mapped[str] = mapped_column(String(16))
+    start_date: Mapped[date] = mapped_column(Date)
+    supplier: Mapped[dict[str, Any]] = mapped_column(JSON)
+    physician: Mapped[dict[str, Any]] = mapped_column(JSON)
+    outreach_sent: Mapped[list[int]] = mapped_column(JSON, default=list)
+    compliant_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PapNightRow(Base):
+    """Hours of PAP use on one night; a night sent again replaces what was stored."""
+
+    __tablename__ = "pap_nights"
+
+    therapy_id: Mapped[str] = mapped_column(ForeignKey("pap_therapies.id"), primary_key=True)
+    night: Mapped[date] = mapped_column(Date, primary_key=True)
+    hours: Mapped[float] = mapped_column(Float)
