@@ -80,9 +80,9 @@ def job_planners(settings: Settings, mappings: Mappings) -> list[JobPlanner]:
     ]
 
 
-def clock_tick(core: Core) -> Callable[[datetime | None], Any]:
+def clock_tick(core: CaseService) -> Callable[[datetime | None], Any]:
     """What the worker's clock runs each interval: the hold clock, then PAP outreach days."""
-    from gateway.service.pap import pap_compliance
+    from gateway.store.pap_compliance import pap_compliance
 
     pap = pap_compliance(core)
 

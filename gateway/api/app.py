@@ -25,8 +25,8 @@ from gateway.api import (
 from gateway.notify.worker import Dispatcher
 from gateway.partners.settings import AuthSettings
 from gateway.service.core import Core
-from gateway.service.pap import pap_compliance
 from gateway.settings import Settings, get_settings
+from gateway.store.pap_compliance import pap_compliance
 from gateway.wiring import build, clock_tick
 
 

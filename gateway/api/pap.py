@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from gateway.api.auth import authenticated
 from gateway.partners.principal import Principal
-from gateway.service.pap import PapCompliance, PapError, TherapyNotFound
+from gateway.store.pap_compliance import PapCompliance, PapError, TherapyNotFound
 
 router = APIRouter(tags=["pap compliance"])
 MAX_NIGHTS = 400  # a year and more of nights in one upload; beyond, send it in parts

@@ -1,5 +1,5 @@
-"""PAP therapies and nights of usage in the store (gateway.service.pap decides; this reads and
-writes, in the caller's transaction)."""
+"""PAP therapies and nights of usage in the store (gateway.store.pap_compliance decides;
+this module reads and writes, in the caller's transaction)."""
 
 from __future__ import annotations
 

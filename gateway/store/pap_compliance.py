@@ -17,7 +17,7 @@ from gateway.store import pap as store
 from gateway.store.db import writing
 from gateway.store.models import PapTherapyRow
 
-log = logging.getLogger("gateway.service.pap")
+log = logging.getLogger("gateway.store.pap_compliance")
 
 
 class PapError(ValueError):
