@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import simple_icd_10_cm as icd
-import yaml
 from pydantic import BaseModel, Field
+
+from gateway.domain.yamlfiles import safe_load
 
 
 class AuthorizationSpan(BaseModel):
@@ -142,7 +143,7 @@ class CodeTables(BaseModel):
 
 def _load_yaml(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+        return safe_load(handle) or {}
 
 
 def load_code_tables(mappings_dir: Path) -> CodeTables:
