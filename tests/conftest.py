@@ -3,11 +3,16 @@ app and demo requests built from the demo roster."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -49,9 +54,38 @@ def postgres_url() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@cache
+def _migrated_sqlite() -> Path:
+    """A SQLite file migrated to the head once a test process (each xdist worker has its own):
+    every test's database starts as a copy of it instead of running the migrations again."""
+    from gateway.store.db import make_engine, upgrade
+
+    folder = Path(tempfile.mkdtemp(prefix="gateway-template-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "gateway.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    # The schema lives in the WAL until a checkpoint: fold it into the file a copy takes.
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def migrated_sqlite_url(path: Path) -> str:
+    """A SQLite database at `path` holding the migrated schema (a copy of the template), as
+    `gateway db upgrade` leaves a new one. An existing file, or one in a folder that does not
+    exist yet, is left to the gateway (which migrates what it finds)."""
+    if path.parent.is_dir() and not path.exists():
+        shutil.copyfile(_migrated_sqlite(), path)
+    return f"sqlite:///{path}"
+
+
 def make_settings(tmp_path: Path, database_url: str | None = None) -> Settings:
+    """Settings over files under `tmp_path`; a new SQLite database there (unless
+    `database_url` names another) starts with the migrated schema."""
     return Settings(
-        database_url=database_url or f"sqlite:///{tmp_path / 'gateway.db'}",
+        database_url=database_url or migrated_sqlite_url(tmp_path / "gateway.db"),
         mappings_dir=REPO_ROOT / "mappings",
         roster=REPO_ROOT / "samples" / "roster.yaml",
         fax_spool=tmp_path / "fax",
