@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import simple_icd_10_cm as icd
 from pydantic import BaseModel, Field
 
 from gateway.domain.yamlfiles import safe_load
@@ -111,6 +110,10 @@ class DiagnosisScope(BaseModel):
 
     def is_valid(self, code: str) -> bool:
         """A billable-or-category ICD-10-CM code, checked against the code set, not a hand list."""
+        # Imported on first use: loading the code set takes ~1.5 s of CPU, which commands
+        # that never check a diagnosis (worker, partner, jobs, db) need not pay at start.
+        import simple_icd_10_cm as icd
+
         return icd.is_valid_item(_icd_key(code))
 
     def in_oncology_scope(self, code: str) -> bool:
