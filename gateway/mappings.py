@@ -7,8 +7,11 @@ field named (`MappingsError`), never a KeyError in the middle of a request.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from threading import Lock
 from typing import Any
 
 import yaml
@@ -16,6 +19,7 @@ from pydantic import ValidationError
 
 from gateway.domain.criteria import CriteriaProgram
 from gateway.domain.policy import CodeTables, PlanPolicy, load_code_tables
+from gateway.domain.yamlfiles import safe_load
 
 
 class MappingsError(ValueError):
@@ -53,16 +57,62 @@ def _yaml(path: Path) -> Any:
     if not path.is_file():
         raise MappingsError(path, "file not found")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise MappingsError(path, f"not YAML: {exc}") from exc
 
 
+# Tables already read in this process, by folder and by the bytes of the files they came from.
+# A process reads its mappings once; the tests build an app per test, and a folder whose files
+# change (a test's edited copy) gets a new fingerprint and is read and checked again.
+_LOADED: OrderedDict[tuple[Path, bytes], Mappings] = OrderedDict()
+_LOADED_GUARD = Lock()
+_LOADED_KEEP = 8
+
+
+def _fingerprint(root: Path) -> bytes:
+    """A digest of the names and bytes of every file load_mappings reads under `root`."""
+    digest = hashlib.blake2b(digest_size=20)
+    for folder, pattern in (
+        ("plans", "*.yaml"),
+        ("codes", "*.yaml"),
+        ("pathways", "*.yaml"),
+        ("crosswalks", "*.yaml"),
+        ("programs", "*.yaml"),
+        ("x12", "maps.xml"),
+    ):
+        for path in sorted((root / folder).glob(pattern)):
+            digest.update(f"{folder}/{path.name}\0".encode())
+            try:
+                digest.update(path.read_bytes())
+            except OSError:
+                digest.update(b"\0unreadable")
+            digest.update(b"\0")
+    return digest.digest()
+
+
 def load_mappings(root: Path) -> Mappings:
-    """Read and check every table of the mappings folder `root`."""
+    """Read and check every table of the mappings folder `root` (once a process for the same
+    files: the result is immutable by use, so later calls share it)."""
     root = Path(root)
     if not root.is_dir():
         raise MappingsError(root, "the mappings folder does not exist (GATEWAY_MAPPINGS_DIR)")
+    key = (root.resolve(), _fingerprint(root))
+    with _LOADED_GUARD:
+        if key in _LOADED:
+            _LOADED.move_to_end(key)
+            return _LOADED[key]
+    mappings = _read_mappings(root)
+    # Kept only when no file changed while it was read (else the key would not describe it).
+    if _fingerprint(root) == key[1]:
+        with _LOADED_GUARD:
+            _LOADED[key] = mappings
+            while len(_LOADED) > _LOADED_KEEP:
+                _LOADED.popitem(last=False)
+    return mappings
+
+
+def _read_mappings(root: Path) -> Mappings:
     plans: dict[str, PlanPolicy] = {}
     for path in sorted((root / "plans").glob("*.yaml")):
         try:

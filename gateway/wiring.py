@@ -7,9 +7,13 @@ construction (a worker that expires a hold queues the same letters as the server
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from threading import Lock
 from typing import Any
 
 from gateway.adapters.pathways import PathwayEngine
@@ -30,12 +34,54 @@ def build_ports(settings: Settings, mappings: Mappings | None = None) -> Ports:
     each loaded once from the settings' files."""
     mappings = mappings or load_mappings(settings.mappings_dir)
     return Ports(
-        eligibility=RosterEligibility.from_file(settings.roster),
-        pathways=PathwayEngine.from_dir(mappings.root),
+        eligibility=_roster(settings.roster),
+        pathways=_pathways(mappings),
         tables=mappings.tables,
         plans=mappings.plans,
         programs=mappings.programs,
     )
+
+
+# Both adapters are read-only once built, so a process that wires several gateways (the
+# tests build one per test) shares them: the pathway engine per loaded mappings (load_mappings
+# returns the same object for unchanged files), the roster per file content.
+_ADAPTERS: OrderedDict[tuple[Any, ...], tuple[object, Any]] = OrderedDict()
+_ADAPTERS_GUARD = Lock()
+_ADAPTERS_KEEP = 16
+
+
+def _shared(key: tuple[Any, ...], make: Callable[[], Any], source: object = None) -> Any:
+    """The adapter made for `key` before, or a new one; `source` is kept beside it (an id in
+    the key stays that object's while the entry lives)."""
+    with _ADAPTERS_GUARD:
+        if key in _ADAPTERS:
+            _ADAPTERS.move_to_end(key)
+            return _ADAPTERS[key][1]
+    made = make()
+    with _ADAPTERS_GUARD:
+        _ADAPTERS[key] = (source, made)
+        while len(_ADAPTERS) > _ADAPTERS_KEEP:
+            _ADAPTERS.popitem(last=False)
+    return made
+
+
+def _roster(path: Path) -> RosterEligibility:
+    path = Path(path)
+    try:
+        digest = hashlib.blake2b(path.read_bytes(), digest_size=20).digest()
+    except OSError:  # from_file names the problem
+        return RosterEligibility.from_file(path)
+    made: RosterEligibility = _shared(
+        ("roster", path.resolve(), digest), lambda: RosterEligibility.from_file(path)
+    )
+    return made
+
+
+def _pathways(mappings: Mappings) -> PathwayEngine:
+    made: PathwayEngine = _shared(
+        ("pathways", id(mappings)), lambda: PathwayEngine.from_dir(mappings.root), mappings
+    )
+    return made
 
 
 def job_planners(settings: Settings, mappings: Mappings) -> list[JobPlanner]:

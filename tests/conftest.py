@@ -3,11 +3,16 @@ app and demo requests built from the demo roster."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -49,9 +54,38 @@ def postgres_url() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@cache
+def _migrated_sqlite() -> Path:
+    """A SQLite file migrated to the head once a test process (each xdist worker has its own):
+    every test's database starts as a copy of it instead of running the migrations again."""
+    from gateway.store.db import make_engine, upgrade
+
+    folder = Path(tempfile.mkdtemp(prefix="gateway-template-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "gateway.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    # The schema lives in the WAL until a checkpoint: fold it into the file a copy takes.
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def migrated_sqlite_url(path: Path) -> str:
+    """A SQLite database at `path` holding the migrated schema (a copy of the template), as
+    `gateway db upgrade` leaves a new one. An existing file, or one in a folder that does not
+    exist yet, is left to the gateway (which migrates what it finds)."""
+    if path.parent.is_dir() and not path.exists():
+        shutil.copyfile(_migrated_sqlite(), path)
+    return f"sqlite:///{path}"
+
+
 def make_settings(tmp_path: Path, database_url: str | None = None) -> Settings:
+    """Settings over files under `tmp_path`; a new SQLite database there (unless
+    `database_url` names another) starts with the migrated schema."""
     return Settings(
-        database_url=database_url or f"sqlite:///{tmp_path / 'gateway.db'}",
+        database_url=database_url or migrated_sqlite_url(tmp_path / "gateway.db"),
         mappings_dir=REPO_ROOT / "mappings",
         roster=REPO_ROOT / "samples" / "roster.yaml",
         fax_spool=tmp_path / "fax",
@@ -63,12 +97,52 @@ def make_settings(tmp_path: Path, database_url: str | None = None) -> Settings:
     )
 
 
+# Where the tests' files go when /dev/shm is there: memory-backed, so the fsync calls of the
+# fax spool, the maildir and SQLite's checkpoints (each ~10 ms on this machine's disk) cost
+# nothing, and the code under test still makes every one of them. Real files all the same.
+SHARED_MEMORY = Path("/dev/shm")
+
+
+def _files_in_memory(config: pytest.Config) -> None:
+    """Point the temporary folders (tmp_path, and every subprocess's TMPDIR) at /dev/shm, once,
+    in the process that starts the run (xdist's workers take their folders from it)."""
+    if config.option.basetemp or os.environ.get("PYTEST_XDIST_WORKER") or "TMPDIR" in os.environ:
+        return
+    if SHARED_MEMORY.is_dir() and os.access(SHARED_MEMORY, os.W_OK):
+        os.environ["TMPDIR"] = str(SHARED_MEMORY)
+        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _files_in_memory(config)
     config.addinivalue_line(
         "markers",
         "store: exercises the store (replays, counters, row locks, the outbox): runs on SQLite "
         "and on PostgreSQL; every other test runs on the embedded SQLite alone",
     )
+
+
+# The longest tests (tens of seconds each: real processes killed and started again, whole
+# conformance runs, real servers) start first, so neither xdist worker is left with one of
+# them at the end while the other waits; worksteal (pyproject) then evens out the rest.
+LONG_FIRST = (
+    "tests/drills/test_kill_submit.py",
+    "tests/drills/test_kill_worker.py",
+    "tests/test_conformance_run.py",
+    "tests/x12/test_batch_stream.py",
+    "tests/test_readme_walkthrough.py",
+    "tests/auth/test_serve_safety.py",
+    "tests/test_wheel.py",
+    "tests/test_wiring.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: the order within each file and among the rest is kept
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -93,7 +167,10 @@ def _fresh_schema_url(base: str) -> str:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
-    return f"{base}?options=-csearch_path%3D{schema}"
+    # synchronous_commit off: a commit returns before the server flushes its WAL to disk
+    # (~10 ms a commit here). Only a crash of the server itself could lose such a commit, and
+    # no test crashes PostgreSQL; what others see, and what survives a killed client, is alike.
+    return f"{base}?options=-csearch_path%3D{schema}%20-csynchronous_commit%3Doff"
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ install there does not shadow the wheel).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -84,7 +85,10 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         sysconfig.get_paths()["purelib"] + "\n"
     )
     pip = [sys.executable, "-m", "pip", "--python", python]
-    run(*pip, "install", "--no-deps", "--no-index", "--quiet", wheel)
+    # Without PYTHONPATH: a checkout on it makes pip take the editable install beside the
+    # dependencies for this package already installed, and install nothing.
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    run(*pip, "install", "--no-deps", "--no-index", "--quiet", wheel, env=env)
     return venv
 
 

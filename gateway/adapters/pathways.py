@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from gateway.domain.pathway import Match, PathwayResult, Regimen
+from gateway.domain.yamlfiles import safe_load
 
 
 class Pathway(BaseModel):
@@ -89,12 +89,12 @@ class PathwayEngine:
     def from_dir(cls, mappings_dir: Path) -> PathwayEngine:
         pathways, supportive = [], []
         for path in sorted((mappings_dir / "pathways").glob("*.yaml")):
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = safe_load(path.read_text(encoding="utf-8"))
             if raw.get("program") == "SPORT":
                 supportive = [Regimen.model_validate(rule) for rule in raw["rules"]]
             else:
                 pathways.append(Pathway.model_validate(raw))
-        facts = yaml.safe_load((mappings_dir / "codes" / "facts.yaml").read_text(encoding="utf-8"))
+        facts = safe_load((mappings_dir / "codes" / "facts.yaml").read_text(encoding="utf-8"))
         return cls(pathways, supportive, FactVocabulary(facts))
 
     def pathway_for(self, diagnosis_code: str) -> Pathway | None:

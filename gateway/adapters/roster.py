@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from gateway.domain.eligibility import CoveragePeriod, Enrollment, PharmacyBenefit
+from gateway.domain.yamlfiles import safe_load
 
 
 class RosterEligibility:
@@ -17,7 +16,7 @@ class RosterEligibility:
     @classmethod
     def from_file(cls, path: Path) -> RosterEligibility:
         with path.open(encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle) or {}
+            raw = safe_load(handle) or {}
         members = {}
         for row in raw.get("members", []):
             pharmacy = row.get("pharmacy_benefit", "payer")

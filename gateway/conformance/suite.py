@@ -12,9 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gateway.domain.yamlfiles import safe_load
 from gateway.settings import REPO_ROOT
 
 SUITES_DIR = REPO_ROOT / "conformance"
@@ -90,7 +90,7 @@ class SuiteError(ValueError):
 
 def load_case(path: Path, suite: str) -> ConformanceCase:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load(path.read_text(encoding="utf-8"))
         case = ConformanceCase.model_validate(raw)
     except Exception as exc:  # a broken case file is a failure of its own, named
         raise SuiteError(f"{path}: {exc}") from exc

@@ -10,9 +10,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import simple_icd_10_cm as icd
-import yaml
 from pydantic import BaseModel, Field
+
+from gateway.domain.yamlfiles import safe_load
 
 
 class AuthorizationSpan(BaseModel):
@@ -110,6 +110,10 @@ class DiagnosisScope(BaseModel):
 
     def is_valid(self, code: str) -> bool:
         """A billable-or-category ICD-10-CM code, checked against the code set, not a hand list."""
+        # Imported on first use: loading the code set takes ~1.5 s of CPU, which commands
+        # that never check a diagnosis (worker, partner, jobs, db) need not pay at start.
+        import simple_icd_10_cm as icd
+
         return icd.is_valid_item(_icd_key(code))
 
     def in_oncology_scope(self, code: str) -> bool:
@@ -142,7 +146,7 @@ class CodeTables(BaseModel):
 
 def _load_yaml(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+        return safe_load(handle) or {}
 
 
 def load_code_tables(mappings_dir: Path) -> CodeTables:

@@ -10,8 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from gateway.domain.yamlfiles import safe_load
 from gateway.settings import DATA_ROOT
 
 _DEFAULT_DIR = DATA_ROOT / "mappings"  # the checkout's, or the copy inside an installed wheel
@@ -38,7 +37,7 @@ def crosswalks(path: Path | None = None) -> dict[str, dict[str, Any]]:
 @lru_cache(maxsize=4)
 def _read_crosswalks(file: Path) -> dict[str, dict[str, Any]]:
     with file.open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
+        data = safe_load(handle) or {}
     return {key: value for key, value in data.items() if isinstance(value, dict)}
 
 

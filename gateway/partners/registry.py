@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.domain.yamlfiles import safe_load
 from gateway.partners.credentials import hash_secret
 from gateway.partners.models import PartnerRow
 from gateway.partners.principal import PartnerKind, Principal, Role
@@ -312,7 +312,7 @@ def partner_for_sender(session: Session, isa06: str) -> PartnerRow | None:
 
 
 def load_seed(path: Path) -> list[PartnerSpec]:
-    data = yaml.safe_load(path.read_text()) or {}
+    data = safe_load(path.read_text()) or {}
     return [PartnerSpec.model_validate(entry) for entry in data.get("partners", [])]
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,8 +47,22 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+@cache
+def _heads() -> frozenset[str]:
+    """The newest revisions of the migrations folder (read once a process: the scripts are
+    part of the installed package)."""
+    return frozenset(ScriptDirectory(str(MIGRATIONS)).get_heads())
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
+    # A schema already at the head is left as it is after one read of alembic_version; a full
+    # `alembic upgrade` would load env.py and every script again to find nothing to do, and
+    # every process start (and every app a test builds) comes here.
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+    if current and frozenset(current) == _heads():
+        return
     command.upgrade(alembic_config(engine), "head")
 
 

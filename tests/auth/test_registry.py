@@ -1,5 +1,6 @@
 """The registry and its commands (`gateway partner ...`, `gateway token`), run as a user runs
-them, and the checks the X12 and FHIR routers call."""
+them (the first of each as the console script in a process of its own, the rest through the
+same app in this process), and the checks the X12 and FHIR routers call."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from gateway.partners.settings import AuthSettings
 from gateway.partners.tokens import ScopeError, grant_scopes, signing_key
 from gateway.wiring import build
 from tests.auth.conftest import es384_key
+from tests.cli import Ran, run_in_process
 from tests.conftest import NOW, jane_doe_request, make_settings
 
 GATEWAY = Path(sys.executable).parent / "gateway"
@@ -105,9 +107,15 @@ def test_signing_key_is_made_once_and_kept_private(tmp_path):
 
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The console script in a process of its own."""
     return subprocess.run(
         [str(GATEWAY), *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
     )
+
+
+def here(env: dict[str, str], *args: str, stdin: str | None = None) -> Ran:
+    """The same command in this process (tests/cli.py): the rest of the conversation."""
+    return run_in_process(env, *args, stdin=stdin)
 
 
 def test_partner_commands_and_token(tmp_path):
@@ -139,16 +147,16 @@ def test_partner_commands_and_token(tmp_path):
     )
     assert added.returncode == 0, added.stderr
     assert "shared secret (shown once): " in added.stdout
-    assert run(env, "partner", "add", "cli-ehr", "--kind", "ehr").returncode == 1
-    bad = run(env, "partner", "add", "bad", "--kind", "ehr", "--npi", "12")
+    assert here(env, "partner", "add", "cli-ehr", "--kind", "ehr").returncode == 1
+    bad = here(env, "partner", "add", "bad", "--kind", "ehr", "--npi", "12")
     assert bad.returncode == 2 and "NPI" in bad.stderr
 
-    listed = json.loads(run(env, "partner", "list", "--json").stdout)
+    listed = json.loads(here(env, "partner", "list", "--json").stdout)
     ids = {p["id"]: p for p in listed}
     assert "ops-console" in ids  # the demo partners were seeded into the empty registry
     assert ids["cli-ehr"]["sender_ids"] == ["CLIEHR"] and ids["cli-ehr"]["jwks_key_ids"]
     assert "scrypt" not in json.dumps(listed)
-    assert "cli-ehr" in run(env, "partner", "list").stdout
+    assert "cli-ehr" in here(env, "partner", "list").stdout
 
     minted = run(env, "token", "cli-ehr")
     assert minted.returncode == 0, minted.stderr
@@ -158,7 +166,7 @@ def test_partner_commands_and_token(tmp_path):
     with TestClient(create_app(settings, core=core, auth_settings=auth)) as client:
         headers = {"Authorization": f"Bearer {token}"}
         assert client.get("/cases", headers=headers).status_code == 200
-        assert run(env, "partner", "disable", "cli-ehr").returncode == 0
+        assert here(env, "partner", "disable", "cli-ehr").returncode == 0
         assert client.get("/cases", headers=headers).status_code == 401
-    assert run(env, "token", "cli-ehr").returncode == 1
-    assert run(env, "partner", "disable", "nobody").returncode == 1
+    assert here(env, "token", "cli-ehr").returncode == 1
+    assert here(env, "partner", "disable", "nobody").returncode == 1

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -34,6 +32,7 @@ from gateway.x12.intake import REQUEST_GRAMMAR, request_implementation
 from gateway.x12.oracle import normalize_reference
 from gateway.x12.tokens import tokenize
 from gateway.x12.validate import validate_transaction
+from tests.cli import Ran, run_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples" / "x12"
@@ -238,11 +237,10 @@ def check_groups(ix: Interchange, map_dir: Path = REPO_MAP_DIR) -> list[tuple[Gr
     return out
 
 
-def run_submit(
-    source: Path, tmp_path: Path, **settings: str
-) -> tuple[subprocess.CompletedProcess[str], Path]:
+def run_submit(source: Path, tmp_path: Path, **settings: str) -> tuple[Ran, Path]:
     """The real `gateway submit SOURCE --out OUT` on a fresh SQLite store under tmp_path, as of
-    the tests' frozen clock, with GATEWAY_* `settings` on top; (the run, OUT)."""
+    the tests' frozen clock, with GATEWAY_* `settings` on top; (the run, OUT). The command runs
+    in this process with that environment (tests/cli.py); the kill drills run it as a process."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
@@ -259,11 +257,4 @@ def run_submit(
     }
     env.pop("GATEWAY_SMTP_URL", None)
     out = tmp_path / "out"
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("gateway")), "submit", str(source), "--out", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return done, out
+    return run_in_process(env, "submit", str(source), "--out", str(out)), out
