@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from gateway.domain.peer_to_peer import Reviewer, Reviewers
 from gateway.domain.policy import CodeTables, PlanPolicy, load_code_tables
 
 
@@ -33,6 +34,8 @@ class Mappings:
     tables: CodeTables
     crosswalks: dict[str, dict[str, Any]]
     x12_dir: Path
+    # Physician reviewers who take peer-to-peer calls (mappings/reviewers.yaml).
+    reviewers: tuple[Reviewer, ...] = ()
 
     @property
     def primary_payer_ids(self) -> frozenset[str]:
@@ -89,4 +92,19 @@ def load_mappings(root: Path) -> Mappings:
     x12_dir = root / "x12"
     if not (x12_dir / "maps.xml").is_file():
         raise MappingsError(x12_dir / "maps.xml", "file not found (the X12 map registry)")
-    return Mappings(root, plans, tables, crosswalks, x12_dir)
+    reviewers = _reviewers(root / "reviewers.yaml", plans)
+    return Mappings(root, plans, tables, crosswalks, x12_dir, reviewers)
+
+
+def _reviewers(path: Path, plans: dict[str, PlanPolicy]) -> tuple[Reviewer, ...]:
+    try:
+        loaded = Reviewers.model_validate(_yaml(path))
+    except ValidationError as exc:
+        raise MappingsError(path, _problem(exc)) from exc
+    for index, reviewer in enumerate(loaded.reviewers):
+        unknown = sorted(set(reviewer.plans) - set(plans))
+        if unknown:
+            raise MappingsError(
+                path, f"field reviewers.{index}.plans: no plan {', '.join(unknown)} in plans/"
+            )
+    return tuple(loaded.reviewers)

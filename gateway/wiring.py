@@ -20,6 +20,7 @@ from gateway.fhir.codes import use_crosswalks
 from gateway.mappings import Mappings, load_mappings
 from gateway.notify.worker import Dispatcher
 from gateway.service.core import Core, JobPlanner
+from gateway.service.peer_to_peer import PeerToPeer
 from gateway.settings import Settings, get_settings
 from gateway.store.outbox import JobSpec
 from gateway.store.reads import PlannerReads
@@ -34,6 +35,7 @@ def build_ports(settings: Settings, mappings: Mappings | None = None) -> Ports:
         pathways=PathwayEngine.from_dir(mappings.root),
         tables=mappings.tables,
         plans=mappings.plans,
+        reviewers=mappings.reviewers,
     )
 
 
@@ -71,6 +73,13 @@ def job_planners(settings: Settings, mappings: Mappings) -> list[JobPlanner]:
         return jobs
 
     return [letters_notices_and_feed, SubscriptionNotifier(settings.fhir_base_url)]
+
+
+def peer_to_peer_service(core: Core, settings: Settings) -> PeerToPeer:
+    """Peer-to-peer scheduling over the case service, with the provider's confirmations."""
+    from gateway.notify.peer_to_peer import confirmation_jobs
+
+    return PeerToPeer(core, confirmations=confirmation_jobs(settings))
 
 
 @dataclass

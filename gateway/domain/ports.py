@@ -16,6 +16,7 @@ from typing import Any
 
 from gateway.domain.eligibility import EligibilityPort, Enrollment
 from gateway.domain.pathway import Match, PathwayPort, PathwayResult
+from gateway.domain.peer_to_peer import Reviewer
 from gateway.domain.policy import CodeTables, PlanPolicy
 
 __all__ = [
@@ -35,6 +36,8 @@ class Ports:
     pathways: PathwayPort
     tables: CodeTables
     plans: dict[str, PlanPolicy]
+    # Physician reviewers who take peer-to-peer calls, with their hours (mappings/reviewers.yaml).
+    reviewers: tuple[Reviewer, ...] = ()
 
 
 @dataclass
