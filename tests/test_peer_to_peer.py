@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -376,3 +377,26 @@ def test_another_partner_sees_no_case_and_only_reviewers_record_outcomes(
         headers=practice,
     )
     assert outcome.status_code == 403
+
+
+def test_an_opted_in_provider_also_gets_an_email_and_an_unknown_fax_a_mailed_letter(
+    client, settings
+):
+    body = p2p_request()
+    body["ordering"].update(fax=None, email="scheduling@practice.example", email_opt_in=True)
+    case = submit(client, body)
+    slot = client.get(f"/cases/{case['id']}/peer-to-peer/slots").json()["slots"][0]
+    assert book(client, case["id"], slot).status_code == 201
+    jobs = client.get(f"/cases/{case['id']}").json()["jobs"]
+    confirmations = [j for j in jobs if j["letter"] == "peer_to_peer_scheduled"]
+    assert [j["kind"] for j in confirmations] == ["provider_mail"]
+    client.app.state.run_outbox_once()
+    messages = [
+        message_from_bytes(path.read_bytes(), policy=policy.default).get_body().get_content()
+        for path in (settings.mail_dir / "new").iterdir()
+    ]
+    scheduled = [text for text in messages if "Peer-to-peer call booked" in text]
+    assert len(scheduled) == 1
+    assert "Monday, November 23, 2026 at 11:00 AM CST (America/Chicago)" in scheduled[0]
+    assert "Call (800) 555-0110" in scheduled[0]
+    assert "JANE" not in scheduled[0].upper().replace("JANUARY", "")  # no member data
