@@ -400,3 +400,31 @@ def test_an_opted_in_provider_also_gets_an_email_and_an_unknown_fax_a_mailed_let
     assert "Monday, November 23, 2026 at 11:00 AM CST (America/Chicago)" in scheduled[0]
     assert "Call (800) 555-0110" in scheduled[0]
     assert "JANE" not in scheduled[0].upper().replace("JANUARY", "")  # no member data
+
+
+def test_upheld_on_a_pended_case_is_a_denial_that_states_its_guideline(client, clock):
+    case = submit(client, p2p_request())
+    slot = client.get(f"/cases/{case['id']}/peer-to-peer/slots").json()["slots"][0]
+    booking = book(client, case["id"], slot).json()
+    # Moving a call onto the slot it holds is no double booking.
+    same = client.put(
+        f"/cases/{case['id']}/peer-to-peer/{booking['id']}", json={"start": slot["start"]}
+    )
+    assert same.status_code == 200, same.text
+    clock.now = datetime.fromisoformat(slot["start"]) + timedelta(minutes=30)
+    url = f"/cases/{case['id']}/peer-to-peer/{booking['id']}/outcome"
+    incomplete = client.post(url, json={"outcome": "upheld", "rationale": "Not supported."})
+    assert incomplete.status_code == 422
+    assert "guideline" in incomplete.json()["detail"]
+    assert client.get(f"/cases/{case['id']}").json()["status"] == "pended"
+    upheld = client.post(
+        url,
+        json={"outcome": "upheld", "rationale": "Not supported.", "guideline": "Pathway v1"},
+    )
+    assert upheld.status_code == 200, upheld.text
+    result = upheld.json()
+    assert result["status"] == "denied"
+    assert result["determination"]["guideline"] == "Pathway v1"
+    assert ("fax", "denial") in {(j["kind"], j["letter"]) for j in result["jobs"]}
+    # The call is done: its outcome cannot be recorded twice.
+    assert client.post(url, json={"outcome": "consultative"}).status_code == 409

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import bearer, jane_doe_request
-from tests.test_peer_to_peer import DENIAL, MEDICARE_MEMBER, denied_case, submit
+from tests.notify.conftest import normalized, pdf_text
+from tests.test_peer_to_peer import DENIAL, MEDICARE_MEMBER, denied_case, spooled_faxes, submit
 
 SECOND_PLAN_COMMERCIAL = {
     "member_id": "S9876543201",
@@ -76,10 +77,16 @@ def test_a_commercial_denial_is_reconsidered_with_new_information_and_overturned
     assert {("fax", "approval"), ("member_mail", "approval")} <= letters
 
 
-def test_the_same_on_the_second_plans_medicare_member_is_refused_with_the_reason(client):
+def test_the_same_on_the_second_plans_medicare_member_is_refused_with_the_reason(client, settings):
     denied = denied_case(client, member=MEDICARE_MEMBER, payer_id="SHP01")
     # The denial letter offers no reconsideration to this member (appeal rights say so).
     assert denied["determination"]["appeal"]["reconsideration_allowed"] is False
+    client.app.state.run_outbox_once()
+    [(_, pdf)] = spooled_faxes(settings.fax_spool, f"{denied['id']}:letter:ordering:denied")
+    letter = normalized(pdf_text(pdf, settings.fax_spool))
+    assert "Prior authorization denied" in letter
+    assert "on or before the planned service date" not in letter
+    assert "may appeal to the health plan" in letter
     refused = reconsider(client, denied["id"])
     assert refused.status_code == 422
     problem = refused.json()

@@ -200,7 +200,7 @@ within {{ appeal.standard_provider_days }} days{% endif %}.{% endif %}
 # A booked, moved or cancelled peer-to-peer call (gateway/notify/peer_to_peer.py): the time in
 # the provider's own zone and the number to call, carried in recipient.appointment.
 PEER_TO_PEER_SCHEDULED = """\
-{% set a = recipient.appointment %}
+{% set a = recipient.appointment or {} %}
 {% if a.state == "cancelled" %}
 # Peer-to-peer conversation cancelled
 The peer-to-peer conversation about case number {{ case.id }} set for {{ a.when }} has been \

@@ -59,15 +59,16 @@ __all__ = [
 ]
 
 
-class SlotTaken(Exception):
+# Subclasses of the case service's errors, so the audit counts them as the caller's (refused).
+class SlotTaken(InvalidTransition):
     """The reviewer's slot is booked already (409)."""
 
 
-class SlotRefused(ValueError):
+class SlotRefused(InvalidDecision):
     """Not a slot that can be booked: in the past, outside the reviewer's hours (422)."""
 
 
-class BookingNotFound(LookupError):
+class BookingNotFound(CaseNotFound):
     """No such booking on this case (404)."""
 
 
@@ -210,6 +211,9 @@ class PeerToPeer:
         reviewer = self._bookable(reviewer_id, start, context.plan, now)
 
         def write(session: Session, row: CaseRow) -> PeerToPeerBookingRow:
+            if row.status != context.determination.status.value:
+                # Decided meanwhile (under the row lock now): what a call can do has changed.
+                raise InvalidTransition(f"case {case_id} is {row.status} now: list slots again")
             active = session.execute(
                 select(PeerToPeerBookingRow.id).where(
                     PeerToPeerBookingRow.case_id == case_id,
@@ -272,7 +276,7 @@ class PeerToPeer:
             self._confirm(session, context, booking, now, rescheduled=True)
             return booking
 
-        booking = self._locked_write(case_id, start, reviewer, write)
+        booking = self._locked_write(case_id, start, reviewer, write, moving=booking_id)
         return self._view(booking)
 
     def cancel(self, case_id: str, booking_id: int, *, actor: str) -> dict[str, Any]:
@@ -309,7 +313,11 @@ class PeerToPeer:
         start: datetime,
         reviewer: Reviewer,
         write: Callable[[Session, CaseRow], PeerToPeerBookingRow],
+        *,
+        moving: int | None = None,
     ) -> PeerToPeerBookingRow:
+        """`write` under the case's row lock, once the slot is known free (a booking being
+        moved, `moving`, does not stand in its own way)."""
         taken = SlotTaken(
             f"{reviewer.display_name} is booked at {start.isoformat()}: choose another slot"
         )
@@ -317,9 +325,10 @@ class PeerToPeer:
             with writing(self.core.sessions) as session:
                 row = self._case_row(session, case_id)
                 holder = session.execute(
-                    select(PeerToPeerBookingRow.case_id).where(
+                    select(PeerToPeerBookingRow.id).where(
                         PeerToPeerBookingRow.reviewer_id == reviewer.id,
                         PeerToPeerBookingRow.held_start == start,
+                        PeerToPeerBookingRow.id != (moving or 0),
                     )
                 ).scalar_one_or_none()
                 if holder is not None:
