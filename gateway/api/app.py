@@ -9,17 +9,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from gateway.api import (
-    auth,
-    cases,
-    eligibility,
-    errors,
-    fhir,
-    jobs,
-    peer_to_peer,
-    x12,
-    x12_limits,
-)
+from gateway.api import auth, cases, eligibility, errors, fhir, jobs, x12, x12_limits
+from gateway.api import peer_to_peer as peer_to_peer_api
 from gateway.notify.worker import Dispatcher
 from gateway.partners.settings import AuthSettings
 from gateway.service.core import Core
@@ -60,7 +51,7 @@ def create_app(
     app.include_router(x12.router)
     app.include_router(jobs.router)
     # Peer to peer and reconsideration (issue 12): routes, their service and error answers.
-    peer_to_peer.install(app)
+    peer_to_peer_api.install(app)
     app.state.peer_to_peer = peer_to_peer_service(core, settings)
     app.state.jobs_for_case = jobs.jobs_for_case
     app.state.x12_refusal = x12_limits.guard_refusal(core)  # a 413 on /x12/ as a TA1
