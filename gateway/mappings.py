@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from gateway.domain.criteria import CriteriaProgram
+from gateway.domain.peer_to_peer import Reviewer, Reviewers
 from gateway.domain.policy import CodeTables, PlanPolicy, load_code_tables
 from gateway.domain.yamlfiles import safe_load
 
@@ -40,6 +41,8 @@ class Mappings:
     x12_dir: Path
     # Programs decided by coverage criteria (mappings/programs/*.yaml): a new program is a file.
     programs: dict[str, CriteriaProgram] = field(default_factory=dict)
+    # Physician reviewers who take peer-to-peer calls (mappings/reviewers.yaml).
+    reviewers: tuple[Reviewer, ...] = ()
 
     @property
     def primary_payer_ids(self) -> frozenset[str]:
@@ -79,6 +82,7 @@ def _fingerprint(root: Path) -> bytes:
         ("pathways", "*.yaml"),
         ("crosswalks", "*.yaml"),
         ("programs", "*.yaml"),
+        (".", "reviewers.yaml"),
         ("x12", "maps.xml"),
     ):
         for path in sorted((root / folder).glob(pattern)):
@@ -160,4 +164,19 @@ def _read_mappings(root: Path) -> Mappings:
                         "which documents does not list",
                     )
         programs[program.id] = program
-    return Mappings(root, plans, tables, crosswalks, x12_dir, programs)
+    reviewers = _reviewers(root / "reviewers.yaml", plans)
+    return Mappings(root, plans, tables, crosswalks, x12_dir, programs, reviewers)
+
+
+def _reviewers(path: Path, plans: dict[str, PlanPolicy]) -> tuple[Reviewer, ...]:
+    try:
+        loaded = Reviewers.model_validate(_yaml(path))
+    except ValidationError as exc:
+        raise MappingsError(path, _problem(exc)) from exc
+    for index, reviewer in enumerate(loaded.reviewers):
+        unknown = sorted(set(reviewer.plans) - set(plans))
+        if unknown:
+            raise MappingsError(
+                path, f"field reviewers.{index}.plans: no plan {', '.join(unknown)} in plans/"
+            )
+    return tuple(loaded.reviewers)

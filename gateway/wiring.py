@@ -26,6 +26,7 @@ from gateway.notify.worker import Dispatcher
 from gateway.service.core import CaseService, JobPlanner
 from gateway.service.store import JobSpec, PlannerReads
 from gateway.settings import Settings, get_settings
+from gateway.store.peer_to_peer import PeerToPeer
 from gateway.store.repository import SqlCaseStore
 
 
@@ -39,6 +40,7 @@ def build_ports(settings: Settings, mappings: Mappings | None = None) -> Ports:
         tables=mappings.tables,
         plans=mappings.plans,
         programs=mappings.programs,
+        reviewers=mappings.reviewers,
     )
 
 
@@ -139,6 +141,13 @@ def clock_tick(core: CaseService) -> Callable[[datetime | None], Any]:
         return expired
 
     return tick
+
+
+def peer_to_peer_service(core: CaseService, settings: Settings) -> PeerToPeer:
+    """Peer-to-peer scheduling over the case service, with the provider's confirmations."""
+    from gateway.notify.peer_to_peer import confirmation_jobs
+
+    return PeerToPeer(core, confirmations=confirmation_jobs(settings))
 
 
 @dataclass

@@ -22,12 +22,13 @@ from gateway.api import (
     x12,
     x12_limits,
 )
+from gateway.api import peer_to_peer as peer_to_peer_api
 from gateway.notify.worker import Dispatcher
 from gateway.partners.settings import AuthSettings
 from gateway.service.core import Core
 from gateway.settings import Settings, get_settings
 from gateway.store.pap_compliance import pap_compliance
-from gateway.wiring import build, clock_tick
+from gateway.wiring import build, clock_tick, peer_to_peer_service
 
 
 def create_app(
@@ -65,6 +66,9 @@ def create_app(
     app.include_router(mailbox.router)
     app.include_router(pap.router)
     app.include_router(jobs.router)
+    # Peer to peer and reconsideration (issue 12): routes, their service and error answers.
+    peer_to_peer_api.install(app)
+    app.state.peer_to_peer = peer_to_peer_service(core, settings)
     app.state.jobs_for_case = jobs.jobs_for_case
     app.state.x12_refusal = x12_limits.guard_refusal(core)  # a 413 on /x12/ as a TA1
     app.state.pap = pap_compliance(core)

@@ -55,6 +55,20 @@ class Programs(BaseModel):
     prior_authorization_not_required: list[str] = Field(default_factory=list)
 
 
+class PeerToPeerRules(BaseModel):
+    """How the plan runs peer-to-peer conversations (gateway/domain/peer_to_peer.py)."""
+
+    # The number the ordering physician calls at the booked time.
+    phone: str
+    # A peer to peer after a denial (not only for a case pended for one).
+    after_denial: bool = True
+    # Lines of business whose peer to peer is a consultation that cannot overturn a denial.
+    consultative_only_lines_of_business: list[str] = Field(default_factory=list)
+    slot_minutes: int = Field(default=30, ge=10, le=120)
+    minimum_notice_hours: int = Field(default=2, ge=0)
+    booking_days: int = Field(default=14, ge=1, le=90)
+
+
 class PlanPolicy(BaseModel):
     id: str
     payer_id: str
@@ -71,6 +85,7 @@ class PlanPolicy(BaseModel):
     # The payer the gateway is run for: its determinations are the primary payer feed.
     primary: bool = False
     reconsideration: dict[str, list[str]]
+    peer_to_peer: PeerToPeerRules
     appeal: Appeal
     clocks: Clocks
     hold: Hold

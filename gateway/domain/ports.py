@@ -17,6 +17,7 @@ from typing import Any
 from gateway.domain.criteria import CriteriaProgram
 from gateway.domain.eligibility import EligibilityPort, Enrollment
 from gateway.domain.pathway import Match, PathwayPort, PathwayResult
+from gateway.domain.peer_to_peer import Reviewer
 from gateway.domain.policy import CodeTables, PlanPolicy
 
 __all__ = [
@@ -47,6 +48,9 @@ class Ports:
             ):
                 return program
         return None
+
+    # Physician reviewers who take peer-to-peer calls, with their hours (mappings/reviewers.yaml).
+    reviewers: tuple[Reviewer, ...] = ()
 
 
 @dataclass

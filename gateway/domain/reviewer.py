@@ -69,7 +69,7 @@ class ReviewerDecision(BaseModel):
 
 def appeal_rights(plan: PlanPolicy, line_of_business: str, case: Case, now: datetime) -> dict:
     service_date = case.service_date
-    return {
+    rights = {
         "appeal_window_days": plan.appeal.window_days,
         "appeal_by": (now + timedelta(days=plan.appeal.window_days)).date().isoformat(),
         "expedited_appeal_hours": plan.appeal.expedited_hours,
@@ -81,6 +81,10 @@ def appeal_rights(plan: PlanPolicy, line_of_business: str, case: Case, now: date
         "reconsideration_by": service_date.isoformat() if service_date else None,
         "contact": plan.contact,
     }
+    if not rights["reconsideration_allowed"]:
+        # The letter leaves the option out (letter_templates.OPTIONS reads `reconsideration`).
+        rights["reconsideration"] = False
+    return rights
 
 
 def apply_reviewer_decision(
@@ -150,7 +154,7 @@ def apply_reviewer_decision(
             lines,
             decision,
             now,
-            appeal=appeal_rights(plan, line_of_business, case, now),
+            appeal=_after(current, appeal_rights(plan, line_of_business, case, now)),
         )
     if partial:
         approved = ", ".join(line.code for line in lines if line.review_action != NOT_CERTIFIED)
@@ -213,6 +217,13 @@ def apply_reviewer_decision(
         period_start=start,
         period_end=end,
     )
+
+
+def _after(current: Determination, rights: dict) -> dict:
+    """A denial upheld on reconsideration leaves an appeal, not a second reconsideration."""
+    if current.reason.code == "RECONSIDERATION":  # gateway.domain.peer_to_peer.RECONSIDERATION
+        rights.update(reconsideration_allowed=False, reconsideration=False)
+    return rights
 
 
 def _reviewed(

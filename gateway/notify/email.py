@@ -36,6 +36,8 @@ STATUS_WORDS = {
     "rejected": "Could not be reviewed",
     "cancelled": "Cancelled",
     "withdrawn": "Withdrawn",
+    "peer_to_peer_scheduled": "Peer-to-peer call scheduled",
+    "peer_to_peer_cancelled": "Peer-to-peer call cancelled",
 }
 
 
@@ -68,6 +70,8 @@ def status_notice(payload: dict[str, Any], *, job_key: str, mail_from: str) -> E
     previous = payload.get("previous_status")
     if previous:
         lines.append(f"Previous status: {STATUS_WORDS.get(previous, previous)}")
+    # A peer-to-peer confirmation: the time in the provider's zone and the number to call.
+    lines += [str(line) for line in payload.get("details") or []]
     lines += [
         f"Look it up: {payload['portal_url']}",
         "",

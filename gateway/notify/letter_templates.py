@@ -197,6 +197,31 @@ within {{ appeal.standard_provider_days }} days{% endif %}.{% endif %}
 {% endfor %}
 """
 
+# A booked, moved or cancelled peer-to-peer call (gateway/notify/peer_to_peer.py): the time in
+# the provider's own zone and the number to call, carried in recipient.appointment.
+PEER_TO_PEER_SCHEDULED = """\
+{% set a = recipient.appointment or {} %}
+{% if a.state == "cancelled" %}
+# Peer-to-peer conversation cancelled
+The peer-to-peer conversation about case number {{ case.id }} set for {{ a.when }} has been \
+cancelled. To book another time, call {{ a.phone }} or use the provider portal ({{ portal }}).
+{% else %}
+# Peer-to-peer conversation {{ "moved" if a.rescheduled else "scheduled" }}
+A peer-to-peer conversation about case number {{ case.id }} is booked with the program's \
+physician reviewer, {{ a.reviewer }} ({{ a.specialty }}).
+
+## When and how
+- {{ a.when }} (your time zone, {{ a.time_zone }})
+- At that time, call {{ a.phone }} and give case number {{ case.id }} and booking {{ a.booking_id }}
+- Have the clinical notes at hand; to move or cancel the call, use the provider portal \
+({{ portal }}) or call the same number
+{% if a.mode == "consultative" %}
+
+This conversation is a clinical consultation only: {{ a.mode_reason }}.
+{% endif %}
+{% endif %}
+"""
+
 TEMPLATES: dict[str, str] = {
     "approval": APPROVAL,
     "partial_approval": PARTIAL_APPROVAL,
@@ -208,4 +233,5 @@ TEMPLATES: dict[str, str] = {
     "out_of_scope": OUT_OF_SCOPE,
     "not_required": NOT_REQUIRED,
     "redirected": REDIRECTED,
+    "peer_to_peer_scheduled": PEER_TO_PEER_SCHEDULED,
 }

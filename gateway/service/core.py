@@ -699,6 +699,22 @@ class CaseService:
     def expire_holds(self, now: datetime | None = None) -> list[str]:
         return self.transitions.expire_holds(now)
 
+    def reconsider(
+        self,
+        case_id: str,
+        *,
+        actor: str,
+        reason: str,
+        facts: dict[str, Any] | None = None,
+        notes: str | None = None,
+        via: str = "reconsideration",
+        now: datetime | None = None,
+    ) -> StoredCase:
+        """A denied case re-opened for a physician reviewer (CaseTransitions.reconsider)."""
+        return self.transitions.reconsider(
+            case_id, actor=actor, reason=reason, facts=facts, notes=notes, via=via, now=now
+        )
+
     def eligibility(self, member_id: str, on: date) -> dict[str, Any] | None:
         """Per program: is prior authorization required for this member on this date."""
         return program_answer(self.ports, member_id, on)

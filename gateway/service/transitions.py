@@ -174,3 +174,62 @@ class CaseTransitions:
         for case_id in due:
             self._transition(case_id, "gateway:clock", at, change)
         return due
+
+    def reconsider(
+        self,
+        case_id: str,
+        *,
+        actor: str,
+        reason: str,
+        facts: dict[str, Any] | None = None,
+        notes: str | None = None,
+        via: str = "reconsideration",
+        now: datetime | None = None,
+    ) -> StoredCase:
+        """Re-open a denied case for a physician reviewer (denied -> pended, clinical review).
+
+        `via="reconsideration"`: the provider's request with additional clinical information,
+        only where the plan's rules allow it (gateway.domain.peer_to_peer); refused with
+        PostDecisionRefused naming the rule. `via="peer_to_peer"`: a peer-to-peer reversal,
+        which the reviewer's approval follows (the P2P rules were checked at the call)."""
+        # Imported here: this method is the one addition to this module for issue 12.
+        from gateway.domain.peer_to_peer import (
+            P2P_REVERSAL,
+            RECONSIDERATION,
+            History,
+            reconsideration_refusal,
+            reopened,
+        )
+
+        now = now or self.clock()
+        # The case's history says which post-decision options are used (read before the change;
+        # a concurrent second request is caught by the stored status the change re-checks).
+        with self.store.read() as tx:
+            events = [event.as_dict() for event in tx.events(case_id)]
+
+        def change(_record: CaseRecord, case: Case, current: Determination):
+            plan = self.ports.plans.get(current.plan_id or "")
+            if plan is None:
+                raise InvalidTransition(f"case {case_id} has no plan to reconsider under")
+            if via == "peer_to_peer":
+                if current.status is not CaseStatus.DENIED:
+                    raise InvalidTransition(f"case {case_id} is {current.status.value}, not denied")
+                text = f"Denial reversed after a peer-to-peer conversation: {reason}"
+                return case, reopened(case, current, plan, code=P2P_REVERSAL, text=text, now=now)
+            enrollment = self.ports.eligibility.enrollment(case.member.member_id)
+            lob = enrollment.line_of_business if enrollment else ""
+            history = History.from_events(events, case)
+            refusal = reconsideration_refusal(case, current, plan, lob, history, now)
+            if refusal is not None:
+                raise refusal
+            if facts:
+                case.facts = case.facts.merged(facts, f"reconsideration:{actor}")
+            if notes:
+                case.facts.notes.append(notes)
+            text = (
+                f"Reconsideration requested with additional clinical information: {reason}. "
+                "The denial is re-opened for a physician reviewer."
+            )
+            return case, reopened(case, current, plan, code=RECONSIDERATION, text=text, now=now)
+
+        return self._transition(case_id, actor, now, change)

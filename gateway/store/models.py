@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -180,3 +191,32 @@ class PapNightRow(Base):
     therapy_id: Mapped[str] = mapped_column(ForeignKey("pap_therapies.id"), primary_key=True)
     night: Mapped[date] = mapped_column(Date, primary_key=True)
     hours: Mapped[float] = mapped_column(Float)
+
+
+class PeerToPeerBookingRow(Base):
+    """A booked peer-to-peer call with a reviewer (migration 0007).
+
+    `held_start` is the slot start while the booking holds its slot (booked or held by a
+    recorded call) and NULL once cancelled; the unique (reviewer, held_start) pair makes a
+    double booking fail in the database too (NULLs never collide), so a cancelled slot is free.
+    """
+
+    __tablename__ = "peer_to_peer_bookings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    reviewer_id: Mapped[str] = mapped_column(String(64))
+    slot_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    slot_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    held_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # booked -> completed (an outcome recorded) | cancelled
+    state: Mapped[str] = mapped_column(String(16), default="booked")
+    mode: Mapped[str] = mapped_column(String(16))  # decisive | consultative
+    provider_time_zone: Mapped[str] = mapped_column(String(64))
+    booked_by: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    outcome_notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("reviewer_id", "held_start", name="uq_p2p_reviewer_slot"),)

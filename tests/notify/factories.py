@@ -174,7 +174,7 @@ def make_determination(kind: str) -> Determination:
                 hold_due=datetime(2025, 3, 7, 17, 0, tzinfo=UTC),
                 **base,
             )
-        case "peer_to_peer":
+        case "peer_to_peer" | "peer_to_peer_scheduled":
             return Determination(
                 status=CaseStatus.PENDED,
                 review_action="A4",

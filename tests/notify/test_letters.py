@@ -51,6 +51,8 @@ EXPECTED = {
         "March 11, 2025",
     ],
     "clinical_review": ["pended for clinical review", PORTAL, "March 11, 2025"],
+    # The appointment itself (time, number to call) is checked in tests/test_peer_to_peer.py.
+    "peer_to_peer_scheduled": ["Peer-to-peer conversation scheduled", "PA2025000001"],
     "site_of_care": [
         "One-time approval",
         "30 days",
