@@ -20,7 +20,7 @@ from gateway.domain.case import Case, Determination
 from gateway.notify.email import MailTransport, make_mail_transport, status_notice
 from gateway.notify.fax import FaxGateway, make_fax_gateway
 from gateway.notify.jobs import member_recipient, provider_recipient
-from gateway.notify.letters import count_pages, render_letter
+from gateway.notify.letters import LetterBook, count_pages, render_fax, render_letter
 from gateway.notify.member_mail import MemberMailBatch
 from gateway.notify.payer_feed import PayerFeed
 from gateway.settings import Settings
@@ -70,6 +70,7 @@ class Deliverer:
             else subscription_timeout
         )
         self.member_mail = MemberMailBatch(settings.member_mail_dir)
+        self._book: LetterBook | None = None
         self.payer_feed = PayerFeed(settings.payer_feed_dir)
 
     # Transports are made on first use: a fax misconfiguration must not stop e-mail.
@@ -84,6 +85,13 @@ class Deliverer:
         if self._mail is None:
             self._mail = make_mail_transport(self.settings)
         return self._mail
+
+    @property
+    def book(self) -> LetterBook:
+        """What letters print from mappings/ (plans' numbers, drug names), read on first use."""
+        if self._book is None:
+            self._book = LetterBook.load(self.settings.mappings_dir)
+        return self._book
 
     @property
     def http(self) -> httpx.Client:
@@ -110,7 +118,7 @@ class Deliverer:
         return handler(job, case_json)
 
     def _letter(
-        self, job: OutboxJob, case_json: dict[str, Any] | None
+        self, job: OutboxJob, case_json: dict[str, Any] | None, *, fax: bool = False
     ) -> tuple[Case, dict[str, Any], bytes]:
         if case_json is None:
             raise PermanentDeliveryError(f"case {job.case_id} is not in the store")
@@ -119,14 +127,15 @@ class Deliverer:
         recipient = dict(job.payload["recipient"])
         if not recipient.get("address"):
             recipient["address"] = _current_address(case, recipient.get("role"))
-        portal = f"{self.settings.portal_url.rstrip('/')}/{case.id}"
-        pdf = render_letter(
-            job.payload["letter"], case, determination, recipient, portal_url=portal
-        )
+        if fax and not recipient.get("fax"):
+            raise PermanentDeliveryError("fax job without a valid fax number")
+        # A fax job is a cover sheet and the letter (issue 15 item 4).
+        render = render_fax if fax else render_letter
+        pdf = render(job.payload["letter"], case, determination, recipient, book=self.book)
         return case, recipient, pdf
 
     def deliver_fax(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
-        _, recipient, pdf = self._letter(job, case_json)
+        _, recipient, pdf = self._letter(job, case_json, fax=True)
         number = recipient.get("fax")
         if not number:
             raise PermanentDeliveryError("fax job without a valid fax number")

@@ -39,6 +39,7 @@ from reportlab.platypus import (
     Flowable,
     Frame,
     FrameBreak,
+    KeepInFrame,
     KeepTogether,
     ListFlowable,
     NextPageTemplate,
@@ -56,6 +57,9 @@ BOTTOM = 0.75 * inch
 # The window of a #10 envelope, as the folded sheet presents it (see the module docstring).
 WINDOW_LEFT, WINDOW_TOP, WINDOW_WIDTH, WINDOW_HEIGHT = 1.0, 2.0, 3.75, 1.05
 BODY_TOP = 3.2  # inches from the top of page one where the body begins
+ASIDE_LEFT = WINDOW_LEFT + WINDOW_WIDTH + 0.35
+HEAD_SIZE = (PAGE_WIDTH - 2 * MARGIN, PAGE_HEIGHT - 0.5 * inch - (PAGE_HEIGHT - WINDOW_TOP * inch) - 0.1 * inch)
+ASIDE_SIZE = (PAGE_WIDTH - MARGIN - ASIDE_LEFT * inch, 1.1 * inch)
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -220,12 +224,15 @@ def letter_story(markup: str) -> tuple[list[Flowable], str]:
         raise ValueError("letter markup must have <letter> at its root")
     build = _Builder()
     story: list[Flowable] = [NextPageTemplate("later")]
-    story += build.lines(root.find("letterhead"), "line", first="org")
-    story.append(FrameBreak())
-    story += build.lines(root.find("window"), "window")
-    story.append(FrameBreak())
-    story += build.lines(root.find("aside"), "line")
-    story.append(FrameBreak())
+    # Each block of page one's head stays in its own frame, shrunk to fit when long (a six-line
+    # address still shows whole in the envelope window), so the body always starts on page one.
+    blocks = (
+        (build.lines(root.find("letterhead"), "line", first="org"), HEAD_SIZE),
+        (build.lines(root.find("window"), "window"), (WINDOW_WIDTH * inch, WINDOW_HEIGHT * inch)),
+        (build.lines(root.find("aside"), "line"), ASIDE_SIZE),
+    )
+    for flowables, (width, height) in blocks:
+        story += [KeepInFrame(width, height - 2, flowables, mode="shrink"), FrameBreak()]
     for child in root:
         if child.tag not in ("letterhead", "window", "aside"):
             story.extend(build.one(child))
@@ -248,10 +255,10 @@ def _frames() -> dict[str, list[Frame]]:
 
     window_top = PAGE_HEIGHT - WINDOW_TOP * inch
     body_top = PAGE_HEIGHT - BODY_TOP * inch
-    aside_left = (WINDOW_LEFT + WINDOW_WIDTH + 0.35) * inch
+    aside_left = ASIDE_LEFT * inch
     return {
         "first": [
-            frame("head", MARGIN, top, width, top - window_top - 0.1 * inch),
+            frame("head", MARGIN, top, *HEAD_SIZE),
             frame(
                 "window",
                 WINDOW_LEFT * inch,
@@ -259,7 +266,7 @@ def _frames() -> dict[str, list[Frame]]:
                 WINDOW_WIDTH * inch,
                 WINDOW_HEIGHT * inch,
             ),
-            frame("aside", aside_left, window_top, PAGE_WIDTH - MARGIN - aside_left, 1.1 * inch),
+            frame("aside", aside_left, window_top, *ASIDE_SIZE),
             frame("body", MARGIN, body_top, width, body_top - BOTTOM),
         ],
         "later": [frame("body", MARGIN, top, width, top - BOTTOM)],
