@@ -279,6 +279,15 @@ def _appeal(
     }
 
 
+def _named(text: str | None, book: LetterBook) -> str | None:
+    """`text` with each HCPCS code the drug table knows replaced by the drug's name."""
+    if not text:
+        return text
+    return re.sub(
+        r"\b[A-Z]\d{4}\b", lambda m: book.drugs.get(m.group(0), m.group(0)), text
+    )
+
+
 def _reviewer(determination: Determination, letters: LetterData) -> ReviewerCard | None:
     """The physician reviewer as the plan's roster names them; a reviewer the roster does not
     know is named as the decision recorded them (a name, never a login id alone)."""
@@ -357,6 +366,8 @@ def letter_context(
         "missing": [_words(name, book.facts) for name in determination.missing_facts],
         "appeal": _appeal(case, determination, plan, today),
         "reviewer": _reviewer(determination, letters),
+        # The reviewer's words for a member: drugs by name where they wrote a code.
+        "member_rationale": _named(determination.rationale, book),
         "days": days,
         "urgent": determination.urgency.value == "urgent",
         "received": _local(case.submission.received_at, zone),
