@@ -162,8 +162,15 @@ class Deliverer:
         return result
 
     def deliver_email(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
+        # The program's name and number from the plan file: where the office calls.
+        plan = self.book.plan_for_payer(case_json.get("payer_id") if case_json else None)
+        letters = plan.letters if plan else None
         message = status_notice(
-            job.payload, job_key=job.idempotency_key, mail_from=self.settings.mail_from
+            job.payload,
+            job_key=job.idempotency_key,
+            mail_from=self.settings.mail_from,
+            program=letters.program if letters else None,
+            phone=letters.provider_services.phone if letters else None,
         )
         return self.mail.send(job.idempotency_key, message)
 

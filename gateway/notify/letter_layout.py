@@ -58,7 +58,10 @@ BOTTOM = 0.75 * inch
 WINDOW_LEFT, WINDOW_TOP, WINDOW_WIDTH, WINDOW_HEIGHT = 1.0, 2.0, 3.75, 1.05
 BODY_TOP = 3.2  # inches from the top of page one where the body begins
 ASIDE_LEFT = WINDOW_LEFT + WINDOW_WIDTH + 0.35
-HEAD_SIZE = (PAGE_WIDTH - 2 * MARGIN, PAGE_HEIGHT - 0.5 * inch - (PAGE_HEIGHT - WINDOW_TOP * inch) - 0.1 * inch)
+HEAD_SIZE = (
+    PAGE_WIDTH - 2 * MARGIN,
+    PAGE_HEIGHT - 0.5 * inch - (PAGE_HEIGHT - WINDOW_TOP * inch) - 0.1 * inch,
+)
 ASIDE_SIZE = (PAGE_WIDTH - MARGIN - ASIDE_LEFT * inch, 1.1 * inch)
 
 
@@ -66,7 +69,9 @@ def _styles() -> dict[str, ParagraphStyle]:
     base = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=base["BodyText"], fontSize=10, leading=13)
     return {
-        "org": ParagraphStyle("org", parent=body, fontName="Helvetica-Bold", fontSize=13, leading=16),
+        "org": ParagraphStyle(
+            "org", parent=body, fontName="Helvetica-Bold", fontSize=13, leading=16
+        ),
         "line": ParagraphStyle("line", parent=body, fontSize=9.5, leading=12, spaceBefore=0),
         "window": ParagraphStyle("window", parent=body, fontSize=10.5, leading=13, spaceBefore=0),
         "title": ParagraphStyle(
@@ -150,8 +155,10 @@ class _Builder:
             for row in element.iter("row")
         ]
         if element.get("columns") == "2":
-            rows = [pairs[i] + (pairs[i + 1] if i + 1 < len(pairs) else ["", ""])
-                    for i in range(0, len(pairs), 2)]
+            rows = [
+                pairs[i] + (pairs[i + 1] if i + 1 < len(pairs) else ["", ""])
+                for i in range(0, len(pairs), 2)
+            ]
             widths = [1.25 * inch, 2.2 * inch, 1.25 * inch, 2.1 * inch]
         else:
             rows = pairs

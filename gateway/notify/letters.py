@@ -69,7 +69,11 @@ class LetterBook:
     def plan_for(self, case: Case, determination: Determination) -> PlanPolicy | None:
         if determination.plan_id and determination.plan_id in self.plans:
             return self.plans[determination.plan_id]
-        same_payer = [p for p in self.plans.values() if p.payer_id == case.payer_id]
+        return self.plan_for_payer(case.payer_id)
+
+    def plan_for_payer(self, payer_id: str | None) -> PlanPolicy | None:
+        """The plan of `payer_id`, else the primary plan (the payer the gateway runs for)."""
+        same_payer = [p for p in self.plans.values() if p.payer_id == payer_id]
         primary = [p for p in self.plans.values() if p.primary]
         chosen = same_payer or primary or list(self.plans.values())
         return chosen[0] if chosen else None
@@ -211,9 +215,13 @@ def _services(case: Case, determination: Determination, book: LetterBook) -> lis
                 "name": line.description or book.drugs.get(line.code) or "",
                 "units": units,
                 "unit_words": UNIT_WORDS.get(line.unit_type or "UN", "units"),
-                "units_changed": bool(verdict and verdict.units is not None and verdict.units != line.units),
+                "units_changed": bool(
+                    verdict and verdict.units is not None and verdict.units != line.units
+                ),
                 "rental": line.rental,
-                "dosing": ", ".join(p for p in (dosing.dose, dosing.schedule) if p) if dosing else "",
+                "dosing": ", ".join(p for p in (dosing.dose, dosing.schedule) if p)
+                if dosing
+                else "",
                 "start": (verdict.period_start if verdict else None) or line.start_date,
                 "end": (verdict.period_end if verdict else None) or line.end_date,
                 "place": (verdict.place_of_service if verdict else None)
@@ -242,7 +250,11 @@ def _appeal(
     rules = plan.appeal if plan else None
     window = pick("appeal_window_days", "window_days", default=rules.window_days if rules else 180)
     appeal_by = pick("appeal_by")
-    by = date.fromisoformat(str(appeal_by)[:10]) if appeal_by else today + timedelta(days=int(window))
+    by = (
+        date.fromisoformat(str(appeal_by)[:10])
+        if appeal_by
+        else today + timedelta(days=int(window))
+    )
     allowed = pick("reconsideration_allowed")
     if allowed is None and isinstance(given.get("reconsideration"), bool):
         allowed = given["reconsideration"]
@@ -262,7 +274,9 @@ def _appeal(
         "window_days": int(window),
         "by": by,
         "expedited_hours": pick(
-            "expedited_appeal_hours", "expedited_hours", default=rules.expedited_hours if rules else 72
+            "expedited_appeal_hours",
+            "expedited_hours",
+            default=rules.expedited_hours if rules else 72,
         ),
         "member_days": pick(
             "standard_member_appeal_days",
@@ -283,9 +297,7 @@ def _named(text: str | None, book: LetterBook) -> str | None:
     """`text` with each HCPCS code the drug table knows replaced by the drug's name."""
     if not text:
         return text
-    return re.sub(
-        r"\b[A-Z]\d{4}\b", lambda m: book.drugs.get(m.group(0), m.group(0)), text
-    )
+    return re.sub(r"\b[A-Z]\d{4}\b", lambda m: book.drugs.get(m.group(0), m.group(0)), text)
 
 
 def _reviewer(determination: Determination, letters: LetterData) -> ReviewerCard | None:

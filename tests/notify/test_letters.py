@@ -215,7 +215,9 @@ def test_reconsideration_deadline_is_real_not_the_letter_date(tmp_path: Path) ->
 def test_times_are_in_the_readers_time_zone(tmp_path: Path) -> None:
     case = make_case()
     assert case.ordering is not None and case.ordering.address is not None
-    case.ordering.address = Address(lines=["1 Coast Hwy"], city="Oakland", state="CA", postal_code="94601")
+    case.ordering.address = Address(
+        lines=["1 Coast Hwy"], city="Oakland", state="CA", postal_code="94601"
+    )
     recipient = provider_recipient("ordering", case.ordering)
     text = read(render_letter("hold", case, make_determination("hold"), recipient), tmp_path)
     assert "March 7, 2025 at 9:00 a.m. Pacific Time (PST)" in text
@@ -332,7 +334,15 @@ def test_sample_letters_are_rendered_to_png_for_a_person_to_read() -> None:
             stem = SAMPLES / f"{kind}-{reader}"
             stem.with_suffix(".pdf").write_bytes(pdf)
             subprocess.run(
-                ["pdftoppm", "-r", "200", "-gray", "-png", str(stem.with_suffix(".pdf")), str(stem)],
+                [
+                    "pdftoppm",
+                    "-r",
+                    "200",
+                    "-gray",
+                    "-png",
+                    str(stem.with_suffix(".pdf")),
+                    str(stem),
+                ],
                 check=True,
                 capture_output=True,
             )
