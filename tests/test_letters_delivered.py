@@ -106,7 +106,7 @@ def test_a_reviewer_denial_reaches_provider_and_member_in_words(
     # The member's letter: second person, names not codes, member services, taglines.
     member = one(mail, "We did not approve your treatment")
     for fact in [
-        "Dear JANE DOE",
+        "Dear Jane Doe",  # capitals as X12 sends them read as shouting in a sentence
         "77 Sample Lane",
         "docetaxel",
         "Ask by May 22, 2027",

@@ -167,6 +167,12 @@ def _diagnosis(code: str) -> str:
         return ""
 
 
+def _person(name: str) -> str:
+    """A name as a letter's sentences say it: channels often send names in capitals (X12 NM1),
+    which read as shouting in a sentence; the envelope window keeps them as sent (USPS)."""
+    return name.title() if name.isupper() else name
+
+
 def _city(city: str | None, state: str | None, postal_code: str | None) -> str:
     """The last line of a US address: Springfield, IL 62701."""
     tail = " ".join(p for p in (state, postal_code) if p)
@@ -179,7 +185,7 @@ def _provider(provider: Provider | None) -> dict[str, Any] | None:
     address = provider.address
     city = _city(address.city, address.state, address.postal_code) if address else ""
     return {
-        "name": provider.display_name,
+        "name": _person(provider.display_name),
         "npi": provider.npi,
         "phone": provider.phone,
         "fax": provider.fax,
@@ -302,16 +308,14 @@ def _named(text: str | None, book: LetterBook) -> str | None:
 
 def _reviewer(determination: Determination, letters: LetterData) -> ReviewerCard | None:
     """The physician reviewer as the plan's roster names them; a reviewer the roster does not
-    know is named as the decision recorded them (a name, never a login id alone)."""
+    know is named as the decision recorded them."""
     who = determination.decided_by
     if not who or who in ("gateway", "requester"):
         return None
     card = letters.reviewers.get(who)
     if card is not None:
         return card
-    if " " in who.strip():
-        return ReviewerCard(name=who.strip(), credentials="Physician reviewer")
-    return ReviewerCard(name="the program's physician reviewer", credentials=f"reviewer {who}")
+    return ReviewerCard(name=who.strip(), credentials="physician reviewer")
 
 
 def letter_context(
@@ -359,10 +363,10 @@ def letter_context(
         "hold_due": _local(determination.hold_due, zone),
         "due_by": _local(determination.due_by, zone),
         "member": {
-            "name": " ".join(
-                p for p in (member.first_name, member.middle_name, member.last_name) if p
+            "name": _person(
+                " ".join(p for p in (member.first_name, member.middle_name, member.last_name) if p)
             ),
-            "first_name": member.first_name or "",
+            "first_name": _person(member.first_name or ""),
             "id": member.member_id,
             "birth_date": member.birth_date,
         },
