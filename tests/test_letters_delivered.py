@@ -85,7 +85,7 @@ def test_a_reviewer_denial_reaches_provider_and_member_in_words(
     # The peer-to-peer letter: how to schedule, the number, the time zone.
     p2p = one(faxes, "Peer-to-peer review needed")
     assert "Docetaxel and cyclophosphamide (TC)" in p2p
-    assert "Call (800) 555-0102" in p2p and "in your time zone, Eastern Time" in p2p
+    assert "Call (800) 555-0102" in p2p and "in your time zone (Eastern Time)" in p2p
     assert "Confidentiality notice" in p2p  # each fax job has its cover sheet
 
     # The denial: reason, guideline, reviewer, rights with real dates (decided 2026-11-23).

@@ -74,7 +74,7 @@ PROVIDER_EXPECTED = {
     "peer_to_peer": [
         "Peer-to-peer review needed",
         "Call (800) 555-0102",
-        "in your time zone, Central Time",
+        "in your time zone (Central Time)",
         # 17:00 UTC after the change to daylight saving time (March 9, 2025): noon CDT.
         "March 11, 2025 at 12:00 p.m. Central Time (CDT)",
     ],
