@@ -86,7 +86,8 @@ def test_the_same_on_the_second_plans_medicare_member_is_refused_with_the_reason
     letter = normalized(pdf_text(pdf, settings.fax_spool))
     assert "Prior authorization denied" in letter
     assert "on or before the planned service date" not in letter
-    assert "may appeal to the health plan" in letter
+    assert "not available for this member's plan; an appeal is" in letter
+    assert "may appeal to" in letter
     refused = reconsider(client, denied["id"])
     assert refused.status_code == 422
     problem = refused.json()

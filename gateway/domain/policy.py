@@ -69,6 +69,52 @@ class PeerToPeerRules(BaseModel):
     booking_days: int = Field(default=14, ge=1, le=90)
 
 
+class LetterContact(BaseModel):
+    """A number a reader calls or faxes, and when someone answers."""
+
+    phone: str | None = None
+    fax: str | None = None
+    tty: str | None = None
+    hours: str | None = None
+
+
+class AppealsOffice(BaseModel):
+    name: str
+    address: list[str]
+    phone: str | None = None
+    fax: str | None = None
+    expedited_phone: str | None = None
+
+
+class ReviewerCard(BaseModel):
+    """A physician reviewer as a denial letter names them (DOMAIN.md: Denied)."""
+
+    name: str
+    credentials: str
+
+
+class Tagline(BaseModel):
+    language: str
+    text: str
+
+
+class LetterData(BaseModel):
+    """What the plan's letters print (gateway/notify/letters.py): letterhead, the numbers to
+    call, where appeals go, reviewers' names, language-assistance taglines."""
+
+    organization: str
+    program: str
+    address: list[str] = Field(default_factory=list)
+    provider_services: LetterContact
+    clinical_fax: str | None = None  # where a hold's documentation is faxed
+    peer_to_peer: LetterContact = Field(default_factory=LetterContact)
+    member_services: LetterContact
+    appeals: AppealsOffice
+    external_review: bool = True
+    reviewers: dict[str, ReviewerCard] = Field(default_factory=dict)
+    taglines: list[Tagline] = Field(default_factory=list)
+
+
 class PlanPolicy(BaseModel):
     id: str
     payer_id: str
@@ -93,6 +139,7 @@ class PlanPolicy(BaseModel):
     # IANA zone of a provider whose address does not say where it is: retro windows count
     # calendar days in the provider's local date (gateway/local_dates.py).
     time_zone: str = "America/New_York"
+    letters: LetterData | None = None
 
     def rule(self, name: str) -> str:
         """A citation for a determination's reason: which plan rule decided."""

@@ -20,7 +20,7 @@ from gateway.domain.case import Case, Determination
 from gateway.notify.email import MailTransport, make_mail_transport, status_notice
 from gateway.notify.fax import FaxGateway, make_fax_gateway
 from gateway.notify.jobs import member_recipient, provider_recipient
-from gateway.notify.letters import count_pages, render_letter
+from gateway.notify.letters import LetterBook, count_pages, render_fax, render_letter
 from gateway.notify.member_mail import MemberMailBatch
 from gateway.notify.pap_outreach import outreach_email, outreach_pdf
 from gateway.notify.payer_feed import PayerFeed
@@ -81,6 +81,7 @@ class Deliverer:
             else subscription_timeout
         )
         self.member_mail = MemberMailBatch(settings.member_mail_dir)
+        self._book: LetterBook | None = None
         self.payer_feed = PayerFeed(settings.payer_feed_dir)
         self.x12_mailbox = X12Mailbox(settings.x12_mailbox_dir)
 
@@ -96,6 +97,13 @@ class Deliverer:
         if self._mail is None:
             self._mail = make_mail_transport(self.settings)
         return self._mail
+
+    @property
+    def book(self) -> LetterBook:
+        """What letters print from mappings/ (plans' numbers, drug names), read on first use."""
+        if self._book is None:
+            self._book = LetterBook.load(self.settings.mappings_dir)
+        return self._book
 
     @property
     def http(self) -> httpx.Client:
@@ -124,7 +132,7 @@ class Deliverer:
         return handler(job, case_json)
 
     def _letter(
-        self, job: OutboxJob, case_json: dict[str, Any] | None
+        self, job: OutboxJob, case_json: dict[str, Any] | None, *, fax: bool = False
     ) -> tuple[Case, dict[str, Any], bytes]:
         if case_json is None:
             raise PermanentDeliveryError(f"case {job.case_id} is not in the store")
@@ -133,14 +141,15 @@ class Deliverer:
         recipient = dict(job.payload["recipient"])
         if not recipient.get("address"):
             recipient["address"] = _current_address(case, recipient.get("role"))
-        portal = f"{self.settings.portal_url.rstrip('/')}/{case.id}"
-        pdf = render_letter(
-            job.payload["letter"], case, determination, recipient, portal_url=portal
-        )
+        if fax and not recipient.get("fax"):
+            raise PermanentDeliveryError("fax job without a valid fax number")
+        # A fax job is a cover sheet and the letter (issue 15 item 4).
+        render = render_fax if fax else render_letter
+        pdf = render(job.payload["letter"], case, determination, recipient, book=self.book)
         return case, recipient, pdf
 
     def deliver_fax(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
-        _, recipient, pdf = self._letter(job, case_json)
+        _, recipient, pdf = self._letter(job, case_json, fax=True)
         number = recipient.get("fax")
         if not number:
             raise PermanentDeliveryError("fax job without a valid fax number")
@@ -183,8 +192,15 @@ class Deliverer:
         raise PermanentDeliveryError(f"no fax number or e-mail for the {recipient.get('role')}")
 
     def deliver_email(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
+        # The program's name and number from the plan file: where the office calls.
+        plan = self.book.plan_for_payer(case_json.get("payer_id") if case_json else None)
+        letters = plan.letters if plan else None
         message = status_notice(
-            job.payload, job_key=job.idempotency_key, mail_from=self.settings.mail_from
+            job.payload,
+            job_key=job.idempotency_key,
+            mail_from=self.settings.mail_from,
+            program=letters.program if letters else None,
+            phone=letters.provider_services.phone if letters else None,
         )
         return self.mail.send(job.idempotency_key, message)
 

@@ -41,6 +41,9 @@ STATUS_WORDS = {
 }
 
 
+LOOPBACK = frozenset({"localhost", "::1", "[::1]", "0.0.0.0"})
+
+
 class MailError(Exception):
     """The notice could not be handed to the transport; the outbox retries."""
 
@@ -50,8 +53,27 @@ def message_id(job_key: str, mail_from: str) -> str:
     return f"<{hashlib.sha256(job_key.encode()).hexdigest()[:32]}@{domain}>"
 
 
-def status_notice(payload: dict[str, Any], *, job_key: str, mail_from: str) -> EmailMessage:
-    """The notice for an `email` outbox job: case number, status, portal link; nothing else."""
+def page_link(url: str | None) -> str | None:
+    """`url` when it is a page a provider's office can open; None for the gateway's own
+    loopback address (the operator API, which needs credentials: issue 15)."""
+    if not url:
+        return None
+    host = (urlsplit(url).hostname or "").lower()
+    if not host or host in LOOPBACK or host.startswith("127."):
+        return None
+    return url
+
+
+def status_notice(
+    payload: dict[str, Any],
+    *,
+    job_key: str,
+    mail_from: str,
+    program: str | None = None,
+    phone: str | None = None,
+) -> EmailMessage:
+    """The notice for an `email` outbox job: case number and status, a link only to a page
+    that exists, the program's number; never a member's name, a diagnosis or a drug."""
     case_id = payload["case_id"]
     status = STATUS_WORDS.get(payload["status"], payload["status"].replace("_", " ").title())
     message = EmailMessage()
@@ -72,12 +94,19 @@ def status_notice(payload: dict[str, Any], *, job_key: str, mail_from: str) -> E
         lines.append(f"Previous status: {STATUS_WORDS.get(previous, previous)}")
     # A peer-to-peer confirmation: the time in the provider's zone and the number to call.
     lines += [str(line) for line in payload.get("details") or []]
+    link = page_link(payload.get("portal_url"))
+    if link:
+        lines.append(f"Case page: {link}")
     lines += [
-        f"Look it up: {payload['portal_url']}",
         "",
-        "This notice carries no member or clinical information; sign in to see the case.",
-        "You receive it because you opted in to e-mail notices of status changes.",
+        "This notice carries no member or clinical information. A letter with the details",
+        "goes to the fax number given on the request.",
     ]
+    if phone:
+        lines.append(f"Questions: call {program or 'the program'} at {phone}, case {case_id}.")
+    lines.append(
+        "You receive this notice because you opted in to e-mail notices of status changes."
+    )
     message.set_content("\n".join(lines) + "\n")
     return message
 

@@ -1,237 +1,129 @@
-"""The words of each letter, one Jinja2 template per kind (DESIGN.md decision 6).
+"""The words of each letter: Jinja2 template files, one per letter kind and reader.
 
-Templates produce light markup that `letters.py` lays out: "# " a title, "## " a heading, "- " a
-bullet, a blank line between paragraphs. They use only the case, the determination and the
-recipient: no text here states a clinical or coverage rule of its own, except the program rules
-DOMAIN.md gives (hold: decided on the original submission; reconsideration before an appeal).
-`to_member` switches the few sentences that differ for the member's copy.
+gateway/notify/templates/letters/ holds `provider/<kind>.j2` and `member/<kind>.j2`, both
+extending their reader's base (letterhead, window address, facts, contact block, reference
+line), with shared partials under `partials/` (services table, rights, taglines) and the fax
+cover sheet `fax_cover.j2`. No letter text lives in Python: letters.py hands the templates
+facts (dates, names, numbers) and these filters format them, one date format for every letter.
+The markup the templates write is laid out by letter_layout.py.
 """
 
 from __future__ import annotations
 
-APPROVAL = """\
-# Prior authorization approved
-{% if to_member %}Your doctor asked us to approve the treatment below. It has been approved.
-{% else %}The request for the treatment below has been approved.{% endif %}
+import re
+from datetime import date, datetime
+from pathlib import Path
 
-## Authorization
-- Authorization number: {{ d.auth_number or "see each service below" }}
-- Approved from {{ d.period_start | day }} through {{ d.period_end | day }}
-- Site of care: {{ site }}
-{% if d.status == "modified" %}
+import jinja2
 
-The approval differs from what was asked: the services table shows what was approved.
-{% endif %}
+TEMPLATE_DIR = Path(__file__).parent / "templates" / "letters"
 
-Approval is not a guarantee of payment: the member must be enrolled and eligible on the date of \
-service, and the plan's benefits apply. A change to the approved regimen needs a new authorization \
-from the date of the change.
-"""
+# Letter kinds, each with a provider and a member template (DOMAIN.md: Outcomes, Notices).
+KINDS = (
+    "approval",
+    "site_of_care",
+    "partial_approval",
+    "clinical_review",
+    "peer_to_peer",
+    "hold",
+    "denial",
+    "out_of_scope",
+    "not_required",
+    "redirected",
+    "cancellation",
+    "reconsideration_outcome",
+    "appeal_outcome",
+    "peer_to_peer_scheduled",
+)
+READERS = ("provider", "member")
 
-PARTIAL_APPROVAL = """\
-# Prior authorization partially approved
-Some of the services requested are approved and some are not; the services table shows which.
-
-## Approved
-{% for line in services if line.approved %}
-- {{ line.code }} {{ line.description }}: authorization {{ line.auth_number or d.auth_number \
-or "-" }}, {{ line.period }}
-{% else %}
-- none
-{% endfor %}
-
-## Not approved
-{% for line in services if line.denied %}
-- {{ line.code }} {{ line.description }}
-{% else %}
-- none
-{% endfor %}
-{% if d.rationale %}
-
-## Why
-{{ d.rationale }}
-{% endif %}
-{% if d.guideline %}
-
-Guideline relied on: {{ d.guideline }}
-{% endif %}
-{{ options }}
-"""
-
-HOLD = """\
-# More information needed: request on hold
-The review of this request cannot be finished without the clinical information below. Please send \
-it by {{ d.hold_due | moment }}.
-
-## What is missing
-{% for fact in d.missing_facts %}
-- {{ fact | fact_name }}
-{% else %}
-- the clinical documentation named in the reason below
-{% endfor %}
-
-## How to send it
-- By fax{% if contact.fax %} to {{ contact.fax }}{% endif %}, with case number {{ case.id }} on \
-the cover page
-- Through the provider portal: {{ portal }}
-- As an electronic update to the request: an X12 278 or a Da Vinci PAS update quoting case \
-number {{ case.id }}
-
-If the information does not arrive by that date, the determination will be made on the original \
-submission.
-"""
-
-PEER_TO_PEER = """\
-# Peer-to-peer review needed
-{% if d.pathway_regimen %}The regimen requested ({{ d.pathway_regimen }}) is listed on the \
-pathway but is not a preferred regimen.{% else %}The regimen requested is not a preferred \
-regimen.{% endif %} Before a decision, the program's physician reviewer asks to speak with the \
-ordering physician (a peer-to-peer review).
-
-## How to schedule
-- Call{% if contact.phone %} {{ contact.phone }}{% endif %} or use the provider portal \
-({{ portal }}) with case number {{ case.id }}
-- Conversations are scheduled against reviewer availability, in your time zone; have the \
-clinical notes at hand
-- You may instead select a preferred regimen by updating the request
-{% if d.due_by %}
-
-The program's decision is due by {{ d.due_by | moment }}.
-{% endif %}
-"""
-
-CLINICAL_REVIEW = """\
-# Request pended for clinical review
-The treatment plan requested needs review by a clinical reviewer before a decision\
-{% if d.pathway_regimen %} (regimen {{ d.pathway_regimen }}){% endif %}.
-
-## What happens next
-- The reviewer may ask for documentation; upload it through the provider portal ({{ portal }}) \
-quoting case number {{ case.id }}
-{% if d.due_by %}
-- The program's decision is due by {{ d.due_by | moment }}
-{% endif %}
-- You will receive the determination by fax
-"""
-
-SITE_OF_CARE = """\
-# One-time approval: site of care
-{% if to_member %}Your doctor asked us to approve the treatment below{% else %}The request for the \
-treatment below was made{% endif %} at {{ requested_site }}. For this drug the program asks for \
-care at {{ d.site_of_care_redirect | place }}.
-
-Because medical necessity is met, a one-time authorization is approved{% if days %} for {{ days }} \
-days{% endif %}, from {{ d.period_start | day }} through {{ d.period_end | day }}, so that \
-treatment is not delayed. The plan will follow up before it expires.
-
-## Authorization
-- Authorization number: {{ d.auth_number or "see each service below" }}
-- Approved from {{ d.period_start | day }} through {{ d.period_end | day }}
-- Site of care asked for next: {{ d.site_of_care_redirect | place }}
-"""
-
-DENIAL = """\
-# Prior authorization denied
-After review by a physician reviewer, the request for the treatment below is not approved.
-
-## Why
-{{ d.rationale or d.reason.text }}
-{% if d.guideline %}
-
-Guideline relied on: {{ d.guideline }}
-{% endif %}
-{{ options }}
-"""
-
-OUT_OF_SCOPE = """\
-# Request outside the oncology program
-This request is not within the scope of the oncology prior authorization program, so the program \
-has closed it without a decision. This is not a denial.
-
-{% if to_member %}Your doctor can send the request to your health plan under its usual process.\
-{% else %}Please send the request to the health plan under its usual process.{% endif %}
-"""
-
-NOT_REQUIRED = """\
-# No prior authorization required
-No prior authorization is required for the services below in this setting. This is not a \
-guarantee of payment: the member must be enrolled and eligible on the date of service, and the \
-plan's benefits apply.
-"""
-
-REDIRECTED = """\
-# Request redirected to the pharmacy benefit manager
-The drugs below are covered under the member's pharmacy benefit, which the member's pharmacy \
-benefit manager (PBM) administers. Please send the request to the member's PBM. This is not a \
-denial.
-"""
-
-# Peer to peer, reconsideration and appeal: what a denied (or partly denied) request can do next
-# (DOMAIN.md: Outcomes, Clocks). The numbers come from determination.appeal, the plan's own.
-OPTIONS = """\
-
-## {{ "Your rights" if to_member else "Your options" }}
-{% if not to_member %}
-- Peer to peer: the ordering physician may discuss this decision with the physician reviewer\
-{% if appeal.peer_to_peer %} ({{ appeal.peer_to_peer }}){% endif %}; call\
-{% if contact.phone %} {{ contact.phone }}{% endif %} or use the portal ({{ portal }}) with case \
-number {{ case.id }}
-{% endif %}
-{% if appeal.reconsideration is not false %}
-- Reconsideration: {% if appeal.reconsideration and appeal.reconsideration is not true %}\
-{{ appeal.reconsideration }}{% else %}commercial plans only; ask on or before the planned service \
-date and before an appeal{% endif %}
-
-{% endif %}
-- Appeal: {% if to_member %}you or your doctor{% else %}the member, or you on the member's \
-behalf,{% endif %} may appeal to the health plan{% if appeal.window_days %} within \
-{{ appeal.window_days }} days of this determination{% endif %}.\
-{% if appeal.expedited_hours %} An expedited appeal, when a delay could seriously jeopardize \
-life or health, is decided within {{ appeal.expedited_hours }} hours.{% endif %}\
-{% if appeal.standard_member_days %} A standard member appeal is decided within \
-{{ appeal.standard_member_days }} days{% if appeal.standard_provider_days %}, a provider appeal \
-within {{ appeal.standard_provider_days }} days{% endif %}.{% endif %}
-
-{% for label, value in appeal_other %}
-- {{ label }}: {{ value }}
-{% endfor %}
-"""
-
-# A booked, moved or cancelled peer-to-peer call (gateway/notify/peer_to_peer.py): the time in
-# the provider's own zone and the number to call, carried in recipient.appointment.
-PEER_TO_PEER_SCHEDULED = """\
-{% set a = recipient.appointment or {} %}
-{% if a.state == "cancelled" %}
-# Peer-to-peer conversation cancelled
-The peer-to-peer conversation about case number {{ case.id }} set for {{ a.when }} has been \
-cancelled. To book another time, call {{ a.phone }} or use the provider portal ({{ portal }}).
-{% else %}
-# Peer-to-peer conversation {{ "moved" if a.rescheduled else "scheduled" }}
-A peer-to-peer conversation about case number {{ case.id }} is booked with the program's \
-physician reviewer, {{ a.reviewer }} ({{ a.specialty }}).
-
-## When and how
-- {{ a.when }} (your time zone, {{ a.time_zone }})
-- At that time, call {{ a.phone }} and give case number {{ case.id }} and booking {{ a.booking_id }}
-- Have the clinical notes at hand; to move or cancel the call, use the provider portal \
-({{ portal }}) or call the same number
-{% if a.mode == "consultative" %}
-
-This conversation is a clinical consultation only: {{ a.mode_reason }}.
-{% endif %}
-{% endif %}
-"""
-
-TEMPLATES: dict[str, str] = {
-    "approval": APPROVAL,
-    "partial_approval": PARTIAL_APPROVAL,
-    "hold": HOLD,
-    "peer_to_peer": PEER_TO_PEER,
-    "clinical_review": CLINICAL_REVIEW,
-    "site_of_care": SITE_OF_CARE,
-    "denial": DENIAL,
-    "out_of_scope": OUT_OF_SCOPE,
-    "not_required": NOT_REQUIRED,
-    "redirected": REDIRECTED,
-    "peer_to_peer_scheduled": PEER_TO_PEER_SCHEDULED,
+# How a reader names a zone (the abbreviation follows: "Central Time (CST)").
+ZONE_NAMES = {
+    "America/New_York": "Eastern Time",
+    "America/Detroit": "Eastern Time",
+    "America/Chicago": "Central Time",
+    "America/Denver": "Mountain Time",
+    "America/Phoenix": "Mountain Time (Arizona)",
+    "America/Los_Angeles": "Pacific Time",
+    "America/Anchorage": "Alaska Time",
+    "Pacific/Honolulu": "Hawaii Time",
+    "America/Puerto_Rico": "Atlantic Time",
+    "America/St_Thomas": "Atlantic Time",
+    "Pacific/Guam": "Chamorro Time",
+    "Pacific/Saipan": "Chamorro Time",
+    "Pacific/Pago_Pago": "Samoa Time",
 }
+
+
+def day(value: date | datetime | None) -> str:
+    """The one date format of every letter: March 4, 2025."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.date()
+    return f"{value:%B} {value.day}, {value.year}"
+
+
+def clock_time(value: datetime) -> str:
+    hour = value.hour % 12 or 12
+    suffix = "a.m." if value.hour < 12 else "p.m."
+    return f"{hour}:{value:%M} {suffix}"
+
+
+def moment(value: datetime | None) -> str:
+    """A local time as a reader says it: March 7, 2025 at 12:00 p.m. Central Time (CST)."""
+    if value is None:
+        return ""
+    zone = getattr(value.tzinfo, "key", None)
+    name = ZONE_NAMES.get(zone or "", zone or "")
+    abbreviation = value.tzname() or ""
+    where = f"{name} ({abbreviation})" if name and abbreviation and name != abbreviation else name
+    return f"{day(value)} at {clock_time(value)} {where or abbreviation}".strip()
+
+
+def zone_name(zone: str | None) -> str:
+    return ZONE_NAMES.get(zone or "", zone or "")
+
+
+def phone(value: str | None) -> str:
+    """(800) 555-0100 from any way of writing a ten-digit US number; else as given."""
+    if not value:
+        return ""
+    digits = re.sub(r"\D", "", value)
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    if len(digits) != 10:
+        return value
+    return f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
+
+
+def number(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        # The markup is XML: every value is escaped, so a name with "&" or "<" prints as itself.
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(day=day, moment=moment, phone=phone, number=number, zone_name=zone_name)
+    return env
+
+
+ENV = environment()
+
+
+def template(kind: str, reader: str) -> jinja2.Template:
+    if kind not in KINDS:
+        raise ValueError(f"unknown letter kind {kind!r}")
+    if reader not in READERS:
+        raise ValueError(f"unknown letter reader {reader!r}")
+    return ENV.get_template(f"{reader}/{kind}.j2")
+
+
+def cover_template() -> jinja2.Template:
+    return ENV.get_template("fax_cover.j2")

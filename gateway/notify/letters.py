@@ -1,149 +1,396 @@
-"""Letters as PDF: one template per kind (letter_templates.py), one layout for all (reportlab).
+"""Letters as PDF: the facts a letter needs, handed to its template (letter_templates.py) and
+laid out by letter_layout.py (reportlab).
 
-`render_letter` takes only the case, the determination and the recipient, and is deterministic
-(reportlab's invariant mode): rendering a job again after a crash gives the same bytes. The
-letter always shows `determination.reason.text` and the plan rule and pathway row behind it
-(DESIGN.md decision 4).
+A letter reads as its reader acts on it (issue 15): the program's name and numbers from the plan
+file (mappings/plans: `letters`), drugs and equipment by name, dates in one format and times in
+the reader's time zone, what to do next and by when. What the gateway keeps for itself (plan
+rule and pathway row ids, reason codes, fact keys, ISO timestamps) never reaches a letter: the
+reason the review recorded (`determination.reason`) is the 278's and the ClaimResponse's; a
+letter says the same thing in words from the determination's fields.
+
+`render_letter` is deterministic (reportlab's invariant mode, the determination's date in the
+file): rendering a job again after a crash gives the same bytes.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
-from io import BytesIO
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import jinja2
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import LETTER
-from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
-from reportlab.lib.units import inch
-from reportlab.platypus import ListFlowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+import simple_icd_10_cm as icd
+import yaml
 
 from gateway.domain.actions import APPROVALS, ReviewAction
-from gateway.domain.case import Case, Determination
-from gateway.notify.letter_templates import OPTIONS, TEMPLATES
-
-LETTER_KINDS = tuple(TEMPLATES)
-
-PLACES = {
-    "11": "the office (place of service 11)",
-    "12": "home (place of service 12)",
-    "19": "an off-campus outpatient hospital (place of service 19)",
-    "22": "an on-campus outpatient hospital (place of service 22)",
-}
-# X12 306 review actions as a reader says them.
-ACTIONS = {action.value: action.reads for action in ReviewAction}
-APPROVED_ACTIONS = APPROVALS
-ACRONYMS = {"her2": "HER2", "er": "ER", "pr": "PR", "ecog": "ECOG", "pd": "PD", "l1": "L1"}
-APPEAL_KNOWN = frozenset(
-    {
-        "window_days",
-        "expedited_hours",
-        "standard_member_days",
-        "standard_provider_days",
-        "peer_to_peer",
-        "reconsideration",
-        "contact",
-    }
+from gateway.domain.case import Address, Case, CaseStatus, Determination, Provider
+from gateway.domain.local_dates import zone_of_address
+from gateway.domain.policy import (
+    AppealsOffice,
+    LetterContact,
+    LetterData,
+    PlanPolicy,
+    ReviewerCard,
 )
+from gateway.notify import letter_layout
+from gateway.notify.letter_templates import KINDS, cover_template, template
+
+LETTER_KINDS = KINDS
+DEFAULT_ZONE = "America/New_York"
+UNIT_WORDS = {"UN": "units", "MJ": "minutes", "DA": "days", "VS": "visits", "HR": "hours"}
+# Line review actions (X12 306) as the templates switch on them.
+LINE_DECISIONS = {
+    ReviewAction.NOT_CERTIFIED.value: "denied",
+    ReviewAction.PENDED.value: "pended",
+    "C": "cancelled",
+    "NA": "not_required",
+    "CT": "pended",
+}
 
 
-def _day(value: date | str | None) -> str:
-    if value in (None, ""):
-        return "(not set)"
-    if isinstance(value, str):
-        value = date.fromisoformat(value[:10])
-    return f"{value:%B} {value.day}, {value.year}"
+@dataclass(frozen=True)
+class LetterBook:
+    """What letters read from mappings/: plans, drug and equipment names, regimen names, the
+    words for each clinical fact. Read once per mappings folder."""
+
+    plans: dict[str, PlanPolicy]
+    drugs: dict[str, str] = field(default_factory=dict)
+    regimens: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, mappings_dir: Path) -> LetterBook:
+        return _load_book(Path(mappings_dir).resolve())
+
+    def plan_for(self, case: Case, determination: Determination) -> PlanPolicy | None:
+        if determination.plan_id and determination.plan_id in self.plans:
+            return self.plans[determination.plan_id]
+        return self.plan_for_payer(case.payer_id)
+
+    def plan_for_payer(self, payer_id: str | None) -> PlanPolicy | None:
+        """The plan of `payer_id`, else the primary plan (the payer the gateway runs for)."""
+        same_payer = [p for p in self.plans.values() if p.payer_id == payer_id]
+        primary = [p for p in self.plans.values() if p.primary]
+        chosen = same_payer or primary or list(self.plans.values())
+        return chosen[0] if chosen else None
 
 
-def _period(start: date | None, end: date | None) -> str:
-    if start and end:
-        return f"{_day(start)} - {_day(end)}"
-    if start:
-        return f"from {_day(start)}"
-    return f"through {_day(end)}" if end else ""
+@lru_cache(maxsize=8)
+def _load_book(root: Path) -> LetterBook:
+    from gateway.mappings import load_mappings
+
+    mappings = load_mappings(root)
+    regimens: dict[str, str] = {}
+    for path in sorted((root / "pathways").glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        prefix = raw.get("cancer_type") or raw.get("program", "").lower()
+        for row in raw.get("regimens") or raw.get("rules") or []:
+            regimens[f"{prefix}:{row['id']}"] = row.get("name", "")
+    raw_facts = yaml.safe_load((root / "codes" / "facts.yaml").read_text(encoding="utf-8"))
+    return LetterBook(
+        plans=dict(mappings.plans),
+        drugs={code: drug.name for code, drug in mappings.tables.drugs.items()},
+        regimens=regimens,
+        facts=dict((raw_facts or {}).get("labels") or {}),
+    )
 
 
-def _moment(value: datetime | str | None) -> str:
-    if value in (None, ""):
-        return "(not set)"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    zone = value.tzname() or ""
-    return f"{_day(value.date())} {value:%H:%M} {zone}".strip()
+def default_book() -> LetterBook:
+    from gateway.settings import Settings
+
+    return LetterBook.load(Settings().mappings_dir)
 
 
-def _place(code: str | None) -> str:
-    if not code:
-        return "the site named in the request"
-    return PLACES.get(code, f"place of service {code}")
+# ---------------------------------------------------------------- the facts a template reads
 
 
-def _fact_name(name: str) -> str:
-    words = [ACRONYMS.get(w.lower(), w) for w in name.replace("-", "_").split("_") if w]
-    text = " ".join(words)
+def _letter_data(plan: PlanPolicy | None, case: Case) -> LetterData:
+    """The plan's letter block, or one made from its contact block and name."""
+    if plan is not None and plan.letters is not None:
+        return plan.letters
+    contact = plan.contact if plan else {}
+    name = (plan.name if plan else None) or case.payer_name or "Prior Authorization Program"
+    desk = LetterContact(phone=contact.get("phone"), fax=contact.get("fax"))
+    return LetterData(
+        organization=case.payer_name or name,
+        program=name,
+        provider_services=desk,
+        clinical_fax=contact.get("fax"),
+        peer_to_peer=desk,
+        member_services=desk,
+        appeals=AppealsOffice(name=name, address=[], phone=desk.phone, fax=desk.fax),
+    )
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    for candidate in (name, DEFAULT_ZONE):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    raise ZoneInfoNotFoundError(DEFAULT_ZONE)
+
+
+def _reader_zone(recipient: Mapping[str, Any], plan: PlanPolicy | None) -> ZoneInfo:
+    """The reader's time zone: its address's, else the plan's (mappings/plans time_zone)."""
+    raw = recipient.get("address")
+    address = Address.model_validate(raw) if isinstance(raw, dict) else None
+    return _zone(zone_of_address(address) or (plan.time_zone if plan else None))
+
+
+def _local(value: datetime | None, zone: ZoneInfo) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(zone)
+
+
+def _words(name: str, labels: Mapping[str, str]) -> str:
+    """A clinical fact as a reader says it (facts.yaml labels), never its key."""
+    label = labels.get(name)
+    if label:
+        return label[:1].upper() + label[1:]
+    text = " ".join(w.upper() if len(w) <= 3 else w for w in re.split(r"[_\-\s]+", name) if w)
     return text[:1].upper() + text[1:]
 
 
-_env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, autoescape=False)
-_env.filters.update(day=_day, moment=_moment, place=_place, fact_name=_fact_name)
+def _diagnosis(code: str) -> str:
+    try:
+        return str(icd.get_description(code.replace(".", "")))
+    except ValueError:
+        return ""
 
 
-def _services(case: Case, determination: Determination) -> list[dict[str, Any]]:
+def _person(name: str) -> str:
+    """A name as a letter's sentences say it: channels often send names in capitals (X12 NM1),
+    which read as shouting in a sentence; the envelope window keeps them as sent (USPS)."""
+    return name.title() if name.isupper() else name
+
+
+def _city(city: str | None, state: str | None, postal_code: str | None) -> str:
+    """The last line of a US address: Springfield, IL 62701."""
+    tail = " ".join(p for p in (state, postal_code) if p)
+    return ", ".join(p for p in (city, tail) if p)
+
+
+def _provider(provider: Provider | None) -> dict[str, Any] | None:
+    if provider is None:
+        return None
+    address = provider.address
+    city = _city(address.city, address.state, address.postal_code) if address else ""
+    return {
+        "name": _person(provider.display_name),
+        "npi": provider.npi,
+        "phone": provider.phone,
+        "fax": provider.fax,
+        "address": ", ".join([*(address.lines if address else []), city] if city else []),
+    }
+
+
+def _services(case: Case, determination: Determination, book: LetterBook) -> list[dict[str, Any]]:
     decided = {line.sequence: line for line in determination.lines}
     out = []
+    status = determination.status
     for line in case.active_lines:
         verdict = decided.get(line.sequence)
         action = verdict.review_action if verdict else None
-        start = (verdict.period_start if verdict else None) or line.start_date
-        end = (verdict.period_end if verdict else None) or line.end_date
-        period = _period(start, end)
+        if action in APPROVALS:
+            decision = "changed" if action == ReviewAction.MODIFIED else "approved"
+        elif action:
+            decision = LINE_DECISIONS.get(action, "pended")
+        else:
+            decision = {
+                CaseStatus.OUT_OF_SCOPE: "closed",
+                CaseStatus.NOT_REQUIRED: "not_required",
+                CaseStatus.REDIRECTED: "redirected",
+                CaseStatus.CANCELLED: "cancelled",
+                CaseStatus.WITHDRAWN: "cancelled",
+                CaseStatus.DENIED: "denied",
+            }.get(status, "pended")
+        units = verdict.units if verdict and verdict.units is not None else line.units
+        dosing = line.dosing
         out.append(
             {
                 "code": line.code,
-                "description": line.description or "",
-                "units": "" if line.units is None else f"{line.units:g}",
+                "name": line.description or book.drugs.get(line.code) or "",
+                "units": units,
+                "unit_words": UNIT_WORDS.get(line.unit_type or "UN", "units"),
+                "units_changed": bool(
+                    verdict and verdict.units is not None and verdict.units != line.units
+                ),
+                "rental": line.rental,
+                "dosing": ", ".join(p for p in (dosing.dose, dosing.schedule) if p)
+                if dosing
+                else "",
+                "start": (verdict.period_start if verdict else None) or line.start_date,
+                "end": (verdict.period_end if verdict else None) or line.end_date,
                 "place": (verdict.place_of_service if verdict else None)
                 or line.place_of_service
-                or case.place_of_service
-                or "",
-                "period": period,
-                "decision": ACTIONS.get(action or "", action or ""),
-                "auth_number": verdict.auth_number if verdict else None,
-                "approved": action in APPROVED_ACTIONS,
-                "denied": action == ReviewAction.NOT_CERTIFIED,
+                or case.place_of_service,
+                "decision": decision,
+                "auth_number": (verdict.auth_number if verdict else None),
             }
         )
     return out
 
 
-def _appeal(determination: Determination) -> tuple[dict[str, Any], dict[str, Any], list]:
-    appeal = dict(determination.appeal or {})
-    contact = appeal.get("contact") if isinstance(appeal.get("contact"), dict) else {}
-    other = []
-    for name, value in appeal.items():
-        if name in APPEAL_KNOWN or value in (None, "", [], {}):
-            continue
-        if isinstance(value, dict):
-            value = ", ".join(f"{_fact_name(k)} {v}" for k, v in value.items())
-        elif isinstance(value, list):
-            value = ", ".join(str(v) for v in value)
-        other.append((_fact_name(name), str(value)))
-    return appeal, contact or {}, other
+def _appeal(
+    case: Case, determination: Determination, plan: PlanPolicy | None, today: date
+) -> dict[str, Any]:
+    """Appeal and reconsideration with real dates (DOMAIN.md: Clocks): the appeal within the
+    plan's window from this determination; reconsideration on or before the service date."""
+    given = dict(determination.appeal or {})
 
+    def pick(*names: str, default: Any = None) -> Any:
+        for name in names:
+            if given.get(name) not in (None, ""):
+                return given[name]
+        return default
 
-def _site(case: Case) -> str:
-    facility = case.facility or case.rendering
-    place = case.place_of_service or next(
-        (line.place_of_service for line in case.active_lines if line.place_of_service), None
+    rules = plan.appeal if plan else None
+    window = pick("appeal_window_days", "window_days", default=rules.window_days if rules else 180)
+    appeal_by = pick("appeal_by")
+    by = (
+        date.fromisoformat(str(appeal_by)[:10])
+        if appeal_by
+        else today + timedelta(days=int(window))
     )
-    where = _place(place)
-    if facility is None:
-        return where
-    return f"{facility.display_name}, {where}"
+    allowed = pick("reconsideration_allowed")
+    if allowed is None and isinstance(given.get("reconsideration"), bool):
+        allowed = given["reconsideration"]
+    raw_by = pick("reconsideration_by")
+    service_date = date.fromisoformat(str(raw_by)[:10]) if raw_by else case.service_date
+    if allowed is False:
+        state = "not_allowed"
+    elif service_date is None:
+        state = "open"
+    elif service_date > today:
+        state = "until"
+    elif service_date == today:
+        state = "today"
+    else:
+        state = "passed"
+    return {
+        "window_days": int(window),
+        "by": by,
+        "expedited_hours": pick(
+            "expedited_appeal_hours",
+            "expedited_hours",
+            default=rules.expedited_hours if rules else 72,
+        ),
+        "member_days": pick(
+            "standard_member_appeal_days",
+            "standard_member_days",
+            default=rules.standard_member_days if rules else 30,
+        ),
+        "provider_days": pick(
+            "standard_provider_appeal_days",
+            "standard_provider_days",
+            default=rules.standard_provider_days if rules else 60,
+        ),
+        "reconsideration": state,
+        "reconsideration_by": service_date,
+    }
+
+
+def _named(text: str | None, book: LetterBook) -> str | None:
+    """`text` with each HCPCS code the drug table knows replaced by the drug's name."""
+    if not text:
+        return text
+    return re.sub(r"\b[A-Z]\d{4}\b", lambda m: book.drugs.get(m.group(0), m.group(0)), text)
+
+
+def _reviewer(determination: Determination, letters: LetterData) -> ReviewerCard | None:
+    """The physician reviewer as the plan's roster names them; a reviewer the roster does not
+    know is named as the decision recorded them."""
+    who = determination.decided_by
+    if not who or who in ("gateway", "requester"):
+        return None
+    card = letters.reviewers.get(who)
+    if card is not None:
+        return card
+    return ReviewerCard(name=who.strip(), credentials="physician reviewer")
+
+
+def letter_context(
+    kind: str,
+    case: Case,
+    determination: Determination,
+    recipient: Mapping[str, Any],
+    book: LetterBook,
+) -> dict[str, Any]:
+    plan = book.plan_for(case, determination)
+    letters = _letter_data(plan, case)
+    zone = _reader_zone(recipient, plan)
+    decided = _local(determination.decided_at, zone) or determination.decided_at
+    today = decided.date()
+    member = case.member
+    provider_roles = {
+        "requester": case.requester or case.ordering,
+        "ordering": case.ordering or case.requester,
+        "facility": case.facility or case.rendering,
+        "rendering": case.rendering or case.facility,
+    }
+    address = recipient.get("address") or {}
+    city = _city(address.get("city"), address.get("state"), address.get("postal_code"))
+    window = [
+        recipient.get("name") or ("Member" if recipient.get("role") == "member" else ""),
+        *([f"Attn: {recipient['contact_name']}"] if recipient.get("contact_name") else []),
+        *(address.get("lines") or []),
+        *([city] if city else []),
+    ]
+    days = None
+    if determination.period_start and determination.period_end:
+        days = (determination.period_end - determination.period_start).days + 1
+    return {
+        "kind": kind,
+        "case": case,
+        "d": determination,
+        "status": determination.status.value,
+        "letters": letters,
+        "plan_name": plan.name if plan else letters.program,
+        "recipient": recipient,
+        "to_member": recipient.get("role") == "member",
+        "window": [line for line in window if line],
+        "today": today,
+        "zone": getattr(zone, "key", DEFAULT_ZONE),
+        "hold_due": _local(determination.hold_due, zone),
+        "due_by": _local(determination.due_by, zone),
+        "member": {
+            "name": _person(
+                " ".join(p for p in (member.first_name, member.middle_name, member.last_name) if p)
+            ),
+            "first_name": _person(member.first_name or ""),
+            "id": member.member_id,
+            "birth_date": member.birth_date,
+        },
+        "ordering": _provider(provider_roles["ordering"]),
+        "facility": _provider(provider_roles["facility"]),
+        "requester": _provider(provider_roles["requester"]),
+        "diagnoses": [
+            {"code": d.code, "words": _diagnosis(d.code), "primary": d.primary}
+            for d in case.diagnoses
+        ],
+        "services": _services(case, determination, book),
+        "regimen": book.regimens.get(determination.pathway_regimen or "") or None,
+        "missing": [_words(name, book.facts) for name in determination.missing_facts],
+        "appeal": _appeal(case, determination, plan, today),
+        "reviewer": _reviewer(determination, letters),
+        # The reviewer's words for a member: drugs by name where they wrote a code.
+        "member_rationale": _named(determination.rationale, book),
+        "days": days,
+        "urgent": determination.urgency.value == "urgent",
+        "received": _local(case.submission.received_at, zone),
+    }
+
+
+# ---------------------------------------------------------------- rendering
 
 
 def letter_text(
@@ -152,37 +399,18 @@ def letter_text(
     determination: Determination,
     recipient: Mapping[str, Any],
     *,
-    portal_url: str | None = None,
+    book: LetterBook | None = None,
 ) -> str:
-    """The body of a letter as markup (title, headings, bullets, paragraphs)."""
-    if kind not in TEMPLATES:
-        raise ValueError(f"unknown letter kind {kind!r}")
-    appeal, contact, appeal_other = _appeal(determination)
-    services = _services(case, determination)
-    context: dict[str, Any] = {
-        "case": case,
-        "d": determination,
-        "to_member": recipient.get("role") == "member",
-        "recipient": recipient,
-        "services": services,
-        "site": _site(case),
-        "requested_site": _place(
-            case.place_of_service or next((s["place"] for s in services if s["place"]), None)
-        ),
-        "appeal": appeal,
-        "appeal_other": appeal_other,
-        "contact": contact,
-        "portal": portal_url or contact.get("portal") or "the provider portal",
-        "days": _days(determination),
-    }
-    context["options"] = _env.from_string(OPTIONS).render(context)
-    return _env.from_string(TEMPLATES[kind]).render(context)
+    """The letter as markup (letter_layout.py's vocabulary), from its template."""
+    reader = "member" if recipient.get("role") == "member" else "provider"
+    chosen = template(kind, reader)
+    context = letter_context(kind, case, determination, recipient, book or default_book())
+    return chosen.render(context)
 
 
-def _days(determination: Determination) -> int | None:
-    if determination.period_start and determination.period_end:
-        return (determination.period_end - determination.period_start).days + 1
-    return None
+def _meta(case: Case, determination: Determination, book: LetterBook) -> tuple[str, str]:
+    letters = _letter_data(book.plan_for(case, determination), case)
+    return f"Prior authorization letter, case {case.id}", letters.organization
 
 
 def render_letter(
@@ -191,184 +419,56 @@ def render_letter(
     determination: Determination,
     recipient: Mapping[str, Any],
     *,
+    book: LetterBook | None = None,
     portal_url: str | None = None,
 ) -> bytes:
-    """The letter `kind` for `recipient` as PDF bytes."""
-    body = letter_text(kind, case, determination, recipient, portal_url=portal_url)
-    styles = _styles()
-    story: list[Any] = [
-        Paragraph(escape(case.payer_name or "Health plan"), styles["letterhead"]),
-        Paragraph("Oncology Prior Authorization Program", styles["small"]),
-        Spacer(1, 10),
-        Paragraph(escape(_day(determination.decided_at.date())), styles["body"]),
-        Spacer(1, 6),
-        *_address_block(recipient, styles),
-        Spacer(1, 8),
-        _facts_table(case, determination, recipient),
-        Spacer(1, 8),
-    ]
-    story.extend(_markup(body, styles))
-    services = _services(case, determination)
-    if services:
-        story += [Paragraph("Services", styles["heading"]), _services_table(services)]
-    reason = determination.reason
-    story += [
-        Spacer(1, 8),
-        Paragraph("<b>Reason:</b> " + escape(reason.text), styles["body"]),
-    ]
-    basis = [
-        f"plan rule {reason.plan_rule}" if reason.plan_rule else "",
-        f"pathway {reason.pathway_row}" if reason.pathway_row else "",
-        f"reason code {reason.code}",
-    ]
-    story.append(Paragraph("Basis: " + escape("; ".join(b for b in basis if b)), styles["small"]))
-    buffer = BytesIO()
-    # invariant: no creation date or random id in the file, so a re-render is byte-identical.
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=LETTER,
-        invariant=True,
-        leftMargin=0.8 * inch,
-        rightMargin=0.8 * inch,
-        topMargin=0.7 * inch,
-        bottomMargin=0.8 * inch,
-        title=f"Prior authorization case {case.id}",
-        author=case.payer_name or "",
+    """The letter `kind` for `recipient` as PDF bytes. `portal_url` is accepted for callers of
+    the earlier signature and not printed: the operator API is not a page a reader can open."""
+    del portal_url
+    book = book or default_book()
+    story, footer = letter_layout.letter_story(
+        letter_text(kind, case, determination, recipient, book=book)
     )
+    title, author = _meta(case, determination, book)
+    pdf, _ = letter_layout.build_pdf(
+        story, footer=footer, created=determination.decided_at, title=title, author=author
+    )
+    return pdf
 
-    def footer(canvas: Any, document: Any) -> None:
-        canvas.saveState()
-        canvas.setFont("Helvetica", 8)
-        canvas.drawString(0.8 * inch, 0.5 * inch, f"Case {case.id} - page {document.page}")
-        canvas.restoreState()
 
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
-    return buffer.getvalue()
+def render_fax(
+    kind: str,
+    case: Case,
+    determination: Determination,
+    recipient: Mapping[str, Any],
+    *,
+    book: LetterBook | None = None,
+) -> bytes:
+    """A fax job: a cover sheet (to, from, fax numbers, pages, confidentiality notice), then
+    the letter."""
+    book = book or default_book()
+    context = letter_context(kind, case, determination, recipient, book)
+    letter_markup = template(kind, "provider").render(context)
+    title, author = _meta(case, determination, book)
+    pages = 0
+    for _ in range(2):  # the cover states the page count: once to count, once to print it
+        cover = cover_template().render({**context, "pages": pages or None})
+        story, footer = letter_layout.letter_story(letter_markup)
+        story = letter_layout.with_cover(letter_layout.cover_story(cover), story)
+        pdf, counted = letter_layout.build_pdf(
+            story,
+            footer=footer,
+            created=determination.decided_at,
+            title=title,
+            author=author,
+            first_template="cover",
+        )
+        if counted == pages:
+            break
+        pages = counted
+    return pdf
 
 
 def count_pages(pdf: bytes) -> int:
     """Pages of a reportlab PDF (its page objects are never compressed)."""
     return len(re.findall(rb"/Type\s*/Page\b", pdf))
-
-
-def _styles() -> dict[str, ParagraphStyle]:
-    base = getSampleStyleSheet()
-    return {
-        "letterhead": ParagraphStyle("letterhead", parent=base["Heading2"], spaceAfter=0),
-        "title": ParagraphStyle("title", parent=base["Heading1"], fontSize=15, spaceAfter=6),
-        "heading": ParagraphStyle("heading", parent=base["Heading3"], spaceBefore=6),
-        "body": ParagraphStyle("body", parent=base["BodyText"], fontSize=10, leading=13),
-        "small": ParagraphStyle("small", parent=base["BodyText"], fontSize=8, leading=10),
-    }
-
-
-def _address_block(recipient: Mapping[str, Any], styles: dict[str, ParagraphStyle]) -> list:
-    lines = [recipient.get("name") or ("Member" if recipient.get("role") == "member" else "")]
-    if recipient.get("contact_name"):
-        lines.append(f"Attention: {recipient['contact_name']}")
-    address = recipient.get("address") or {}
-    lines += list(address.get("lines") or [])
-    city = " ".join(
-        p for p in (address.get("city"), address.get("state"), address.get("postal_code")) if p
-    )
-    if city:
-        lines.append(city)
-    fax = recipient.get("fax")
-    if fax:
-        lines.append(f"Fax: ({fax[:3]}) {fax[3:6]}-{fax[6:]}")
-    return [Paragraph(escape(line), styles["body"]) for line in lines if line]
-
-
-def _facts_table(case: Case, determination: Determination, recipient: Mapping[str, Any]) -> Table:
-    member = case.member
-    name = " ".join(p for p in (member.first_name, member.middle_name, member.last_name) if p)
-    rows = [
-        ("Case number", case.id or ""),
-        ("Member", name or "(not given)"),
-        ("Member ID", member.member_id),
-        ("Date of birth", _day(member.birth_date) if member.birth_date else "(not given)"),
-    ]
-    for label, provider in (
-        ("Ordering provider", case.ordering or case.requester),
-        ("Rendering facility", case.facility or case.rendering),
-    ):
-        if provider is not None:
-            npi = f" (NPI {provider.npi})" if provider.npi else ""
-            rows.append((label, provider.display_name + npi))
-    diagnosis = case.primary_diagnosis
-    if diagnosis is not None:
-        rows.append(("Diagnosis", ", ".join(d.code for d in case.diagnoses)))
-    rows.append(("Status", ACTIONS.get(determination.review_action, determination.status.value)))
-    table = Table([[k, v] for k, v in rows], colWidths=[1.6 * inch, 5.0 * inch], hAlign="LEFT")
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONT", (0, 0), (-1, -1), "Helvetica", 9),
-                ("FONT", (0, 0), (0, -1), "Helvetica-Bold", 9),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-                ("TOPPADDING", (0, 0), (-1, -1), 1),
-            ]
-        )
-    )
-    return table
-
-
-def _services_table(services: list[dict[str, Any]]) -> Table:
-    style = ParagraphStyle("cell", fontName="Helvetica", fontSize=8, leading=10)
-    head = ["Code", "Drug or service", "Units", "Place", "Dates", "Decision"]
-    rows: list[list[Any]] = [head]
-    for line in services:
-        decision = line["decision"]
-        if line["auth_number"]:
-            decision = f"{decision} ({line['auth_number']})".strip()
-        rows.append(
-            [
-                line["code"],
-                Paragraph(escape(line["description"]), style),
-                line["units"],
-                line["place"],
-                Paragraph(escape(line["period"]), style),
-                Paragraph(escape(decision), style),
-            ]
-        )
-    widths = [0.7, 2.0, 0.5, 0.5, 1.6, 1.3]
-    table = Table(rows, colWidths=[w * inch for w in widths], hAlign="LEFT", repeatRows=1)
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONT", (0, 0), (-1, -1), "Helvetica", 8),
-                ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 8),
-                ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ]
-        )
-    )
-    return table
-
-
-def _markup(text: str, styles: dict[str, ParagraphStyle]) -> list:
-    """Template markup to flowables: '# ' title, '## ' heading, '- ' bullets, else paragraphs."""
-    out: list[Any] = []
-    bullets: list[Paragraph] = []
-
-    def flush() -> None:
-        if bullets:
-            out.append(ListFlowable(list(bullets), bulletType="bullet", leftIndent=12))
-            bullets.clear()
-
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("- "):
-            bullets.append(Paragraph(escape(line[2:]), styles["body"]))
-            continue
-        flush()
-        if not line:
-            continue
-        if line.startswith("## "):
-            out.append(Paragraph(escape(line[3:]), styles["heading"]))
-        elif line.startswith("# "):
-            out.append(Paragraph(escape(line[2:]), styles["title"]))
-        else:
-            out.append(Paragraph(escape(line), styles["body"]))
-    flush()
-    return out

@@ -217,4 +217,19 @@ def make_determination(kind: str) -> Determination:
             return Determination(status=CaseStatus.NOT_REQUIRED, review_action="NA", **base)
         case "redirected":
             return Determination(status=CaseStatus.REDIRECTED, review_action="NA", **base)
+        case "cancellation":
+            lines = [
+                LineDetermination(sequence=n, code=c, review_action="C")
+                for n, c in ((1, "J9267"), (2, "Q5114"))
+            ]
+            return Determination(
+                status=CaseStatus.CANCELLED,
+                review_action="C",
+                lines=lines,
+                decided_by="requester",
+                **base,
+            )
+        case "reconsideration_outcome" | "appeal_outcome":
+            # Upheld on a second look: a denial told as the outcome of that look.
+            return make_determination("denial")
     raise ValueError(kind)

@@ -118,7 +118,8 @@ def test_member_mail_batch_and_manifest(tmp_path: Path) -> None:
             "job_id": 7,
             "case_id": "PA2025000001",
             "file": first["file"],
-            "pages": 1,
+            # The letter and its page of language-assistance taglines.
+            "pages": 2,
             "recipient": "member",
             "letter": "approval",
         }

@@ -1,0 +1,348 @@
+"""Letter markup to PDF with reportlab: the page, not the words (those are the templates').
+
+The templates (gateway/notify/templates/letters/) render a small XML vocabulary, escaped by
+Jinja2's autoescape, that this module lays out:
+
+    <letter footer="..."> the letter; footer: the small reference line on every page
+      <letterhead> <line>  the sender, top left (also the return address of a window envelope)
+      <window> <line>      the recipient: placed where a #10 window envelope shows it
+      <aside> <line>       beside the window: date, case number
+      <title> <h> <p> <small> <ul><li>  text; inline <b> <i> <br/> as reportlab reads them
+      <facts><row label="">  a two-column block of facts
+      <table widths=""> <tr head="1"> <td>  a table (widths in inches)
+      <box> ... </box>     a framed block (the numbers to call)
+      <pagebreak/>
+    <cover> ... </cover>   a fax cover sheet: the same vocabulary on a page of its own
+
+Page one puts the window block 2 inches from the top and 1 inch from the left, 3.75 by 1
+inches: inside the window of a #10 envelope when the sheet is folded in three (USPS window
+envelope guidance). Rendering is deterministic (reportlab's invariant mode) and the PDF's
+creation date is the determination's, so a re-render after a crash gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from datetime import datetime
+from io import BytesIO
+from typing import Any
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import LETTER
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import inch
+from reportlab.lib.utils import TimeStamp
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    FrameBreak,
+    KeepInFrame,
+    KeepTogether,
+    ListFlowable,
+    NextPageTemplate,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+PAGE_WIDTH, PAGE_HEIGHT = LETTER
+MARGIN = 0.8 * inch
+BOTTOM = 0.75 * inch
+# The window of a #10 envelope, as the folded sheet presents it (see the module docstring).
+WINDOW_LEFT, WINDOW_TOP, WINDOW_WIDTH, WINDOW_HEIGHT = 1.0, 2.0, 3.75, 1.05
+BODY_TOP = 3.2  # inches from the top of page one where the body begins
+ASIDE_LEFT = WINDOW_LEFT + WINDOW_WIDTH + 0.35
+HEAD_SIZE = (
+    PAGE_WIDTH - 2 * MARGIN,
+    PAGE_HEIGHT - 0.5 * inch - (PAGE_HEIGHT - WINDOW_TOP * inch) - 0.1 * inch,
+)
+ASIDE_SIZE = (PAGE_WIDTH - MARGIN - ASIDE_LEFT * inch, 1.1 * inch)
+
+
+def _styles() -> dict[str, ParagraphStyle]:
+    base = getSampleStyleSheet()
+    body = ParagraphStyle("body", parent=base["BodyText"], fontSize=10, leading=13)
+    return {
+        "org": ParagraphStyle(
+            "org", parent=body, fontName="Helvetica-Bold", fontSize=13, leading=16
+        ),
+        "line": ParagraphStyle("line", parent=body, fontSize=9.5, leading=12, spaceBefore=0),
+        "window": ParagraphStyle("window", parent=body, fontSize=10.5, leading=13, spaceBefore=0),
+        "title": ParagraphStyle(
+            "title", parent=base["Heading1"], fontSize=15, leading=19, spaceAfter=6, keepWithNext=1
+        ),
+        "h": ParagraphStyle(
+            "h", parent=base["Heading3"], fontSize=11.5, spaceBefore=8, spaceAfter=3, keepWithNext=1
+        ),
+        "p": body,
+        "li": ParagraphStyle("li", parent=body, spaceBefore=1, spaceAfter=1),
+        "small": ParagraphStyle("small", parent=body, fontSize=8, leading=10),
+        "cell": ParagraphStyle("cell", parent=body, fontSize=9, leading=11, spaceBefore=0),
+        "head": ParagraphStyle(
+            "head", parent=body, fontName="Helvetica-Bold", fontSize=9, leading=11, spaceBefore=0
+        ),
+        "label": ParagraphStyle(
+            "label", parent=body, fontName="Helvetica-Bold", fontSize=9, leading=11, spaceBefore=0
+        ),
+        "fact": ParagraphStyle("fact", parent=body, fontSize=9, leading=11, spaceBefore=0),
+        "cover_title": ParagraphStyle(
+            "cover_title", parent=base["Heading1"], fontSize=26, leading=30, spaceAfter=14
+        ),
+        "cover_label": ParagraphStyle(
+            "cover_label", parent=body, fontName="Helvetica-Bold", fontSize=12, leading=16
+        ),
+        "cover_fact": ParagraphStyle("cover_fact", parent=body, fontSize=12, leading=16),
+    }
+
+
+def _inline(element: ET.Element) -> str:
+    """The element's content as reportlab paragraph markup (text, <b>, <i>, <br/>)."""
+    inner = "".join(ET.tostring(child, encoding="unicode") for child in element)
+    head = _escape(element.text or "")
+    return " ".join((head + inner).split())
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _Builder:
+    def __init__(self, *, cover: bool = False) -> None:
+        self.styles = _styles()
+        self.cover = cover
+
+    def block(self, element: ET.Element) -> list[Flowable]:
+        """Flowables for the children of `element`."""
+        out: list[Flowable] = []
+        for child in element:
+            out.extend(self.one(child))
+        return out
+
+    def one(self, element: ET.Element) -> list[Flowable]:
+        tag, styles = element.tag, self.styles
+        if tag in ("title", "h", "p", "small"):
+            style = styles["cover_title"] if self.cover and tag == "title" else styles[tag]
+            return [Paragraph(_inline(element), style)]
+        if tag == "ul":
+            items = [Paragraph(_inline(li), styles["li"]) for li in element.iter("li")]
+            return [ListFlowable(items, bulletType="bullet", leftIndent=14, bulletFontSize=8)]
+        if tag == "facts":
+            return [self.facts(element)]
+        if tag == "table":
+            return [self.table(element)]
+        if tag == "box":
+            return [self.box(element)]
+        if tag == "keep":
+            return [KeepTogether(self.block(element))]
+        if tag == "pagebreak":
+            return [PageBreak()]
+        if tag == "space":
+            return [Spacer(1, float(element.get("points", "8")))]
+        raise ValueError(f"letter markup: unknown element <{tag}>")
+
+    def facts(self, element: ET.Element) -> Table:
+        """Label and value pairs; columns="2" sets two pairs side by side."""
+        label = self.styles["cover_label" if self.cover else "label"]
+        fact = self.styles["cover_fact" if self.cover else "fact"]
+        pairs = [
+            [Paragraph(_escape(row.get("label", "")), label), Paragraph(_inline(row), fact)]
+            for row in element.iter("row")
+        ]
+        if element.get("columns") == "2":
+            rows = [
+                pairs[i] + (pairs[i + 1] if i + 1 < len(pairs) else ["", ""])
+                for i in range(0, len(pairs), 2)
+            ]
+            widths = [1.25 * inch, 2.2 * inch, 1.25 * inch, 2.1 * inch]
+        else:
+            rows = pairs
+            widths = [1.9 * inch, 4.9 * inch] if self.cover else [1.25 * inch, 5.55 * inch]
+        table = Table(rows, colWidths=widths, hAlign="LEFT")
+        table.setStyle(
+            TableStyle(
+                [
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("TOPPADDING", (0, 0), (-1, -1), 1),
+                    ("BOTTOMPADDING", (0, 0), (-1, -1), 6 if self.cover else 1),
+                    ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ]
+            )
+        )
+        return table
+
+    def table(self, element: ET.Element) -> Table:
+        widths = [float(w) * inch for w in element.get("widths", "").split(",") if w.strip()]
+        rows, head = [], 0
+        for tr in element.iter("tr"):
+            style = self.styles["head" if tr.get("head") else "cell"]
+            if tr.get("head"):
+                head += 1
+            rows.append([Paragraph(_inline(td), style) for td in tr.iter("td")])
+        table = Table(rows, colWidths=widths or None, hAlign="LEFT", repeatRows=head)
+        table.setStyle(
+            TableStyle(
+                [
+                    ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("BACKGROUND", (0, 0), (-1, head - 1), colors.HexColor("#DDDDDD"))
+                    if head
+                    else ("TOPPADDING", (0, 0), (-1, -1), 3),
+                ]
+            )
+        )
+        return table
+
+    def box(self, element: ET.Element) -> Table:
+        inner = self.block(element)
+        table = Table([[inner]], colWidths=[PAGE_WIDTH - 2 * MARGIN - 4], hAlign="LEFT")
+        table.setStyle(
+            TableStyle(
+                [
+                    ("BOX", (0, 0), (-1, -1), 1, colors.black),
+                    ("LEFTPADDING", (0, 0), (-1, -1), 8),
+                    ("RIGHTPADDING", (0, 0), (-1, -1), 8),
+                    ("TOPPADDING", (0, 0), (-1, -1), 2),
+                    ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
+                ]
+            )
+        )
+        return table
+
+    def lines(self, element: ET.Element | None, style: str, *, first: str = "") -> list[Flowable]:
+        if element is None:
+            return [Spacer(1, 1)]
+        out: list[Flowable] = []
+        for index, line in enumerate(element.iter("line")):
+            chosen = first if first and index == 0 else style
+            out.append(Paragraph(_inline(line), self.styles[chosen]))
+        return out or [Spacer(1, 1)]
+
+
+def letter_story(markup: str) -> tuple[list[Flowable], str]:
+    """(flowables of page one onwards, footer line) of a rendered <letter>."""
+    root = ET.fromstring(markup)
+    if root.tag != "letter":
+        raise ValueError("letter markup must have <letter> at its root")
+    build = _Builder()
+    story: list[Flowable] = [NextPageTemplate("later")]
+    # Each block of page one's head stays in its own frame, shrunk to fit when long (a six-line
+    # address still shows whole in the envelope window), so the body always starts on page one.
+    blocks = (
+        (build.lines(root.find("letterhead"), "line", first="org"), HEAD_SIZE),
+        (build.lines(root.find("window"), "window"), (WINDOW_WIDTH * inch, WINDOW_HEIGHT * inch)),
+        (build.lines(root.find("aside"), "line"), ASIDE_SIZE),
+    )
+    for flowables, (width, height) in blocks:
+        story += [KeepInFrame(width, height - 2, flowables, mode="shrink"), FrameBreak()]
+    for child in root:
+        if child.tag not in ("letterhead", "window", "aside"):
+            story.extend(build.one(child))
+    return story, root.get("footer", "")
+
+
+def cover_story(markup: str) -> list[Flowable]:
+    root = ET.fromstring(markup)
+    if root.tag != "cover":
+        raise ValueError("cover markup must have <cover> at its root")
+    return _Builder(cover=True).block(root)
+
+
+def _frames() -> dict[str, list[Frame]]:
+    width = PAGE_WIDTH - 2 * MARGIN
+    top = PAGE_HEIGHT - 0.5 * inch
+
+    def frame(name: str, x: float, y_top: float, w: float, h: float) -> Frame:
+        return Frame(x, y_top - h, w, h, id=name, leftPadding=0, rightPadding=0, topPadding=0)
+
+    window_top = PAGE_HEIGHT - WINDOW_TOP * inch
+    body_top = PAGE_HEIGHT - BODY_TOP * inch
+    aside_left = ASIDE_LEFT * inch
+    return {
+        "first": [
+            frame("head", MARGIN, top, *HEAD_SIZE),
+            frame(
+                "window",
+                WINDOW_LEFT * inch,
+                window_top,
+                WINDOW_WIDTH * inch,
+                WINDOW_HEIGHT * inch,
+            ),
+            frame("aside", aside_left, window_top, *ASIDE_SIZE),
+            frame("body", MARGIN, body_top, width, body_top - BOTTOM),
+        ],
+        "later": [frame("body", MARGIN, top, width, top - BOTTOM)],
+        "cover": [frame("body", MARGIN, top, width, top - BOTTOM)],
+    }
+
+
+def _canvas_maker(footer: str, created: datetime) -> type[Canvas]:
+    """A canvas that writes "page k of n" and the reference line once the page count is known,
+    and dates the file with the determination (not reportlab's invariant 2000-01-01)."""
+
+    class LetterCanvas(Canvas):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._pages: list[dict[str, Any]] = []
+            stamp = TimeStamp(invariant=True)
+            epoch = created.timestamp()
+            stamp.t = epoch
+            stamp.lt = time.gmtime(epoch)
+            stamp.YMDhms = tuple(stamp.lt)[:6]
+            self._doc._timeStamp = stamp
+
+        def showPage(self) -> None:  # noqa: N802 (reportlab's name)
+            self._pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._pages)
+            for state in self._pages:
+                self.__dict__.update(state)
+                self.setFont("Helvetica", 7.5)
+                self.drawString(MARGIN, 0.45 * inch, footer)
+                self.drawRightString(
+                    PAGE_WIDTH - MARGIN, 0.45 * inch, f"Page {self._pageNumber} of {total}"
+                )
+                Canvas.showPage(self)
+            Canvas.save(self)
+
+    return LetterCanvas
+
+
+def build_pdf(
+    story: list[Flowable],
+    *,
+    footer: str,
+    created: datetime,
+    title: str,
+    author: str,
+    first_template: str = "first",
+) -> tuple[bytes, int]:
+    """(PDF bytes, page count) of `story`."""
+    buffer = BytesIO()
+    frames = _frames()
+    doc = BaseDocTemplate(
+        buffer,
+        pagesize=LETTER,
+        invariant=True,
+        title=title,
+        author=author,
+        subject=title,
+        creator=author,
+    )
+    templates = [PageTemplate(id=name, frames=frames[name]) for name in ("first", "later")]
+    templates.insert(0 if first_template == "cover" else 2, PageTemplate("cover", frames["cover"]))
+    doc.addPageTemplates(templates)
+    doc.build(story, canvasmaker=_canvas_maker(footer, created))
+    return buffer.getvalue(), doc.page
+
+
+def with_cover(cover: list[Flowable], letter: list[Flowable]) -> list[Flowable]:
+    """A fax: the cover sheet, then the letter from its first page."""
+    return [*cover, NextPageTemplate("first"), PageBreak(), *letter]
