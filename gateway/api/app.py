@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from gateway.api import auth, cases, eligibility, errors, fhir, jobs, x12, x12_limits
+from gateway.api import auth, caqh, cases, eligibility, errors, fhir, jobs, x12, x12_limits
 from gateway.notify.worker import Dispatcher
 from gateway.partners.settings import AuthSettings
 from gateway.service.core import Core
@@ -48,6 +48,7 @@ def create_app(
     app.include_router(eligibility.router)
     app.include_router(fhir.router)
     app.include_router(x12.router)
+    app.include_router(caqh.router)
     app.include_router(jobs.router)
     app.state.jobs_for_case = jobs.jobs_for_case
     app.state.x12_refusal = x12_limits.guard_refusal(core)  # a 413 on /x12/ as a TA1

@@ -36,9 +36,9 @@ from gateway.partners.tokens import TokenError, verify_bearer
 log = logging.getLogger("gateway.http")
 
 # No credentials needed (issue 5): liveness, the FHIR CapabilityStatement, the token endpoint
-# and SMART discovery (clients read it before they hold a token).
+# and SMART discovery (clients read it before they hold a token), the CAQH CORE WSDL (issue 16).
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/fhir/metadata", "/auth/token", "/.well-known/smart-configuration"}
+    {"/healthz", "/fhir/metadata", "/auth/token", "/.well-known/smart-configuration", "/core/wsdl"}
 )
 # Paths only some roles may use, whatever router serves them.
 PATH_ROLES: tuple[tuple[str, frozenset[str]], ...] = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -150,3 +150,32 @@ class SubscriptionRow(Base):
     resource: Mapped[dict[str, Any]] = mapped_column(JSON)
     events_sent: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CoreBatchRow(Base):
+    """CAQH CORE batch connectivity (gateway.caqh.batches, migration 0004): one row per batch a
+    partner submitted (kind "submission": its PayloadID and CheckSum, no payload kept) and one
+    per payload waiting for the partner to retrieve it (kind "ack": the 999 or TA1; "results":
+    the 278 responses). A payload is handed out once: `retrieved_at` is set as it goes."""
+
+    __tablename__ = "core_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    # The submission's PayloadID as the partner sent it; for a payload, the gateway's own UUID.
+    payload_id: Mapped[str] = mapped_column(String(64))
+    # The PayloadID of the batch a payload answers (None for one that answers no batch).
+    submission_id: Mapped[str | None] = mapped_column(String(64))
+    sender_id: Mapped[str] = mapped_column(String(64))
+    payload_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str | None] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(40))
+    case_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    retrieved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("partner_id", "kind", "payload_id", name="uq_core_batches_payload"),
+        Index("ix_core_batches_waiting", "partner_id", "kind", "retrieved_at", "id"),
+    )
