@@ -107,6 +107,9 @@ class CoreRequest:
     payload: bytes | None = None
     # Set by the binding when the Payload could not be read at all (bad base64, an attachment).
     payload_fault: str | None = None
+    # What the sender may have hashed instead of `payload`: an XML parser turns every CR LF of
+    # a string payload into LF (XML 1.0, 2.11), so the payload with CR LF again is taken too.
+    as_sent: tuple[bytes, ...] = ()
 
     def get(self, name: str) -> str | None:
         return self.fields.get(name) or None
@@ -200,16 +203,15 @@ def check(request: CoreRequest, *, receiver_id: str) -> EnvelopeError | None:
         Operation.BATCH_SUBMISSION,
     ):
         length = request.get("PayloadLength")
-        if length is not None and (
-            not _DIGITS.fullmatch(length) or int(length) != len(request.payload)
-        ):
+        lengths = {len(request.payload), *map(len, request.as_sent)}
+        if length is not None and (not _DIGITS.fullmatch(length) or int(length) not in lengths):
             return illegal(
                 "PayloadLength", f"the payload is {len(request.payload)} bytes, not {length}."
             )
         sent = request.get("CheckSum") or ""
         if not _HEX40.fullmatch(sent):
             return illegal("CheckSum", "it must be the SHA-1 of the payload in hexadecimal.")
-        if sent.upper() != checksum(request.payload):
+        if sent.upper() not in {checksum(request.payload), *map(checksum, request.as_sent)}:
             return illegal("CheckSum", "it does not match the SHA-1 of the payload received.")
     return None
 

@@ -99,7 +99,8 @@ def parse(data: bytes) -> CoreRequest:
         text = (child.text or "").strip()
         if text:
             fields[field] = text
-    return CoreRequest(operation, fields, payload, fault)
+    as_sent = (payload.replace(b"\n", b"\r\n"),) if payload and operation not in BINARY else ()
+    return CoreRequest(operation, fields, payload, fault, as_sent)
 
 
 def _payload(element: etree._Element, operation: Operation) -> tuple[bytes | None, str | None]:
@@ -125,6 +126,7 @@ def render(response: CoreResponse) -> bytes:
         body, f"{{{CORE_XSD}}}{RESPONSE_ELEMENTS[response.operation]}", nsmap={"cor": CORE_XSD}
     )
     for name in RESPONSE_FIELDS:
+        value: str | None
         if name == "Payload":
             if response.payload is None:
                 continue
@@ -135,8 +137,8 @@ def render(response: CoreResponse) -> bytes:
             )
         else:
             value = response.fields.get(name)
-            if value is None:
-                continue
+        if value is None:
+            continue
         # The schema's children are unqualified (elementFormDefault="unqualified").
         etree.SubElement(element, name).text = value
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
