@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+import pytest
+
 from gateway.conformance.observe import observe_x12
 from tests.caqh.conftest import BATCH, CLEARINGHOUSE, EHR, JANE, envelope
 
@@ -101,6 +103,7 @@ def test_another_rule_version_gets_version_mismatch(soap):
     assert response.ErrorCode == "VersionMismatch"
 
 
+@pytest.mark.store
 def test_batch_is_acknowledged_with_a_999_and_its_results_retrieved_once(soap):
     client = soap()
     batch_id = str(uuid.uuid4())
@@ -193,3 +196,23 @@ def test_one_partners_batch_answers_are_not_another_partners(soap):
     )
     other = ehr.service.BatchSubmitAckRetrievalTransaction(**retrieval)
     assert other.PayloadType == "X12_005010_Response_NoBatchAckFile"
+
+
+def test_a_batch_with_a_broken_envelope_is_acknowledged_by_a_ta1_and_has_no_results(soap, core):
+    client = soap()
+    broken = BATCH.replace(b"IEA*1*000000207", b"IEA*1*000000999")  # IEA02 is not ISA13
+    fields = envelope(broken, ProcessingMode="Batch", PayloadLength=len(broken), Payload=broken)
+    assert client.service.BatchSubmitTransaction(**fields).ErrorCode == "Success"
+    retrieval = envelope(
+        None,
+        ProcessingMode="Batch",
+        PayloadType="X12_999_RetrievalRequest_005010X231A1",
+        PayloadID=fields["PayloadID"],
+    )
+    ack = client.service.BatchSubmitAckRetrievalTransaction(**retrieval)
+    assert ack.PayloadType == "X12_TA1_Response_00501X231A1"
+    assert observe_x12(ack.Payload)["ta1"] == {"ack": "R", "note": "001"}
+    retrieval["PayloadType"] = "X12_005010_Request_Batch_Results_278"
+    results = client.service.BatchResultsRetrievalTransaction(**retrieval)
+    assert results.PayloadType == "X12_005010_Response_NoBatchResultsFile"
+    assert core.list_cases(limit=5) == []
