@@ -110,6 +110,9 @@ class CoreRequest:
     # What the sender may have hashed instead of `payload`: an XML parser turns every CR LF of
     # a string payload into LF (XML 1.0, 2.11), so the payload with CR LF again is taken too.
     as_sent: tuple[bytes, ...] = ()
+    # (partner id, secret) when the message carried them (WS-Security UsernameToken, MIME
+    # Username/Password); never echoed, never shown.
+    credentials: tuple[str, str] | None = field(default=None, repr=False)
 
     def get(self, name: str) -> str | None:
         return self.fields.get(name) or None

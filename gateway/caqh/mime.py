@@ -42,21 +42,26 @@ def parse(parts: dict[str, str | bytes]) -> CoreRequest:
     fields: dict[str, str] = {}
     payload: bytes | None = None
     fault: str | None = None
+    username, password = parts.pop("Username", None), parts.pop("Password", None)
+    credentials = None
+    if username and password is not None:
+        credentials = (_text(username).strip(), _text(password))
     for name, value in parts.items():
         if name == "Payload":
             payload = value.encode("utf-8") if isinstance(value, str) else value
             if not payload:
                 payload = None
             continue
-        if isinstance(value, bytes):
-            try:
-                value = value[:FIELD_LIMIT].decode("utf-8")
-            except UnicodeDecodeError:
-                value = ""
-        text = value.strip()
+        text = _text(value).strip()
         if text:
             fields[name] = text[:FIELD_LIMIT]
-    return CoreRequest(operation_of(fields), fields, payload, fault)
+    return CoreRequest(operation_of(fields), fields, payload, fault, credentials=credentials)
+
+
+def _text(value: str | bytes) -> str:
+    if isinstance(value, str):
+        return value
+    return value[:FIELD_LIMIT].decode("utf-8", errors="replace")
 
 
 def render(response: CoreResponse) -> tuple[bytes, str]:

@@ -39,6 +39,11 @@ BINARY = frozenset(
     {Operation.BATCH_SUBMISSION, Operation.ACK_RETRIEVAL, Operation.RESULTS_RETRIEVAL}
 )
 XOP = "http://www.w3.org/2004/08/xop/include"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+PASSWORD_TEXT = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
+    "#PasswordText"
+)
 
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
@@ -100,7 +105,25 @@ def parse(data: bytes) -> CoreRequest:
         if text:
             fields[field] = text
     as_sent = (payload.replace(b"\n", b"\r\n"),) if payload and operation not in BINARY else ()
-    return CoreRequest(operation, fields, payload, fault, as_sent)
+    header = root.find(f"{{{SOAP12}}}Header")
+    credentials = username_token(header) if header is not None else None
+    return CoreRequest(operation, fields, payload, fault, as_sent, credentials)
+
+
+def username_token(header: etree._Element) -> tuple[str, str] | None:
+    """(Username, Password) of a WS-Security UsernameToken with a plain-text password (the
+    rule's Username/Password method; a digest cannot be checked against a stored hash)."""
+    token = header.find(f"{{{WSSE}}}Security/{{{WSSE}}}UsernameToken")
+    if token is None:
+        return None
+    username = (token.findtext(f"{{{WSSE}}}Username") or "").strip()
+    password = token.find(f"{{{WSSE}}}Password")
+    if not username or password is None:
+        return None
+    kind = password.get("Type", PASSWORD_TEXT)
+    if kind != PASSWORD_TEXT:
+        return None
+    return username, password.text or ""
 
 
 def _payload(element: etree._Element, operation: Operation) -> tuple[bytes | None, str | None]:
