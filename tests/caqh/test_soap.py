@@ -216,3 +216,9 @@ def test_a_batch_with_a_broken_envelope_is_acknowledged_by_a_ta1_and_has_no_resu
     results = client.service.BatchResultsRetrievalTransaction(**retrieval)
     assert results.PayloadType == "X12_005010_Response_NoBatchResultsFile"
     assert core.list_cases(limit=5) == []
+
+
+def test_the_endpoint_serves_its_wsdl_to_a_partner_too(app_client):
+    response = app_client.get("/core/soap?wsdl", auth=CLEARINGHOUSE)
+    assert response.status_code == 200
+    assert "COREEnvelopeRealTimeRequest" in response.text
