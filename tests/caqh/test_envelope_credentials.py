@@ -4,10 +4,8 @@ sent, checked as an HTTP Basic header is."""
 
 from __future__ import annotations
 
-from zeep.wsse.username import UsernameToken
-
 from gateway import audit
-from tests.caqh.conftest import CLEARINGHOUSE, EHR, JANE
+from tests.caqh.conftest import CLEARINGHOUSE, EHR, JANE, zeep_module
 from tests.caqh.test_mime import form, parts
 from tests.caqh.test_soap import real_time
 from tests.caqh.test_soap_raw import HEADERS, fields, message
@@ -29,11 +27,13 @@ def with_token(body: bytes, username: str, password: str, kind: str = TEXT) -> b
     return body.replace(b"<soapenv:Header/>", f"<soapenv:Header>{token}</soapenv:Header>".encode())
 
 
-def test_zeep_with_a_username_token_and_no_http_auth(soap, app_client):
-    import zeep
+def test_zeep_with_a_username_token_and_no_http_auth(app_client):
+    zeep = zeep_module()
     from zeep.transports import Transport
+    from zeep.wsse.username import UsernameToken
 
-    from tests.caqh.conftest import BASE, session_for
+    from tests.caqh.conftest import BASE
+    from tests.caqh.transport import session_for
 
     client = zeep.Client(
         f"{BASE}/core/wsdl",
