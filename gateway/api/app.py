@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from gateway.api import (
     auth,
     authorizations,
+    caqh,
     cases,
     eligibility,
     errors,
@@ -65,6 +66,7 @@ def create_app(
     app.include_router(x12.router)
     app.include_router(mailbox.router)
     app.include_router(pap.router)
+    app.include_router(caqh.router)
     app.include_router(jobs.router)
     # Peer to peer and reconsideration (issue 12): routes, their service and error answers.
     peer_to_peer_api.install(app)

@@ -36,10 +36,15 @@ from gateway.partners.tokens import TokenError, verify_bearer
 log = logging.getLogger("gateway.http")
 
 # No credentials needed (issue 5): liveness, the FHIR CapabilityStatement, the token endpoint
-# and SMART discovery (clients read it before they hold a token).
+# and SMART discovery (clients read it before they hold a token), the CAQH CORE WSDL (issue 16).
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/fhir/metadata", "/auth/token", "/.well-known/smart-configuration"}
+    {"/healthz", "/fhir/metadata", "/auth/token", "/.well-known/smart-configuration", "/core/wsdl"}
 )
+# CAQH CORE (issue 16): the partner id and secret may travel in the message itself (a SOAP
+# WS-Security UsernameToken, MIME Username/Password parts). A request to these paths without an
+# Authorization header goes on to its route, which must authenticate it with
+# `admit_credentials` before anything else; `authenticated` refuses it until then.
+ENVELOPE_CREDENTIAL_PATHS = frozenset({"/core/soap", "/core/mime"})
 # Paths only some roles may use, whatever router serves them.
 PATH_ROLES: tuple[tuple[str, frozenset[str]], ...] = (
     ("/audit", frozenset({Role.OPERATOR.value})),
@@ -294,6 +299,9 @@ class GatewayGuard:
                 "FHIR routes take an OAuth bearer token (SMART Backend Services), not Basic",
                 headers={"WWW-Authenticate": FHIR_CHALLENGE},
             )
+        if not authorization and path in ENVELOPE_CREDENTIAL_PATHS:
+            state["envelope_credentials"] = True
+            return None
         principal, reason, claimed = await run_in_threadpool(
             authenticate, self.sessions, self.auth, authorization, self.local_token
         )
@@ -486,3 +494,43 @@ class GatewayGuard:
         if case_id:
             extra["case_id"] = case_id
         log.info("request", extra=extra)
+
+
+async def admit_credentials(
+    scope: Scope,
+    *,
+    sessions: sessionmaker[Session],
+    auth: AuthSettings,
+    limiter: RateLimiter,
+    credentials: tuple[str, str] | None,
+) -> Response | None:
+    """Authenticate a request to an ENVELOPE_CREDENTIAL_PATHS route by the partner id and secret
+    its message carries, as `_admit` does an HTTP Basic header (the same failed-login audit and
+    throttle, the partner's rate limit): None with state["principal"] set, or the refusal."""
+    guard = GatewayGuard(_no_app, sessions=sessions, auth=auth, limiter=limiter)
+    state: dict[str, Any] = scope.setdefault("state", {})
+    if credentials is None:
+        return await guard._login_failed(scope, state, "no credentials", None)
+    token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode("ascii")
+    principal, reason, claimed = await run_in_threadpool(
+        authenticate, sessions, auth, f"Basic {token}"
+    )
+    if principal is None:
+        return await guard._login_failed(scope, state, reason, claimed)
+    state["principal"] = principal
+    rate = principal.rate_limit_per_second or auth.rate_limit_per_second
+    wait = limiter.take(f"partner:{principal.partner_id}", rate, auth.rate_limit_burst)
+    if wait:
+        return await guard._refused(
+            scope,
+            state,
+            429,
+            "too many requests",
+            "rate limit exceeded",
+            headers={"Retry-After": retry_after(wait)},
+        )
+    return None
+
+
+async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:
+    raise RuntimeError("admit_credentials' guard passes nothing on")

@@ -27,6 +27,9 @@ def body_limit(auth: AuthSettings, path: str) -> tuple[str, int]:
         return "x12-batch", auth.max_body_x12_batch
     if path.startswith("/x12"):
         return "x12", auth.max_body_x12
+    if path.startswith("/core/"):
+        # CAQH CORE envelopes carry one interchange, real time or batch, read in memory.
+        return "core", auth.max_body_x12
     if path.startswith("/fhir"):
         return "pas", auth.max_body_pas
     return "api", auth.max_body_default

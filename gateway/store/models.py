@@ -220,3 +220,32 @@ class PeerToPeerBookingRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (UniqueConstraint("reviewer_id", "held_start", name="uq_p2p_reviewer_slot"),)
+
+
+class CoreBatchRow(Base):
+    """CAQH CORE batch connectivity (gateway.caqh.batches, migration 0008): one row per batch a
+    partner submitted (kind "submission": its PayloadID and CheckSum, no payload kept) and one
+    per payload waiting for the partner to retrieve it (kind "ack": the 999 or TA1; "results":
+    the 278 responses). A payload is handed out once: `retrieved_at` is set as it goes."""
+
+    __tablename__ = "core_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    # The submission's PayloadID as the partner sent it; for a payload, the gateway's own UUID.
+    payload_id: Mapped[str] = mapped_column(String(64))
+    # The PayloadID of the batch a payload answers (None for one that answers no batch).
+    submission_id: Mapped[str | None] = mapped_column(String(64))
+    sender_id: Mapped[str] = mapped_column(String(64))
+    payload_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str | None] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(40))
+    case_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    retrieved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("partner_id", "kind", "payload_id", name="uq_core_batches_payload"),
+        Index("ix_core_batches_waiting", "partner_id", "kind", "retrieved_at", "id"),
+    )
