@@ -36,10 +36,22 @@ from gateway.partners.tokens import TokenError, verify_bearer
 log = logging.getLogger("gateway.http")
 
 # No credentials needed (issue 5): liveness, the FHIR CapabilityStatement, the token endpoint
-# and SMART discovery (clients read it before they hold a token).
+# and SMART discovery (clients read it before they hold a token); the API documentation and its
+# schema (issue 17: a browser reads them before it has credentials; gateway/api/docs.py).
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/fhir/metadata", "/auth/token", "/.well-known/smart-configuration"}
+    {
+        "/healthz",
+        "/fhir/metadata",
+        "/auth/token",
+        "/.well-known/smart-configuration",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+    }
 )
+# The Swagger UI and ReDoc scripts and styles the documentation pages load.
+PUBLIC_PREFIX = "/docs/assets/"
 # Paths only some roles may use, whatever router serves them.
 PATH_ROLES: tuple[tuple[str, frozenset[str]], ...] = (
     ("/audit", frozenset({Role.OPERATOR.value})),
@@ -274,7 +286,7 @@ class GatewayGuard:
                 "payload too large",
                 f"request body exceeds {limit} bytes for the {channel} channel",
             )
-        if path in PUBLIC_PATHS:
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIX):
             return None
         if not self.auth.auth_enabled:
             state["principal"] = AUTH_DISABLED_OPERATOR
