@@ -236,7 +236,7 @@ def list_cases(
     summary="Read a case",
     description="The case, its determination, status history and outbound jobs. Another "
     "partner's case is a 404, as for one that does not exist.",
-    responses=rest_errors(404),
+    responses=rest_errors(404, 422),
     dependencies=REST_SECURITY,
 )
 def get_case(

@@ -24,8 +24,13 @@ DOCS_URL = "/docs"
 REDOC_URL = "/redoc"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 
-# Swagger UI: operations folded by tag, the request body's example filled in for "Try it out".
-SWAGGER_UI_PARAMETERS = {"docExpansion": "list", "defaultModelsExpandDepth": 0}
+# Swagger UI: operations listed by tag, folded; a link to #/TAG/OPERATION_ID opens one (deepLinking).
+SWAGGER_UI_PARAMETERS = {
+    "docExpansion": "list",
+    "defaultModelsExpandDepth": 0,
+    "deepLinking": True,
+    "persistAuthorization": False,
+}
 
 
 def install(app: FastAPI) -> None:

@@ -102,7 +102,7 @@ def metadata(request: Request) -> JSONResponse:
     description="The questions a pathway asks, by cancer type: `breast`, `colorectal`, `lung`, "
     "`lymphoma`. Answer them in a QuestionnaireResponse in the $submit bundle.",
     response_class=JSONResponse,
-    responses=fhir_ok("The Questionnaire.") | fhir_errors(404),
+    responses=fhir_ok("The Questionnaire.") | fhir_errors(404, 422),
     dependencies=FHIR_SECURITY,
 )
 def get_questionnaire(questionnaire_id: str, request: Request) -> JSONResponse:
@@ -328,7 +328,7 @@ def _acts_for_filter(principal: Principal, info: subscription.SubscriptionInfo) 
     summary="Read one of the partner's subscriptions",
     description="The stored Subscription; another partner's is a 404.",
     response_class=JSONResponse,
-    responses=fhir_ok("The Subscription.") | fhir_errors(404),
+    responses=fhir_ok("The Subscription.") | fhir_errors(404, 422),
     dependencies=[
         Depends(require_scope("Subscription", "read")),
         *fhir_security("Subscription", "read"),
