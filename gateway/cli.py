@@ -9,14 +9,37 @@ from typing import Annotated
 
 import typer
 
+from gateway import __version__
 from gateway.settings import get_settings
 
 app = typer.Typer(
     help="Oncology prior-authorization gateway: X12 278 and Da Vinci PAS in, determinations "
     "out. Settings come from GATEWAY_* environment variables (see README).",
     no_args_is_help=True,
+    invoke_without_command=True,  # `gateway --version` needs no command
     add_completion=False,
+    # Markdown: a docstring's line breaks are only wrapping (one paragraph reads as one), so
+    # the help fits any terminal width; backticks show commands as code.
+    rich_markup_mode="markdown",
 )
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", is_eager=True),
+    ] = False,
+) -> None:
+    if version:
+        typer.echo(f"gateway {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(2)
+
+
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -165,3 +188,8 @@ app.add_typer(jobs_app, name="jobs")
 from gateway.samples import samples_command  # noqa: E402
 
 app.command("samples")(samples_command)
+
+# `gateway cases list|show|decide|clinical` (gateway/cases_cli.py): the reviewer's day.
+from gateway.cases_cli import cases_app  # noqa: E402
+
+app.add_typer(cases_app, name="cases")

@@ -24,7 +24,7 @@ DOCS_URL = "/docs"
 REDOC_URL = "/redoc"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 
-# Swagger UI: operations listed by tag, folded; a link to #/TAG/OPERATION_ID opens one (deepLinking).
+# Swagger UI: operations listed by tag, folded; #/TAG/OPERATION_ID opens one (deepLinking).
 SWAGGER_UI_PARAMETERS = {
     "docExpansion": "list",
     "defaultModelsExpandDepth": 0,
