@@ -13,7 +13,10 @@ from typer.testing import CliRunner
 from gateway import __version__
 from gateway.audit.models import AuditRow
 from gateway.cli import app
-from tests.test_submit_cli import SAMPLES, env, submit  # noqa: F401 (env is a fixture)
+from tests import test_submit_cli
+from tests.test_submit_cli import SAMPLES, submit
+
+env = test_submit_cli.env  # the fixture: a gateway of its own under tmp_path
 
 HELD = SAMPLES / "x12" / "278-act-without-z1732.x12"  # HER2 status missing: held
 PENDED = SAMPLES / "cases" / "paclitaxel-single-agent.json"  # not a pathway regimen: pended
