@@ -162,8 +162,16 @@ def conformance_run(
         raise typer.Exit(1)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:
+    """The console entry point: `app`, with the errors of set-up (a setting the gateway cannot
+    run on) said in one line on stderr, exit 2, instead of a traceback."""
+    from gateway.store.db import DatabaseDriverMissing
+
+    try:
+        app()
+    except DatabaseDriverMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 # Trading partners and access tokens (issue 5): `gateway partner add|list|disable|enable`,
