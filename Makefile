@@ -11,7 +11,7 @@ PORT ?= 8000
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint worker conformance bench clean
+.PHONY: run test install lint worker conformance bench clean python-version
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -45,6 +45,10 @@ conformance: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The Python version `make test` would use (.ci/run asks it before testing another one).
+python-version:
+	@echo $(PY_TAG)
 
 clean:
 	rm -rf .venv .venv-3.* build .pytest_cache
