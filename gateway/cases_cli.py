@@ -27,12 +27,15 @@ STATUSES = [status.value for status in CaseStatus]
 @contextmanager
 def _core() -> Iterator[Any]:
     """The case service from settings, its engine disposed afterwards."""
-    from gateway.cli import _mappings_checked as mappings_checked
+    from gateway.mappings import MappingsError
     from gateway.settings import get_settings
     from gateway.wiring import build
 
-    with mappings_checked():
+    try:
         core = build(get_settings()).core
+    except MappingsError as exc:  # as `gateway serve` says it: the file, not a traceback
+        typer.echo(f"error: mappings: {exc}", err=True)
+        raise typer.Exit(2) from exc
     try:
         yield core
     finally:
