@@ -29,8 +29,9 @@ router = APIRouter(tags=["x12"])
     description="CAQH CORE real time: the body is one interchange (`application/edi-x12`) of "
     "005010X217 278 requests; the answer is the interchange that goes back: the 278 responses "
     "(HCR01 A1/A4/A6/CT/NA, AAA at 2010C), a 999 when a group is rejected, or a TA1 when the "
-    "envelope is. `X-Answer-Kind` says which (`278`, `999`, `ta1`); `X-Case-Ids` names the "
-    "cases. Every ISA06 must be one of the partner's sender ids (else 403 with a TA1 006).",
+    "envelope is. `X-Answer-Kind` says what went back (`999+278`, `999`, `ta1`); "
+    "`X-Case-Ids` names the cases. Every ISA06 must be one of the partner's sender ids "
+    "(else 403 with a TA1 006).",
     response_class=Response,
     responses={
         200: {
