@@ -9,14 +9,37 @@ from typing import Annotated
 
 import typer
 
+from gateway import __version__
 from gateway.settings import get_settings
 
 app = typer.Typer(
     help="Oncology prior-authorization gateway: X12 278 and Da Vinci PAS in, determinations "
     "out. Settings come from GATEWAY_* environment variables (see README).",
     no_args_is_help=True,
+    invoke_without_command=True,  # `gateway --version` needs no command
     add_completion=False,
+    # Markdown: a docstring's line breaks are only wrapping (one paragraph reads as one), so
+    # the help fits any terminal width; backticks show commands as code.
+    rich_markup_mode="markdown",
 )
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", is_eager=True),
+    ] = False,
+) -> None:
+    if version:
+        typer.echo(f"gateway {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(2)
+
+
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -139,8 +162,16 @@ def conformance_run(
         raise typer.Exit(1)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:
+    """The console entry point: `app`, with the errors of set-up (a setting the gateway cannot
+    run on) said in one line on stderr, exit 2, instead of a traceback."""
+    from gateway.store.db import DatabaseDriverMissing
+
+    try:
+        app()
+    except DatabaseDriverMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 # Trading partners and access tokens (issue 5): `gateway partner add|list|disable|enable`,
@@ -165,3 +196,8 @@ app.add_typer(jobs_app, name="jobs")
 from gateway.samples import samples_command  # noqa: E402
 
 app.command("samples")(samples_command)
+
+# `gateway cases list|show|decide|clinical` (gateway/cases_cli.py): the reviewer's day.
+from gateway.cases_cli import cases_app  # noqa: E402
+
+app.add_typer(cases_app, name="cases")

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -36,53 +36,89 @@ DEMO_DIR = DATA_ROOT / "samples"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    """The gateway's settings. Each field's docstring is its line in the README's settings table
+    (gateway/settings_doc.py writes it; a test fails when the two differ)."""
 
-    database_url: str = f"sqlite:///{VAR_ROOT / 'var' / 'gateway.db'}"
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", extra="ignore", use_attribute_docstrings=True
+    )
+
+    database_url: str = Field(
+        f"sqlite:///{VAR_ROOT / 'var' / 'gateway.db'}",
+        examples=["postgresql://gateway@db.internal/gateway"],
+    )
+    """SQLite (embedded), or PostgreSQL for several workers (needs the `postgres` extra)."""
     mappings_dir: Path = DATA_ROOT / "mappings"
-    # Public reference material (PAS IG package and test bundles, 278 examples) that conformance
-    # suites and tests replay when it is present: the project's shared/ folder beside the clone.
+    """Pathways, plans, code tables and the X12 map (a wheel: its embedded copy)."""
     reference_dir: Path = REPO_ROOT.parent / "shared" / "reference"
+    """Public reference bundles and 278 examples that conformance suites and tests replay when
+    present (default: shared/reference beside the checkout)."""
     roster: Path = DEMO_DIR / "roster.yaml"
-    # ISA08/GS03 the gateway answers to and ISA06/GS02 it sends from.
+    """The eligibility roster of the embedded adapter (a wheel: its embedded copy)."""
     x12_id: str = "GATEWAYUM"
+    """Interchange id the gateway answers to (ISA08/GS03) and sends from (ISA06/GS02)."""
     x12_id_qualifier: str = "ZZ"
-    fax_gateway: str = "spool"  # spool | hylafax | http
+    """ISA05/ISA07 qualifier of `GATEWAY_X12_ID`."""
+    fax_gateway: str = Field("spool", examples=["hylafax"])
+    """Where letters are faxed: `spool` (a folder), `hylafax` (hfaxd) or `http` (a fax API)."""
     fax_spool: Path = VAR_ROOT / "var" / "fax"
+    """The spool folder (one folder per fax job)."""
     hylafax_host: str = "127.0.0.1"
+    """hfaxd's host (`GATEWAY_FAX_GATEWAY=hylafax`)."""
     hylafax_port: int = 4559
+    """hfaxd's port."""
     hylafax_user: str = "gateway"
-    fax_api_url: str | None = None
+    """The user the gateway logs in to hfaxd as."""
+    fax_api_url: str | None = Field(None, examples=["https://fax.example.org/api/send"])
+    """The HTTP fax API (`GATEWAY_FAX_GATEWAY=http`)."""
     mail_dir: Path = VAR_ROOT / "var" / "mail"
-    smtp_url: str | None = None  # smtp://user:pass@host:port ; unset = maildir
+    """Maildir for e-mail notices when no SMTP relay is set."""
+    smtp_url: str | None = Field(None, examples=["smtp://user:password@mail.example.org:587"])
+    """SMTP relay: `smtp://` with STARTTLS when offered and AUTH when a user is given,
+    `smtps://` for implicit TLS; unset: the maildir."""
     mail_from: str = "pa-notices@gateway.invalid"
+    """The From address of e-mail notices."""
     member_mail_dir: Path = VAR_ROOT / "var" / "member-mail"
+    """Daily print batches of member letters."""
     payer_feed_dir: Path = VAR_ROOT / "var" / "payer-feed"
-    # X12 follow-ups (unsolicited 278 responses) wait here for their partner: one folder each,
-    # read by GET /x12/mailbox (gateway/notify/x12_mailbox.py).
+    """Determination feed files per payer."""
     x12_mailbox_dir: Path = VAR_ROOT / "var" / "x12-mailbox"
-    # Where providers look a case up (e-mail notices carry only this, never clinical content).
+    """X12 follow-ups (unsolicited 278 responses) wait here for their partner, one folder each,
+    read by GET /x12/mailbox."""
     portal_url: str = "http://127.0.0.1:8000/cases"
-    # The base URL clients reach the FHIR endpoints at (fullUrls, Subscription notifications).
+    """Where providers look a case up: the only link an e-mail notice carries (never clinical
+    content)."""
     fhir_base_url: str = "http://127.0.0.1:8000/fhir"
-    dispatch_in_process: bool = True  # `gateway serve` runs the outbox dispatcher itself
+    """The base URL clients reach the FHIR endpoints at (fullUrls, notifications)."""
+    dispatch_in_process: bool = True
+    """`gateway serve` delivers outbox jobs itself; false when `gateway worker` processes do."""
     dispatch_interval_seconds: float = 1.0
-    # The outbox (issue 18 item 6): a claimed job's lease, the first retry delay (doubled each
-    # try, capped), and the tries before a job is parked dead with its reason.
+    """How often an idle dispatcher looks for due jobs."""
     outbox_lease_seconds: float = 300.0
+    """How long a claimed job is a worker's before another may take it; must exceed every
+    channel timeout."""
     outbox_backoff_seconds: float = 30.0
+    """First retry delay, doubled each try (plus up to 20 % jitter)."""
     outbox_backoff_cap_seconds: float = 3600.0
+    """The longest retry delay."""
     outbox_max_attempts: int = 8
-    # Each channel's own time limit for one delivery, so a hung relay holds only its channel.
+    """Tries before a job is parked dead with its reason (`gateway jobs list --dead`)."""
     smtp_timeout_seconds: float = 15.0
+    """The whole SMTP exchange of one notice."""
     fax_timeout_seconds: float = 30.0
+    """One fax API or hfaxd call."""
     subscription_timeout_seconds: float = 10.0
-    # Development only: hosts (names or addresses, comma-separated) a Subscription endpoint may
-    # use over http and at a non-public address. Empty: https to public addresses only.
-    subscription_allowed_hosts: Annotated[list[str], NoDecode] = []
-    log_level: str = "INFO"
-    # Review "now" for reproducible conformance runs; unset in production.
-    frozen_time: datetime | None = None
+    """One Subscription notification POST."""
+    subscription_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        [], examples=["127.0.0.1,localhost:8443"]
+    )
+    """Development only: comma-separated hosts (`host` or `host:port`) a Subscription endpoint
+    may reach over http or at a non-public address. Empty: https to public addresses only."""
+    log_level: str = Field("INFO", examples=["DEBUG"])
+    """DEBUG, INFO, WARNING or ERROR (JSON lines on stderr)."""
+    frozen_time: datetime | None = Field(None, examples=["2026-11-23T15:00:00Z"])
+    """The review clock's "now" as an ISO 8601 date-time, for reproducible runs; also the
+    "today" of `gateway samples`. Unset in production."""
 
     @field_validator("subscription_allowed_hosts", mode="before")
     @classmethod

@@ -9,11 +9,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from gateway import __version__
 from gateway.api import (
     auth,
     authorizations,
     caqh,
     cases,
+    docs,
     eligibility,
     errors,
     fhir,
@@ -31,6 +33,31 @@ from gateway.settings import Settings, get_settings
 from gateway.store.pap_compliance import pap_compliance
 from gateway.wiring import build, clock_tick, peer_to_peer_service
 
+API_DESCRIPTION = """\
+Prior authorization for oncology: X12 278 (005010X217) and Da Vinci PAS 2.2.1 requests in,
+determinations out.
+
+**Credentials.** Every route but `/healthz`, `/fhir/metadata`, `/auth/token`, SMART discovery and
+these pages needs them: FHIR routes a SMART Backend Services bearer token (`/auth/token`,
+client credentials), X12 HTTP Basic with the partner id and its secret, REST routes either.
+
+**Errors.** FHIR routes answer an OperationOutcome, `/x12/278` a TA1 or 999 where X12 says so
+(else the JSON problem), every other route a JSON problem `{"error": ..., "detail": ...}`;
+never a traceback.
+"""
+
+TAGS = [
+    {"name": "x12", "description": "X12 278 real time (CAQH CORE): one interchange in, one out."},
+    {"name": "fhir", "description": "Da Vinci PAS: $submit, $inquire, subscriptions, metadata."},
+    {"name": "cases", "description": "The canonical case: work list, reviewer decisions."},
+    {"name": "eligibility", "description": "Whether a member's service needs authorization."},
+    {"name": "jobs", "description": "Outbound jobs (fax, e-mail, notifications): operators."},
+    {"name": "auth", "description": "SMART Backend Services token endpoint and discovery."},
+    {"name": "audit", "description": "The audit trail as FHIR AuditEvents: operators."},
+    {"name": "partners", "description": "The trading-partner registry: operators."},
+    {"name": "health", "description": "Liveness."},
+]
+
 
 def create_app(
     settings: Settings | None = None,
@@ -42,18 +69,28 @@ def create_app(
     core = core or build(settings).core
     app = FastAPI(
         title="Oncology prior-authorization gateway",
-        version="0.1.0",
-        description="X12 278 and Da Vinci PAS in, determinations out.",
+        version=__version__,
+        description=API_DESCRIPTION,
+        openapi_tags=TAGS,
+        # Served from local assets (gateway/api/docs.py), not FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.core = core
     app.state.sessions = core.sessions
     errors.install(app)
+    docs.install(app)
     # Partner authentication, isolation, limits, audit (issue 5): every route but /healthz,
     # /fhir/metadata and /auth/token needs credentials.
     auth.install(app, core, auth_settings)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="Liveness and database check",
+        description='Public. 200 with `{"status": "ok"}` when the database answers.',
+    )
     def healthz() -> dict[str, str]:
         with core.engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from gateway import audit
+from gateway.api.responses import REST_SECURITY, oauth_errors, rest_errors
 from gateway.audit.fhir import audit_bundle
 from gateway.domain.reviewer import InvalidDecision
 from gateway.partners.credentials import generate_secret, verify_secret
@@ -334,7 +335,39 @@ def _claimed_client(request: Request, form: dict[str, str]) -> str | None:
         return str(claimed) if session.get(PartnerRow, str(claimed)) is not None else None
 
 
-@router.post("/auth/token", response_model=None)
+@router.post(
+    "/auth/token",
+    response_model=None,
+    summary="Get an access token (SMART Backend Services)",
+    description="OAuth 2.0 `client_credentials` grant, form-encoded: a `private_key_jwt` client "
+    "assertion (RS384/ES384, the partner's registered key) or the partner's shared secret "
+    "(`client_secret_basic` / `client_secret_post`). The token lasts 5 minutes.",
+    responses=oauth_errors(400, 401, 429),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["grant_type"],
+                        "properties": {
+                            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                            "scope": {"type": "string", "example": "system/Claim.write"},
+                            "client_assertion_type": {
+                                "type": "string",
+                                "example": CLIENT_ASSERTION_TYPE,
+                            },
+                            "client_assertion": {"type": "string"},
+                            "client_id": {"type": "string"},
+                            "client_secret": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
 async def token(request: Request) -> JSONResponse:
     """OAuth 2.0 client-credentials grant: a SMART Backend Services client assertion
     (private_key_jwt, RS384/ES384), or a shared secret (client_secret_basic/post)."""
@@ -405,7 +438,11 @@ async def token(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/.well-known/smart-configuration")
+@router.get(
+    "/.well-known/smart-configuration",
+    summary="SMART discovery",
+    description="Public. Where and how a backend service gets a token.",
+)
 def smart_configuration(request: Request) -> dict[str, Any]:
     """SMART discovery: where and how a backend service gets a token."""
     auth = auth_settings(request)
@@ -435,7 +472,15 @@ def smart_configuration(request: Request) -> dict[str, Any]:
 audit_router = APIRouter(tags=["audit"])
 
 
-@audit_router.get("/audit", response_model=None)
+@audit_router.get(
+    "/audit",
+    response_model=None,
+    summary="Export the audit trail",
+    description="Operators only. The audit records of one case (`case`) or one partner "
+    "(`partner`), newest first, as a FHIR Bundle of AuditEvents.",
+    responses=rest_errors(422),
+    dependencies=REST_SECURITY,
+)
 def audit_export(
     request: Request,
     case: str | None = Query(default=None, max_length=32),
@@ -479,13 +524,26 @@ def _partner_audit(request: Request, action: str, partner_id: str, what: str) ->
     )
 
 
-@partners_router.get("")
+@partners_router.get(
+    "",
+    summary="List trading partners",
+    description="Operators only. Ids, roles, sender ids, scopes; never a secret.",
+    responses=rest_errors(),
+    dependencies=REST_SECURITY,
+)
 def partners(request: Request, _: Principal = OPERATOR) -> dict[str, Any]:
     with request.app.state.core.sessions() as session:
         return {"partners": [partner_view(row) for row in list_partners(session)]}
 
 
-@partners_router.get("/{partner_id}", response_model=None)
+@partners_router.get(
+    "/{partner_id}",
+    response_model=None,
+    summary="Read a trading partner",
+    description="Operators only.",
+    responses=rest_errors(404, 422),
+    dependencies=REST_SECURITY,
+)
 def partner(partner_id: str, request: Request, _: Principal = OPERATOR) -> dict[str, Any]:
     with request.app.state.core.sessions() as session:
         row = session.get(PartnerRow, partner_id)
@@ -494,7 +552,16 @@ def partner(partner_id: str, request: Request, _: Principal = OPERATOR) -> dict[
         return partner_view(row)
 
 
-@partners_router.post("", status_code=201, response_model=None)
+@partners_router.post(
+    "",
+    status_code=201,
+    response_model=None,
+    summary="Register a trading partner",
+    description="Operators only. With `generate_secret`, a random shared secret is answered "
+    "once (it is stored only hashed). A partner id already registered is a 409.",
+    responses=rest_errors(409, 422),
+    dependencies=REST_SECURITY,
+)
 def create_partner(
     body: PartnerCreate, request: Request, _: Principal = OPERATOR
 ) -> dict[str, Any] | JSONResponse:
@@ -555,12 +622,24 @@ def set_partner_callback(
     return view
 
 
-@partners_router.post("/{partner_id}/disable")
+@partners_router.post(
+    "/{partner_id}/disable",
+    summary="Disable a trading partner",
+    description="Operators only. Its credentials and tokens stop working at once.",
+    responses=rest_errors(404, 422),
+    dependencies=REST_SECURITY,
+)
 def disable_partner(partner_id: str, request: Request, _: Principal = OPERATOR) -> dict[str, Any]:
     return _set_enabled(request, partner_id, False)
 
 
-@partners_router.post("/{partner_id}/enable")
+@partners_router.post(
+    "/{partner_id}/enable",
+    summary="Enable a trading partner again",
+    description="Operators only.",
+    responses=rest_errors(404, 422),
+    dependencies=REST_SECURITY,
+)
 def enable_partner(partner_id: str, request: Request, _: Principal = OPERATOR) -> dict[str, Any]:
     return _set_enabled(request, partner_id, True)
 

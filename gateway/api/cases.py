@@ -22,9 +22,11 @@ from gateway.api.auth import (
     submitter_for,
     visible_cases,
 )
+from gateway.api.responses import REST_SECURITY, rest_errors
 from gateway.domain.case import (
     Attachment,
     Case,
+    CaseStatus,
     Channel,
     ClinicalFacts,
     Diagnosis,
@@ -142,7 +144,17 @@ def _jobs(request: Request, case_id: str) -> list[dict[str, Any]]:
         return planner(session, case_id)
 
 
-@router.post("/cases", status_code=201)
+@router.post(
+    "/cases",
+    status_code=201,
+    summary="Submit a canonical case as JSON",
+    description="Operators only: data entry of a faxed request, or a replayed file. The case is "
+    "reviewed at once; the answer is the stored case with its determination and jobs. An exact "
+    "replay (same `request_id` and content) answers 200 with the stored case; the same "
+    "`request_id` with other content is a 409.",
+    responses={200: {"description": "An exact replay: the stored case."}} | rest_errors(409, 422),
+    dependencies=REST_SECURITY,
+)
 def submit_case(
     body: CaseRequest, request: Request, principal: Principal = OPERATOR
 ) -> JSONResponse:
@@ -180,17 +192,27 @@ def submit_case(
     )
 
 
-@router.get("/cases")
+@router.get(
+    "/cases",
+    summary="List cases (the reviewer work list)",
+    description="Reviewers and operators see every case, a partner its own; earliest due first. "
+    "`status` filters (e.g. `pended` for the work list); an unknown status is a 422 naming the "
+    "allowed values.",
+    responses=rest_errors(422),
+    dependencies=REST_SECURITY,
+)
 def list_cases(
     request: Request,
-    status: str | None = Query(default=None),
+    # An enum, so that a misspelt status is a 422 naming the allowed values, not an empty work
+    # list (issue 17).
+    status: CaseStatus | None = Query(default=None, description="Only cases in this status."),
     limit: int = Query(default=200, ge=1, le=1000),
     principal: Principal = Depends(authenticated),
 ) -> dict[str, Any]:
     # Reviewers and operators get the whole work list; a partner only its own cases. One audit
     # record per search, naming the ids it returned (the list shows no member data).
     with audited(request, "case.search", audit.READ) as entry:
-        rows = visible_cases(request, principal, status, limit)
+        rows = visible_cases(request, principal, status.value if status else None, limit)
         entry.detail = {"case_ids": [row.id for row in rows]}
     return {
         "cases": [
@@ -209,7 +231,14 @@ def list_cases(
     }
 
 
-@router.get("/cases/{case_id}")
+@router.get(
+    "/cases/{case_id}",
+    summary="Read a case",
+    description="The case, its determination, status history and outbound jobs. Another "
+    "partner's case is a 404, as for one that does not exist.",
+    responses=rest_errors(404, 422),
+    dependencies=REST_SECURITY,
+)
 def get_case(
     case_id: str, request: Request, principal: Principal = Depends(authenticated)
 ) -> dict[str, Any]:
@@ -218,7 +247,15 @@ def get_case(
         return case_view(core(request).get(case_id), _jobs(request, case_id))
 
 
-@router.post("/cases/{case_id}/determination")
+@router.post(
+    "/cases/{case_id}/determination",
+    summary="Record a reviewer's decision",
+    description="Reviewers only: approve, modify or deny a pended or held case. A denial "
+    "carries its rationale and guideline and gets appeal rights; letters and notices are "
+    "queued with the decision. A case already decided is a 409.",
+    responses=rest_errors(404, 409, 422),
+    dependencies=REST_SECURITY,
+)
 def decide(
     case_id: str,
     body: ReviewerDecision,
@@ -236,7 +273,14 @@ class ClinicalInformation(BaseModel):
     sender: str = "provider"
 
 
-@router.post("/cases/{case_id}/clinical")
+@router.post(
+    "/cases/{case_id}/clinical",
+    summary="Add clinical information",
+    description="Facts sent later (`KEY: value`, e.g. `her2_status: negative`) are merged into "
+    "the case and the review runs again: a held case may now be approved.",
+    responses=rest_errors(404, 409, 422),
+    dependencies=REST_SECURITY,
+)
 def add_clinical(
     case_id: str,
     body: ClinicalInformation,

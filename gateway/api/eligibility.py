@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 
 from gateway import audit
 from gateway.api.auth import Forbidden, Principal, audit_request, audited, authenticated
+from gateway.api.responses import REST_SECURITY, rest_errors
+from gateway.domain.programs import member_today
 
 router = APIRouter(tags=["eligibility"])
 
@@ -42,13 +44,26 @@ def provider_side(request: Request) -> Principal:
     return principal
 
 
-@router.get("/eligibility/{member_id}", response_model=None)
+@router.get(
+    "/eligibility/{member_id}",
+    response_model=None,
+    summary="Is prior authorization required for this member",
+    description="Per program of the member's plan on `date` (default: today): \"Prior "
+    'authorization required for: ...". A member not eligible on the date is answered as such, '
+    "with no program listed. For partners that act for a provider, reviewers and operators.",
+    responses=rest_errors(404, 422),
+    dependencies=REST_SECURITY,
+)
 def eligibility(
     member_id: str,
     request: Request,
-    on: date = Query(alias="date"),
+    on: date | None = Query(default=None, alias="date", description="YYYY-MM-DD; today if unset."),
     _: Principal = Depends(provider_side),
 ) -> dict[str, Any] | JSONResponse:
+    if on is None:
+        # Today on the case service's clock (GATEWAY_FROZEN_TIME included), in the plan's zone.
+        core = request.app.state.core
+        on = member_today(core.ports, member_id, core.clock())
     # An eligibility look-up reads a member's coverage: it is audited like a case read.
     with audited(request, "eligibility.read", audit.READ) as entry:
         answer = request.app.state.core.eligibility(member_id, on)

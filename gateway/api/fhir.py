@@ -26,6 +26,14 @@ from gateway.api.auth import (
     can_read,
     require_scope,
 )
+from gateway.api.examples import INQUIRE_EXAMPLE, SUBMIT_EXAMPLES, SUBSCRIPTION_EXAMPLE
+from gateway.api.responses import (
+    FHIR_SECURITY,
+    fhir_body,
+    fhir_errors,
+    fhir_ok,
+    fhir_security,
+)
 from gateway.fhir import capability, outcome, profile, questionnaire, reader, subscription, writer
 from gateway.fhir.body import BodyRefused, read_json
 from gateway.fhir.inquiry import InquiryQuery, read_inquiry
@@ -77,12 +85,26 @@ def submitter_of(request: Request) -> str | None:
     return getattr(principal, "partner_id", None)
 
 
-@router.get("/metadata")
+@router.get(
+    "/metadata",
+    summary="CapabilityStatement",
+    description="Public. The operations, the PAS profiles and the subscription topic.",
+    response_class=JSONResponse,
+    responses=fhir_ok("The CapabilityStatement."),
+)
 def metadata(request: Request) -> JSONResponse:
     return fhir(capability.capability_statement(base_url=base_url(request)))
 
 
-@router.get("/Questionnaire/{questionnaire_id}")
+@router.get(
+    "/Questionnaire/{questionnaire_id}",
+    summary="A pathway questionnaire",
+    description="The questions a pathway asks, by cancer type: `breast`, `colorectal`, `lung`, "
+    "`lymphoma`. Answer them in a QuestionnaireResponse in the $submit bundle.",
+    response_class=JSONResponse,
+    responses=fhir_ok("The Questionnaire.") | fhir_errors(404, 422),
+    dependencies=FHIR_SECURITY,
+)
 def get_questionnaire(questionnaire_id: str, request: Request) -> JSONResponse:
     found = questionnaire.questionnaire(questionnaire_id, base_url(request))
     if found is None:
@@ -91,7 +113,19 @@ def get_questionnaire(questionnaire_id: str, request: Request) -> JSONResponse:
     return fhir(found)
 
 
-@router.post("/Claim/$submit", dependencies=[Depends(require_scope("Claim", "write"))])
+@router.post(
+    "/Claim/$submit",
+    summary="Submit a PAS request bundle",
+    description="Da Vinci PAS 2.2.1: a PAS request Bundle (Claim first), optionally wrapped in "
+    "Parameters. The answer is the PAS response Bundle, ClaimResponse first, with the review "
+    "action (A1/A4/A6/CT/NA) per item, the authorization number and period. A PASClaimUpdate "
+    "(Claim.related) re-reviews a stored case. An exact replay answers the stored response; the "
+    "same identifier with other content is a 409 (`duplicate`).",
+    response_class=JSONResponse,
+    responses=fhir_ok("The PAS response Bundle.") | fhir_errors(400, 404, 408, 409, 413, 422),
+    openapi_extra=fhir_body("A PAS request Bundle (or Parameters holding one).", SUBMIT_EXAMPLES),
+    dependencies=[Depends(require_scope("Claim", "write")), *fhir_security("Claim", "write")],
+)
 async def submit(request: Request) -> Response:
     body = await _json(request)
     if isinstance(body, JSONResponse):
@@ -122,7 +156,21 @@ def _pas_response(answer: PasAnswer) -> Response:
     return fhir(answer.body, answer.status)
 
 
-@router.post("/Claim/$inquire", dependencies=[Depends(require_scope("Claim", "read"))])
+@router.post(
+    "/Claim/$inquire",
+    summary="Ask about the partner's own PAS requests",
+    description="A PAS inquiry Bundle naming the member, the requesting provider's NPI and a "
+    "Claim.identifier. The answer is Parameters holding an inquiry response Bundle for each "
+    "matching case of this partner; none is a 404.",
+    response_class=JSONResponse,
+    responses=fhir_ok("Parameters of inquiry response Bundles.")
+    | fhir_errors(400, 404, 408, 413, 422),
+    openapi_extra=fhir_body(
+        "A PAS inquiry Bundle (or Parameters holding one).",
+        {"inquiry": {"summary": "Jane Doe's AC-T request", "value": INQUIRE_EXAMPLE}},
+    ),
+    dependencies=[Depends(require_scope("Claim", "read")), *fhir_security("Claim", "read")],
+)
 async def inquire(request: Request) -> JSONResponse:
     core: Core = request.app.state.core
     body = await _bundle(request)
@@ -191,7 +239,36 @@ def _read_inquiry(body: dict[str, Any], now: datetime) -> InquiryQuery | JSONRes
         return refuse(400, "structure", text, "Bundle.entry[0].resource")
 
 
-@router.post("/Subscription", dependencies=[Depends(require_scope("Subscription", "write"))])
+@router.post(
+    "/Subscription",
+    summary="Create a rest-hook subscription",
+    description="An R4 backport Subscription to the PAS topic, filtered by `org-identifier=` "
+    "(an organization this partner acts for, else 403), full-resource payload. The endpoint "
+    "must be https at a public address. The answer is the stored Subscription (201); a "
+    "handshake goes to the endpoint.",
+    status_code=201,
+    response_class=JSONResponse,
+    responses={
+        201: {
+            "description": "The stored Subscription.",
+            "content": {FHIR_JSON: {"schema": {"type": "object"}}},
+        }
+    }
+    | fhir_errors(400, 408, 413, 422),
+    openapi_extra=fhir_body(
+        "An R4 Subscription (subscriptions backport).",
+        {
+            "rest-hook": {
+                "summary": "Notifications for one organization",
+                "value": SUBSCRIPTION_EXAMPLE,
+            }
+        },
+    ),
+    dependencies=[
+        Depends(require_scope("Subscription", "write")),
+        *fhir_security("Subscription", "write"),
+    ],
+)
 async def create_subscription(request: Request) -> JSONResponse:
     core: Core = request.app.state.core
     resource = await _bundle(request)
@@ -257,7 +334,15 @@ def _acts_for_filter(principal: Principal, info: subscription.SubscriptionInfo) 
 
 
 @router.get(
-    "/Subscription/{subscription_id}", dependencies=[Depends(require_scope("Subscription", "read"))]
+    "/Subscription/{subscription_id}",
+    summary="Read one of the partner's subscriptions",
+    description="The stored Subscription; another partner's is a 404.",
+    response_class=JSONResponse,
+    responses=fhir_ok("The Subscription.") | fhir_errors(404, 422),
+    dependencies=[
+        Depends(require_scope("Subscription", "read")),
+        *fhir_security("Subscription", "read"),
+    ],
 )
 def get_subscription(subscription_id: str, request: Request) -> JSONResponse:
     core: Core = request.app.state.core

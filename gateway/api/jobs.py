@@ -11,6 +11,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.api.responses import REST_SECURITY, rest_errors
 from gateway.store import outbox
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -22,7 +23,14 @@ def _sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions
 
 
-@router.get("")
+@router.get(
+    "",
+    summary="List outbound jobs",
+    description="Operators only. Fax, e-mail, member mail, payer feed and notification jobs, "
+    "newest first, without payloads; a dead one with its `dead_reason`.",
+    responses=rest_errors(422),
+    dependencies=REST_SECURITY,
+)
 def list_jobs(
     request: Request,
     state: JobState | None = None,
@@ -34,7 +42,14 @@ def list_jobs(
         return outbox.list_jobs(session, state=state, case_id=case_id, kind=kind, limit=limit)
 
 
-@router.post("/{job_id}/retry")
+@router.post(
+    "/{job_id}/retry",
+    summary="Queue a dead job again",
+    description="Operators only: a dead job goes back to the queue with a fresh set of tries. "
+    "A job that is not dead is a 409.",
+    responses=rest_errors(404, 409, 422),
+    dependencies=REST_SECURITY,
+)
 def retry_job(request: Request, job_id: int) -> dict[str, Any]:
     try:
         with _sessions(request).begin() as session:

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway import audit
 from gateway.api.auth import audit_request, audited, authenticated
+from gateway.api.responses import EDI_X12, X12_SECURITY, sample_text, x12_body, x12_errors
 from gateway.api.x12_limits import body_too_large
 from gateway.partners.guard import BodyTooLarge
 from gateway.service.core import Core
@@ -22,7 +23,29 @@ from gateway.x12.realtime import answer, foreign_sender, refuse_sender
 router = APIRouter(tags=["x12"])
 
 
-@router.post("/x12/278")
+@router.post(
+    "/x12/278",
+    summary="Send one X12 278 interchange (real time)",
+    description="CAQH CORE real time: the body is one interchange (`application/edi-x12`) of "
+    "005010X217 278 requests; the answer is the interchange that goes back: the 278 responses "
+    "(HCR01 A1/A4/A6/CT/NA, AAA at 2010C), a 999 when a group is rejected, or a TA1 when the "
+    "envelope is. `X-Answer-Kind` says what went back (`999+278`, `999`, `ta1`); "
+    "`X-Case-Ids` names the cases. Every ISA06 must be one of the partner's sender ids "
+    "(else 403 with a TA1 006).",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The 278 response, 999 or TA1 interchange.",
+            "content": {EDI_X12: {"schema": {"type": "string"}}},
+        }
+    }
+    | x12_errors(403, 408, 413),
+    openapi_extra=x12_body(
+        "One X12 interchange (ISA ... IEA) of 278 requests.",
+        sample_text("x12/278-act-dd-jane-doe.x12"),
+    ),
+    dependencies=X12_SECURITY,
+)
 async def x12_278(request: Request) -> Response:
     core: Core = request.app.state.core
     principal = authenticated(request)

@@ -16,8 +16,10 @@ STYLE = {"pass": "green", "fail": "red", "error": "magenta", "skip": "yellow"}
 
 def summary(results: list[CaseResult]) -> str:
     counts = Counter(result.verdict for result in results)
-    return f"{counts['pass']} passed, {counts['fail'] + counts['error']} failed" + (
-        f" ({counts['error']} errors)" if counts["error"] else ""
+    # "N passed, N failed, N skipped": the plain closing line CI reads; errors count as failed.
+    return (
+        f"{counts['pass']} passed, {counts['fail'] + counts['error']} failed, "
+        f"{counts['skip']} skipped" + (f" ({counts['error']} errors)" if counts["error"] else "")
     )
 
 

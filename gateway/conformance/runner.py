@@ -93,10 +93,25 @@ class Target:
         self.map_dir = map_dir
 
 
+def _test_client() -> type:
+    """Starlette's in-process client. Starlette 1.x asks for httpx2 and warns, on import, when it
+    finds only httpx (the gateway's pinned HTTP client): that warning is about the test client's
+    transport, not about the run, so it is not printed in the middle of an operator's report
+    (issue 17). Only that one warning, only for this import."""
+    import warnings
+
+    from starlette.exceptions import StarletteDeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Using `httpx` with", category=StarletteDeprecationWarning
+        )
+        from fastapi.testclient import TestClient
+    return TestClient
+
+
 @contextmanager
 def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]:
-    from fastapi.testclient import TestClient
-
     from gateway.api.app import create_app
     from gateway.wiring import build
 
@@ -118,7 +133,7 @@ def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]
         )
         core = build(settings).core
         app = create_app(settings, core=core)
-        with TestClient(app, headers=_local_operator_headers(app)) as client:
+        with _test_client()(app, headers=_local_operator_headers(app)) as client:
             yield Target(
                 client,
                 worker=getattr(app.state, "run_outbox_once", None),

@@ -3,8 +3,10 @@ prior authorization required for: Gastroenterology." (DOMAIN.md: Scope and eligi
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+
+from gateway.domain.local_dates import local_date
 
 if TYPE_CHECKING:
     from gateway.domain.ports import Ports
@@ -27,11 +29,14 @@ def program_answer(ports: Ports, member_id: str, on: date) -> dict[str, Any] | N
     ]
     every = plan.programs.prior_authorization_required + criteria_names
     required = every if eligible and managed else []
-    not_required = (
-        plan.programs.prior_authorization_not_required
-        if managed
-        else every + plan.programs.prior_authorization_not_required
-    )
+    # A member not eligible on the date has no benefit to authorize: nothing is "not required"
+    # either (issue 17), the answer says only that the member is not eligible.
+    if not eligible:
+        not_required = []
+    elif managed:
+        not_required = plan.programs.prior_authorization_not_required
+    else:
+        not_required = every + plan.programs.prior_authorization_not_required
     if not eligible:
         message = f"Member is not eligible on {on.isoformat()}."
     else:
@@ -57,3 +62,11 @@ def program_answer(ports: Ports, member_id: str, on: date) -> dict[str, Any] | N
         "prior_authorization_not_required": not_required,
         "message": message,
     }
+
+
+def member_today(ports: Ports, member_id: str, now: datetime) -> date:
+    """The day a look-up without a date asks about: today in the member's plan's time zone (a
+    question asked in the evening in Hartford is about Hartford's day, not UTC's)."""
+    enrollment = ports.eligibility.enrollment(member_id)
+    plan = ports.plans.get(enrollment.plan_id) if enrollment is not None else None
+    return local_date(now, plan.time_zone if plan is not None else "UTC")

@@ -11,8 +11,8 @@ import typer
 from gateway.settings import get_settings
 
 jobs_app = typer.Typer(
-    help="Outbound jobs: `gateway jobs --dead` lists dead ones with their reason; "
-    "`gateway jobs retry ID` queues a dead job again.",
+    help="Outbound jobs: `gateway jobs list --dead` lists dead ones with their reason "
+    "(`gateway jobs --dead` too); `gateway jobs retry ID` queues a dead job again.",
     invoke_without_command=True,
 )
 
@@ -27,23 +27,46 @@ def _sessions():  # type: ignore[no-untyped-def]
     return engine, session_factory(engine)
 
 
+DeadOption = Annotated[bool, typer.Option("--dead", help="Only dead jobs (same as --state dead).")]
+StateOption = Annotated[str | None, typer.Option(help="queued, sending, delivered or dead.")]
+CaseOption = Annotated[str | None, typer.Option(help="Only this case's jobs.")]
+KindOption = Annotated[str | None, typer.Option(help="fax, email, subscription ...")]
+LimitOption = Annotated[int, typer.Option(help="At most this many jobs.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON array instead of lines.")]
+
+
+@jobs_app.command("list")
+def list_command(
+    dead: DeadOption = False,
+    state: StateOption = None,
+    case: CaseOption = None,
+    kind: KindOption = None,
+    limit: LimitOption = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """List outbound jobs (id, kind, case, state, tries, why a dead one stopped)."""
+    _list(dead, state, case, kind, limit, as_json)
+
+
 @jobs_app.callback()
 def list_jobs(
     ctx: typer.Context,
-    dead: Annotated[bool, typer.Option("--dead", help="Only dead jobs (same as --state dead).")] = (
-        False
-    ),
-    state: Annotated[str | None, typer.Option(help="queued, sending, delivered or dead.")] = None,
-    case: Annotated[str | None, typer.Option(help="Only this case's jobs.")] = None,
-    kind: Annotated[str | None, typer.Option(help="fax, email, subscription ...")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many jobs.")] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON array instead of lines.")] = (
-        False
-    ),
+    dead: DeadOption = False,
+    state: StateOption = None,
+    case: CaseOption = None,
+    kind: KindOption = None,
+    limit: LimitOption = 100,
+    as_json: JsonOption = False,
 ) -> None:
     """List outbound jobs (id, kind, case, state, tries, why a dead one stopped)."""
     if ctx.invoked_subcommand is not None:
         return
+    _list(dead, state, case, kind, limit, as_json)
+
+
+def _list(
+    dead: bool, state: str | None, case: str | None, kind: str | None, limit: int, as_json: bool
+) -> None:
     from gateway.store import outbox
 
     if dead:

@@ -2,24 +2,25 @@
 
 Minimum necessary: the case number, its status and where to look it up (settings.portal_url);
 never a member's name, a diagnosis or a drug, since e-mail is not a secure channel. Transport:
-SMTP through aiosmtplib when settings.smtp_url is set (STARTTLS whenever the server offers it),
-else a local maildir (the embedded default, DESIGN.md decision 6).
+SMTP through the standard library's client when settings.smtp_url is set (STARTTLS whenever
+the server offers it, AUTH when the URL names a user), else a local maildir (the embedded
+default, DESIGN.md decision 6).
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
 import os
+import smtplib
+import socket
+import ssl
 import threading
-from collections.abc import Callable, Coroutine
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
-
-import aiosmtplib
 
 from gateway.settings import Settings
 
@@ -166,7 +167,11 @@ class MaildirTransport:
 
 
 class SmtpTransport:
-    """SMTP through aiosmtplib: smtp://[user:pass@]host[:port], or smtps:// for implicit TLS."""
+    """SMTP through the standard library's client: smtp://[user:pass@]host[:port] (STARTTLS
+    whenever the server offers it), or smtps:// for implicit TLS. The outbox lanes that send
+    are threads of synchronous code, so the synchronous client is the one meant for them (no
+    event loop started per message); certificates are verified against the system's CAs plus
+    `cert_bundle` (a private relay's issuer)."""
 
     name = "smtp"
 
@@ -180,60 +185,63 @@ class SmtpTransport:
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.timeout = timeout
-        self.cert_bundle = cert_bundle  # extra CA certificates (a private mail relay's)
+        self.cert_bundle = cert_bundle
+
+    def _tls(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.cert_bundle:
+            context.load_verify_locations(self.cert_bundle)
+        return context
 
     def send(self, job_key: str, message: EmailMessage) -> dict[str, Any]:
+        context = self._tls()
+        # The socket timeout bounds each read; the whole exchange gets the same bound, so a
+        # relay that answers slowly step by step holds the e-mail channel no longer than one
+        # timeout (issue 18 item 6): at the deadline the socket is shut down, which wakes the
+        # blocked read.
+        expired = threading.Event()
+        connected: list[smtplib.SMTP] = []
+
+        def expire() -> None:
+            expired.set()
+            sock = connected[0].sock if connected else None
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        deadline = threading.Timer(self.timeout, expire)
+        deadline.daemon = True
+        deadline.start()
         try:
-            _run_blocking(lambda: self._send(message))
-        except (TimeoutError, aiosmtplib.SMTPTimeoutError) as exc:
-            text = f"SMTP relay did not answer within {self.timeout:g} s"
-            raise MailError(text) from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
+            # Connects and reads the greeting (each bounded by the socket timeout).
+            client = (
+                smtplib.SMTP_SSL(self.hostname, self.port, timeout=self.timeout, context=context)
+                if self.implicit_tls
+                else smtplib.SMTP(self.hostname, self.port, timeout=self.timeout)
+            )
+            connected.append(client)
+            try:
+                if expired.is_set():  # the deadline passed while connecting
+                    raise TimeoutError("the exchange's deadline passed")
+                client.ehlo()
+                if not self.implicit_tls and client.has_extn("starttls"):
+                    client.starttls(context=context)
+                    client.ehlo()
+                if self.username:
+                    client.login(self.username, self.password or "")
+                client.send_message(message)
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    client.quit()
+            finally:
+                client.close()
+        except (smtplib.SMTPException, OSError) as exc:
+            if expired.is_set() or isinstance(exc, TimeoutError):
+                text = f"SMTP relay did not answer within {self.timeout:g} s"
+                raise MailError(text) from exc
             raise MailError(f"SMTP delivery failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            deadline.cancel()
         return {"transport": self.name, "message_id": message["Message-ID"]}
-
-    async def _send(self, message: EmailMessage) -> None:
-        # aiosmtplib's timeout bounds each step (connect, greeting, every command); the whole
-        # exchange gets the same bound, so a relay that answers slowly step by step holds the
-        # e-mail channel no longer than one timeout (issue 18 item 6). TimeoutError is an OSError.
-        await asyncio.wait_for(self._exchange(message), timeout=self.timeout)
-
-    async def _exchange(self, message: EmailMessage) -> None:
-        await aiosmtplib.send(
-            message,
-            hostname=self.hostname,
-            port=self.port,
-            username=self.username,
-            password=self.password,
-            use_tls=self.implicit_tls,
-            # None: upgrade with STARTTLS whenever the server offers it.
-            start_tls=False if self.implicit_tls else None,
-            timeout=self.timeout,
-            cert_bundle=self.cert_bundle,
-        )
-
-
-def _run_blocking(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run a coroutine to the end from synchronous code; from inside a running event loop (an
-    in-process dispatcher called without a thread) on a thread of its own."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(make())
-        return
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(make())
-        except BaseException as exc:  # handed back to the caller's thread
-            failure.append(exc)
-
-    worker = threading.Thread(target=run, name="smtp-send")
-    worker.start()
-    worker.join()
-    if failure:
-        raise failure[0]
 
 
 def make_mail_transport(settings: Settings) -> MailTransport:

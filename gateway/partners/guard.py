@@ -36,10 +36,23 @@ from gateway.partners.tokens import TokenError, verify_bearer
 log = logging.getLogger("gateway.http")
 
 # No credentials needed (issue 5): liveness, the FHIR CapabilityStatement, the token endpoint
-# and SMART discovery (clients read it before they hold a token), the CAQH CORE WSDL (issue 16).
+# and SMART discovery (clients read it before they hold a token); the API documentation and its
+# schema (issue 17: a browser reads them before it has credentials; gateway/api/docs.py).
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/fhir/metadata", "/auth/token", "/.well-known/smart-configuration", "/core/wsdl"}
+    {
+        "/healthz",
+        "/fhir/metadata",
+        "/auth/token",
+        "/.well-known/smart-configuration",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+        "/core/wsdl",  # the CAQH CORE WSDL (issue 16)
+    }
 )
+# The Swagger UI and ReDoc scripts and styles the documentation pages load.
+PUBLIC_PREFIX = "/docs/assets/"
 # CAQH CORE (issue 16): the partner id and secret may travel in the message itself (a SOAP
 # WS-Security UsernameToken, MIME Username/Password parts). A request to these paths without an
 # Authorization header goes on to its route, which must authenticate it with
@@ -281,7 +294,7 @@ class GatewayGuard:
                 "payload too large",
                 f"request body exceeds {limit} bytes for the {channel} channel",
             )
-        if path in PUBLIC_PATHS:
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIX):
             return None
         if not self.auth.auth_enabled:
             state["principal"] = AUTH_DISABLED_OPERATOR

@@ -220,8 +220,11 @@ def _check_sender_ids(session: Session, spec: PartnerSpec) -> None:
             )
 
 
-def add_partner(session: Session, spec: PartnerSpec, *, replace: bool = False) -> PartnerRow:
-    """Register a partner (in the caller's transaction). `replace` updates an existing one."""
+def add_partner(
+    session: Session, spec: PartnerSpec, *, replace: bool = False, seeded: bool = False
+) -> PartnerRow:
+    """Register a partner (in the caller's transaction). `replace` updates an existing one;
+    `seeded` partners are logged at debug (the seed says it in one line)."""
     _check_sender_ids(session, spec)
     row = session.get(PartnerRow, spec.id)
     if row is not None and not replace:
@@ -250,7 +253,11 @@ def add_partner(session: Session, spec: PartnerSpec, *, replace: bool = False) -
         row.callback_url = spec.callback_url
     row.updated_at = now
     session.flush()
-    log.info("partner registered", extra={"partner_id": spec.id, "kind": row.kind})
+    log.log(
+        logging.DEBUG if seeded else logging.INFO,
+        "partner registered",
+        extra={"partner_id": spec.id, "kind": row.kind},
+    )
     return row
 
 
@@ -326,9 +333,19 @@ def seed_partners(sessions: sessionmaker[Session], path: Path | None) -> int:
             if session.execute(select(func.count()).select_from(PartnerRow)).scalar_one():
                 return 0
             for spec in specs:
-                add_partner(session, spec)
+                add_partner(session, spec, seeded=True)
     except IntegrityError:
         return 0  # another process (the worker, a second node) seeded it first
-    # Their demo secrets are public: production sets GATEWAY_PARTNERS_SEED empty.
-    log.warning("%d demo partners seeded; set GATEWAY_PARTNERS_SEED= in production", len(specs))
+    # Their demo secrets are public: production sets GATEWAY_PARTNERS_SEED empty. Said once a
+    # process (a conformance run seeds a fresh database for every case).
+    if path not in _SEED_WARNED:
+        _SEED_WARNED.add(path)
+        log.warning(
+            "%d demo partners seeded from %s; set GATEWAY_PARTNERS_SEED= in production",
+            len(specs),
+            path.name,
+        )
     return len(specs)
+
+
+_SEED_WARNED: set[Path] = set()

@@ -25,44 +25,60 @@ PAS_MAX_BODY = PAS_MAX_ATTACHMENTS_TOTAL * 4 // 3 + PAS_ENVELOPE_BYTES
 
 
 class AuthSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    """Access-control settings; each field's docstring is its line in the README's table."""
 
-    # Off only for a closed test bench: every request then acts as an operator.
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", extra="ignore", use_attribute_docstrings=True
+    )
+
     auth_enabled: bool = True
-    # The key that signs the gateway's own access tokens (HS256). Unset: a random 256-bit key is
-    # made once and kept in token_key_file (mode 0600). Several nodes must share one: set it.
+    """Partner authentication on every route but health, metadata, token and docs. Off only for
+    a closed test bench: every request then acts as an operator."""
     token_secret: SecretStr | None = None
+    """HS256 key of the gateway's own access tokens; set the same one on every node. Unset: a
+    random key is made once into `GATEWAY_TOKEN_KEY_FILE`."""
     token_key_file: Path = VAR_ROOT / "var" / "token-signing.key"
-    # SMART Backend Services: access tokens live 5 minutes; client assertions expire within 5.
+    """Where the generated signing key is kept (mode 0600)."""
     access_token_seconds: int = Field(default=300, ge=30, le=3600)
+    """Lifetime of an access token (SMART Backend Services: 5 minutes)."""
     assertion_max_seconds: int = 300
+    """The longest a client assertion may live."""
     clock_skew_seconds: int = 30
-    # The token endpoint URL a client assertion's `aud` must name, and the `iss` of our tokens.
+    """Clock skew allowed when checking assertions and tokens."""
     public_url: str = "http://127.0.0.1:8000"
+    """The gateway's public base URL: the token issuer and audience."""
     token_url: str | None = None
-    # Tokens from an external authorization server, accepted through its JWKS.
-    external_issuer: str | None = None
+    """The token endpoint clients are told of (default: the public URL's /auth/token)."""
+    external_issuer: str | None = Field(None, examples=["https://login.example.org"])
+    """Accept bearer tokens of this external issuer too."""
     external_jwks_file: Path | None = None
+    """The external issuer's keys, from a file."""
     external_jwks_url: str | None = None
+    """The external issuer's keys, from its JWKS URL."""
     external_audience: str | None = None
-    # The claim of an external token that names the registered partner.
+    """The audience external tokens must name."""
     external_partner_claim: str = "client_id"
-    # The demo partners, loaded when the partners table is empty. Empty string: no seed.
+    """The claim of an external token that names the partner."""
     partners_seed: str | None = str(DEMO_DIR / "partners.yaml")
-    # Per-partner token bucket: a steady rate and a burst; a partner's registry entry may differ.
+    """Partners loaded into an empty registry (the demo's five); set it empty in production."""
     rate_limit_per_second: float = Field(default=50.0, gt=0)
+    """Per-partner steady request rate (429 with Retry-After beyond it)."""
     rate_limit_burst: int = Field(default=100, ge=1)
-    # Failed logins from one address: a small bucket that slows guessing of secrets.
+    """Per-partner burst."""
     login_failures_per_minute: float = Field(default=30.0, gt=0)
+    """Failed logins allowed from one address per minute."""
     login_failures_burst: int = Field(default=20, ge=1)
-    # Request body limits per channel (answered 413).
-    max_body_x12: int = 5 * MIB  # CAQH CORE real time: one interchange
+    """Failed logins allowed from one address at once."""
+    max_body_x12: int = 5 * MIB
+    """Largest real-time X12 body in bytes (413 with a TA1 024)."""
     max_body_x12_batch: int = 100 * MIB
+    """Largest X12 batch body in bytes."""
     max_body_pas: int = PAS_MAX_BODY
+    """Largest PAS body in bytes: 5 attachments of 5 MB, base64, plus the Bundle."""
     max_body_default: int = 1 * MIB
-    # A body must arrive within this many seconds of the app starting to read it (answered
-    # 408): a client that trickles bytes holds no worker and no connection slot for longer.
+    """Largest body of any other route in bytes."""
     body_read_seconds: float = Field(default=30.0, gt=0)
+    """A request body must arrive within this many seconds of the first read (else 408)."""
 
     @property
     def seed_file(self) -> Path | None:

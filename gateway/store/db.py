@@ -37,7 +37,25 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgresql+psycopg"):
+        _need_psycopg()
     return create_engine(url, pool_pre_ping=True)
+
+
+class DatabaseDriverMissing(RuntimeError):
+    """The database URL names a server whose driver is not installed."""
+
+
+def _need_psycopg() -> None:
+    # PostgreSQL support is an extra (pip install 'pa-gateway[postgres]'): SQLite, the embedded
+    # default, needs no driver, so a plain install carries none.
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise DatabaseDriverMissing(
+            "GATEWAY_DATABASE_URL names PostgreSQL, but its driver (psycopg) is not installed: "
+            "pip install 'pa-gateway[postgres]'"
+        ) from exc
 
 
 def alembic_config(engine: Engine) -> Config:

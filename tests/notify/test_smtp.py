@@ -155,8 +155,66 @@ def test_starttls_is_used_when_the_server_offers_it(settings: Settings, tmp_path
     assert len(collector.messages) == 1
 
 
+def test_starttls_then_auth_with_the_urls_credentials(settings: Settings, tmp_path) -> None:
+    """A relay that takes AUTH only over TLS (aiosmtpd's default): the user and password of
+    GATEWAY_SMTP_URL log in after STARTTLS; a wrong password is a MailError, nothing sent."""
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult
+
+    from gateway.notify.email import MailError, SmtpTransport, status_notice
+    from gateway.notify.jobs import outbound_jobs
+
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    logins: list[tuple[str, str, bool]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        user, password = auth_data.login.decode(), auth_data.password.decode()
+        logins.append((user, mechanism, session.ssl is not None))
+        # handled=False: aiosmtpd answers a failure with 535 itself.
+        return AuthResult(success=(user, password) == ("gateway", "s3cret p@ss"), handled=False)
+
+    collector = Collector()
+    port = free_port()
+    controller = Controller(
+        collector,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_tls,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=True,
+    )
+    controller.start()
+    try:
+        spec = next(
+            s
+            for s in outbound_jobs(
+                make_case(), make_determination("approval"), previous_status=None, settings=settings
+            )
+            if s.kind == "email"
+        )
+        message = status_notice(
+            spec.payload, job_key=spec.idempotency_key, mail_from=settings.mail_from
+        )
+        wrong = SmtpTransport(f"smtp://gateway:wrong@127.0.0.1:{port}", cert_bundle=cert)
+        with pytest.raises(MailError, match="SMTPAuthenticationError"):
+            wrong.send(spec.idempotency_key, message)
+        assert collector.messages == []
+        # The password percent-encoded in the URL, as a URL must carry it.
+        right = SmtpTransport(f"smtp://gateway:s3cret%20p%40ss@127.0.0.1:{port}", cert_bundle=cert)
+        right.send(spec.idempotency_key, message)
+    finally:
+        controller.stop()
+    assert len(collector.messages) == 1
+    # Every login (smtplib tries the next mechanism after a refusal) went over TLS.
+    assert logins and all(over_tls for _, _, over_tls in logins)
+
+
 def test_smtp_send_from_inside_an_event_loop(settings: Settings) -> None:
-    """An in-process dispatcher called on the server's loop still sends (on its own thread)."""
+    """An in-process dispatcher called on a running loop still sends (the client is sync)."""
     import asyncio
 
     from gateway.notify.email import SmtpTransport, status_notice
