@@ -9,7 +9,7 @@ import json
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import typer
@@ -116,6 +116,10 @@ def _not_found(case_id: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 @cases_app.command("list")
 def list_cases(
     status: Annotated[
@@ -130,15 +134,15 @@ def list_cases(
         raise typer.Exit(2)
     with _core() as core:
         rows = core.list_cases(status, limit)
-        _audit(core, "case.search", "R", None, case_ids=[row.id for row in rows])
+        _audit(core, "case.search", "R", None, case_ids=[row.case.id or "" for row in rows])
     listed = [
         {
-            "id": row.id,
-            "status": row.status,
-            "program": row.program,
-            "plan": row.plan_id,
-            "due_by": row.due_by.isoformat() if row.due_by else None,
-            "hold_due": row.hold_due.isoformat() if row.hold_due else None,
+            "id": row.case.id,
+            "status": row.status.value,
+            "program": row.case.program.value,
+            "plan": row.determination.plan_id if row.determination else None,
+            "due_by": _iso(row.determination.due_by if row.determination else None),
+            "hold_due": _iso(row.determination.hold_due if row.determination else None),
         }
         for row in rows
     ]

@@ -603,7 +603,12 @@ def _callback_refused(request: Request, url: str | None) -> JSONResponse | None:
     return JSONResponse({"error": "invalid callback_url", "detail": problem}, status_code=422)
 
 
-@partners_router.put("/{partner_id}/callback", response_model=None)
+@partners_router.put(
+    "/{partner_id}/callback",
+    responses=rest_errors(404, 422),
+    dependencies=REST_SECURITY,
+    response_model=None,
+)
 def set_partner_callback(
     partner_id: str, body: CallbackBody, request: Request, _: Principal = OPERATOR
 ) -> dict[str, Any] | JSONResponse:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from gateway import audit
 from gateway.api.auth import Principal, audit_request, audited, authenticated
+from gateway.api.responses import REST_SECURITY, rest_errors
 from gateway.domain.outcomes import case_id_for_auth_number
 from gateway.store.authorizations import (
     MEMBER_LIMIT,
@@ -54,8 +55,9 @@ def lookup(request: Request) -> AuthorizationLookup:
 
 @router.get(
     "/authorizations/{number}",
+    dependencies=REST_SECURITY,
     response_model=Authorization,
-    responses=NOT_FOUND_RESPONSE,
+    responses=rest_errors(404, 422),
 )
 def authorization_by_number(
     request: Request,
@@ -82,7 +84,12 @@ def authorization_by_number(
         return found.authorization
 
 
-@router.get("/authorizations", response_model=MemberAuthorizations)
+@router.get(
+    "/authorizations",
+    responses=rest_errors(422),
+    dependencies=REST_SECURITY,
+    response_model=MemberAuthorizations,
+)
 def authorizations_of_member(
     request: Request,
     member_id: Annotated[str, Query(min_length=1, max_length=80, description="member id")],

@@ -19,12 +19,26 @@ from starlette.datastructures import UploadFile
 from gateway import audit
 from gateway.api.auth import audit_request, authenticated
 from gateway.api.errors import problem
+from gateway.api.responses import REST_SECURITY, X12_SECURITY, rest_errors
 from gateway.caqh import mime, soap
 from gateway.caqh.envelope import CoreRequest, Operation
 from gateway.caqh.service import Connectivity, Outcome
 from gateway.caqh.wsdl import wsdl
 from gateway.partners.guard import BodyTooLarge, admit_credentials
 from gateway.partners.principal import Principal
+
+# The CAQH CORE HTTP MIME envelope's form parts (Connectivity Rule vC2.2.0).
+MIME_FIELDS = {
+    "ProcessingMode": {"type": "string"},
+    "PayloadType": {"type": "string"},
+    "PayloadID": {"type": "string"},
+    "TimeStamp": {"type": "string"},
+    "SenderID": {"type": "string"},
+    "ReceiverID": {"type": "string"},
+    "CORERuleVersion": {"type": "string"},
+    "CheckSum": {"type": "string"},
+    "Payload": {"type": "string"},
+}
 
 router = APIRouter(tags=["caqh-core"])
 
@@ -44,13 +58,30 @@ def core_wsdl(request: Request) -> Response:
     return Response(wsdl(address), media_type="text/xml")
 
 
-@router.get("/core/soap")
+@router.get("/core/soap", responses=rest_errors(404), dependencies=X12_SECURITY + REST_SECURITY)
 def core_soap_wsdl(request: Request) -> Response:
     """`?wsdl` on the endpoint itself, where many SOAP tools look for it (authenticated)."""
     return core_wsdl(request)
 
 
-@router.post("/core/soap", name="core_soap")
+@router.post(
+    "/core/soap",
+    description=(
+        "CAQH CORE Connectivity Rule vC2.2.0 over SOAP 1.2: RealTimeTransaction, "
+        "BatchSubmitTransaction, BatchSubmitAckRetrievalTransaction, "
+        "BatchResultsRetrievalTransaction. Envelope errors come back as the rule's "
+        "ErrorCode in the response envelope."
+    ),
+    responses=rest_errors(400),
+    dependencies=X12_SECURITY + REST_SECURITY,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/soap+xml": {"schema": {"type": "string"}}},
+        }
+    },
+    name="core_soap",
+)
 async def core_soap(request: Request) -> Response:
     try:
         data = await request.body()
@@ -85,7 +116,24 @@ async def core_soap(request: Request) -> Response:
     return Response(soap.render(outcome.response), media_type=soap.MEDIA_TYPE)
 
 
-@router.post("/core/mime")
+@router.post(
+    "/core/mime",
+    description=(
+        "CAQH CORE HTTP MIME multipart: the same envelope fields as form parts "
+        "(PayloadType, ProcessingMode, PayloadID, SenderID, ReceiverID, CORERuleVersion, "
+        "CheckSum, Payload)."
+    ),
+    responses=rest_errors(400, 415),
+    dependencies=X12_SECURITY + REST_SECURITY,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": {"type": "object", "properties": MIME_FIELDS}}
+            },
+        }
+    },
+)
 async def core_mime(request: Request) -> Response:
     envelope = _envelope_credentials(request)
     if not envelope:

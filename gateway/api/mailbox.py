@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from gateway import audit
 from gateway.api.auth import Forbidden, audit_request, audited, authenticated
 from gateway.api.errors import problem
+from gateway.api.responses import REST_SECURITY, X12_SECURITY, rest_errors
 from gateway.notify.x12_mailbox import X12Mailbox
 from gateway.partners.principal import Principal, Role
 from gateway.x12.intake import MEDIA_TYPE
@@ -28,7 +29,7 @@ from gateway.x12.intake import MEDIA_TYPE
 router = APIRouter(tags=["x12"])
 
 PartnerParam = Annotated[
-    str | None, Query(max_length=64, description="Operators: the partner whose mailbox to read.")
+    str | None, Query(max_length=64, description=("Operators: the partner whose mailbox to read."))
 ]
 
 
@@ -53,7 +54,16 @@ def _owner(request: Request, principal: Principal, partner: str | None) -> tuple
     return partner, True
 
 
-@router.get("/x12/mailbox")
+@router.get(
+    "/x12/mailbox",
+    description=(
+        "The partner's X12 follow-ups (unsolicited 278 responses to its pended requests) "
+        "waiting to be fetched: id, case id, created, size. Operators add `?partner=ID` "
+        "to read another partner's."
+    ),
+    responses=rest_errors(403, 422),
+    dependencies=X12_SECURITY + REST_SECURITY,
+)
 def list_mailbox(request: Request, partner: PartnerParam = None) -> dict[str, Any]:
     principal = authenticated(request)
     owner, _ = _owner(request, principal, partner)
@@ -64,7 +74,17 @@ def list_mailbox(request: Request, partner: PartnerParam = None) -> dict[str, An
     return {"partner": owner, "items": items}
 
 
-@router.get("/x12/mailbox/{item_id}", response_model=None)
+@router.get(
+    "/x12/mailbox/{item_id}",
+    description=(
+        "One follow-up interchange (`application/edi-x12`), acknowledged by the fetch: it"
+        " no longer lists; fetching it again returns the same bytes. Another partner's id"
+        " is a 404."
+    ),
+    responses=rest_errors(404, 422),
+    dependencies=X12_SECURITY + REST_SECURITY,
+    response_model=None,
+)
 def fetch_item(
     item_id: str, request: Request, partner: PartnerParam = None
 ) -> Response | JSONResponse:

@@ -15,8 +15,29 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from gateway.api.auth import authenticated
+from gateway.api.responses import REST_SECURITY, rest_errors
 from gateway.partners.principal import Principal
 from gateway.store.pap_compliance import PapCompliance, PapError, TherapyNotFound
+
+# The JSON body of a usage upload, spelled out for the API documentation (the route reads the
+# raw body itself: JSON or CSV).
+USAGE_SCHEMA = {
+    "type": "object",
+    "required": ["nights"],
+    "properties": {
+        "nights": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["date", "hours"],
+                "properties": {
+                    "date": {"type": "string", "format": "date"},
+                    "hours": {"type": "number", "minimum": 0, "maximum": 24},
+                },
+            },
+        }
+    },
+}
 
 router = APIRouter(tags=["pap compliance"])
 MAX_NIGHTS = 400  # a year and more of nights in one upload; beyond, send it in parts
@@ -31,8 +52,8 @@ class Party(BaseModel):
 
 class TherapyRequest(BaseModel):
     member_id: str = Field(min_length=1, max_length=64)
-    device_code: str = Field(description="HCPCS of the PAP device (E0601, E0470, E0471)")
-    start_date: date = Field(description="first night of therapy")
+    device_code: str = Field(description=("HCPCS of the PAP device (E0601, E0470, E0471)"))
+    start_date: date = Field(description=("first night of therapy"))
     supplier: Party
     physician: Party
     case_id: str | None = None
@@ -83,7 +104,18 @@ def _owned(request: Request, therapy_id: str) -> tuple[PapCompliance, None] | JS
     return service, None
 
 
-@router.post("/pap/therapies", status_code=201, summary="Register a PAP therapy to follow")
+@router.post(
+    "/pap/therapies",
+    description=(
+        "A DME supplier registers a member's PAP therapy (device, first night, the "
+        "supplier and the ordering physician with their fax or e-mail) so that its usage "
+        "is followed for compliance."
+    ),
+    responses=rest_errors(404, 422),
+    dependencies=REST_SECURITY,
+    status_code=201,
+    summary="Register a PAP therapy to follow",
+)
 def register(body: TherapyRequest, request: Request) -> JSONResponse:
     service = _service(request)
     if service is None:
@@ -104,7 +136,17 @@ def register(body: TherapyRequest, request: Request) -> JSONResponse:
     return JSONResponse(status.view(), status_code=201)
 
 
-@router.get("/pap/therapies/{therapy_id}", summary="Where a PAP therapy's compliance stands")
+@router.get(
+    "/pap/therapies/{therapy_id}",
+    description=(
+        "Compliance as it stands: the therapy day reached, the best 30-night window, "
+        "whether the rule is met and which outreach went out. Another partner's therapy "
+        "is a 404."
+    ),
+    responses=rest_errors(404, 422),
+    dependencies=REST_SECURITY,
+    summary="Where a PAP therapy's compliance stands",
+)
 def show(therapy_id: str, request: Request) -> JSONResponse:
     owned = _owned(request, therapy_id)
     if isinstance(owned, JSONResponse):
@@ -114,6 +156,23 @@ def show(therapy_id: str, request: Request) -> JSONResponse:
 
 @router.post(
     "/pap/therapies/{therapy_id}/usage",
+    description=(
+        'Nights of usage as JSON `{"nights": [{"date": "2026-11-01", "hours": 5.5}]}` or '
+        "CSV `date,hours` lines; a night sent again replaces the stored one. Answers the "
+        "compliance and the outreach queued now (days 3, 7, 14, 21, 30, 60, 90 while not "
+        "compliant)."
+    ),
+    responses=rest_errors(404, 422),
+    dependencies=REST_SECURITY,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": USAGE_SCHEMA},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
     summary="Send nights of usage (JSON {nights: [{date, hours}]} or CSV date,hours)",
 )
 async def usage(therapy_id: str, request: Request) -> JSONResponse:

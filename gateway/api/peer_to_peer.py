@@ -20,6 +20,7 @@ from gateway import audit
 from gateway.api.auth import REVIEWER, Principal, audited, authenticated, readable_or_404
 from gateway.api.cases import _jobs, case_view
 from gateway.api.errors import problem
+from gateway.api.responses import REST_SECURITY, rest_errors
 from gateway.domain.case import CaseStatus
 from gateway.domain.peer_to_peer import (
     RECONSIDERATION,
@@ -99,11 +100,19 @@ def install(app: FastAPI) -> None:
         return problem(422, "invalid parameter", str(exc))
 
 
-@router.get("/cases/{case_id}/peer-to-peer/slots")
+@router.get(
+    "/cases/{case_id}/peer-to-peer/slots",
+    description=(
+        "Free peer-to-peer slots with the program's reviewers, in the requesting "
+        "provider's time zone (from its address, or `tz`)."
+    ),
+    responses=rest_errors(404, 409, 422),
+    dependencies=REST_SECURITY,
+)
 def slots(
     case_id: str,
     request: Request,
-    tz: str | None = Query(default=None, max_length=64, description="IANA time zone"),
+    tz: str | None = Query(default=None, max_length=64, description=("IANA time zone")),
     days: int | None = Query(default=None, ge=1, le=90),
     principal: Principal = Depends(authenticated),
 ) -> dict[str, Any]:
@@ -112,7 +121,12 @@ def slots(
         return service(request).slots(case_id, time_zone=_zone(tz), days=days)
 
 
-@router.get("/cases/{case_id}/peer-to-peer")
+@router.get(
+    "/cases/{case_id}/peer-to-peer",
+    description=("The case's peer-to-peer bookings, booked, moved, cancelled or held."),
+    responses=rest_errors(404, 422),
+    dependencies=REST_SECURITY,
+)
 def bookings(
     case_id: str, request: Request, principal: Principal = Depends(authenticated)
 ) -> dict[str, Any]:
@@ -127,7 +141,17 @@ class Booking(BaseModel):
     time_zone: str | None = Field(default=None, max_length=64)
 
 
-@router.post("/cases/{case_id}/peer-to-peer", status_code=201)
+@router.post(
+    "/cases/{case_id}/peer-to-peer",
+    description=(
+        "Book a slot (ISO 8601 start with its UTC offset). A slot taken is a 409, one in "
+        "the past or outside the reviewer's hours a 422. The provider gets a confirmation"
+        " with the time in its zone and the number to call."
+    ),
+    responses=rest_errors(404, 409, 422),
+    dependencies=REST_SECURITY,
+    status_code=201,
+)
 def book(
     case_id: str, body: Booking, request: Request, principal: Principal = Depends(authenticated)
 ) -> dict[str, Any]:
@@ -147,7 +171,12 @@ class Reschedule(BaseModel):
     reviewer_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
-@router.put("/cases/{case_id}/peer-to-peer/{booking_id}")
+@router.put(
+    "/cases/{case_id}/peer-to-peer/{booking_id}",
+    description=("Move a booking to another free slot; the provider is told the new time."),
+    responses=rest_errors(404, 409, 422),
+    dependencies=REST_SECURITY,
+)
 def reschedule(
     case_id: str,
     booking_id: int,
@@ -166,7 +195,12 @@ def reschedule(
         )
 
 
-@router.delete("/cases/{case_id}/peer-to-peer/{booking_id}")
+@router.delete(
+    "/cases/{case_id}/peer-to-peer/{booking_id}",
+    description=("Cancel a booking; the slot is free again and the provider is told."),
+    responses=rest_errors(404, 409, 422),
+    dependencies=REST_SECURITY,
+)
 def cancel(
     case_id: str,
     booking_id: int,
@@ -187,7 +221,16 @@ class CallOutcome(BaseModel):
     notes: str | None = Field(default=None, max_length=4000)
 
 
-@router.post("/cases/{case_id}/peer-to-peer/{booking_id}/outcome")
+@router.post(
+    "/cases/{case_id}/peer-to-peer/{booking_id}/outcome",
+    description=(
+        "The reviewer records the call's outcome: approved (a reversal, with an "
+        "authorization number), upheld, or consultative only (the second plan's Medicare "
+        "line, or once post-decision options are used)."
+    ),
+    responses=rest_errors(404, 409, 422),
+    dependencies=REST_SECURITY,
+)
 def outcome(
     case_id: str,
     booking_id: int,
@@ -222,7 +265,16 @@ class Reconsideration(BaseModel):
     notes: str | None = Field(default=None, max_length=4000)
 
 
-@router.post("/cases/{case_id}/reconsideration")
+@router.post(
+    "/cases/{case_id}/reconsideration",
+    description=(
+        "Additional clinical information re-opens a denied case for a physician reviewer,"
+        " where the plan allows it (its lines of business, on or before the planned "
+        "service date, before an appeal); refused with the rule's code otherwise."
+    ),
+    responses=rest_errors(404, 409, 422),
+    dependencies=REST_SECURITY,
+)
 def reconsider(
     case_id: str,
     body: Reconsideration,
@@ -248,7 +300,11 @@ class ReconsiderationDecision(BaseModel):
     guideline: str | None = Field(default=None, max_length=500)
 
 
-@router.post("/cases/{case_id}/reconsideration/decision")
+@router.post(
+    "/cases/{case_id}/reconsideration/decision",
+    responses=rest_errors(404, 409, 422),
+    dependencies=REST_SECURITY,
+)
 def decide_reconsideration(
     case_id: str,
     body: ReconsiderationDecision,

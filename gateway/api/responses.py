@@ -152,6 +152,7 @@ REASONS: dict[int, str] = {
     408: "The request body did not arrive in time (GATEWAY_BODY_READ_SECONDS).",
     409: "Conflicts with the stored state (a decided case, a replayed id with other content).",
     413: "The body is larger than the channel's limit (GATEWAY_MAX_BODY_X12 / _PAS).",
+    415: "The body is not of a media type the route reads.",
     422: "The body or a parameter is well-formed but invalid.",
     429: "The partner's rate limit; Retry-After says when to try again.",
 }
