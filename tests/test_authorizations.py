@@ -181,17 +181,19 @@ def test_the_letters_appear_once_the_dispatcher_delivered_them(gateway):
     case_id = gateway.submit_pas("ddact-her2neg.json")
     number = number_of(case_id)
     queued = gateway.by_number(number, ORDERING).json()["letters"]
+    # The sample's practitioner gives an e-mail address: it asked for the e-mail notice too.
     assert {(letter["kind"], letter["recipient_role"]) for letter in queued} == {
         ("fax", "ordering"),
         ("fax", "facility"),
         ("member_mail", "member"),
+        ("email", "requester"),
     }
-    assert all(letter["letter"] == "approval" for letter in queued)
+    assert {letter["letter"] for letter in queued} == {"approval", "status_notice"}
     assert all(letter["state"] == "queued" and letter["sent_at"] is None for letter in queued)
 
     gateway.deliver()
     sent = gateway.by_number(number, ORDERING).json()["letters"]
-    assert len(sent) == 3
+    assert len(sent) == 4
     assert all(letter["state"] == "delivered" for letter in sent)
     assert all(letter["sent_at"] for letter in sent)
     # The payer feed is system traffic, not a letter.

@@ -156,6 +156,7 @@ def provider(
             phone=telecom([resource, person, org], "phone"),
             fax=telecom([resource, person, org], "fax"),
             email=telecom([resource, person, org], "email"),
+            email_opt_in=bool(telecom([resource, person, org], "email")),
         )
     if kind == "Location":
         org = index.resource(resource.get("managingOrganization"), entry)
@@ -169,6 +170,7 @@ def provider(
             phone=telecom([resource, org], "phone"),
             fax=telecom([resource, org], "fax"),
             email=telecom([resource, org], "email"),
+            email_opt_in=bool(telecom([resource, org], "email")),
         )
     if kind not in ("Organization", "Practitioner"):
         return None
@@ -190,6 +192,7 @@ def provider(
         phone=telecom([resource, contact], "phone"),
         fax=telecom([resource, contact], "fax"),
         email=telecom([resource, contact], "email"),
+        email_opt_in=bool(telecom([resource, contact], "email")),
         contact_name=" ".join(p for p in (contact_first, contact_last) if p) or None,
     )
 

@@ -86,6 +86,8 @@ def letter_kind(determination: Determination) -> str | None:
         CaseStatus.OUT_OF_SCOPE: "out_of_scope",
         CaseStatus.NOT_REQUIRED: "not_required",
         CaseStatus.REDIRECTED: "redirected",
+        # A cancelled request or authorization is confirmed to the providers who hold it.
+        CaseStatus.CANCELLED: "cancellation",
     }.get(status)
 
 
@@ -98,7 +100,7 @@ def letter_recipients(case: Case, determination: Determination) -> list[tuple[st
     elif status is CaseStatus.PENDED:
         # Scheduling a peer to peer or sending documentation is the ordering physician's to do.
         candidates = [("ordering", case.ordering or case.requester)]
-    elif status in DETERMINATION_LETTER_STATUSES:
+    elif status in DETERMINATION_LETTER_STATUSES or status is CaseStatus.CANCELLED:
         # Approval and denial letters go to the ordering provider and the rendering facility.
         candidates = [
             ("ordering", case.ordering or case.requester),

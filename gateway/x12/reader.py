@@ -161,6 +161,9 @@ class _Party:
             phone=self.phone,
             fax=self.fax,
             email=self.email,
+            # An e-mail address sent in PER (EM) asks for the e-mail notices (DOMAIN.md:
+            # "opt-in e-mail notification on every case status change").
+            email_opt_in=bool(self.email),
             contact_name=self.contact,
         )
 

@@ -155,12 +155,20 @@ def test_other_payers_feed_says_which_payer(settings: Settings) -> None:
     assert feed["payer_id"] == "77001" and feed["primary_payer"] is False
 
 
-def test_rejected_and_cancelled_send_no_letters(settings: Settings) -> None:
+def test_a_cancellation_is_confirmed_to_the_providers_and_a_rejection_sends_no_letter(
+    settings: Settings,
+) -> None:
     cancelled = make_determination("approval").model_copy(
         update={"status": CaseStatus.CANCELLED, "review_action": "C"}
     )
     specs = outbound_jobs(make_case(), cancelled, previous_status="approved", settings=settings)
-    assert kinds(specs) == [("email", "ordering"), ("payer_feed", "payer")]
+    assert sorted(kinds(specs)) == [
+        ("email", "ordering"),
+        ("fax", "facility"),
+        ("fax", "ordering"),
+        ("payer_feed", "payer"),
+    ]
+    assert {spec.payload.get("letter") for spec in specs if spec.kind == "fax"} == {"cancellation"}
     rejected = cancelled.model_copy(update={"status": CaseStatus.REJECTED})
     specs = outbound_jobs(make_case(), rejected, previous_status=None, settings=settings)
     assert kinds(specs) == [("email", "ordering")]
