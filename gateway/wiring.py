@@ -96,14 +96,17 @@ def job_planners(settings: Settings, mappings: Mappings) -> list[JobPlanner]:
     from gateway.x12.writer import write_response
 
     def letters_notices_and_feed(
-        _reads: PlannerReads, case: Case, determination: Determination, previous: str | None
+        reads: PlannerReads, case: Case, determination: Determination, previous: str | None
     ) -> Sequence[JobSpec]:
+        # The submitting partner's preference for e-mail notices, from the registry.
+        partner = reads.submitting_partner(case.submission.submitter_id)
         jobs = outbound_jobs(
             case,
             determination,
             previous_status=previous,
             settings=settings,
             primary_payer_ids=mappings.primary_payer_ids,
+            email_notices=partner.email_notices if partner is not None else True,
         )
         for job in jobs:
             if job.kind == "payer_feed":

@@ -152,8 +152,10 @@ def outbound_jobs(
     previous_status: str | None,
     settings: Settings,
     primary_payer_ids: Collection[str] = (),
+    email_notices: bool = True,
 ) -> list[JobSpec]:
     """Every delivery `determination` of `case` causes, keyed so a re-store adds none.
+    `email_notices`: the submitting partner's preference (false: no e-mail notice at all).
     `primary_payer_ids`: the payers of the plans marked `primary` in mappings/plans."""
     if not case.id:
         raise ValueError("outbound jobs need a stored case (case.id is empty)")
@@ -188,7 +190,7 @@ def outbound_jobs(
             "determination": snapshot,
         }
         jobs.append(JobSpec("member_mail", key("letter", "member"), payload))
-    if previous_status != status.value:
+    if previous_status != status.value and email_notices:
         jobs.extend(_email_jobs(case, determination, previous_status, settings, key))
     if status in PAYER_FEED_STATUSES:
         feed = _feed_payload(case, snapshot, primary_payer_ids)

@@ -85,6 +85,12 @@ def add(
         str | None,
         typer.Option(help="Where its X12 follow-ups (unsolicited 278s) are POSTed (https)."),
     ] = None,
+    email_notices: Annotated[
+        bool,
+        typer.Option(
+            help="Send e-mail notices of status changes to the addresses its requests carry."
+        ),
+    ] = True,
     replace: Annotated[bool, typer.Option(help="Update the partner if it exists.")] = False,
 ) -> None:
     """Register a trading partner (or update one with --replace)."""
@@ -112,6 +118,7 @@ def add(
             jwks=json.loads(jwks.read_text()) if jwks else None,
             rate_limit_per_second=rate_limit,
             callback_url=callback_url,
+            email_notices=email_notices,
         )
     except (ValidationError, ValueError) as exc:
         typer.echo(f"invalid partner: {exc}", err=True)

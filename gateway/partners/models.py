@@ -35,6 +35,9 @@ class PartnerRow(Base):
     rate_limit_per_second: Mapped[float | None] = mapped_column(Float)
     # Where unsolicited X12 278 responses are POSTed besides its mailbox (migration 0004).
     callback_url: Mapped[str | None] = mapped_column(String(2048))
+    # The partner's preference for e-mail notices on its cases (migration 0009): when false, no
+    # status notice goes out even to an address a request carries.
+    email_notices: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

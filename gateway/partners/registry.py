@@ -92,6 +92,9 @@ class PartnerSpec(BaseModel):
     # X12 follow-ups (unsolicited 278 responses) are POSTed here as well as left in the mailbox.
     # Its destination is checked (gateway/egress.py) where it is set and at every delivery.
     callback_url: str | None = Field(default=None, max_length=2048)
+    # E-mail notices of status changes for this partner's cases, to the addresses its requests
+    # carry (278 PER EM, PAS telecom); false turns them off for all its cases.
+    email_notices: bool = True
 
     @field_validator("id")
     @classmethod
@@ -202,6 +205,7 @@ def partner_view(row: PartnerRow) -> dict[str, Any]:
         "jwks_key_ids": [key.get("kid") for key in keys],
         "rate_limit_per_second": row.rate_limit_per_second,
         "callback_url": row.callback_url,
+        "email_notices": row.email_notices,
         "created_at": row.created_at.isoformat() if row.created_at else None,
         "updated_at": row.updated_at.isoformat() if row.updated_at else None,
     }
@@ -248,6 +252,7 @@ def add_partner(
     if spec.jwks is not None or not replace:
         row.jwks = spec.jwks
     row.rate_limit_per_second = spec.rate_limit_per_second
+    row.email_notices = spec.email_notices
     if spec.callback_url is not None or not replace:
         # Kept by a --replace that names none; set_callback clears it.
         row.callback_url = spec.callback_url

@@ -57,6 +57,7 @@ class PartnerContact:
 
     partner_id: str
     callback_url: str | None
+    email_notices: bool = True
 
 
 class PlannerReads(Protocol):

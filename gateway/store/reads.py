@@ -68,7 +68,7 @@ class SessionReads:
         )
         if row is None or not row.enabled:
             return None
-        return PartnerContact(row.id, row.callback_url)
+        return PartnerContact(row.id, row.callback_url, row.email_notices is not False)
 
     def next_number(self, name: str) -> int:
         # The same upsert as Core.next_number: its row lock (PostgreSQL) or the write lock

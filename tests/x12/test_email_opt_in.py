@@ -40,3 +40,22 @@ def test_an_address_in_per_asks_for_the_e_mail_notices(client):
 
 def test_no_address_no_notice(client):
     assert email_jobs(client, post(client, sample("278-act-dd-jane-doe.x12"))) == []
+
+
+def test_a_partner_that_turned_the_notices_off_gets_none(client, core):
+    """The registry's preference: the clearinghouse registered with email_notices false."""
+    from gateway.partners.models import PartnerRow
+    from gateway.partners.registry import partner_for_sender
+
+    with core.sessions.begin() as session:
+        row = partner_for_sender(session, "CLEARINGHOUSE01")
+        assert isinstance(row, PartnerRow)
+        row.email_notices = False
+    text = sample("278-act-dd-jane-doe.x12").replace(
+        "PER*IC*FRONT DESK*TE*5555550100*FX*5555550101~",
+        "PER*IC*FRONT DESK*TE*5555550100*EM*FRONTDESK@PRACTICE.EXAMPLE~",
+        1,
+    )
+    case_id = post(client, text.replace("ACTDD0001", "ACTDDEM02"))
+    assert email_jobs(client, case_id) == []
+    assert client.get("/partners").json()  # the registry still answers (an operator's view)
