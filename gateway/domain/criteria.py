@@ -185,8 +185,8 @@ def review_criteria(
                     f"service {place}); {program.name} does not review it."
                 ),
             )
-            return _decided(
-                case, now, plan, CaseStatus.NOT_REQUIRED, ReviewAction.NOT_REQUIRED, reason
+            return decision(
+                case, now, CaseStatus.NOT_REQUIRED, ReviewAction.NOT_REQUIRED, reason, plan
             )
     if service_date <= received_day:
         phone = program.contact.get("phone", "the payer")
@@ -199,7 +199,7 @@ def review_criteria(
                 f"same-day and retrospective requests by phone. Call {phone}."
             ),
         )
-        return _decided(case, now, plan, CaseStatus.REDIRECTED, ReviewAction.CONTACT_PAYER, reason)
+        return decision(case, now, CaseStatus.REDIRECTED, ReviewAction.CONTACT_PAYER, reason, plan)
 
     facts = case.facts.values
     auth = auth_number_for(case)
@@ -389,9 +389,3 @@ def _line(
         units=line.units,
         reason=Reason(code=f"ITEM_{rule.upper()}", plan_rule=program.rule(rule), text=text),
     )
-
-
-def _decided(
-    case: Case, now: datetime, plan: PlanPolicy, status: CaseStatus, action: str, reason: Reason
-) -> Determination:
-    return decision(case, now, status, action, reason, plan)

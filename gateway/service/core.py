@@ -44,7 +44,7 @@ from gateway.domain.policy import PlanPolicy
 from gateway.domain.ports import Ports
 from gateway.domain.programs import program_answer
 from gateway.domain.review import review
-from gateway.domain.reviewer import ReviewerDecision, cancelled, cancelled_line
+from gateway.domain.reviewer import ReviewerDecision, cancelled
 from gateway.service.enrich import address_on_file, drug_names, program_for
 from gateway.service.errors import CaseNotFound, InvalidTransition
 from gateway.service.identity import (
@@ -68,7 +68,7 @@ from gateway.service.store import (
     SharedDatabase,
     StoreConflict,
 )
-from gateway.service.transitions import CaseTransitions, Change
+from gateway.service.transitions import CaseTransitions, Change, re_reviewed
 from gateway.settings import Settings
 
 # What callers catch, importable from here as it always was (gateway.service.errors).
@@ -85,6 +85,14 @@ __all__ = [
 ]
 
 log = logging.getLogger("gateway.service.core")
+
+
+def claim_key(submitter_id: str | None, claim_identifier: str) -> str:
+    """The replay-table key under which a submitter's own request identifier (Claim.identifier,
+    BHT03) finds its case: for later updates, changes and inquiries."""
+    return f"claim:{submitter_id or ''}:{claim_identifier}"
+
+
 # Where "today" is for a change whose plan is unknown: the program's own zone.
 DEFAULT_ZONE = "America/New_York"
 # The most cases one $inquire answers: a bound on the work and the response of one request.
@@ -354,7 +362,15 @@ class CaseService:
                     self.recorder.apply(tx, record, target, determination, actor, now)
             elif current.status in OPEN:
                 # A change of a request still under review is that request, re-reviewed.
-                revised, determination = self._revised(target_id, target, current, change, now)
+                revised, determination = re_reviewed(
+                    self.ports,
+                    target,
+                    change,
+                    current,
+                    now,
+                    prior_case_id=target.prior_case_id,
+                    certification_type=target.certification_type,
+                )
                 self.recorder.apply(tx, record, revised, determination, actor, now)
                 answered = self._answer_as(change, target_id)
             elif kind is ChangeKind.EXTENSION and (
@@ -416,30 +432,6 @@ class CaseService:
             self.recorder.end_replaced(tx, case, determination, actor, now)
         return case, determination
 
-    def _revised(
-        self, case_id: str, case: Case, current: Determination, change: Case, now: datetime
-    ) -> tuple[Case, Determination]:
-        """A pended or held request changed by its requester: re-reviewed with the new content,
-        every item answered (cancelled items as C)."""
-        revised = change.model_copy(
-            deep=True,
-            update={
-                "id": case_id,
-                "related_case_id": case.related_case_id,
-                "prior_case_id": case.prior_case_id,
-                "certification_type": case.certification_type,
-            },
-        )
-        revised.program = program_for(revised, self.ports)
-        if not revised.active_lines:
-            return revised, cancelled(revised, current, now)
-        determination = review(revised, self.ports, now)
-        determination.lines += [
-            cancelled_line(line) for line in revised.service_lines if line.cancelled
-        ]
-        determination.lines.sort(key=lambda line: line.sequence)
-        return revised, determination
-
     @staticmethod
     def _answer_as(change: Case, case_id: str) -> Case:
         """The stored case's answer in the words of the change request (its envelope, traces
@@ -473,7 +465,7 @@ class CaseService:
                 )
             candidates.append(case_id)
         else:
-            claim = tx.replay(f"claim:{submitter}:{value}")
+            claim = tx.replay(claim_key(submitter, value))
             if claim is not None and claim.case_ids:
                 candidates.append(claim.case_ids[0])
             candidates += [
@@ -555,7 +547,7 @@ class CaseService:
         claim = case.submission.claim_identifier or case.submission.bht_reference
         if not claim:
             return None
-        return f"claim:{case.submission.submitter_id or ''}:{claim}"
+        return claim_key(case.submission.submitter_id, claim)
 
     def exchange(self, key: str) -> dict[str, Any] | None:
         """What was answered to an interchange (or other exchange) stored under `key`."""
@@ -572,7 +564,7 @@ class CaseService:
 
     def find_by_claim(self, submitter_id: str | None, claim_identifier: str) -> str | None:
         with self.store.read() as tx:
-            replay = tx.replay(f"claim:{submitter_id or ''}:{claim_identifier}")
+            replay = tx.replay(claim_key(submitter_id, claim_identifier))
             return replay.case_ids[0] if replay and replay.case_ids else None
 
     def _with_primary_facts(self, tx: CaseTransaction, case: Case) -> Case:

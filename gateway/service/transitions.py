@@ -38,6 +38,32 @@ Change = Callable[[Case, Determination], tuple[Case, Determination]]
 RecordChange = Callable[[CaseRecord, Case, Determination], tuple[Case, Determination]]
 
 
+def re_reviewed(
+    ports: Ports,
+    stored: Case,
+    update: Case,
+    current: Determination,
+    at: datetime,
+    **kept: Any,
+) -> tuple[Case, Determination]:
+    """A stored case changed by its requester, re-reviewed with the new content: every item
+    answered (cancelled items as C; none left active is a cancel). `kept`: the stored fields the
+    change keeps besides its id and primary case (its prior case, its certification type)."""
+    revised = update.model_copy(
+        deep=True,
+        update={"id": stored.id, "related_case_id": stored.related_case_id, **kept},
+    )
+    revised.program = program_for(revised, ports)
+    if not revised.active_lines:
+        return revised, cancelled(revised, current, at)
+    determination = review(revised, ports, at)
+    determination.lines += [
+        cancelled_line(line) for line in revised.service_lines if line.cancelled
+    ]
+    determination.lines.sort(key=lambda line: line.sequence)
+    return revised, determination
+
+
 class CaseTransitions:
     def __init__(
         self,
@@ -84,23 +110,18 @@ class CaseTransitions:
                         else "submit a new request"
                     )
                 )
-            revised = update.model_copy(
-                deep=True,
-                update={
-                    "id": case_id,
-                    "related_case_id": case.related_case_id,
-                    "prior_case_id": case_id,
-                },
-            )
-            revised.program = program_for(revised, self.ports)
-            if revised.certification_type == "3" or not revised.active_lines:
+            if update.certification_type == "3":
+                revised = update.model_copy(
+                    deep=True,
+                    update={
+                        "id": case_id,
+                        "related_case_id": case.related_case_id,
+                        "prior_case_id": case_id,
+                    },
+                )
+                revised.program = program_for(revised, self.ports)
                 return revised, cancelled(revised, current, at)
-            determination = review(revised, self.ports, at)
-            determination.lines += [
-                cancelled_line(line) for line in revised.service_lines if line.cancelled
-            ]
-            determination.lines.sort(key=lambda line: line.sequence)
-            return revised, determination
+            return re_reviewed(self.ports, case, update, current, at, prior_case_id=case_id)
 
         return self.transition(case_id, actor, at, change)
 
