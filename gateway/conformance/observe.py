@@ -49,7 +49,7 @@ def observe_response(action: str, response: httpx.Response) -> dict[str, Any]:
     except json.JSONDecodeError:
         observed["kind"] = "not-json"
         return observed
-    if action in ("pas", "inquire"):
+    if action in ("pas", "inquire", "subscribe"):
         observed.update(observe_fhir(body))
     elif isinstance(body, dict):
         observed["kind"] = "case" if "determination" in body else "error"
@@ -147,6 +147,9 @@ def observe_fhir(body: Any) -> dict[str, Any]:
             {"code": issue.get("code"), "expression": (issue.get("expression") or [None])[0]}
             for issue in body.get("issue", [])
         ]
+        return observed
+    if kind == "Subscription":
+        observed["subscription_status"] = body.get("status")
         return observed
     if kind == "Parameters":
         bundles = [p.get("resource") for p in body.get("parameter", []) if p.get("resource")]
