@@ -167,7 +167,9 @@ def observe_fhir(body: Any) -> dict[str, Any]:
         items.append(_item_action(item))
     observed["items"] = items
     # Which request items the answer is about (a claim update echoes item.sequence).
-    observed["item_sequences"] = [item.get("itemSequence") for item in claim_response.get("item", [])]
+    observed["item_sequences"] = [
+        item.get("itemSequence") for item in claim_response.get("item", [])
+    ]
     observed["review_action"] = items[0] if items else None
     observed["errors"] = [
         (error.get("code", {}).get("coding") or [{}])[0].get("code")
