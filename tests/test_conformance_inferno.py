@@ -152,3 +152,30 @@ def test_a_broken_inferno_expectation_names_the_preset_answer(tmp_path: Path) ->
     ran = _conformance(tmp_path, "inferno", "--dir", str(tmp_path / "suites"))
     assert ran.returncode == 1
     assert "items[0]: expected 'A3', got 'A1'" in ran.stdout.replace("\n", " ")
+
+
+@pytest.mark.store
+def test_a_second_update_of_a_claim_applies_to_its_newest_authorization(client) -> None:
+    """Inferno's claim updates keep the sender's claim identifier: each update names it, and
+    each applies to the authorization now in force, not the first one, which the first update
+    already replaced (a 422 "cancelled and cannot take a revised" before)."""
+    from tests.fhir.test_pas_changes import case_id_of, update_of
+    from tests.test_fhir_routes import item_actions, load, submit
+    from tests.x12.test_changes import case_of
+
+    original = load("ddact-her2neg.json")
+    claim_identifier = original["entry"][0]["resource"]["identifier"][0]["value"]
+    first_id = case_id_of(submit(client, original))
+    revised_ids = []
+    for suffix, start in (("U1", "2027-02-01"), ("U2", "2027-03-01")):
+        update = update_of(original, suffix, claim_identifier)
+        for item in update["entry"][0]["resource"]["item"]:
+            item["servicedPeriod"] = {"start": start, "end": "2027-05-31"}
+        answer = submit(client, update)
+        assert answer.status_code == 200, answer.text
+        assert set(item_actions(answer.json())) == {"A1"}
+        revised_ids.append(case_id_of(answer))
+    newest = case_of(client, revised_ids[1])
+    assert newest["case"]["prior_case_id"] == revised_ids[0] != first_id
+    assert newest["determination"]["period_start"] == "2027-03-01"
+    assert case_of(client, revised_ids[0])["determination"]["period_end"] == "2027-02-28"
