@@ -7,6 +7,7 @@ any day. Against a URL, the steps go over HTTP to a running gateway with its own
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import re
@@ -173,7 +174,9 @@ def overlaid_mappings(base: Path, overlay: Path) -> Path:
         digest.update(str(path.relative_to(overlay)).encode() + b"\0" + path.read_bytes())
     key = (Path(base).resolve(), overlay.resolve(), digest.hexdigest())
     if key not in _OVERLAID or not _OVERLAID[key].is_dir():
-        merged = Path(tempfile.mkdtemp(prefix="conformance-mappings-")) / "mappings"
+        folder = tempfile.mkdtemp(prefix="conformance-mappings-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        merged = Path(folder) / "mappings"
         shutil.copytree(key[0], merged)
         shutil.copytree(overlay, merged, dirs_exist_ok=True)
         _OVERLAID[key] = merged
