@@ -15,7 +15,9 @@ import httpx
 
 from gateway.x12.tokens import X12SyntaxError, tokenize
 
-REVIEW_ACTION_URL = "reviewActionCode"
+REVIEW_ACTION = "extension-reviewAction"
+REVIEW_ACTION_CODE = "reviewActionCode"
+X12_306 = "https://codesystem.x12.org/005010/306"  # review action codes (HCR01)
 # HL03 level code -> loop, and the name loop that follows an NM1 inside it.
 HL_LOOPS = {
     "20": "2000A",
@@ -179,13 +181,19 @@ def observe_fhir(body: Any) -> dict[str, Any]:
 
 
 def _item_action(item: dict[str, Any]) -> str | None:
+    """The item's review action as the Inferno kit reads it: adjudication.extension[reviewAction]
+    .extension[reviewActionCode], an X12 306 code. A code of another system is shown with its
+    system, so no expectation of a bare code holds for it."""
     for adjudication in item.get("adjudication", []):
         for extension in adjudication.get("extension", []):
+            if not str(extension.get("url", "")).endswith(REVIEW_ACTION):
+                continue
             for inner in extension.get("extension", []):
-                if str(inner.get("url", "")).endswith(REVIEW_ACTION_URL):
+                if str(inner.get("url", "")).endswith(REVIEW_ACTION_CODE):
                     codings = inner.get("valueCodeableConcept", {}).get("coding", [])
                     if codings:
-                        return codings[0].get("code")
+                        code, system = codings[0].get("code"), codings[0].get("system")
+                        return code if system == X12_306 else f"{code} ({system})"
     return None
 
 
