@@ -15,7 +15,9 @@ import httpx
 
 from gateway.x12.tokens import X12SyntaxError, tokenize
 
-REVIEW_ACTION_URL = "reviewActionCode"
+REVIEW_ACTION = "extension-reviewAction"
+REVIEW_ACTION_CODE = "reviewActionCode"
+X12_306 = "https://codesystem.x12.org/005010/306"  # review action codes (HCR01)
 # HL03 level code -> loop, and the name loop that follows an NM1 inside it.
 HL_LOOPS = {
     "20": "2000A",
@@ -49,7 +51,7 @@ def observe_response(action: str, response: httpx.Response) -> dict[str, Any]:
     except json.JSONDecodeError:
         observed["kind"] = "not-json"
         return observed
-    if action in ("pas", "inquire"):
+    if action in ("pas", "inquire", "subscribe"):
         observed.update(observe_fhir(body))
     elif isinstance(body, dict):
         observed["kind"] = "case" if "determination" in body else "error"
@@ -148,6 +150,9 @@ def observe_fhir(body: Any) -> dict[str, Any]:
             for issue in body.get("issue", [])
         ]
         return observed
+    if kind == "Subscription":
+        observed["subscription_status"] = body.get("status")
+        return observed
     if kind == "Parameters":
         bundles = [p.get("resource") for p in body.get("parameter", []) if p.get("resource")]
         observed["responses"] = [observe_fhir(b) for b in bundles]
@@ -163,6 +168,10 @@ def observe_fhir(body: Any) -> dict[str, Any]:
     for item in claim_response.get("item", []):
         items.append(_item_action(item))
     observed["items"] = items
+    # Which request items the answer is about (a claim update echoes item.sequence).
+    observed["item_sequences"] = [
+        item.get("itemSequence") for item in claim_response.get("item", [])
+    ]
     observed["review_action"] = items[0] if items else None
     observed["errors"] = [
         (error.get("code", {}).get("coding") or [{}])[0].get("code")
@@ -172,13 +181,19 @@ def observe_fhir(body: Any) -> dict[str, Any]:
 
 
 def _item_action(item: dict[str, Any]) -> str | None:
+    """The item's review action as the Inferno kit reads it: adjudication.extension[reviewAction]
+    .extension[reviewActionCode], an X12 306 code. A code of another system is shown with its
+    system, so no expectation of a bare code holds for it."""
     for adjudication in item.get("adjudication", []):
         for extension in adjudication.get("extension", []):
+            if not str(extension.get("url", "")).endswith(REVIEW_ACTION):
+                continue
             for inner in extension.get("extension", []):
-                if str(inner.get("url", "")).endswith(REVIEW_ACTION_URL):
+                if str(inner.get("url", "")).endswith(REVIEW_ACTION_CODE):
                     codings = inner.get("valueCodeableConcept", {}).get("coding", [])
                     if codings:
-                        return codings[0].get("code")
+                        code, system = codings[0].get("code"), codings[0].get("system")
+                        return code if system == X12_306 else f"{code} ({system})"
     return None
 
 
