@@ -146,6 +146,7 @@ LONG_FIRST = (
     "tests/drills/test_kill_submit.py",
     "tests/drills/test_kill_worker.py",
     "tests/test_conformance_run.py",
+    "tests/test_conformance_inferno.py",
     "tests/x12/test_batch_stream.py",
     "tests/test_readme_walkthrough.py",
     "tests/auth/test_serve_safety.py",

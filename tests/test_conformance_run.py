@@ -116,10 +116,16 @@ def test_an_unknown_suite_is_named(runner: CliRunner):
 
 def test_a_full_conformance_run_logs_no_member_identifiers(full_run: FullRun):
     """Issue 5: no log line of a full conformance run holds a sample member's name, birth date
-    or member id (every member of the demo roster, in the forms X12 and FHIR carry them)."""
+    or member id (every member of the demo roster and of the inferno profile, in the forms X12
+    and FHIR carry them)."""
     from gateway.logs import JsonFormatter
 
-    roster = yaml.safe_load((REPO_ROOT / "samples" / "roster.yaml").read_text())["members"]
+    # The demo roster, and the Inferno kit's member on the inferno profile's rosters.
+    rosters = [REPO_ROOT / "samples" / "roster.yaml"]
+    rosters += sorted(
+        (REPO_ROOT / "conformance" / "inferno" / "profile" / "rosters").glob("*.yaml")
+    )
+    roster = [m for path in rosters for m in yaml.safe_load(path.read_text())["members"]]
     values = set()
     for member in roster:
         born = str(member["birth_date"])
