@@ -200,6 +200,9 @@ def submit_transaction(
         faults = faults or [ValueFault("the request", "could not be read")]
     if faults:
         return case, _input_error(faults, now), str(numbers.next(TRACE))
+    if case.diagnoses and not any(diagnosis.primary for diagnosis in case.diagnoses):
+        # Never review a secondary code as if it were the principal one.
+        return case, _principal_missing(now), str(numbers.next(TRACE))
     try:
         stored, determination = submit(case, key)
     except RequestConflict as exc:  # never a second case under the same BHT03
@@ -222,6 +225,23 @@ def _input_error(faults: list[ValueFault], now: datetime) -> Determination:
         review_action="CT",
         reason=Reason(code="INPUT_ERROR", text=text),
         rejection=Rejection(loop="2000E", aaa_code="33", follow_up="C", text=text),
+        decided_at=now,
+    )
+
+
+def _principal_missing(now: datetime) -> Determination:
+    """HI with diagnoses but none principal (no ABK, or BK for ICD-9): AAA 15 (required
+    application data missing) at 2000E, C, as the companion guide names it for a missing
+    principal diagnosis. Nothing is stored: the request was not reviewed."""
+    text = (
+        "The request names no principal diagnosis: send it as the first HI code with "
+        "qualifier ABK (other diagnoses with ABF)."
+    )
+    return Determination(
+        status=CaseStatus.REJECTED,
+        review_action="CT",
+        reason=Reason(code="DIAGNOSIS_MISSING", text=text),
+        rejection=Rejection(loop="2000E", aaa_code="15", follow_up="C", text=text),
         decided_at=now,
     )
 
