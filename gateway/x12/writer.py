@@ -6,8 +6,9 @@ plus the gateway's own TRN*1, UM echo, HCR (review action, authorization number,
 REF*NT (the gateway's case reference), DTP*AAH (certified period), MSG (short reason), the
 2010EA providers, and one 2000F per requested service with its own HCR. A Determination.rejection
 becomes an AAA (reject reason, follow-up) in the loop it names, and then no HCR is sent; a
-rejection above the patient event (2000A .. 2010D: the member not found, not eligible ...) ends
-the answer there, since a 2000E in a response carries an AAA or an HCR (005010X217 2000E note).
+rejection above the patient event (2000A .. 2010C: the member not found, not eligible ...) ends
+the answer at the subscriber, since a 2000E in a response carries an AAA or an HCR
+(005010X217 2000E note).
 HCR03 (code source 886) comes from the review-reason crosswalk (gateway.domain.review_reasons):
 always for A3 and A6, for A4 when the reason has a code. MSG text reads as a sentence and
 keeps its meaning when it holds a delimiter (msg_text).
@@ -42,8 +43,9 @@ from gateway.x12.validate import IMPLEMENTATION, grammar_for
 
 MSG_LIMIT = 264  # MSG01 is AN 1/264
 _EARLY_LOOPS = ("2000A", "2010A", "2010B", "2010C", "2010D", "2000E")
-# A rejection in these loops leaves no patient event to answer: no 2000E, no 2000F.
-_ABOVE_EVENT = ("2000A", "2010A", "2010B", "2010C", "2010D")
+# A rejection in these loops leaves no patient event to answer: no 2000E, no 2000F, and no
+# 2000D (whose HL04 must be 1: a 2000D always has its 2000E, 005010X217).
+_ABOVE_EVENT = ("2000A", "2010A", "2010B", "2010C")
 # What a delimiter in a text becomes (the gateway writes * : ^ ~): a reading, never nothing.
 _MSG_DELIMITERS = {":": " - ", "^": " / ", "*": " x ", "~": " - "}
 
@@ -203,8 +205,8 @@ def response_body(
         body.add(*aaa)
     # 2000C / 2010C: the subscriber, 2000D / 2010D: the dependent patient
     no_event = reject_at in _ABOVE_EVENT
-    dependent = bool(x12.get("dependent") or case.subscriber) and reject_at != "2010C"
-    subscriber = body.level(requester, "22", dependent or not no_event)
+    dependent = bool(x12.get("dependent") or case.subscriber) and not no_event
+    subscriber = body.level(requester, "22", not no_event)
     holder = case.subscriber or case.member
     body.add(
         "NM1",
@@ -228,7 +230,7 @@ def response_body(
         body.add(*aaa)
     parent = subscriber
     if dependent:
-        parent = body.level(subscriber, "23", not no_event)
+        parent = body.level(subscriber, "23", True)
         body.add(
             "NM1",
             *_name(
