@@ -679,7 +679,9 @@ def _answer(scan: BatchScan, text: TextIO, run: _Run, chunk_size: int) -> None:
                     run.ta1(ic)
                     skipping = EnvelopeWalker()
                 else:
-                    ta1 = acknowledgment(ic, **run.envelope)  # type: ignore[arg-type]
+                    ta1 = acknowledgment(
+                        ic, x12_id=run.x12_id, control_numbers=run.control_numbers, now=run.now
+                    )
                     if ta1 is not None:
                         assert run.acks_out is not None
                         run.acks_out.write(ta1)

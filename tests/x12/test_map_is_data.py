@@ -134,7 +134,14 @@ def test_both_engines_agree_on_the_committed_map(path: Path):
     assert ours.ik3 == theirs.ik3, (ours, theirs)
     assert ours.ik4 == theirs.ik4, (ours, theirs)
     # An interchange the gateway answers with a TA1 is one pyx12 faults at the ISA, same note.
-    assert ours.ta1 <= theirs.ta1 or ours.ta1 == {"syntax"}, (ours, theirs)
+    # pyx12 4.0.0 refuses an ISA09/ISA10 that is no date/time (014/015) without naming it in
+    # its JSON: a refusal with no finding at all is that same refusal.
+    unnamed = not theirs.valid and not (theirs.ta1 or theirs.ik3 or theirs.ik4)
+    assert (
+        ours.ta1 <= theirs.ta1
+        or ours.ta1 == {"syntax"}
+        or (ours.ta1 in ({"014"}, {"015"}) and unnamed)
+    ), (ours, theirs)
 
 
 # ---------------------------------------------------------------- a payer's code
