@@ -74,7 +74,8 @@ def observe_x12(data: bytes) -> dict[str, Any]:
     if "TA1" in ids:
         ta1 = segments[ids.index("TA1")]
         observed.update(
-            ta1={"ack": _at(ta1, 4), "note": _at(ta1, 5), "date": _at(ta1, 2), "time": _at(ta1, 3)}
+            ta1={"ack": _at(ta1, 4), "note": _at(ta1, 5)},
+            ta1_echo={"date": _at(ta1, 2), "time": _at(ta1, 3)},  # TA102/TA103
         )
         if not {"GS", "ST"} & set(ids):  # a TA1 alone: the envelope was refused (or nothing else)
             observed["kind"] = "ta1"
