@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from gateway.domain.case import Reason
@@ -47,6 +48,14 @@ def review_reason(
     if review_action in REASON_REQUIRED:
         return crosswalk.by_action.get(review_action)
     return None
+
+
+@cache
+def review_reasons_in(mappings_dir: Path) -> ReviewReasons:
+    """The crosswalk of the mappings folder `mappings_dir` (Settings.mappings_dir), read once a
+    process; the repository's when that folder has none."""
+    path = mappings_dir / "crosswalks" / REVIEW_REASONS_FILE.name
+    return load_review_reasons(path if path.is_file() else REVIEW_REASONS_FILE)
 
 
 def load_review_reasons(path: Path = REVIEW_REASONS_FILE) -> ReviewReasons:

@@ -23,12 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.domain.case import Case, Determination, LineDetermination, Reason
-from gateway.domain.review_reasons import (
-    REVIEW_REASONS_FILE,
-    ReviewReasons,
-    load_review_reasons,
-    review_reason,
-)
+from gateway.domain.review_reasons import ReviewReasons, review_reason, review_reasons_in
 from gateway.x12.grammar import REPO_MAP_DIR, ElementSpec, LoopSpec, SegmentSpec
 from gateway.x12.numbers import ControlNumbers
 from gateway.x12.outbound import (
@@ -63,12 +58,10 @@ def hcr03_codes(map_dir: Path = REPO_MAP_DIR) -> frozenset[str]:
     return frozenset()
 
 
-@cache
 def review_reasons(map_dir: Path = REPO_MAP_DIR) -> ReviewReasons:
-    """The review-reason crosswalk beside the X12 maps (`map_dir` is <mappings>/x12, the
-    crosswalk <mappings>/crosswalks/review_reasons.yaml), else the repository's."""
-    beside = map_dir.parent / "crosswalks" / REVIEW_REASONS_FILE.name
-    return load_review_reasons(beside if beside.is_file() else REVIEW_REASONS_FILE)
+    """The review-reason crosswalk of the mappings folder the X12 maps are in (`map_dir` is
+    <mappings>/x12)."""
+    return review_reasons_in(map_dir.parent)
 
 
 def _hcr03(action: str, reason: Reason | None, map_dir: Path, allowed: frozenset[str]) -> str:

@@ -388,3 +388,37 @@ def test_a_rejection_above_the_event_sends_no_dependent_level_either():
     ]
     assert seg(answer.body, "AAA") == [["AAA", "N", "", "42", "R"]]
     assert run_pyx12(answer.body).valid
+
+
+def test_a_payer_edits_the_crosswalk_not_python(tmp_path: Path):
+    import shutil
+
+    from gateway.domain.case import CaseStatus, Determination
+    from gateway.x12.grammar import x12_map_dir
+
+    mappings = tmp_path / "mappings"
+    shutil.copytree(REPO_ROOT / "mappings", mappings)
+    crosswalk = mappings / "crosswalks" / "review_reasons.yaml"
+    crosswalk.write_text(
+        crosswalk.read_text().replace("REVIEWER_DENIED: 0J", "REVIEWER_DENIED: 0U")
+    )
+
+    def deny(case, key):
+        return case.model_copy(update={"id": "CASE-0004"}), Determination(
+            status=CaseStatus.DENIED,
+            review_action="A3",
+            reason=Reason(code="REVIEWER_DENIED", text="Not medically necessary as requested."),
+            decided_at=NOW,
+        )
+
+    answer = answer_interchange(
+        sample("278-act-dd-jane-doe.x12"),
+        x12_id=X12_ID,
+        submit=deny,
+        control_numbers=MemoryControlNumbers(),
+        now=NOW,
+        map_dir=x12_map_dir(mappings),
+    )
+    assert seg(answer.body, "HCR")[0] == ["HCR", "A3", "", "0U"]
+    # The repository's crosswalk is untouched by the copy.
+    assert review_reasons().by_reason["REVIEWER_DENIED"] == "0J"
