@@ -17,8 +17,18 @@ from pathlib import Path
 from gateway.domain.case import Reason
 from gateway.domain.yamlfiles import safe_load
 
-REVIEW_REASONS_FILE = (
-    Path(__file__).resolve().parents[2] / "mappings" / "crosswalks" / "review_reasons.yaml"
+_PACKAGE = Path(__file__).resolve().parents[1]
+# The repository's crosswalk: the checkout's mappings/, or the copy a wheel embeds (setup.py).
+REVIEW_REASONS_FILE = next(
+    (
+        path
+        for path in (
+            _PACKAGE.parent / "mappings" / "crosswalks" / "review_reasons.yaml",
+            _PACKAGE / "embedded" / "mappings" / "crosswalks" / "review_reasons.yaml",
+        )
+        if path.is_file()
+    ),
+    _PACKAGE.parent / "mappings" / "crosswalks" / "review_reasons.yaml",
 )
 # Actions the 005010X217 HCR03 note says always carry a reason.
 REASON_REQUIRED = frozenset({"A3", "A6"})
