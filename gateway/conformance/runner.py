@@ -261,6 +261,7 @@ def oracle_verdict(
     kind = str(observed.get("kind"))
     if kind == "ta1":
         return "agree"  # an envelope or routing refusal: nothing reached the validators
+    # (A TA1 A ahead of the answer, for ISA14 1, is no refusal: the rest is checked.)
     verdicts = (observed.get("ack999") or {}).get("ik5") or []
     gateway_clean = all(verdict == "A" for verdict in verdicts)
     pyx12_clean = run_pyx12(normalize_reference(sent), map_dir).valid
