@@ -12,9 +12,11 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import audit
 from gateway.api.auth import (
@@ -42,10 +44,120 @@ from gateway.notify.jobs import JobSpec
 from gateway.service.core import Core
 from gateway.store.models import SubscriptionRow
 
-router = APIRouter(prefix="/fhir", tags=["fhir"])
 log = logging.getLogger("gateway.fhir")
 
 FHIR_JSON = "application/fhir+json"
+# The media types a FHIR JSON body or answer may be named by (R4 http.html#mime-type; the
+# DSTU2 spelling application/json+fhir is still sent by older clients). XML is not spoken.
+JSON_MEDIA = frozenset({FHIR_JSON, "application/json", "application/json+fhir"})
+JSON_FORMATS = JSON_MEDIA | {"json"}
+ACCEPT_ANY = frozenset({"*/*", "application/*"})
+# OperationOutcome issue types (R4 issue-type) for the refusals HTTP itself makes.
+HTTP_ISSUE = {
+    400: "structure",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    409: "conflict",
+    413: "too-costly",
+    415: "not-supported",
+    422: "processing",
+}
+
+
+class FhirRefusal(StarletteHTTPException):
+    """A refusal a FHIR route answers as an OperationOutcome with this status and issue type."""
+
+    def __init__(self, status: int, code: str, text: str) -> None:
+        super().__init__(status, text)
+        self.code = code
+
+
+def _media_type(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def accepts_json(accept: str) -> bool:
+    """True when an Accept header admits a JSON answer (a range with q=0 refuses it)."""
+    for media_range in accept.split(","):
+        media, *params = (part.strip() for part in media_range.split(";"))
+        media = media.lower()
+        quality = next((p.partition("=")[2] for p in params if p.lower().startswith("q=")), "1")
+        try:
+            refused = float(quality) <= 0
+        except ValueError:
+            refused = False
+        if not refused and (media in JSON_MEDIA or media in ACCEPT_ANY or not media):
+            return True
+    return False
+
+
+async def negotiate(request: Request) -> None:
+    """Content negotiation of every FHIR route (R4 http.html#mime-type): the gateway reads and
+    writes JSON only, so a body of another media type is a 415 and an answer asked for only in
+    XML (Accept, or _format) is a 406; the CapabilityStatement's `format` says json."""
+    wanted = request.query_params.get("_format")
+    if wanted and _media_type(wanted) not in JSON_FORMATS:
+        raise FhirRefusal(
+            406, "not-supported", f"_format {wanted} is not supported: this server speaks JSON"
+        )
+    accept = request.headers.get("accept")
+    if accept and not accepts_json(accept):
+        raise FhirRefusal(
+            406,
+            "not-supported",
+            f"Accept {accept} is not supported: answers are application/fhir+json",
+        )
+    content_type = request.headers.get("content-type")
+    if request.method in ("POST", "PUT") and content_type:
+        if _media_type(content_type) not in JSON_MEDIA:
+            raise FhirRefusal(
+                415,
+                "not-supported",
+                f"Content-Type {content_type} is not supported: send application/fhir+json",
+            )
+
+
+router = APIRouter(prefix="/fhir", tags=["fhir"], dependencies=[Depends(negotiate)])
+
+
+def install(app: FastAPI) -> None:
+    """Every refusal under /fhir is an OperationOutcome (R4 http.html): unknown routes (404),
+    methods a route does not take (405, with Allow), media types (415, 406), a missing scope
+    (403). Other paths keep their own error bodies."""
+    from gateway.api.auth import Forbidden
+
+    forbidden_elsewhere = app.exception_handlers.get(Forbidden)
+
+    async def _http_refusal(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if not request.url.path.startswith("/fhir/") and request.url.path != "/fhir":
+            return await http_exception_handler(request, exc)
+        code = getattr(exc, "code", None) or HTTP_ISSUE.get(exc.status_code, "processing")
+        text = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and text == "Not Found":
+            text = f"No FHIR interaction at {request.method} {request.url.path}"
+        elif exc.status_code == 405 and text == "Method Not Allowed":
+            allowed = (exc.headers or {}).get("Allow", "")
+            text = f"{request.method} is not supported here (allowed: {allowed})"
+        body = outcome.operation_outcome([outcome.error(code, text)])
+        return JSONResponse(
+            body, status_code=exc.status_code, media_type=FHIR_JSON, headers=exc.headers
+        )
+
+    async def _forbidden(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/fhir/"):
+            return refuse(403, "forbidden", str(exc))
+        if forbidden_elsewhere is not None:
+            answer = await forbidden_elsewhere(request, exc)
+            assert isinstance(answer, Response)
+            return answer
+        return JSONResponse({"error": "forbidden", "detail": str(exc)}, status_code=403)
+
+    app.add_exception_handler(StarletteHTTPException, _http_refusal)
+    app.add_exception_handler(Forbidden, _forbidden)
 
 
 def fhir(body: dict[str, Any], status: int = 200) -> JSONResponse:
