@@ -19,8 +19,9 @@ from typing import Any
 from gateway.domain.case import Case, Determination
 from gateway.fhir import adjudication as adj
 from gateway.fhir import constants as k
-from gateway.fhir.bundle import BundleIndex, base_of
+from gateway.fhir.bundle import BundleIndex
 from gateway.fhir.echo import build_echo
+from gateway.fhir.outcome import Issue, operation_outcome
 
 Resource = dict[str, Any]
 
@@ -43,15 +44,12 @@ def echo_of(case: Case, request: Resource | None) -> dict[str, Any]:
     return case.submission.echo or {}
 
 
-def _new_url(echo: dict[str, Any], resource_type: str, resource_id: str) -> tuple[str, str]:
-    """fullUrl and id of a resource the gateway creates, in the request's style: urn:uuid when
-    the request used urn:uuid, else a RESTful URL on the request's base (or the gateway's)."""
-    claim_url = (echo.get("claim") or {}).get("fullUrl") or ""
+def new_url(resource_type: str, resource_id: str, base: str = k.GATEWAY_BASE) -> tuple[str, str]:
+    """fullUrl and id of a resource the gateway creates: a RESTful URL on the gateway's own base
+    (GATEWAY_FHIR_BASE_URL), never the EHR's (issue 14 item 18: a fullUrl on the requester's
+    base claims the resource lives on the requester's server)."""
     safe = re.sub(r"[^A-Za-z0-9\-.]", "-", resource_id)[:64]
-    if claim_url.startswith("urn:uuid:"):
-        new = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{resource_type}/{resource_id}"))
-        return f"urn:uuid:{new}", new
-    return f"{base_of(claim_url) or k.GATEWAY_BASE}/{resource_type}/{safe}", safe
+    return f"{base.rstrip('/')}/{resource_type}/{safe}", safe
 
 
 def _reference(full_url: str | None, identifier: Resource | None) -> Resource:
@@ -78,13 +76,14 @@ def claim_response(
     echo: dict[str, Any],
     parties: dict[str, Any] | None = None,
     profile: str = k.PROFILE_CLAIMRESPONSE,
+    base: str = k.GATEWAY_BASE,
 ) -> tuple[str, Resource]:
     """(fullUrl, ClaimResponse) for a decided case. `echo` gives the items and the Claim;
     `parties` (default: the same echo) gives the patient/insurer/requestor fullUrls to point
     at, which differ when answering an inquiry bundle about an earlier submission."""
     parties = parties or echo
     case_id = case.id or str(uuid.uuid4())
-    full_url, resource_id = _new_url(parties, "ClaimResponse", case_id)
+    full_url, resource_id = new_url("ClaimResponse", case_id, base)
     notes = adj.Notes()
     notes.add(determination.reason.text)
     issued = determination.decided_at.date()
@@ -193,6 +192,8 @@ def response_bundle(
     determination: Determination,
     request: Resource | None = None,
     now: datetime | None = None,
+    base: str = k.GATEWAY_BASE,
+    bundle_id: str | None = None,
 ) -> Resource:
     """The PAS $submit response Bundle (profile-pas-response-bundle) for a decided case.
 
@@ -201,13 +202,16 @@ def response_bundle(
     """
     moment = now or datetime.now(UTC)
     echo = echo_of(case, request)
-    full_url, resource = claim_response(case, determination, echo)
+    full_url, resource = claim_response(case, determination, echo, base=base)
     entries = [{"fullUrl": full_url, "resource": resource}]
     entries += _echoed_entries(echo, {full_url})
     identifier = (echo.get("bundle") or {}).get("identifier")
     if not identifier:
         identifier = {"system": f"{k.GATEWAY_BASE}/sid/response", "value": str(uuid.uuid4())}
-    return _bundle(k.PROFILE_RESPONSE_BUNDLE, identifier, entries, moment)
+    out = _bundle(k.PROFILE_RESPONSE_BUNDLE, identifier, entries, moment)
+    if bundle_id:
+        out["id"] = bundle_id
+    return out
 
 
 def inquiry_response_bundle(
@@ -215,6 +219,7 @@ def inquiry_response_bundle(
     matches: list[tuple[Case, Determination]],
     inquiry_request: Resource | None = None,
     now: datetime | None = None,
+    base: str = k.GATEWAY_BASE,
 ) -> Resource:
     """The $inquire response (profile-pas-inquiry-response-bundle): one ClaimResponse per
     matched case (items from that case's own submission), pointing at the patient, insurer and
@@ -232,6 +237,7 @@ def inquiry_response_bundle(
             case.submission.echo or {},
             parties=parties,
             profile=k.PROFILE_CLAIMINQUIRYRESPONSE,
+            base=base,
         )
         entries.append({"fullUrl": full_url, "resource": resource})
     entries += _echoed_entries(parties, {e["fullUrl"] for e in entries})
@@ -239,10 +245,15 @@ def inquiry_response_bundle(
     return _bundle(k.PROFILE_INQUIRY_RESPONSE_BUNDLE, identifier, entries, moment)
 
 
-def inquiry_parameters(*bundles: Resource) -> Resource:
+def inquiry_parameters(*bundles: Resource, outcome_issues: list[Issue] | None = None) -> Resource:
     """$inquire's output as Parameters: one `return` per Bundle (OperationDefinition
-    Claim-inquiry declares `return` 0..*, so the result is wrapped rather than bare)."""
-    return {
-        "resourceType": "Parameters",
-        "parameter": [{"name": "return", "resource": bundle} for bundle in bundles],
-    }
+    Claim-inquiry declares `return` 0..*, so the result is wrapped rather than bare; none is
+    an empty Parameters). Warnings (results withheld, PAS spec-50) travel as an `outcome`
+    OperationOutcome after them."""
+    parameters: list[Resource] = [{"name": "return", "resource": bundle} for bundle in bundles]
+    if outcome_issues:
+        parameters.append({"name": "outcome", "resource": operation_outcome(outcome_issues)})
+    out: Resource = {"resourceType": "Parameters"}
+    if parameters:
+        out["parameter"] = parameters  # FHIR arrays are never empty
+    return out
