@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
-from urllib.parse import urlsplit
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
