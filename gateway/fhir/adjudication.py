@@ -11,10 +11,12 @@ was authorized, in item.extension[itemAuthorizedDetail] and in an addItem; a bus
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from gateway.domain.actions import APPROVALS, ReviewAction
 from gateway.domain.case import Case, Determination, LineDetermination, Reason
+from gateway.domain.review_reasons import ReviewReasons, load_review_reasons, review_reason
 from gateway.fhir import constants as k
 from gateway.fhir.codes import review_action_display
 
@@ -52,6 +54,18 @@ class Notes:
         return len(self.notes)
 
 
+@lru_cache(maxsize=1)
+def _reasons() -> ReviewReasons:
+    return load_review_reasons()
+
+
+def reason_code(review_action: str, reason: Reason | None) -> str | None:
+    """reviewAction.reasonCode: the same X12 886 code as the 278's HCR03, from the one
+    review-reason crosswalk (mappings/crosswalks/review_reasons.yaml): always on A3 and A6, on
+    A4 when its reason has one (a hold for missing information: 0U)."""
+    return review_reason(_reasons(), review_action, reason)
+
+
 def _review_action(code: str, auth: str | None, reason: Reason | None) -> Resource:
     parts: list[Resource] = []
     if auth:
@@ -62,10 +76,9 @@ def _review_action(code: str, auth: str | None, reason: Reason | None) -> Resour
             "valueCodeableConcept": cc(k.CS_X12_306, code, review_action_display(code)),
         }
     )
-    if reason and reason.x12_reason:
-        parts.append(
-            {"url": "reasonCode", "valueCodeableConcept": cc(k.CS_X12_886, reason.x12_reason)}
-        )
+    x12_reason = reason_code(code, reason)
+    if x12_reason:
+        parts.append({"url": "reasonCode", "valueCodeableConcept": cc(k.CS_X12_886, x12_reason)})
     return {
         "extension": [{"url": k.EXT_REVIEW_ACTION, "extension": parts}],
         "category": cc(k.CS_ADJUDICATION, "submitted"),

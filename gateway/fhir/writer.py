@@ -20,10 +20,13 @@ from gateway.domain.case import Case, Determination
 from gateway.fhir import adjudication as adj
 from gateway.fhir import constants as k
 from gateway.fhir.bundle import BundleIndex
-from gateway.fhir.echo import build_echo
+from gateway.fhir.echo import build_echo, echo_issues
+from gateway.fhir.information import information_requests
 from gateway.fhir.outcome import Issue, operation_outcome
 
 Resource = dict[str, Any]
+# Determination.decided_by values that are no reviewer: the gateway's rules, the requester.
+NOT_REVIEWERS = frozenset({"gateway", "requester"})
 
 
 def instant(moment: datetime) -> str:
@@ -127,6 +130,10 @@ def claim_response(
     if added:
         resource["addItem"] = added
     resource["processNote"] = notes.notes
+    asked = information_requests(case, determination, parties, base)
+    if asked:
+        # A hold names what is missing machine-readably too (issue 14 item 12).
+        resource["communicationRequest"] = [{"reference": url} for url, _ in asked]
     errors = adj.errors(determination, echo)
     if errors:
         resource["error"] = errors
@@ -153,7 +160,9 @@ def _extensions(determination: Determination, echo: dict[str, Any]) -> list[Reso
         ]
         if parts:
             out.append({"url": k.EXT_TRANSMISSION_IDS, "extension": parts})
-    human = determination.decided_by != "gateway"
+    # A person reviewed only when a reviewer decided: neither the gateway's rules nor a
+    # requester's own cancellation (decided_by "requester") is a human review (issue 14 item 16).
+    human = determination.decided_by not in NOT_REVIEWERS
     out.append(
         {
             "url": k.EXT_REVIEWER,
@@ -175,6 +184,33 @@ def _bundle(
         out["identifier"] = identifier
     out.update({"type": "collection", "timestamp": instant(now), "entry": entries})
     return out
+
+
+def _echo_report(
+    entries: list[Resource], key: str, base: str, made: int | None = None
+) -> list[Resource]:
+    """An OperationOutcome entry naming what is wrong with the echoed resources, if anything
+    (the response Bundle's entry slicing is open). `made`: how many leading entries the gateway
+    created (default: those on its own base)."""
+    created = (
+        {e["fullUrl"] for e in entries[:made]}
+        if made is not None
+        else {e["fullUrl"] for e in entries if str(e.get("fullUrl", "")).startswith(base)}
+    )
+    issues = echo_issues(entries, created)
+    if not issues:
+        return []
+    full_url, resource_id = new_url("OperationOutcome", f"{key}-echo", base)
+    return [{"fullUrl": full_url, "resource": operation_outcome(issues, resource_id)}]
+
+
+def _information_entries(
+    case: Case, determination: Determination, parties: dict[str, Any], base: str
+) -> list[Resource]:
+    return [
+        {"fullUrl": url, "resource": resource}
+        for url, resource in information_requests(case, determination, parties, base)
+    ]
 
 
 def _echoed_entries(echo: dict[str, Any], skip: set[str]) -> list[Resource]:
@@ -204,10 +240,12 @@ def response_bundle(
     echo = echo_of(case, request)
     full_url, resource = claim_response(case, determination, echo, base=base)
     entries = [{"fullUrl": full_url, "resource": resource}]
+    entries += _information_entries(case, determination, echo, base)
     entries += _echoed_entries(echo, {full_url})
     identifier = (echo.get("bundle") or {}).get("identifier")
     if not identifier:
         identifier = {"system": f"{k.GATEWAY_BASE}/sid/response", "value": str(uuid.uuid4())}
+    entries += _echo_report(entries, case.id or resource["id"], base)
     out = _bundle(k.PROFILE_RESPONSE_BUNDLE, identifier, entries, moment)
     if bundle_id:
         out["id"] = bundle_id
@@ -240,7 +278,10 @@ def inquiry_response_bundle(
             base=base,
         )
         entries.append({"fullUrl": full_url, "resource": resource})
+        entries += _information_entries(case, determination, parties, base)
+    made = len(entries)
     entries += _echoed_entries(parties, {e["fullUrl"] for e in entries})
+    entries += _echo_report(entries, f"inquiry-{entries[0]['resource']['id']}", base, made)
     identifier = (parties.get("bundle") or {}).get("identifier")
     return _bundle(k.PROFILE_INQUIRY_RESPONSE_BUNDLE, identifier, entries, moment)
 
