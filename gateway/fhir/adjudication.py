@@ -133,7 +133,7 @@ def items(
             exts.append({"url": k.EXT_ADMIN_REFERENCE_NUMBER, "valueString": case.id})
         note = notes.add(reason.text if reason else None)
         if action == ReviewAction.MODIFIED:
-            detail = _authorized(item, line, det, granted)
+            detail = _authorized(item, line, det, granted, case.place_of_service)
             authorized = _authorized_detail(detail)
             if authorized:
                 exts.append(authorized)
@@ -147,16 +147,37 @@ def items(
     return out, added
 
 
+SITE_OF_CARE_ONE_TIME = "SITE_OF_CARE_ONE_TIME"
+
+
+def _one_time_site_of_care(line: LineDetermination | None, det: Determination) -> bool:
+    """An A6 that is the site-of-care one-time authorization (DOMAIN.md: a drug asked for at
+    a hospital site gets a one-time 30-day authorization there; the program asks for home or
+    office afterwards)."""
+    reason = (line.reason if line else None) or det.reason
+    return reason.code == SITE_OF_CARE_ONE_TIME
+
+
 def _authorized(
-    item: Resource, line: LineDetermination | None, det: Determination, granted: Resource | None
+    item: Resource,
+    line: LineDetermination | None,
+    det: Determination,
+    granted: Resource | None,
+    case_pos: str | None = None,
 ) -> Resource:
     """What an A6 modified approval authorizes: units, dates and site as decided."""
     quantity = dict(item.get("quantity") or {})
     if line and line.units is not None:
         units = line.units
         quantity["value"] = int(units) if float(units).is_integer() else units
-    pos = (line.place_of_service if line else None) or det.site_of_care_redirect
-    location = cc(k.CS_POS, pos) if pos else item.get("location")
+    if _one_time_site_of_care(line, det):
+        # The one-time authorization is for the site asked for (the hospital outpatient site),
+        # as the 278 (UM04) and the letter ("approved at the requested site") say; the place
+        # the program asks for afterwards is the redirect, not what this authorizes (item 13).
+        location = item.get("location") or (cc(k.CS_POS, case_pos) if case_pos else None)
+    else:
+        pos = (line.place_of_service if line else None) or det.site_of_care_redirect
+        location = cc(k.CS_POS, pos) if pos else item.get("location")
     return {
         "product": item.get("productOrService"),
         "quantity": quantity or None,
