@@ -21,6 +21,20 @@ SUITES_DIR = REPO_ROOT / "conformance"
 REFERENCE_PREFIX = "@reference/"
 
 
+class HttpRequest(BaseModel):
+    """Any request to the gateway (a FHIR route's refusals, a Subscription's life): the method,
+    the path (with `{{name}}` filled in from earlier steps' `bind`), headers, and a body from
+    a file (`body`, relative to the case) or inline JSON (`json`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    method: str = "GET"
+    path: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    json_body: Any = Field(default=None, alias="json")
+
+
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -32,20 +46,30 @@ class Step(BaseModel):
     clinical: dict[str, Any] | None = None  # POST /cases/{id}/clinical on the previous case
     decide: dict[str, Any] | None = None  # POST /cases/{id}/determination on the previous case
     worker: bool = False  # run the outbox dispatcher once, then check
+    http: HttpRequest | None = None  # any request (method, path, headers, body)
+    # In-process only: send as this seeded partner (a token of its own) instead of the
+    # operator, e.g. another system trying to change a subscription it did not create.
+    as_partner: str | None = None
+    # Values of the JSON answer, by path (entry[0].fullUrl, item[?url=x].code, parameter[*]):
+    # `pick` puts them in what is observed under the name given; `bind` keeps them for
+    # `{{name}}` in later steps' files and paths.
+    pick: dict[str, str] = Field(default_factory=dict)
+    bind: dict[str, str] = Field(default_factory=dict)
     expect: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
         actions = [self.x12, self.pas, self.inquire, self.case, self.clinical, self.decide]
+        actions.append(self.http)
         if sum(action is not None for action in actions) + int(self.worker) != 1:
             raise ValueError(
-                "a step does exactly one of x12, pas, inquire, case, clinical, decide, worker"
+                "a step does exactly one of x12, pas, inquire, case, clinical, decide, http, worker"
             )
         return self
 
     @property
     def action(self) -> str:
-        for name in ("x12", "pas", "inquire", "case", "clinical", "decide"):
+        for name in ("x12", "pas", "inquire", "case", "clinical", "decide", "http"):
             if getattr(self, name) is not None:
                 return name
         return "worker"
@@ -79,7 +103,16 @@ class ConformanceCase(BaseModel):
     def missing_inputs(self) -> list[str]:
         """Inputs that are not on this machine (reference material not beside the clone)."""
         paths = [
-            p for step in self.steps for p in (step.x12, step.pas, step.inquire, step.case) if p
+            p
+            for step in self.steps
+            for p in (
+                step.x12,
+                step.pas,
+                step.inquire,
+                step.case,
+                step.http.body if step.http else None,
+            )
+            if p
         ]
         return [p for p in paths if not self.resolve(p).is_file()]
 

@@ -114,6 +114,10 @@ def items(
             (line.period_end if line else None) or det.period_end,
         )
         reason = (line.reason if line else None) or det.reason
+        # The reason code is the line's own, as the 278's 2000F HCR03: a line decided without
+        # a reason of its own (an A1 beside an A6) carries none; an item with no line
+        # determination takes the case's (the 2000E HCR03).
+        coded = line.reason if line is not None else det.reason
         exts = [
             {"url": k.EXT_ITEM_TRACE_NUMBER, "valueIdentifier": t} for t in item["traceNumbers"]
         ]
@@ -137,12 +141,12 @@ def items(
             authorized = _authorized_detail(detail)
             if authorized:
                 exts.append(authorized)
-            added.append(_add_item(sequence, item, detail, auth, reason, issued, note))
+            added.append(_add_item(sequence, item, detail, auth, coded or reason, issued, note))
         entry: Resource = {"extension": exts} if exts else {}  # FHIR arrays are never empty
         entry["itemSequence"] = sequence
         if note:
             entry["noteNumber"] = [note]
-        entry["adjudication"] = [_review_action(action, auth, reason)]
+        entry["adjudication"] = [_review_action(action, auth, coded)]
         out.append(entry)
     return out, added
 
