@@ -690,7 +690,7 @@ async def update_subscription(subscription_id: str, request: Request) -> JSONRes
     description="No more notifications go to its endpoint. Only the system that created it "
     "may delete it (PAS spec-59): another partner's is a 403, an unknown one a 404.",
     response_class=JSONResponse,
-    responses=fhir_ok("An OperationOutcome saying it is deleted.") | fhir_errors(404),
+    responses=fhir_ok("An OperationOutcome saying it is deleted.") | fhir_errors(404, 422),
     dependencies=[
         Depends(require_scope("Subscription", "write")),
         *fhir_security("Subscription", "write"),
