@@ -79,8 +79,8 @@ def enqueue(
         else:
             from sqlalchemy.dialects.postgresql import insert
         # One multi-row statement: a determination's jobs go in together (the intake hot path).
-        statement = (
-            insert(_jobs).values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        statement = insert(_jobs).values(rows).on_conflict_do_nothing(
+            index_elements=["idempotency_key"]
         )
         return session.execute(statement).rowcount or 0
     added = 0
