@@ -112,6 +112,9 @@ def capability_statement(
                             k.PROFILE_INQUIRY_REQUEST_BUNDLE + pinned,
                             k.PROFILE_INQUIRY_RESPONSE_BUNDLE + pinned,
                         ],
+                        # GET /fhir/Bundle/{case id}: a notification's focus, the case's current
+                        # response Bundle.
+                        "interaction": [{"code": "read"}],
                     },
                     {
                         "type": "Questionnaire",

@@ -121,6 +121,9 @@ def test_metadata_declares_only_what_is_implemented(client, core):
     assert declared == ["create", "read", "update", "delete"]
     assert [o["name"] for o in subscription["operation"]] == ["status"]
     assert [o["name"] for o in resources["Claim"]["operation"]] == ["submit", "inquire"]
+    assert [i["code"] for i in resources["Bundle"]["interaction"]] == ["read"]
+    assert [i["code"] for i in resources["Questionnaire"]["interaction"]] == ["read"]
+    assert "interaction" not in resources["ClaimResponse"]  # only returned, never read alone
     # Each declared interaction answers (not 404/405) for the partner that made the resource.
     created = client.post(
         "/fhir/Subscription", content=json.dumps(subscription_resource()), headers=FHIR
