@@ -385,13 +385,24 @@ async def inquire(request: Request) -> JSONResponse:
     )
     warnings = []
     if withheld:
-        # PAS spec-49/spec-50: results withheld for access are said so, with where to ask.
+        # PAS spec-49/spec-50: results withheld for access are said so, with another way to
+        # ask (the plan's provider line, mappings/plans contact.phone).
+        shown = {id(case) for case, _ in matches}
+        phones = sorted(
+            {
+                phone
+                for stored in decided
+                if id(stored.case) not in shown
+                and (phone := _plan_phone(core, stored.determination))
+            }
+        )
+        where = f" at {' or '.join(phones)}" if phones else ""
         warnings.append(
             outcome.warning(
                 "suppressed",
                 f"{withheld} prior authorization(s) matching this inquiry are not shown to "
                 "this client; the requesting or rendering provider may call the payer's "
-                "utilization management line for their status",
+                f"utilization management line{where} for their status",
             )
         )
     if not matches:
@@ -430,6 +441,11 @@ def read_response_bundle(bundle_id: str, request: Request) -> JSONResponse:
             bundle_id=bundle_id,
         )
     )
+
+
+def _plan_phone(core: Core, determination: Any) -> str | None:
+    plan = core.ports.plans.get(determination.plan_id) if determination.plan_id else None
+    return (plan.contact or {}).get("phone") if plan is not None else None
 
 
 def _read_inquiry(body: dict[str, Any], now: datetime) -> InquiryQuery | JSONResponse:

@@ -159,7 +159,9 @@ def check_inquire(world: World, caller: str) -> None:
         assert answer["resourceType"] == "Parameters"
         [withheld] = answer["parameter"]
         assert withheld["name"] == "outcome"
-        assert withheld["resource"]["issue"][0]["code"] == "suppressed"
+        [issue] = withheld["resource"]["issue"]
+        assert (issue["severity"], issue["code"]) == ("warning", "suppressed")
+        assert "(800) 555-0100" in issue["diagnostics"]  # another way to ask: the plan's line
     assert world.case_id not in response.text
     assert "ClaimResponse" not in response.text
 
