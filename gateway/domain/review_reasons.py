@@ -11,13 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from gateway.domain.case import Reason
 from gateway.domain.yamlfiles import safe_load
 
-REVIEW_REASONS_FILE = (
-    Path(__file__).resolve().parents[2] / "mappings" / "crosswalks" / "review_reasons.yaml"
+_PACKAGE = Path(__file__).resolve().parents[1]
+# The repository's crosswalk: the checkout's mappings/, or the copy a wheel embeds (setup.py).
+REVIEW_REASONS_FILE = next(
+    (
+        path
+        for path in (
+            _PACKAGE.parent / "mappings" / "crosswalks" / "review_reasons.yaml",
+            _PACKAGE / "embedded" / "mappings" / "crosswalks" / "review_reasons.yaml",
+        )
+        if path.is_file()
+    ),
+    _PACKAGE.parent / "mappings" / "crosswalks" / "review_reasons.yaml",
 )
 # Actions the 005010X217 HCR03 note says always carry a reason.
 REASON_REQUIRED = frozenset({"A3", "A6"})
@@ -47,6 +58,14 @@ def review_reason(
     if review_action in REASON_REQUIRED:
         return crosswalk.by_action.get(review_action)
     return None
+
+
+@cache
+def review_reasons_in(mappings_dir: Path) -> ReviewReasons:
+    """The crosswalk of the mappings folder `mappings_dir` (Settings.mappings_dir), read once a
+    process; the repository's when that folder has none."""
+    path = mappings_dir / "crosswalks" / REVIEW_REASONS_FILE.name
+    return load_review_reasons(path if path.is_file() else REVIEW_REASONS_FILE)
 
 
 def load_review_reasons(path: Path = REVIEW_REASONS_FILE) -> ReviewReasons:
