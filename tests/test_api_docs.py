@@ -24,6 +24,7 @@ PUBLIC = {
     "/fhir/metadata",
     "/auth/token",
     "/.well-known/smart-configuration",
+    "/fhir/.well-known/smart-configuration",
 }
 # Routes that read a body of their own (not a pydantic model): the documentation must declare it.
 RAW_BODIES = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -216,7 +217,8 @@ def test_a_pended_case_decided_later_notifies_its_subscriber_once(client, core):
         headers={"Content-Type": "application/fhir+json"},
     )
     assert created.status_code == 201, created.text
-    assert created.json()["status"] == "active"
+    # Requested until the endpoint takes the handshake (subscriptions backport activation).
+    assert created.json()["status"] == "requested"
     pended = submit(client, load("tc-her2neg.json")).json()
     case_id = pended["entry"][0]["resource"]["identifier"][0]["value"]
     decision = {"reviewer": "dr-1", "decision": "approve", "rationale": "peer to peer done"}
@@ -233,6 +235,13 @@ def test_a_pended_case_decided_later_notifies_its_subscriber_once(client, core):
     focus = body["entry"][1]["resource"]
     assert focus["entry"][0]["resource"]["resourceType"] == "ClaimResponse"
     assert set(item_actions(focus)) == {"A1"}
+    # The focus URL resolves: GET [base]/Bundle/{id} answers the same response Bundle.
+    focus_url = body["entry"][1]["fullUrl"]
+    assert focus_url == f"{core.settings.fhir_base_url}/Bundle/{case_id}"
+    resolved = client.get(urlsplit(focus_url).path)
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["id"] == focus["id"] == case_id
+    assert set(item_actions(resolved.json())) == {"A1"}
 
 
 def test_other_organizations_subscription_hears_nothing(client, core):

@@ -100,6 +100,7 @@ def create_app(
     app.include_router(authorizations.router)
     app.include_router(eligibility.router)
     app.include_router(fhir.router)
+    fhir.install(app)  # every /fhir refusal an OperationOutcome (404, 405, 406, 415, 403)
     app.include_router(x12.router)
     app.include_router(mailbox.router)
     app.include_router(pap.router)

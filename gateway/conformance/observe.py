@@ -11,6 +11,7 @@ kinds of letters and notices its outbox holds.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -39,8 +40,45 @@ NAME_LOOPS = {
 }
 
 
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+|\*|\?[^\]=]+=[^\]]*)\]")
+
+
+def pick(value: Any, path: str) -> Any:
+    """The value at a path into a JSON answer, or None where there is none: `a.b[0].c`,
+    `[*]` for every element (a list comes back), `[?key=text]` for the first element whose key
+    (a path too: entry[?resource.resourceType=OperationOutcome]) reads `text`."""
+    current: list[Any] = [value]
+    spread = False
+    for name, index in _STEP.findall(path):
+        following: list[Any] = []
+        for node in current:
+            if name:
+                if isinstance(node, dict) and name in node:
+                    following.append(node[name])
+            elif index == "*":
+                if isinstance(node, list):
+                    following.extend(node)
+                    spread = True
+            elif index.startswith("?"):
+                key, _, text = index[1:].partition("=")
+                if isinstance(node, list):
+                    found = [item for item in node if str(pick(item, key)) == text]
+                    following.extend(found[:1])
+            elif isinstance(node, list) and int(index) < len(node):
+                following.append(node[int(index)])
+        current = following
+    if spread:
+        return current
+    return current[0] if current else None
+
+
 def observe_response(action: str, response: httpx.Response) -> dict[str, Any]:
     observed: dict[str, Any] = {"http_status": response.status_code}
+    media_type = response.headers.get("content-type", "").split(";")[0].strip()
+    if action == "http":
+        observed["content_type"] = media_type
+        if response.headers.get("allow"):
+            observed["allow"] = response.headers["allow"]
     if action == "x12":
         observed.update(observe_x12(response.content))
         case_ids = response.headers.get("X-Case-Ids", "")
@@ -53,7 +91,9 @@ def observe_response(action: str, response: httpx.Response) -> dict[str, Any]:
     except json.JSONDecodeError:
         observed["kind"] = "not-json"
         return observed
-    if action in ("pas", "inquire", "subscribe"):
+    if action in ("pas", "inquire", "subscribe") or (
+        action == "http" and isinstance(body, dict) and "resourceType" in body
+    ):
         observed.update(observe_fhir(body))
     elif isinstance(body, dict):
         observed["kind"] = "case" if "determination" in body else "error"
@@ -199,8 +239,14 @@ def observe_fhir(body: Any) -> dict[str, Any]:
         observed["subscription_status"] = body.get("status")
         return observed
     if kind == "Parameters":
-        bundles = [p.get("resource") for p in body.get("parameter", []) if p.get("resource")]
+        bundles = [
+            p.get("resource")
+            for p in body.get("parameter", [])
+            if isinstance(p.get("resource"), dict) and p["resource"].get("resourceType") == "Bundle"
+        ]
         observed["responses"] = [observe_fhir(b) for b in bundles]
+        return observed
+    if kind != "Bundle":
         return observed
     entries = body.get("entry") or []
     claim_response = entries[0].get("resource", {}) if entries else {}

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from gateway.conformance.observe import observe_case, observe_response
+from gateway.conformance.observe import observe_case, observe_response, pick
 from gateway.conformance.receiver import NotificationReceiver
 from gateway.conformance.suite import REFERENCE_PREFIX, ConformanceCase, Step, SuiteError
 from gateway.domain.outcomes import auth_number_for_id
@@ -92,9 +92,12 @@ class Target:
         worker: Callable[[], int] | None = None,
         map_dir: Path | None = None,
         receiver: NotificationReceiver | None = None,
+        token_for: Callable[[str], str] | None = None,
     ):
         self.client = client
         self.worker = worker
+        # In-process: an access token for a seeded partner (a step's `as_partner`).
+        self.token_for = token_for
         # The X12 map folder pyx12 (the oracle) runs with: the gateway's own, from its settings.
         self.map_dir = map_dir
         # Where the Subscriptions of `subscribe` steps send their notifications.
@@ -156,6 +159,7 @@ def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]
                 worker=getattr(app.state, "run_outbox_once", None),
                 map_dir=x12_map_dir(settings.mappings_dir),
                 receiver=receiver,
+                token_for=_partner_tokens(app, core),
             )
         core.engine.dispose()
 
@@ -183,9 +187,25 @@ def overlaid_mappings(base: Path, overlay: Path) -> Path:
     return _OVERLAID[key]
 
 
+def _partner_tokens(app: Any, core: Any) -> Callable[[str], str]:
+    def token_for(partner_id: str) -> str:
+        from gateway.partners.tokens import token_for_partner
+
+        return token_for_partner(core.sessions, app.state.auth_settings, partner_id)
+
+    return token_for
+
+
 def _local_operator_headers(app: Any) -> dict[str, str]:
     mint = getattr(app.state, "local_operator_token", None)
     return {"Authorization": f"Bearer {mint()}"} if mint else {}
+
+
+def fill(text: str, bound: dict[str, str]) -> str:
+    """`{{name}}` replaced by the values earlier steps bound."""
+    for name, value in bound.items():
+        text = text.replace(f"{{{{{name}}}}}", value)
+    return text
 
 
 def step_content(case: ConformanceCase, relative: str, bound: dict[str, str]) -> bytes:
@@ -207,6 +227,21 @@ def _send(
 ) -> httpx.Response:
     client = target.client
     bound = bound or {}
+    if step.http:
+        request = step.http
+        headers = dict(request.headers)
+        if step.as_partner:
+            if target.token_for is None:
+                raise SuiteError("as_partner needs the in-process gateway")
+            headers["Authorization"] = f"Bearer {target.token_for(step.as_partner)}"
+        content: bytes | None = None
+        if request.body:
+            content = step_content(case, request.body, bound)
+        elif request.json_body is not None:
+            content = fill(json.dumps(request.json_body), bound).encode()
+        return client.request(
+            request.method, fill(request.path, bound), content=content, headers=headers
+        )
     if step.x12:
         return client.post(
             "/x12/278",
@@ -278,6 +313,13 @@ def oracle_verdict(
     return "agree"
 
 
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 def run_case(case: ConformanceCase, target: Target) -> CaseResult:
     started = time.perf_counter()
     result = CaseResult(case.suite, case.name, case.description, "pass")
@@ -294,9 +336,17 @@ def run_case(case: ConformanceCase, target: Target) -> CaseResult:
                 response = _send(target, case, step, case_id, bound)
                 observed = observe_response(step.action, response)
                 case_id = observed.get("case_id") or case_id
-                if case_id and not bound:
+                if case_id and "case_id" not in bound:
                     # The first case of the scenario: the certification later steps change.
-                    bound = {"case_id": case_id, "auth_number": auth_number_for_id(case_id)}
+                    bound.update(case_id=case_id, auth_number=auth_number_for_id(case_id))
+                if step.pick or step.bind:
+                    answer = _json_or_none(response)
+                    for name, path in step.pick.items():
+                        observed[name] = pick(answer, fill(path, bound))
+                    for name, path in step.bind.items():
+                        value = pick(answer, fill(path, bound))
+                        if value is not None:
+                            bound[name] = str(value)
                 if step.x12:
                     observed["oracle"] = oracle_verdict(
                         step_content(case, step.x12, bound),
@@ -308,7 +358,7 @@ def run_case(case: ConformanceCase, target: Target) -> CaseResult:
                 observed.update(observe_case(target.client, case_id))
             if target.receiver is not None:
                 observed["notifications"] = target.receiver.observed()
-            if bound and bound["case_id"] != case_id:
+            if bound.get("case_id") and bound["case_id"] != case_id:
                 observed["original"] = observe_case(target.client, bound["case_id"])
             determinations.append(observed.get("items"))
             step_result = StepResult(label, observed)

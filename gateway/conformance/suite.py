@@ -22,7 +22,21 @@ REFERENCE_PREFIX = "@reference/"
 
 
 # What a step can do besides running the outbox worker (`worker: true`).
-ACTIONS = ("x12", "pas", "inquire", "case", "subscribe", "clinical", "decide")
+ACTIONS = ("x12", "pas", "inquire", "case", "subscribe", "clinical", "decide", "http")
+
+
+class HttpRequest(BaseModel):
+    """Any request to the gateway (a FHIR route's refusals, a Subscription's life): the method,
+    the path (with `{{name}}` filled in from earlier steps' `bind`), headers, and a body from
+    a file (`body`, relative to the case) or inline JSON (`json`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    method: str = "GET"
+    path: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    json_body: Any = Field(default=None, alias="json")
 
 
 class Step(BaseModel):
@@ -39,6 +53,15 @@ class Step(BaseModel):
     clinical: dict[str, Any] | None = None  # POST /cases/{id}/clinical on the previous case
     decide: dict[str, Any] | None = None  # POST /cases/{id}/determination on the previous case
     worker: bool = False  # run the outbox dispatcher once, then check
+    http: HttpRequest | None = None  # any request (method, path, headers, body)
+    # In-process only: send as this seeded partner (a token of its own) instead of the
+    # operator, e.g. another system trying to change a subscription it did not create.
+    as_partner: str | None = None
+    # Values of the JSON answer, by path (entry[0].fullUrl, item[?url=x].code, parameter[*]):
+    # `pick` puts them in what is observed under the name given; `bind` keeps them for
+    # `{{name}}` in later steps' files and paths.
+    pick: dict[str, str] = Field(default_factory=dict)
+    bind: dict[str, str] = Field(default_factory=dict)
     expect: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -90,7 +113,14 @@ class ConformanceCase(BaseModel):
         paths = [
             p
             for step in self.steps
-            for p in (step.x12, step.pas, step.inquire, step.case, step.subscribe)
+            for p in (
+                step.x12,
+                step.pas,
+                step.inquire,
+                step.case,
+                step.subscribe,
+                step.http.body if step.http else None,
+            )
             if p
         ]
         return [p for p in paths if not self.resolve(p).is_file()]

@@ -11,10 +11,12 @@ was authorized, in item.extension[itemAuthorizedDetail] and in an addItem; a bus
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from gateway.domain.actions import APPROVALS, ReviewAction
 from gateway.domain.case import Case, Determination, LineDetermination, Reason
+from gateway.domain.review_reasons import ReviewReasons, load_review_reasons, review_reason
 from gateway.fhir import constants as k
 from gateway.fhir.codes import review_action_display
 
@@ -52,6 +54,18 @@ class Notes:
         return len(self.notes)
 
 
+@lru_cache(maxsize=1)
+def _reasons() -> ReviewReasons:
+    return load_review_reasons()
+
+
+def reason_code(review_action: str, reason: Reason | None) -> str | None:
+    """reviewAction.reasonCode: the same X12 886 code as the 278's HCR03, from the one
+    review-reason crosswalk (mappings/crosswalks/review_reasons.yaml): always on A3 and A6, on
+    A4 when its reason has one (a hold for missing information: 0U)."""
+    return review_reason(_reasons(), review_action, reason)
+
+
 def _review_action(code: str, auth: str | None, reason: Reason | None) -> Resource:
     parts: list[Resource] = []
     if auth:
@@ -62,10 +76,9 @@ def _review_action(code: str, auth: str | None, reason: Reason | None) -> Resour
             "valueCodeableConcept": cc(k.CS_X12_306, code, review_action_display(code)),
         }
     )
-    if reason and reason.x12_reason:
-        parts.append(
-            {"url": "reasonCode", "valueCodeableConcept": cc(k.CS_X12_886, reason.x12_reason)}
-        )
+    x12_reason = reason_code(code, reason)
+    if x12_reason:
+        parts.append({"url": "reasonCode", "valueCodeableConcept": cc(k.CS_X12_886, x12_reason)})
     return {
         "extension": [{"url": k.EXT_REVIEW_ACTION, "extension": parts}],
         "category": cc(k.CS_ADJUDICATION, "submitted"),
@@ -101,6 +114,10 @@ def items(
             (line.period_end if line else None) or det.period_end,
         )
         reason = (line.reason if line else None) or det.reason
+        # The reason code is the line's own, as the 278's 2000F HCR03: a line decided without
+        # a reason of its own (an A1 beside an A6) carries none; an item with no line
+        # determination takes the case's (the 2000E HCR03).
+        coded = line.reason if line is not None else det.reason
         exts = [
             {"url": k.EXT_ITEM_TRACE_NUMBER, "valueIdentifier": t} for t in item["traceNumbers"]
         ]
@@ -120,30 +137,51 @@ def items(
             exts.append({"url": k.EXT_ADMIN_REFERENCE_NUMBER, "valueString": case.id})
         note = notes.add(reason.text if reason else None)
         if action == ReviewAction.MODIFIED:
-            detail = _authorized(item, line, det, granted)
+            detail = _authorized(item, line, det, granted, case.place_of_service)
             authorized = _authorized_detail(detail)
             if authorized:
                 exts.append(authorized)
-            added.append(_add_item(sequence, item, detail, auth, reason, issued, note))
+            added.append(_add_item(sequence, item, detail, auth, coded or reason, issued, note))
         entry: Resource = {"extension": exts} if exts else {}  # FHIR arrays are never empty
         entry["itemSequence"] = sequence
         if note:
             entry["noteNumber"] = [note]
-        entry["adjudication"] = [_review_action(action, auth, reason)]
+        entry["adjudication"] = [_review_action(action, auth, coded)]
         out.append(entry)
     return out, added
 
 
+SITE_OF_CARE_ONE_TIME = "SITE_OF_CARE_ONE_TIME"
+
+
+def _one_time_site_of_care(line: LineDetermination | None, det: Determination) -> bool:
+    """An A6 that is the site-of-care one-time authorization (DOMAIN.md: a drug asked for at
+    a hospital site gets a one-time 30-day authorization there; the program asks for home or
+    office afterwards)."""
+    reason = (line.reason if line else None) or det.reason
+    return reason.code == SITE_OF_CARE_ONE_TIME
+
+
 def _authorized(
-    item: Resource, line: LineDetermination | None, det: Determination, granted: Resource | None
+    item: Resource,
+    line: LineDetermination | None,
+    det: Determination,
+    granted: Resource | None,
+    case_pos: str | None = None,
 ) -> Resource:
     """What an A6 modified approval authorizes: units, dates and site as decided."""
     quantity = dict(item.get("quantity") or {})
     if line and line.units is not None:
         units = line.units
         quantity["value"] = int(units) if float(units).is_integer() else units
-    pos = (line.place_of_service if line else None) or det.site_of_care_redirect
-    location = cc(k.CS_POS, pos) if pos else item.get("location")
+    if _one_time_site_of_care(line, det):
+        # The one-time authorization is for the site asked for (the hospital outpatient site),
+        # as the 278 (UM04) and the letter ("approved at the requested site") say; the place
+        # the program asks for afterwards is the redirect, not what this authorizes (item 13).
+        location = item.get("location") or (cc(k.CS_POS, case_pos) if case_pos else None)
+    else:
+        pos = (line.place_of_service if line else None) or det.site_of_care_redirect
+        location = cc(k.CS_POS, pos) if pos else item.get("location")
     return {
         "product": item.get("productOrService"),
         "quantity": quantity or None,

@@ -16,6 +16,7 @@ from typing import Any
 from gateway.fhir import constants as k
 from gateway.fhir.bundle import BundleIndex, Entry, walk_references
 from gateway.fhir.elements import cancelled, ext, items
+from gateway.fhir.outcome import Issue, warning
 
 Resource = dict[str, Any]
 
@@ -103,3 +104,35 @@ def closure(index: BundleIndex, roots: list[Entry]) -> list[dict[str, Any]]:
         {"fullUrl": e.full_url, "resource": e.resource}
         for e in sorted(seen.values(), key=lambda e: e.index)
     ]
+
+
+def echo_issues(entries: list[Resource], skip: set[str]) -> list[Issue]:
+    """What is wrong with the resources a response echoes from its request (issue 14 item 17):
+    they go back as sent (Inferno compares them), so their faults are reported beside them
+    instead of passing as valid. `entries` are the response Bundle's, `skip` the fullUrls of
+    what the gateway made itself. Expressions point into the response Bundle.
+
+    us-core-16 (US Core Organization, which profile-insurer and profile-requestor build on):
+    an NPI is 10 digits; the same rule is applied to any echoed resource's NPI."""
+    issues: list[Issue] = []
+    for position, entry in enumerate(entries):
+        resource = entry.get("resource")
+        if entry.get("fullUrl") in skip or not isinstance(resource, dict):
+            continue
+        for number, identifier in enumerate(resource.get("identifier") or []):
+            if not isinstance(identifier, dict) or identifier.get("system") != k.CS_NPI:
+                continue
+            value = str(identifier.get("value") or "")
+            if len(value) == 10 and value.isdigit():
+                continue
+            rule = "us-core-16" if resource.get("resourceType") == "Organization" else "NPI"
+            name = f"{resource.get('resourceType')}/{resource.get('id')}"
+            issues.append(
+                warning(
+                    "invariant",
+                    f"{rule}: the NPI {value!r} of the echoed {name} is not 10 digits; it is "
+                    "echoed as the request sent it, not as a valid identifier",
+                    f"Bundle.entry[{position}].resource.identifier[{number}]",
+                )
+            )
+    return issues

@@ -90,7 +90,11 @@ def submit_bundle(
     )
 
     def render(stored: Case, determination: Determination) -> str:
-        return json.dumps(writer.response_bundle(stored, determination, request=body, now=now))
+        return json.dumps(
+            writer.response_bundle(
+                stored, determination, request=body, now=now, base=core.settings.fhir_base_url
+            )
+        )
 
     def submit_case(case: Case) -> SubmitResult:
         return core.submit(

@@ -40,7 +40,11 @@ class SubscriptionNotifier:
             if not subscription.matches(info, case):
                 continue
             events = reads.next_subscription_event(row.id)
-            response = writer.response_bundle(case, determination)
+            # The focus is the response Bundle at {base}/Bundle/{case id}, which
+            # GET /fhir/Bundle/{id} answers (issue 14 item 16: the focus URL resolves).
+            response = writer.response_bundle(
+                case, determination, base=self.base, bundle_id=case.id
+            )
             body = subscription.notification_bundle(
                 row.resource, response, events, base_url=self.base
             )

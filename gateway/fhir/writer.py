@@ -19,10 +19,14 @@ from typing import Any
 from gateway.domain.case import Case, Determination
 from gateway.fhir import adjudication as adj
 from gateway.fhir import constants as k
-from gateway.fhir.bundle import BundleIndex, base_of
-from gateway.fhir.echo import build_echo
+from gateway.fhir.bundle import BundleIndex
+from gateway.fhir.echo import build_echo, echo_issues
+from gateway.fhir.information import information_requests
+from gateway.fhir.outcome import Issue, operation_outcome
 
 Resource = dict[str, Any]
+# Determination.decided_by values that are no reviewer: the gateway's rules, the requester.
+NOT_REVIEWERS = frozenset({"gateway", "requester"})
 
 
 def instant(moment: datetime) -> str:
@@ -43,15 +47,12 @@ def echo_of(case: Case, request: Resource | None) -> dict[str, Any]:
     return case.submission.echo or {}
 
 
-def _new_url(echo: dict[str, Any], resource_type: str, resource_id: str) -> tuple[str, str]:
-    """fullUrl and id of a resource the gateway creates, in the request's style: urn:uuid when
-    the request used urn:uuid, else a RESTful URL on the request's base (or the gateway's)."""
-    claim_url = (echo.get("claim") or {}).get("fullUrl") or ""
+def new_url(resource_type: str, resource_id: str, base: str = k.GATEWAY_BASE) -> tuple[str, str]:
+    """fullUrl and id of a resource the gateway creates: a RESTful URL on the gateway's own base
+    (GATEWAY_FHIR_BASE_URL), never the EHR's (issue 14 item 18: a fullUrl on the requester's
+    base claims the resource lives on the requester's server)."""
     safe = re.sub(r"[^A-Za-z0-9\-.]", "-", resource_id)[:64]
-    if claim_url.startswith("urn:uuid:"):
-        new = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{resource_type}/{resource_id}"))
-        return f"urn:uuid:{new}", new
-    return f"{base_of(claim_url) or k.GATEWAY_BASE}/{resource_type}/{safe}", safe
+    return f"{base.rstrip('/')}/{resource_type}/{safe}", safe
 
 
 def _reference(full_url: str | None, identifier: Resource | None) -> Resource:
@@ -78,13 +79,14 @@ def claim_response(
     echo: dict[str, Any],
     parties: dict[str, Any] | None = None,
     profile: str = k.PROFILE_CLAIMRESPONSE,
+    base: str = k.GATEWAY_BASE,
 ) -> tuple[str, Resource]:
     """(fullUrl, ClaimResponse) for a decided case. `echo` gives the items and the Claim;
     `parties` (default: the same echo) gives the patient/insurer/requestor fullUrls to point
     at, which differ when answering an inquiry bundle about an earlier submission."""
     parties = parties or echo
     case_id = case.id or str(uuid.uuid4())
-    full_url, resource_id = _new_url(parties, "ClaimResponse", case_id)
+    full_url, resource_id = new_url("ClaimResponse", case_id, base)
     notes = adj.Notes()
     notes.add(determination.reason.text)
     issued = determination.decided_at.date()
@@ -128,6 +130,10 @@ def claim_response(
     if added:
         resource["addItem"] = added
     resource["processNote"] = notes.notes
+    asked = information_requests(case, determination, parties, base)
+    if asked:
+        # A hold names what is missing machine-readably too (issue 14 item 12).
+        resource["communicationRequest"] = [{"reference": url} for url, _ in asked]
     errors = adj.errors(determination, echo)
     if errors:
         resource["error"] = errors
@@ -154,7 +160,9 @@ def _extensions(determination: Determination, echo: dict[str, Any]) -> list[Reso
         ]
         if parts:
             out.append({"url": k.EXT_TRANSMISSION_IDS, "extension": parts})
-    human = determination.decided_by != "gateway"
+    # A person reviewed only when a reviewer decided: neither the gateway's rules nor a
+    # requester's own cancellation (decided_by "requester") is a human review (issue 14 item 16).
+    human = determination.decided_by not in NOT_REVIEWERS
     out.append(
         {
             "url": k.EXT_REVIEWER,
@@ -178,6 +186,33 @@ def _bundle(
     return out
 
 
+def _echo_report(
+    entries: list[Resource], key: str, base: str, made: int | None = None
+) -> list[Resource]:
+    """An OperationOutcome entry naming what is wrong with the echoed resources, if anything
+    (the response Bundle's entry slicing is open). `made`: how many leading entries the gateway
+    created (default: those on its own base)."""
+    created = (
+        {e["fullUrl"] for e in entries[:made]}
+        if made is not None
+        else {e["fullUrl"] for e in entries if str(e.get("fullUrl", "")).startswith(base)}
+    )
+    issues = echo_issues(entries, created)
+    if not issues:
+        return []
+    full_url, resource_id = new_url("OperationOutcome", f"{key}-echo", base)
+    return [{"fullUrl": full_url, "resource": operation_outcome(issues, resource_id)}]
+
+
+def _information_entries(
+    case: Case, determination: Determination, parties: dict[str, Any], base: str
+) -> list[Resource]:
+    return [
+        {"fullUrl": url, "resource": resource}
+        for url, resource in information_requests(case, determination, parties, base)
+    ]
+
+
 def _echoed_entries(echo: dict[str, Any], skip: set[str]) -> list[Resource]:
     entries = []
     for item in echo.get("resources") or []:
@@ -193,6 +228,8 @@ def response_bundle(
     determination: Determination,
     request: Resource | None = None,
     now: datetime | None = None,
+    base: str = k.GATEWAY_BASE,
+    bundle_id: str | None = None,
 ) -> Resource:
     """The PAS $submit response Bundle (profile-pas-response-bundle) for a decided case.
 
@@ -201,13 +238,18 @@ def response_bundle(
     """
     moment = now or datetime.now(UTC)
     echo = echo_of(case, request)
-    full_url, resource = claim_response(case, determination, echo)
+    full_url, resource = claim_response(case, determination, echo, base=base)
     entries = [{"fullUrl": full_url, "resource": resource}]
+    entries += _information_entries(case, determination, echo, base)
     entries += _echoed_entries(echo, {full_url})
     identifier = (echo.get("bundle") or {}).get("identifier")
     if not identifier:
         identifier = {"system": f"{k.GATEWAY_BASE}/sid/response", "value": str(uuid.uuid4())}
-    return _bundle(k.PROFILE_RESPONSE_BUNDLE, identifier, entries, moment)
+    entries += _echo_report(entries, case.id or resource["id"], base)
+    out = _bundle(k.PROFILE_RESPONSE_BUNDLE, identifier, entries, moment)
+    if bundle_id:
+        out["id"] = bundle_id
+    return out
 
 
 def inquiry_response_bundle(
@@ -215,6 +257,7 @@ def inquiry_response_bundle(
     matches: list[tuple[Case, Determination]],
     inquiry_request: Resource | None = None,
     now: datetime | None = None,
+    base: str = k.GATEWAY_BASE,
 ) -> Resource:
     """The $inquire response (profile-pas-inquiry-response-bundle): one ClaimResponse per
     matched case (items from that case's own submission), pointing at the patient, insurer and
@@ -232,17 +275,26 @@ def inquiry_response_bundle(
             case.submission.echo or {},
             parties=parties,
             profile=k.PROFILE_CLAIMINQUIRYRESPONSE,
+            base=base,
         )
         entries.append({"fullUrl": full_url, "resource": resource})
+        entries += _information_entries(case, determination, parties, base)
+    made = len(entries)
     entries += _echoed_entries(parties, {e["fullUrl"] for e in entries})
+    entries += _echo_report(entries, f"inquiry-{entries[0]['resource']['id']}", base, made)
     identifier = (parties.get("bundle") or {}).get("identifier")
     return _bundle(k.PROFILE_INQUIRY_RESPONSE_BUNDLE, identifier, entries, moment)
 
 
-def inquiry_parameters(*bundles: Resource) -> Resource:
+def inquiry_parameters(*bundles: Resource, outcome_issues: list[Issue] | None = None) -> Resource:
     """$inquire's output as Parameters: one `return` per Bundle (OperationDefinition
-    Claim-inquiry declares `return` 0..*, so the result is wrapped rather than bare)."""
-    return {
-        "resourceType": "Parameters",
-        "parameter": [{"name": "return", "resource": bundle} for bundle in bundles],
-    }
+    Claim-inquiry declares `return` 0..*, so the result is wrapped rather than bare; none is
+    an empty Parameters). Warnings (results withheld, PAS spec-50) travel as an `outcome`
+    OperationOutcome after them."""
+    parameters: list[Resource] = [{"name": "return", "resource": bundle} for bundle in bundles]
+    if outcome_issues:
+        parameters.append({"name": "outcome", "resource": operation_outcome(outcome_issues)})
+    out: Resource = {"resourceType": "Parameters"}
+    if parameters:
+        out["parameter"] = parameters  # FHIR arrays are never empty
+    return out

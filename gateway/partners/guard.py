@@ -44,6 +44,7 @@ PUBLIC_PATHS = frozenset(
         "/fhir/metadata",
         "/auth/token",
         "/.well-known/smart-configuration",
+        "/fhir/.well-known/smart-configuration",  # discovery at the FHIR base (SMART App Launch 2)
         "/docs",
         "/docs/oauth2-redirect",
         "/redoc",

@@ -148,8 +148,20 @@ def check_inquire(world: World, caller: str) -> None:
         assert claim_response["resourceType"] == "ClaimResponse"
         assert world.case_id in response.text
         return
-    assert response.status_code == 401 if caller == "nobody" else 404
-    assert response.json()["resourceType"] == "OperationOutcome"
+    if caller == "nobody":
+        assert response.status_code == 401
+        assert response.json()["resourceType"] == "OperationOutcome"
+    else:
+        # Claim-inquiry `return` is 0..*: nothing this caller may read is an empty answer,
+        # with the PAS spec-50 warning that results were withheld (issue 14 item 15).
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["resourceType"] == "Parameters"
+        [withheld] = answer["parameter"]
+        assert withheld["name"] == "outcome"
+        [issue] = withheld["resource"]["issue"]
+        assert (issue["severity"], issue["code"]) == ("warning", "suppressed")
+        assert "(800) 555-0100" in issue["diagnostics"]  # another way to ask: the plan's line
     assert world.case_id not in response.text
     assert "ClaimResponse" not in response.text
 
@@ -356,7 +368,8 @@ def test_an_inquiry_names_one_claim_of_the_member(world):
     assert response.status_code == 200, response.text
     assert other in response.text and world.case_id not in response.text
     unknown = _inquire(world, "owner", inquiry(world, identifier=[{"value": "REQ-NONE"}]))
-    assert unknown.status_code == 404
+    assert unknown.status_code == 200  # no match: an empty Parameters (return 0..*)
+    assert unknown.json() == {"resourceType": "Parameters"}
     assert world.case_id not in unknown.text and other not in unknown.text
 
 

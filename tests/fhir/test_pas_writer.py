@@ -253,10 +253,17 @@ def test_answer_from_the_stored_echo_matches_the_answer_from_the_request(
     assert with_request == from_echo
 
 
-def test_urn_uuid_request_gets_urn_uuid_answer(ddact_qr: dict[str, Any]) -> None:
-    bundle = response_bundle(_case(ddact_qr), approval(), ddact_qr, now=NOW)
+def test_the_claim_response_full_url_is_on_the_gateway_base(ddact_qr: dict[str, Any]) -> None:
+    # Issue 14 item 18: what the gateway creates lives on its own base, whatever the request's
+    # style (urn:uuid here, RESTful URLs on the EHR's base elsewhere).
+    base = "https://pas.payer.example/fhir"
+    bundle = response_bundle(_case(ddact_qr), approval(), ddact_qr, now=NOW, base=base)
     assert_conformant(bundle, ddact_qr)
-    assert bundle["entry"][0]["fullUrl"].startswith("urn:uuid:")
+    response = bundle["entry"][0]
+    assert response["fullUrl"] == f"{base}/ClaimResponse/PA-2026-000042"
+    assert response["resource"]["id"] == "PA-2026-000042"
+    echoed = {e["fullUrl"] for e in ddact_qr["entry"]}
+    assert all(e["fullUrl"] in echoed for e in bundle["entry"][1:])
 
 
 @needs_reference
