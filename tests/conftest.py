@@ -225,7 +225,9 @@ def core(settings: Settings, clock: Clock) -> Iterator[Core]:
 
 def make_auth_settings(**changes: object) -> AuthSettings:
     """Authentication ON, the demo partners seeded, a fixed signing key (no file under var/)."""
-    return _auth_settings(_gateway_environment(), tuple(sorted(changes.items())))
+    # A copy each: the app a test builds may complete its own (the public URL from the FHIR
+    # base, gateway/api/fhir.py), and that must not reach the next test's.
+    return _auth_settings(_gateway_environment(), tuple(sorted(changes.items()))).model_copy()
 
 
 @cache
