@@ -140,9 +140,17 @@ class CaseTransitions:
             plan = self.ports.plans[current.plan_id] if current.plan_id else None
             if plan is None:
                 raise InvalidTransition(f"case {case_id} has no plan to decide under")
+            if current.filed_appeal is not None and current.filed_appeal.outcome is None:
+                # First-level appeals are the payer's (POST /cases/{id}/appeal/decision).
+                raise InvalidTransition(
+                    f"case {case_id} is under appeal with the payer; the payer decides it"
+                )
             enrollment = self.ports.eligibility.enrollment(case.member.member_id)
             lob = enrollment.line_of_business if enrollment else ""
-            return case, apply_reviewer_decision(case, current, decision, plan, lob, at)
+            decided = apply_reviewer_decision(case, current, decision, plan, lob, at)
+            if current.reason.code == "RECONSIDERATION":  # gateway.domain.peer_to_peer
+                decided.outcome_of = "reconsideration"  # told by the outcome letters
+            return case, decided
 
         return self.transition(case_id, decision.reviewer, at, change)
 
