@@ -31,21 +31,37 @@ class Step(BaseModel):
     case: str | None = None  # path of a JSON canonical case (POST /cases)
     clinical: dict[str, Any] | None = None  # POST /cases/{id}/clinical on the previous case
     decide: dict[str, Any] | None = None  # POST /cases/{id}/determination on the previous case
-    worker: bool = False  # run the outbox dispatcher once, then check
+    worker: bool = False  # run the outbox dispatcher once (its clock tick first), then check
+    # POST a JSON body to a REST route: {path: "/cases/{{case_id}}/appeal", json: {...}}.
+    post: dict[str, Any] | None = None
+    # Move the in-process gateway's clock on: {days: 181} (timedelta's keywords).
+    advance: dict[str, float] | None = None
     expect: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
-        actions = [self.x12, self.pas, self.inquire, self.case, self.clinical, self.decide]
+        actions = [
+            self.x12,
+            self.pas,
+            self.inquire,
+            self.case,
+            self.clinical,
+            self.decide,
+            self.post,
+            self.advance,
+        ]
         if sum(action is not None for action in actions) + int(self.worker) != 1:
             raise ValueError(
-                "a step does exactly one of x12, pas, inquire, case, clinical, decide, worker"
+                "a step does exactly one of x12, pas, inquire, case, clinical, decide, post, "
+                "advance, worker"
             )
+        if self.post is not None and not str(self.post.get("path", "")).startswith("/"):
+            raise ValueError("post needs a path starting with /")
         return self
 
     @property
     def action(self) -> str:
-        for name in ("x12", "pas", "inquire", "case", "clinical", "decide"):
+        for name in ("x12", "pas", "inquire", "case", "clinical", "decide", "post", "advance"):
             if getattr(self, name) is not None:
                 return name
         return "worker"

@@ -187,6 +187,9 @@ def outbound_jobs(
         raise ValueError("outbound jobs need a stored case (case.id is empty)")
     status = determination.status
     stamp = f"{status.value}:{determination.decided_at.isoformat()}"
+    if determination.outcome_of:
+        # A second look's outcome is its own letter, even in the same instant as the first.
+        stamp += f":{determination.outcome_of}"
     snapshot = determination.model_dump(mode="json")
     if determination.expired_at is not None:
         # The approval's period is over (the worker's clock): only the payer hears of it.
