@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -365,13 +365,26 @@ def has_expired(determination: Determination, today: date) -> bool:
 
 def expired(determination: Determination, now: datetime) -> Determination:
     """The approval as it stands once its period is over: the same determination, marked."""
-    return determination.model_copy(update={"expired_at": now})
+    return determination.model_copy(update={"expired_at": now.astimezone(UTC)})
+
+
+def site_of_care_ends(determination: Determination) -> date | None:
+    """The last day of a site-of-care approval's one-time authorization: its modified lines'
+    (the drugs moved to home or office get 30 days; the rest of the regimen its whole span)."""
+    if expires_after(determination) is None or not is_site_of_care(determination):
+        return None
+    ends = [
+        line.period_end
+        for line in determination.lines
+        if line.review_action == ReviewAction.MODIFIED and line.period_end is not None
+    ]
+    return min(ends) if ends else determination.period_end
 
 
 def follow_up_on(determination: Determination, plan: PlanPolicy) -> date | None:
     """The day the payer feed carries the follow-up notice of a one-time site-of-care approval
     (DOMAIN.md: the payer follows up before it expires)."""
-    last = expires_after(determination)
-    if last is None or not is_site_of_care(determination):
+    last = site_of_care_ends(determination)
+    if last is None:
         return None
     return last - timedelta(days=plan.site_of_care.follow_up_days_before_expiry)

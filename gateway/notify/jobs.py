@@ -247,6 +247,7 @@ def site_of_care_follow_up_job(
     case: Case,
     determination: Determination,
     follow_up_on: date,
+    expires_after: date,
     primary_payer_ids: Collection[str] = (),
 ) -> JobSpec:
     """The payer feed's follow-up notice of a one-time site-of-care approval that is about to
@@ -254,8 +255,8 @@ def site_of_care_follow_up_job(
     snapshot = determination.model_dump(mode="json")
     feed = _feed_payload(case, snapshot, primary_payer_ids, event="site_of_care_follow_up")
     feed["record"]["follow_up_on"] = follow_up_on.isoformat()
-    feed["record"]["expires_after"] = snapshot.get("period_end")
-    key = f"{case.id}:payer_feed:site_of_care_follow_up:{determination.period_end}"
+    feed["record"]["expires_after"] = expires_after.isoformat()
+    key = f"{case.id}:payer_feed:site_of_care_follow_up:{expires_after.isoformat()}"
     return JobSpec("payer_feed", key, feed)
 
 

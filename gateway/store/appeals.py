@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.domain.appeals import IN_FORCE, expires_after, follow_up_on, is_site_of_care
+from gateway.domain.appeals import IN_FORCE, expires_after, follow_up_on, site_of_care_ends
 from gateway.domain.case import Case, CaseStatus, Determination
 from gateway.domain.local_dates import local_date
 from gateway.domain.policy import PlanPolicy
@@ -87,13 +87,19 @@ def _candidates(session: Session, before: datetime, follow_up_days: int) -> list
                 period_end <= horizon,
                 determination["expired_at"].as_string().is_(None),
             ),
+            # Site-of-care approvals: their one-time lines end long before the regimen's span.
+            and_(
+                CaseRow.status == CaseStatus.MODIFIED.value,
+                determination["site_of_care_redirect"].as_string().is_not(None),
+                determination["expired_at"].as_string().is_(None),
+            ),
         )
     )
     return list(session.execute(query.order_by(CaseRow.id)).scalars())
 
 
 def _follow_up_key(case_id: str, determination: Determination) -> str:
-    return f"{case_id}:payer_feed:site_of_care_follow_up:{determination.period_end}"
+    return f"{case_id}:payer_feed:site_of_care_follow_up:{site_of_care_ends(determination)}"
 
 
 def _sent(session: Session, key: str) -> bool:
@@ -125,9 +131,13 @@ def appeal_due_items(core: CaseService, before: datetime) -> list[DueItem]:
             if expires_at <= before:
                 items.append(DueItem(row.id, EXPIRY, expires_at))
             notice = follow_up_on(determination, plan)
-            if notice is not None and not _sent(session, _follow_up_key(row.id, determination)):
+            ends = site_of_care_ends(determination)
+            if notice is not None and ends is not None:
                 notice_at = _start_of(notice, plan.time_zone)
-                if notice_at <= before and before < expires_at:
+                ended_at = _start_of(ends + timedelta(days=1), plan.time_zone)
+                if notice_at <= before < ended_at and not _sent(
+                    session, _follow_up_key(row.id, determination)
+                ):
                     items.append(DueItem(row.id, SITE_OF_CARE_FOLLOW_UP, notice_at))
     return sorted(items, key=lambda item: (item.due_at, item.case_id, item.kind))
 
@@ -150,8 +160,8 @@ def send_follow_up(core: CaseService, case_id: str, now: datetime) -> bool:
         determination = Determination.model_validate(row.determination_json)
         plan = _plan(core, determination)
         notice = follow_up_on(determination, plan) if plan else None
-        last = expires_after(determination)
-        if plan is None or notice is None or last is None or not is_site_of_care(determination):
+        last = site_of_care_ends(determination)
+        if plan is None or notice is None or last is None:
             return False
         today = local_date(now, plan.time_zone)
         if today < notice or today > last:
@@ -161,7 +171,10 @@ def send_follow_up(core: CaseService, case_id: str, now: datetime) -> bool:
             return False
         case = Case.model_validate(row.case_json)
         core.enqueue(
-            session, site_of_care_follow_up_job(case, determination, notice, primary), case_id, now
+            session,
+            site_of_care_follow_up_job(case, determination, notice, last, primary),
+            case_id,
+            now,
         )
         session.execute(
             insert(CaseEventRow).values(
