@@ -322,3 +322,45 @@ def test_an_x12_appeal_past_the_window_gets_aaa_naming_the_due_date(
     text = _x12_appeal(case_id, "2", "000000303").decode().replace(f"REF*NT*{case_id}~\n", "")
     missing = _post_x12(client, text.replace("SE*43", "SE*42").encode(), clearinghouse)
     assert first(missing.content, "AAA")[3] == "MA"
+
+
+def test_a_home_health_denial_is_appealed_under_the_programs_own_numbers(
+    client, core, auth_settings
+):
+    from gateway.settings import REPO_ROOT
+
+    clearinghouse = bearer(core, auth_settings, "sample-clearinghouse")
+    held = _post_x12(
+        client,
+        (REPO_ROOT / SAMPLES_X12 / "278-home-health-without-order.x12").read_bytes(),
+        clearinghouse,
+    )
+    case_id = held.headers["X-Case-Ids"].split(",")[0]
+    assert client.get(f"/cases/{case_id}").json()["case"]["program"] == "HOME_HEALTH"
+    denied = client.post(f"/cases/{case_id}/determination", json=DENIAL)
+    assert denied.json()["status"] == "denied", denied.text
+    response = appeal(client, case_id, appellant="member")
+    assert response.status_code == 200, response.text
+    determination = response.json()["determination"]
+    # mappings/programs/home-health-dme.yaml `appeal:` (standard member: 30 days).
+    assert determination["reason"]["plan_rule"] == "home-health-dme:appeal"
+    assert determination["filed_appeal"]["due_at"] == zulu(NOW + timedelta(days=30))
+
+
+def test_a_pas_claim_update_with_certification_type_2_is_an_appeal(client):
+    from tests.fhir.test_pas_changes import case_id_of, update_of
+    from tests.test_fhir_routes import item_actions, load
+    from tests.test_fhir_routes import submit as submit_pas
+
+    original = load("tc-her2neg.json")
+    first = submit_pas(client, original)
+    case_id = case_id_of(first)
+    assert client.post(f"/cases/{case_id}/determination", json=DENIAL).status_code == 200
+    claim_id = original["entry"][0]["resource"]["identifier"][0]["value"]
+    answer = submit_pas(client, update_of(original, "AP1", claim_id, certification="2"))
+    assert answer.status_code == 200, answer.text
+    assert set(item_actions(answer.json())) == {"A4"}
+    assert case_id_of(answer) == case_id
+    case = client.get(f"/cases/{case_id}").json()
+    assert case["determination"]["reason"]["code"] == "APPEAL_RECEIVED"
+    assert case["determination"]["filed_appeal"]["appellant"] == "provider"

@@ -223,14 +223,17 @@ def forwarded(
     rules: Appeal,
     window_last_day: date,
     now: datetime,
+    program: CriteriaProgram | None = None,
 ) -> Determination:
     """The appealed case while the payer decides: pended (A4) with the payer's clock as its due
-    time; what was approved stays approved, what was not is pended (the appeal is about it)."""
+    time; what was approved stays approved, what was not is pended (the appeal is about it).
+    `program`: the criteria program whose own numbers apply (its rule is the one named)."""
     due = decision_due(now, request, rules)
     how = "expedited" if request.expedited else "standard"
+    own = program is not None and program.appeal is not None
     reason = Reason(
         code=APPEAL_RECEIVED,
-        plan_rule=plan.rule("appeal"),
+        plan_rule=program.rule("appeal") if own and program else plan.rule("appeal"),
         pathway_row=current.reason.pathway_row,
         text=(
             f"A {how} appeal by the {request.appellant.value} was received on "

@@ -54,13 +54,14 @@ def appealed(
     plan = ports.plans.get(current.plan_id or "")
     if plan is None:
         raise AppealRefused("NO_PLAN", f"case {record.id} has no plan to appeal under")
-    rules = appeal_rules(plan, program_of(case, plan, ports.programs))
+    program = program_of(case, plan, ports.programs)
+    rules = appeal_rules(plan, program)
     events = [event.as_dict() for event in tx.events(record.id)]
     refusal = appeal_refusal(current, events, rules, plan.time_zone, now)
     if refusal is not None:
         raise refusal
     last_day = window_ends(initial_determination_at(current, events), rules, plan.time_zone)
-    return case, forwarded(current, request, plan, rules, last_day, now)
+    return case, forwarded(current, request, plan, rules, last_day, now, program)
 
 
 class CaseAppeals:
