@@ -163,6 +163,8 @@ def test_the_payers_decision_overturns_with_letters_and_the_feed(
         ("member_mail", "appeal_outcome", "member"),
     } <= letters
     client.app.state.run_outbox_once()
+    jobs = client.get(f"/cases/{denied['id']}").json()["jobs"]
+    assert {j["state"] for j in jobs if j["letter"] == "appeal_outcome"} == {"delivered"}
     approved = [line for line in feed_lines(settings) if line["status"] == "approved"]
     assert approved and approved[-1]["auth_number"] == determination["auth_number"]
     # A second decision of the same appeal is refused.
@@ -193,6 +195,10 @@ def test_an_upheld_appeal_leaves_no_reconsideration_and_no_second_appeal(
     assert case["status"] == "denied"
     assert case["determination"]["reason"]["code"] == "APPEAL_UPHELD"
     assert ("fax", "appeal_outcome") in {(j["kind"], j["letter"]) for j in case["jobs"]}
+    # The letters render and go out (provider fax, member mail), nothing dead.
+    client.app.state.run_outbox_once()
+    jobs = client.get(f"/cases/{denied['id']}").json()["jobs"]
+    assert {j["state"] for j in jobs if j["letter"] == "appeal_outcome"} == {"delivered"}
     refused = reconsider(client, denied["id"])
     assert refused.status_code == 422
     assert refused.json()["code"] == "RECONSIDERATION_AFTER_APPEAL"

@@ -123,6 +123,7 @@ def test_an_approval_expires_after_its_last_day(client, core, clock, settings):
     assert [i for i in appeal_due_items(core, clock.now) if i.case_id == case["id"]] == []
 
 
+@pytest.mark.store
 def test_an_appeal_due_from_the_payer_is_a_due_item(client, core, clock):
     from tests.test_peer_to_peer import denied_case
 
