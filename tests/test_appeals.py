@@ -370,3 +370,22 @@ def test_a_pas_claim_update_with_certification_type_2_is_an_appeal(client):
     case = client.get(f"/cases/{case_id}").json()
     assert case["determination"]["reason"]["code"] == "APPEAL_RECEIVED"
     assert case["determination"]["filed_appeal"]["appellant"] == "provider"
+
+
+def test_home_health_reconsideration_stays_open_after_the_service_date_until_an_appeal(
+    client, core, auth_settings, clock
+):
+    from gateway.settings import REPO_ROOT
+
+    held = _post_x12(
+        client,
+        (REPO_ROOT / SAMPLES_X12 / "278-home-health-without-order.x12").read_bytes(),
+        bearer(core, auth_settings, "sample-clearinghouse"),
+    )
+    case_id = held.headers["X-Case-Ids"].split(",")[0]
+    assert client.post(f"/cases/{case_id}/determination", json=DENIAL).status_code == 200
+    oncology = denied_case(client)
+    clock.now = NOW + timedelta(days=60)  # past both service dates
+    assert reconsider(client, oncology["id"]).json()["code"] == "RECONSIDERATION_AFTER_SERVICE_DATE"
+    # The home health program: any time until an appeal (mappings/programs, issue 13 item 5).
+    assert reconsider(client, case_id).status_code == 200

@@ -109,6 +109,9 @@ class CriteriaProgram(BaseModel):
     # Appeals to the payer (DOMAIN.md: Clocks; issue 13 item 5): this program's own numbers,
     # else the plan's (gateway.domain.appeals).
     appeal: Appeal | None = None
+    # Reconsideration any time until an appeal (issue 13 item 5), not only until the service
+    # date as in the oncology program (gateway.domain.peer_to_peer.reconsideration_refusal).
+    reconsideration_until_appeal: bool = False
 
     def rule(self, name: str) -> str:
         return f"{self.id}:{name}"

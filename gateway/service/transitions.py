@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from gateway.domain.appeals import program_of
 from gateway.domain.case import Case, CaseStatus, Determination, StoredCase
 from gateway.domain.ports import Ports
 from gateway.domain.review import review
@@ -248,7 +249,12 @@ class CaseTransitions:
             enrollment = self.ports.eligibility.enrollment(case.member.member_id)
             lob = enrollment.line_of_business if enrollment else ""
             history = History.from_events(events, case)
-            refusal = reconsideration_refusal(case, current, plan, lob, history, now)
+            # The program's own rule (issue 13 item 5: home health / DME until an appeal).
+            program = program_of(case, plan, self.ports.programs)
+            until_appeal = program is not None and program.reconsideration_until_appeal
+            refusal = reconsideration_refusal(
+                case, current, plan, lob, history, now, until_appeal=until_appeal
+            )
             if refusal is not None:
                 raise refusal
             if facts:
