@@ -28,7 +28,9 @@ STATE_TIME_ZONES: dict[str, str] = {
         "CT DE DC FL GA IN KY ME MD MA MI NH NJ NY NC OH PA RI SC VT VA WV".split(),
         "America/New_York",
     ),
-    **dict.fromkeys("AL AR IL IA KS LA MN MS MO NE ND OK SD TN TX WI".split(), "America/Chicago"),
+    **dict.fromkeys(
+        "AL AR IL IA KS LA MN MS MO NE ND OK SD TN TX WI".split(), "America/Chicago"
+    ),
     **dict.fromkeys("CO ID MT NM UT WY".split(), "America/Denver"),
     "AZ": "America/Phoenix",  # no daylight saving time (the Navajo Nation aside)
     **dict.fromkeys("CA NV OR WA".split(), "America/Los_Angeles"),
