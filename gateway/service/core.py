@@ -438,6 +438,7 @@ class CaseService:
                     prior = self.replayed(replay_key, tx)
                     if prior is not None:
                         return prior
+                # The reference is present (checked above): the kind only words a missing one.
                 target_id = self._resolve_reference(tx, change, ChangeKind.REVISED, may_change)
                 record = locked(tx, target_id)
                 check_same_patient(change, record.case())
