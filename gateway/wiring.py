@@ -132,15 +132,19 @@ def job_planners(settings: Settings, mappings: Mappings) -> list[JobPlanner]:
 
 
 def clock_tick(core: CaseService) -> Callable[[datetime | None], Any]:
-    """What the worker's clock runs each interval: the hold clock, then PAP outreach days."""
+    """What the worker's clock runs each interval: the hold clock, then PAP outreach days, then
+    the approvals' clock (site-of-care follow-up notices, expiry; gateway.store.appeals)."""
+    from gateway.store.appeals import authorization_clock
     from gateway.store.pap_compliance import pap_compliance
 
     pap = pap_compliance(core)
+    approvals = authorization_clock(core)
 
     def tick(now: datetime | None = None) -> list[str]:
         expired = core.expire_holds(now)
         if pap is not None:
             pap.tick(now)
+        approvals(now)
         return expired
 
     return tick

@@ -73,8 +73,11 @@ def test_a_commercial_denial_is_reconsidered_with_new_information_and_overturned
     assert case["status"] == "approved"
     assert case["determination"]["auth_number"] == "ONC" + denied["id"].removeprefix("PA")
     assert "Reconsideration overturned" in case["determination"]["reason"]["text"]
+    # Told as the reconsideration's outcome (the letter kind reconsideration_outcome).
     letters = {(j["kind"], j["letter"]) for j in case["jobs"]}
-    assert {("fax", "approval"), ("member_mail", "approval")} <= letters
+    assert {("fax", "reconsideration_outcome"), ("member_mail", "reconsideration_outcome")} <= (
+        letters
+    )
 
 
 def test_the_same_on_the_second_plans_medicare_member_is_refused_with_the_reason(client, settings):

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from gateway import __version__
 from gateway.api import (
+    appeals,
     auth,
     authorizations,
     caqh,
@@ -108,6 +109,8 @@ def create_app(
     app.include_router(jobs.router)
     # Peer to peer and reconsideration (issue 12): routes, their service and error answers.
     peer_to_peer_api.install(app)
+    # Appeals to the payer and the payer's appeal decision (issue 12 item 4).
+    appeals.install(app)
     app.state.peer_to_peer = peer_to_peer_service(core, settings)
     app.state.jobs_for_case = jobs.jobs_for_case
     app.state.x12_refusal = x12_limits.guard_refusal(core)  # a 413 on /x12/ as a TA1

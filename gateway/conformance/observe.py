@@ -101,6 +101,10 @@ def observe_response(action: str, response: httpx.Response) -> dict[str, Any]:
             observed["case_id"] = body["id"]
         if body.get("error"):
             observed["error"] = body["error"]
+            # A refusal's rule and, for a late appeal, the date it was due.
+            for name in ("code", "due"):
+                if body.get(name):
+                    observed[name] = body[name]
     return observed
 
 
@@ -305,4 +309,17 @@ def observe_case(client: Any, case_id: str) -> dict[str, Any]:
         "jobs": sorted({job.get("kind") for job in jobs}),
         "letters": sorted({job.get("letter") for job in jobs if job.get("letter")}),
         "job_states": sorted({job.get("state") for job in jobs}),
+        "reason_code": (determination.get("reason") or {}).get("code"),
+        "auth_number": determination.get("auth_number"),
+        # After a determination: an appeal with the payer, an expiry, the payer feed's lines.
+        "appeal": _appeal(determination.get("filed_appeal")),
+        "expired": determination.get("expired_at") is not None,
+        "feed_events": sorted({job["feed_event"] for job in jobs if job.get("feed_event")}),
     }
+
+
+def _appeal(filed: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not filed:
+        return None
+    names = ("expedited", "appellant", "received_at", "due_at", "window_ends", "outcome")
+    return {name: filed.get(name) for name in names}

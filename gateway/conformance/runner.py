@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +94,14 @@ class Target:
         map_dir: Path | None = None,
         receiver: NotificationReceiver | None = None,
         token_for: Callable[[str], str] | None = None,
+        advance: Callable[[timedelta], datetime] | None = None,
     ):
         self.client = client
         self.worker = worker
         # In-process: an access token for a seeded partner (a step's `as_partner`).
         self.token_for = token_for
+        # Moves the clock on (in-process only: a running gateway keeps its own time).
+        self.advance = advance
         # The X12 map folder pyx12 (the oracle) runs with: the gateway's own, from its settings.
         self.map_dir = map_dir
         # Where the Subscriptions of `subscribe` steps send their notifications.
@@ -151,7 +155,8 @@ def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]
                 "dispatch_in_process": False,
             }
         )
-        core = build(settings).core
+        clock = SteppedClock(case.as_of)
+        core = build(settings, clock=clock).core
         app = create_app(settings, core=core)
         with _test_client()(app, headers=_local_operator_headers(app)) as client:
             yield Target(
@@ -160,6 +165,7 @@ def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]
                 map_dir=x12_map_dir(settings.mappings_dir),
                 receiver=receiver,
                 token_for=_partner_tokens(app, core),
+                advance=clock.advance,
             )
         core.engine.dispose()
 
@@ -194,6 +200,21 @@ def _partner_tokens(app: Any, core: Any) -> Callable[[str], str]:
         return token_for_partner(core.sessions, app.state.auth_settings, partner_id)
 
     return token_for
+
+
+class SteppedClock:
+    """The case's frozen moment, moved on only by its `advance` steps (an appeal on day 181, an
+    approval past its last day)."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, by: timedelta) -> datetime:
+        self.now = self.now + by
+        return self.now
 
 
 def _local_operator_headers(app: Any) -> dict[str, str]:
@@ -275,6 +296,13 @@ def _send(
             content=json.dumps(resource).encode(),
             headers={"Content-Type": "application/fhir+json"},
         )
+    if step.post is not None:
+        path = str(step.post["path"])
+        for name, value in bound.items():
+            path = path.replace(f"{{{{{name}}}}}", value)
+        if "{{" in path:
+            raise SuiteError(f"step post {path} needs a case from an earlier step")
+        return client.post(path, json=step.post.get("json") or {})
     if case_id is None:
         raise SuiteError(f"step {step.action} needs a case from an earlier step")
     if step.clinical is not None:
@@ -332,6 +360,10 @@ def run_case(case: ConformanceCase, target: Target) -> CaseResult:
             if step.worker:
                 delivered = target.worker() if target.worker else 0
                 observed: dict[str, Any] = {"delivered": delivered}
+            elif step.advance is not None:
+                if target.advance is None:
+                    raise SuiteError("advance steps run in-process only (the clock is the case's)")
+                observed = {"now": target.advance(timedelta(**step.advance)).isoformat()}
             else:
                 response = _send(target, case, step, case_id, bound)
                 observed = observe_response(step.action, response)

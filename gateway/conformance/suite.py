@@ -22,7 +22,18 @@ REFERENCE_PREFIX = "@reference/"
 
 
 # What a step can do besides running the outbox worker (`worker: true`).
-ACTIONS = ("x12", "pas", "inquire", "case", "subscribe", "clinical", "decide", "http")
+ACTIONS = (
+    "x12",
+    "pas",
+    "inquire",
+    "case",
+    "subscribe",
+    "clinical",
+    "decide",
+    "http",
+    "post",
+    "advance",
+)
 
 
 class HttpRequest(BaseModel):
@@ -52,7 +63,7 @@ class Step(BaseModel):
     subscribe: str | None = None
     clinical: dict[str, Any] | None = None  # POST /cases/{id}/clinical on the previous case
     decide: dict[str, Any] | None = None  # POST /cases/{id}/determination on the previous case
-    worker: bool = False  # run the outbox dispatcher once, then check
+    worker: bool = False  # run the outbox dispatcher once (its clock tick first), then check
     http: HttpRequest | None = None  # any request (method, path, headers, body)
     # In-process only: send as this seeded partner (a token of its own) instead of the
     # operator, e.g. another system trying to change a subscription it did not create.
@@ -62,6 +73,10 @@ class Step(BaseModel):
     # `{{name}}` in later steps' files and paths.
     pick: dict[str, str] = Field(default_factory=dict)
     bind: dict[str, str] = Field(default_factory=dict)
+    # POST a JSON body to a REST route: {path: "/cases/{{case_id}}/appeal", json: {...}}.
+    post: dict[str, Any] | None = None
+    # Move the in-process gateway's clock on: {days: 181} (timedelta's keywords).
+    advance: dict[str, float] | None = None
     expect: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -69,6 +84,8 @@ class Step(BaseModel):
         actions = [getattr(self, name) for name in ACTIONS]
         if sum(action is not None for action in actions) + int(self.worker) != 1:
             raise ValueError(f"a step does exactly one of {', '.join(ACTIONS)}, worker")
+        if self.post is not None and not str(self.post.get("path", "")).startswith("/"):
+            raise ValueError("post needs a path starting with /")
         return self
 
     @property

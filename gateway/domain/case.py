@@ -301,6 +301,22 @@ class LineDetermination(Model):
     place_of_service: str | None = None  # set when the approval moves the site of care
 
 
+class FiledAppeal(Model):
+    """An appeal of a determination, forwarded to the payer (issue 12 item 4: first-level
+    appeals are the payer's; gateway.domain.appeals holds the rules)."""
+
+    received_at: datetime
+    expedited: bool  # X12 UM02 1 (immediate) / 2 (standard)
+    appellant: str  # member or provider
+    due_at: datetime  # when the payer's appeal decision is due (its clock)
+    window_ends: date  # the last day the appeal could be filed
+    channel: str  # rest, x12, fhir
+    reason: str | None = None
+    appealed: dict[str, Any]  # the determination appealed, as stored
+    outcome: str | None = None  # overturned / upheld, once the payer decided
+    decided_at: datetime | None = None
+
+
 class Determination(Model):
     status: CaseStatus
     review_action: str  # X12 306 code for the whole case: A1 A2 A3 A4 A6 CT NA C
@@ -327,6 +343,12 @@ class Determination(Model):
     pathway_regimen: str | None = None
     site_of_care_redirect: str | None = None  # 11 or 12 when the approval moves the drug
     updates_follow: bool = False  # BHT06: 18 when a pended request will be updated
+    # Post-decision machinery (issue 12 items 3-5): an appeal forwarded to the payer, whose
+    # decision this is ("reconsideration" / "appeal": the outcome letters), and when an
+    # approval's period ended (the worker's clock; the feed hears of it).
+    filed_appeal: FiledAppeal | None = None
+    outcome_of: str | None = None
+    expired_at: datetime | None = None
 
     @property
     def is_final(self) -> bool:

@@ -54,11 +54,14 @@ class ChangeRefused(Exception):
     certification for this requester), CI certification information does not match the patient,
     33 input errors (the certification cannot take this change)."""
 
-    def __init__(self, aaa_code: str, text: str, fhir_code: str = "business-rule"):
+    def __init__(
+        self, aaa_code: str, text: str, fhir_code: str = "business-rule", follow_up: str = "C"
+    ):
         super().__init__(text)
         self.aaa_code = aaa_code
         self.text = text
         self.fhir_code = fhir_code
+        self.follow_up = follow_up  # AAA04: C correct and resubmit, N resubmission not allowed
 
 
 def missing_reference(kind: ChangeKind) -> ChangeRefused:

@@ -32,7 +32,7 @@ from gateway.domain.clocks import add_business_days
 from gateway.domain.local_dates import provider_local_date
 from gateway.domain.outcomes import auth_number_for, decision, due_by
 from gateway.domain.pap import PapRule
-from gateway.domain.policy import PlanPolicy, add_months
+from gateway.domain.policy import Appeal, PlanPolicy, add_months
 
 Service = Literal["dme", "home_health", "sleep"]
 PROGRAM_OF_SERVICE: dict[str, Program] = {
@@ -106,6 +106,12 @@ class CriteriaProgram(BaseModel):
     items: dict[str, Item]
     # PAP devices: the compliance rule and its outreach (gateway.domain.pap).
     pap_compliance: PapRule | None = None
+    # Appeals to the payer (DOMAIN.md: Clocks; issue 13 item 5): this program's own numbers,
+    # else the plan's (gateway.domain.appeals).
+    appeal: Appeal | None = None
+    # Reconsideration any time until an appeal (issue 13 item 5), not only until the service
+    # date as in the oncology program (gateway.domain.peer_to_peer.reconsideration_refusal).
+    reconsideration_until_appeal: bool = False
 
     def rule(self, name: str) -> str:
         return f"{self.id}:{name}"

@@ -355,8 +355,11 @@ def reconsideration_refusal(
     line_of_business: str,
     history: History,
     now: datetime,
+    until_appeal: bool = False,
 ) -> PostDecisionRefused | None:
-    """Why a reconsideration is not allowed for this case now (None when it is)."""
+    """Why a reconsideration is not allowed for this case now (None when it is).
+    `until_appeal`: the case's program takes one any time before an appeal (home health and
+    DME), so the service date does not close it."""
     if determination.status is not CaseStatus.DENIED:
         return PostDecisionRefused(
             "RECONSIDERATION_NOT_DENIED",
@@ -381,7 +384,7 @@ def reconsideration_refusal(
         )
     service_date = case.service_date
     today = local_date(now, requesting_provider_zone(case, plan.time_zone))
-    if service_date is not None and today > service_date:
+    if service_date is not None and today > service_date and not until_appeal:
         return PostDecisionRefused(
             "RECONSIDERATION_AFTER_SERVICE_DATE",
             f"reconsideration is asked on or before the planned service date "

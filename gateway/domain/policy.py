@@ -25,6 +25,9 @@ class AuthorizationSpan(BaseModel):
 class SiteOfCare(BaseModel):
     one_time_days: int
     redirect_to: list[str]
+    # DOMAIN.md: the payer follows up before a one-time site-of-care approval expires; the
+    # payer feed carries the notice this many days before the last day.
+    follow_up_days_before_expiry: int = 7
 
 
 class Retro(BaseModel):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.domain.appeals import is_appeal
 from gateway.domain.case import Case, Determination
 from gateway.domain.changes import ChangeRefused, change_kind
 from gateway.fhir import outcome, profile, reader, writer
@@ -81,7 +82,8 @@ def submit_bundle(
             "Bundle.entry[0].resource",
         )
 
-    explicit_change = change_kind(case) is not None
+    # An appeal (certificationType 1/2) names its determination in Claim.related too.
+    explicit_change = change_kind(case) is not None or is_appeal(case)
     if case.change_reference is not None and not explicit_change:
         case.certification_type = "S"  # a claim update without a type revises its prior claim
     submitter = case.submission.submitter_id or ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from gateway.domain.case import Case, CaseStatus, Determination, PendKind, Provider
@@ -66,9 +67,34 @@ def normalize_fax(raw: str | None) -> tuple[str | None, str | None]:
     return digits, None
 
 
+# The determinations a second look decides are told by that look's outcome letter.
+OUTCOME_LETTER_STATUSES = frozenset(
+    {
+        CaseStatus.APPROVED,
+        CaseStatus.MODIFIED,
+        CaseStatus.PARTIALLY_APPROVED,
+        CaseStatus.DENIED,
+    }
+)
+OUTCOME_LETTERS = {
+    "reconsideration": "reconsideration_outcome",
+    "appeal": "appeal_outcome",
+}
+
+
+def appeal_open(determination: Determination) -> bool:
+    """Pended while the payer decides an appeal (gateway.domain.appeals.forwarded)."""
+    filed = determination.filed_appeal
+    return determination.status is CaseStatus.PENDED and filed is not None and filed.outcome is None
+
+
 def letter_kind(determination: Determination) -> str | None:
     """The letter template a determination is told with, or None when no letter goes out."""
     status = determination.status
+    if determination.outcome_of in OUTCOME_LETTERS and status in OUTCOME_LETTER_STATUSES:
+        return OUTCOME_LETTERS[determination.outcome_of]
+    if appeal_open(determination):
+        return None  # the payer acknowledges the appeal it decides; the feed carries it
     if status is CaseStatus.MODIFIED and (
         determination.site_of_care_redirect or determination.pend_kind is PendKind.SITE_OF_CARE
     ):
@@ -161,7 +187,13 @@ def outbound_jobs(
         raise ValueError("outbound jobs need a stored case (case.id is empty)")
     status = determination.status
     stamp = f"{status.value}:{determination.decided_at.isoformat()}"
+    if determination.outcome_of:
+        # A second look's outcome is its own letter, even in the same instant as the first.
+        stamp += f":{determination.outcome_of}"
     snapshot = determination.model_dump(mode="json")
+    if determination.expired_at is not None:
+        # The approval's period is over (the worker's clock): only the payer hears of it.
+        return [expiry_feed_job(case, determination, primary_payer_ids)]
     kind = letter_kind(determination)
     jobs: list[JobSpec] = []
 
@@ -195,7 +227,37 @@ def outbound_jobs(
     if status in PAYER_FEED_STATUSES:
         feed = _feed_payload(case, snapshot, primary_payer_ids)
         jobs.append(JobSpec("payer_feed", key("payer_feed", "payer"), feed))
+    elif appeal_open(determination):
+        # First-level appeals are the payer's: the feed forwards it with its clock.
+        feed = _feed_payload(case, snapshot, primary_payer_ids, event="appeal")
+        jobs.append(JobSpec("payer_feed", key("payer_feed", "appeal"), feed))
     return jobs
+
+
+def expiry_feed_job(
+    case: Case, determination: Determination, primary_payer_ids: Collection[str] = ()
+) -> JobSpec:
+    """The payer feed's record that an approval ended with its period (one per period)."""
+    snapshot = determination.model_dump(mode="json")
+    feed = _feed_payload(case, snapshot, primary_payer_ids, event="expiry")
+    return JobSpec("payer_feed", f"{case.id}:payer_feed:expiry:{determination.period_end}", feed)
+
+
+def site_of_care_follow_up_job(
+    case: Case,
+    determination: Determination,
+    follow_up_on: date,
+    expires_after: date,
+    primary_payer_ids: Collection[str] = (),
+) -> JobSpec:
+    """The payer feed's follow-up notice of a one-time site-of-care approval that is about to
+    expire (DOMAIN.md: the payer follows up before it expires), one per approval period."""
+    snapshot = determination.model_dump(mode="json")
+    feed = _feed_payload(case, snapshot, primary_payer_ids, event="site_of_care_follow_up")
+    feed["record"]["follow_up_on"] = follow_up_on.isoformat()
+    feed["record"]["expires_after"] = expires_after.isoformat()
+    key = f"{case.id}:payer_feed:site_of_care_follow_up:{expires_after.isoformat()}"
+    return JobSpec("payer_feed", key, feed)
 
 
 def job_planner(settings: Settings) -> Callable[[Case, Determination, str | None], list[JobSpec]]:
@@ -243,8 +305,14 @@ def _email_jobs(
 
 
 def _feed_payload(
-    case: Case, determination: dict[str, Any], primary_payer_ids: Collection[str]
+    case: Case,
+    determination: dict[str, Any],
+    primary_payer_ids: Collection[str],
+    *,
+    event: str | None = None,
 ) -> dict[str, Any]:
+    """The payer feed's line. `event` names what else than a determination it tells: an
+    appeal forwarded to the payer, an expiry, a site-of-care follow-up notice."""
     payer_id = case.payer_id or "unknown"
     record = {
         "case_id": case.id,
@@ -272,6 +340,18 @@ def _feed_payload(
             for line in determination.get("lines", [])
         ],
     }
+    if event is not None:
+        record["event"] = event
+    if event == "appeal":
+        filed = determination["filed_appeal"]
+        record["appeal"] = {
+            name: filed[name]
+            for name in ("received_at", "expedited", "appellant", "due_at", "window_ends")
+        }
+        record["appeal"]["appealed_status"] = filed["appealed"]["status"]
+        record["appeal"]["reason"] = filed.get("reason")
+    if event == "expiry":
+        record["expired_at"] = determination["expired_at"]
     return {
         "case_id": case.id,
         "payer_id": payer_id,

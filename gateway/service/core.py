@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from gateway.domain.actions import ReviewAction
+from gateway.domain.appeals import AppealRefused, AppealRequest, is_appeal
 from gateway.domain.case import Case, CaseStatus, Determination, Program, StoredCase
 from gateway.domain.changes import (
     IN_FORCE,
@@ -45,6 +46,7 @@ from gateway.domain.ports import Ports
 from gateway.domain.programs import program_answer
 from gateway.domain.review import review
 from gateway.domain.reviewer import ReviewerDecision, cancelled
+from gateway.service.appeals import CaseAppeals, appealed
 from gateway.service.enrich import address_on_file, drug_names, program_for
 from gateway.service.errors import CaseNotFound, InvalidTransition
 from gateway.service.identity import (
@@ -145,6 +147,10 @@ class CaseService:
         self.transitions = CaseTransitions(
             store=store, ports=ports, recorder=self.recorder, clock=self.clock
         )
+        # Appeals to the payer and the end of approvals (issue 12 items 4-5).
+        self.appeals = CaseAppeals(
+            store=store, ports=ports, recorder=self.recorder, clock=self.clock
+        )
 
     # -- the database other parts of the gateway share --------------------------------------
 
@@ -223,7 +229,11 @@ class CaseService:
         or one `may_change` (the caller's isolation rule over the stored case's JSON) allows.
         """
         kind = change_kind(case)
-        if kind is not None:
+        if is_appeal(case):
+            result = self._store_appeal(
+                case, actor=actor, replay_key=replay_key, now=now, may_change=may_change
+            )
+        elif kind is not None:
             result = self._store_change(
                 case, kind, actor=actor, replay_key=replay_key, now=now, may_change=may_change
             )
@@ -406,6 +416,56 @@ class CaseService:
                 },
             )
             return SubmitResult(answered, determination, None)
+
+    def _store_appeal(
+        self,
+        change: Case,
+        *,
+        actor: str,
+        replay_key: str | None,
+        now: datetime | None,
+        may_change: Callable[[dict[str, Any]], bool] | None,
+    ) -> SubmitResult:
+        """An appeal sent as a request (X12 UM02 1/2, PAS certificationType): it names the
+        determination it appeals, which is forwarded to the payer (gateway.service.appeals);
+        refused as a ChangeRefused (the AAA in 2000E) when the rules do not take it."""
+        now = now or self.clock()
+        reference = change.change_reference
+        if reference is None or not reference.value.strip():
+            raise ChangeRefused(
+                "MA",
+                "An appeal (certification type 1 or 2) must name the determination it appeals: "
+                "REF*BB with the authorization number or REF*NT with the case reference.",
+                "required",
+            )
+        request = AppealRequest.from_certification_type(
+            change.certification_type, change.submission.channel.value
+        )
+        token = REQUESTED_BY.set(actor)
+        try:
+            with self.store.transaction() as tx:
+                if replay_key:
+                    prior = self.replayed(replay_key, tx)
+                    if prior is not None:
+                        return prior
+                # The reference is present (checked above): the kind only words a missing one.
+                target_id = self._resolve_reference(tx, change, ChangeKind.REVISED, may_change)
+                record = locked(tx, target_id)
+                check_same_patient(change, record.case())
+                try:
+                    target, determination = appealed(tx, self.ports, record, request, now)
+                except AppealRefused as exc:
+                    raise ChangeRefused(
+                        exc.aaa_code, f"Appeal refused: {exc}.", follow_up=exc.follow_up
+                    ) from exc
+                self.recorder.apply(tx, record, target, determination, actor, now)
+                answered = self._answer_as(change, target_id)
+                if replay_key:
+                    tx.remember(replay_key, [target_id], None, at=now)
+                log.info("appeal received", extra={"case_id": target_id})
+                return SubmitResult(answered, determination, None)
+        finally:
+            REQUESTED_BY.reset(token)
 
     def _new_authorization(
         self,

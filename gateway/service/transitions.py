@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from gateway.domain.appeals import program_of
 from gateway.domain.case import Case, CaseStatus, Determination, StoredCase
 from gateway.domain.ports import Ports
 from gateway.domain.review import review
@@ -140,9 +141,17 @@ class CaseTransitions:
             plan = self.ports.plans[current.plan_id] if current.plan_id else None
             if plan is None:
                 raise InvalidTransition(f"case {case_id} has no plan to decide under")
+            if current.filed_appeal is not None and current.filed_appeal.outcome is None:
+                # First-level appeals are the payer's (POST /cases/{id}/appeal/decision).
+                raise InvalidTransition(
+                    f"case {case_id} is under appeal with the payer; the payer decides it"
+                )
             enrollment = self.ports.eligibility.enrollment(case.member.member_id)
             lob = enrollment.line_of_business if enrollment else ""
-            return case, apply_reviewer_decision(case, current, decision, plan, lob, at)
+            decided = apply_reviewer_decision(case, current, decision, plan, lob, at)
+            if current.reason.code == "RECONSIDERATION":  # gateway.domain.peer_to_peer
+                decided.outcome_of = "reconsideration"  # told by the outcome letters
+            return case, decided
 
         return self.transition(case_id, decision.reviewer, at, change)
 
@@ -240,7 +249,12 @@ class CaseTransitions:
             enrollment = self.ports.eligibility.enrollment(case.member.member_id)
             lob = enrollment.line_of_business if enrollment else ""
             history = History.from_events(events, case)
-            refusal = reconsideration_refusal(case, current, plan, lob, history, now)
+            # The program's own rule (issue 13 item 5: home health / DME until an appeal).
+            program = program_of(case, plan, self.ports.programs)
+            until_appeal = program is not None and program.reconsideration_until_appeal
+            refusal = reconsideration_refusal(
+                case, current, plan, lob, history, now, until_appeal=until_appeal
+            )
             if refusal is not None:
                 raise refusal
             if facts:

@@ -101,6 +101,9 @@ class Authorization(BaseModel):
     )
     period_start: date | None = Field(default=None, description="authorized from")
     period_end: date | None = Field(default=None, description="authorized through (expiration)")
+    expired: bool = Field(
+        default=False, description="the period is over (the worker's clock marked it expired)"
+    )
     drugs: list[AuthorizedDrug] = Field(default_factory=list)
     letters: list[LetterSent] = Field(default_factory=list)
     supports: str | None = Field(
@@ -245,6 +248,7 @@ class _Views:
             approved_at=approved_at,
             period_start=period[0],
             period_end=period[1],
+            expired=determination is not None and determination.expired_at is not None,
             drugs=_drugs(case, determination),
             letters=self.letters.get(row.id, []),
             supports=_number_of(case.related_case_id),

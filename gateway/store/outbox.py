@@ -79,8 +79,8 @@ def enqueue(
         else:
             from sqlalchemy.dialects.postgresql import insert
         # One multi-row statement: a determination's jobs go in together (the intake hot path).
-        statement = insert(_jobs).values(rows).on_conflict_do_nothing(
-            index_elements=["idempotency_key"]
+        statement = (
+            insert(_jobs).values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"])
         )
         return session.execute(statement).rowcount or 0
     added = 0
@@ -271,6 +271,10 @@ def job_dict(row: OutboxJobRow) -> dict[str, Any]:
         "letter": (row.payload or {}).get("letter"),
         "recipient_role": ((row.payload or {}).get("recipient") or {}).get("role")
         or (row.payload or {}).get("role"),
+        # What a payer-feed line tells: a determination, or an appeal, an expiry, a follow-up.
+        "feed_event": (((row.payload or {}).get("record") or {}).get("event") or "determination")
+        if row.kind == "payer_feed"
+        else None,
     }
 
 

@@ -146,7 +146,9 @@ def _refused_change(now: datetime, exc: ChangeRefused) -> Determination:
         status=CaseStatus.REJECTED,
         review_action=ReviewAction.CONTACT_PAYER,
         reason=Reason(code="CHANGE_REFUSED", text=exc.text),
-        rejection=Rejection(loop="2000E", aaa_code=exc.aaa_code, follow_up="C", text=exc.text),
+        rejection=Rejection(
+            loop="2000E", aaa_code=exc.aaa_code, follow_up=exc.follow_up, text=exc.text
+        ),
         decided_at=now,
     )
 
