@@ -131,16 +131,33 @@ def job_planners(settings: Settings, mappings: Mappings) -> list[JobPlanner]:
     ]
 
 
+def due_sources(core: CaseService) -> list[Any]:
+    """Due-item sources beyond the case-state and peer-to-peer ones (gateway.store.work_list).
+    The appeals branch plugs its `appeal_due_items` in here (kinds appeal_due, expiry,
+    site_of_care_follow_up), as a `gateway.domain.due.DueSource`."""
+    return []
+
+
+def work_list(core: CaseService) -> Any:
+    """The work list over this case service: every open obligation as a due item."""
+    from gateway.store.work_list import WorkList
+
+    return WorkList(core, due_sources(core))
+
+
 def clock_tick(core: CaseService) -> Callable[[datetime | None], Any]:
-    """What the worker's clock runs each interval: the hold clock, then PAP outreach days."""
+    """What the worker's clock runs each interval: the hold clock, PAP outreach days, then the
+    escalation of overdue due items (reviews, alternatives unanswered, calls without outcome)."""
     from gateway.store.pap_compliance import pap_compliance
 
     pap = pap_compliance(core)
+    due = work_list(core)
 
     def tick(now: datetime | None = None) -> list[str]:
         expired = core.expire_holds(now)
         if pap is not None:
             pap.tick(now)
+        due.escalate(now)
         return expired
 
     return tick

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from gateway.domain.actions import ReviewAction
+from gateway.domain.alternatives import change_answer
 from gateway.domain.case import Case, CaseStatus, Determination, Program, StoredCase
 from gateway.domain.changes import (
     IN_FORCE,
@@ -45,6 +46,7 @@ from gateway.domain.ports import Ports
 from gateway.domain.programs import program_answer
 from gateway.domain.review import review
 from gateway.domain.reviewer import ReviewerDecision, cancelled
+from gateway.service.alternatives import answered as alternative_answered
 from gateway.service.enrich import address_on_file, drug_names, program_for
 from gateway.service.errors import CaseNotFound, InvalidTransition
 from gateway.service.identity import (
@@ -360,6 +362,14 @@ class CaseService:
                     determination = cancelled(target, current, now)
                     determination.auth_number = current.auth_number
                     self.recorder.apply(tx, record, target, determination, actor, now)
+            elif current.status in OPEN and (offer := change_answer(change, current)):
+                # A revision that answers a reviewer's alternative (gateway.domain.alternatives):
+                # the alternative's drugs accept it, the drugs first asked for decline it.
+                determination = alternative_answered(
+                    self.ports, offer, target, current, now, by=actor, via=f"change:{kind.value}"
+                )
+                self.recorder.apply(tx, record, target, determination, actor, now)
+                answered = self._answer_as(change, target_id)
             elif current.status in OPEN:
                 # A change of a request still under review is that request, re-reviewed.
                 revised, determination = re_reviewed(

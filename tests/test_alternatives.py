@@ -1,0 +1,134 @@
+"""Alternative recommendations through the real HTTP app (issue 12 item 2): a reviewer offers
+another pathway row for a pended case; the provider accepts it (a modified approval, A6, with an
+authorization number, letters naming the regimen approved instead) or declines it to ask for
+reconsideration of the original request (back to a reviewer). Clock frozen at tests.conftest.NOW.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import bearer, jane_doe_request
+from tests.test_peer_to_peer import MEDICARE_MEMBER, p2p_request, submit
+
+OFFER = {
+    "reviewer": "dr-avery-lin",
+    "pathway_row": "breast:her2neg-ddact",
+    "rationale": "ddAC-T is the program's preferred regimen for HER2-negative early disease",
+}
+
+
+def offer(client, case_id: str, body: dict = OFFER, **kwargs):
+    return client.post(f"/cases/{case_id}/alternative", json=body, **kwargs)
+
+
+def offered_case(client, **changes: object) -> dict:
+    case = submit(client, p2p_request(**changes))
+    assert case["status"] == "pended"
+    response = offer(client, case["id"])
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.mark.store
+def test_an_offered_alternative_accepted_is_a_modified_approval_for_it(client, core, auth_settings):
+    case = offered_case(client)
+    determination = case["determination"]
+    assert case["status"] == "pended"
+    assert determination["review_action"] == "A4"
+    assert determination["reason"]["code"] == "ALTERNATIVE_OFFERED"
+    assert determination["alternative"]["state"] == "offered"
+    assert determination["alternative"]["codes"] == ["J9000", "J9070", "J9267"]
+    # Three business days: Thanksgiving (2026-11-26) is not one.
+    assert determination["alternative"]["respond_by"].startswith("2026-11-27")
+    assert "Dose-dense AC" in determination["reason"]["text"]
+
+    practice = bearer(core, auth_settings, "sample-oncology-ehr")
+    response = client.post(f"/cases/{case['id']}/alternative/accept", headers=practice)
+    assert response.status_code == 200, response.text
+    approved = response.json()
+    determination = approved["determination"]
+    assert approved["status"] == "modified"
+    assert determination["review_action"] == "A6"
+    assert determination["auth_number"] == "ONC" + case["id"].removeprefix("PA")
+    assert determination["pathway_regimen"] == "breast:her2neg-ddact"
+    assert determination["reason"]["code"] == "ALTERNATIVE_ACCEPTED"
+    assert "instead of the requested J9171, J9070" in determination["reason"]["text"]
+    assert {line["review_action"] for line in determination["lines"]} == {"A6"}
+    assert determination["alternative"]["state"] == "accepted"
+    assert determination["period_start"] == "2026-12-01"
+    kinds = {(job["kind"], job.get("letter")) for job in approved["jobs"]}
+    assert ("fax", "approval") in kinds
+    assert any(job["kind"] == "payer_feed" for job in approved["jobs"])
+    # Answered once: a second answer finds no standing offer.
+    again = client.post(f"/cases/{case['id']}/alternative/decline", headers=practice)
+    assert again.status_code == 409
+    assert again.json()["code"] == "ALTERNATIVE_NOT_OFFERED"
+
+
+def test_a_declined_alternative_goes_back_to_a_reviewer_for_the_original(client):
+    case = offered_case(client)
+    response = client.post(
+        f"/cases/{case['id']}/alternative/decline", json={"notes": "TC: cardiac history"}
+    )
+    assert response.status_code == 200, response.text
+    reopened = response.json()
+    determination = reopened["determination"]
+    assert reopened["status"] == "pended"
+    assert determination["pend_kind"] == "clinical_review"
+    assert determination["reason"]["code"] == "ALTERNATIVE_DECLINED"
+    assert determination["pathway_regimen"] == "breast:her2neg-tc"
+    assert determination["alternative"]["state"] == "declined"
+    assert determination["due_by"].startswith("2026-11-25")  # two business days from now
+    assert "TC: cardiac history" in reopened["case"]["facts"]["notes"]
+    # The reviewer decides the original request.
+    decided = client.post(
+        f"/cases/{case['id']}/determination",
+        json={"reviewer": "dr-avery-lin", "decision": "approve"},
+    )
+    assert decided.json()["status"] == "approved"
+
+
+def test_offers_are_refused_with_the_reason(client, core, auth_settings):
+    case = submit(client, p2p_request())
+    unknown = offer(client, case["id"], {**OFFER, "pathway_row": "breast:no-such-row"})
+    assert unknown.status_code == 422
+    assert unknown.json()["code"] == "ALTERNATIVE_UNKNOWN_ROW"
+    other = offer(client, case["id"], {**OFFER, "pathway_row": "lung:nsclc-carbo-pem"})
+    assert other.status_code == 422
+    same = offer(client, case["id"], {**OFFER, "pathway_row": "breast:her2neg-tc"})
+    assert same.status_code == 422
+    assert same.json()["code"] == "ALTERNATIVE_SAME_REGIMEN"
+    # Only reviewers offer; a provider may not.
+    practice = bearer(core, auth_settings, "sample-oncology-ehr")
+    assert offer(client, case["id"], headers=practice).status_code == 403
+    # An approved case takes no offer; nor does a case without one take an answer.
+    approved = submit(client, jane_doe_request(request_id="approved"))
+    assert offer(client, approved["id"]).status_code == 409
+    assert client.post(f"/cases/{case['id']}/alternative/accept").status_code == 409
+
+
+def test_the_second_plans_medicare_denial_needs_a_specific_reason(client):
+    case = submit(client, p2p_request(member=MEDICARE_MEMBER, payer_id="SHP01"))
+    denial = {
+        "reviewer": "dr-avery-lin",
+        "decision": "deny",
+        "rationale": "Not medically necessary.",
+        "guideline": "Sample oncology pathway, breast v1",
+    }
+    refused = client.post(f"/cases/{case['id']}/determination", json=denial)
+    assert refused.status_code == 422
+    assert "CMS-0057-F" in refused.json()["detail"]
+    generic = client.post(
+        f"/cases/{case['id']}/determination", json={**denial, "reason_code": "0U"}
+    )
+    assert generic.status_code == 422
+    assert "not a specific reason" in generic.json()["detail"]
+    specific = {
+        **denial,
+        "reason_code": "0U",
+        "rationale": "TC is not supported after prior anthracycline exposure documented 2025-06.",
+    }
+    denied = client.post(f"/cases/{case['id']}/determination", json=specific)
+    assert denied.status_code == 200, denied.text
+    assert denied.json()["determination"]["reason"]["x12_reason"] == "0U"
