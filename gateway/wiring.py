@@ -11,7 +11,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -131,6 +131,10 @@ def job_planners(settings: Settings, mappings: Mappings) -> list[JobPlanner]:
     ]
 
 
+# How often the worker's clock reads the work list for overdue items.
+ESCALATION_INTERVAL = timedelta(minutes=1)
+
+
 def due_sources(core: CaseService) -> list[Any]:
     """Due-item sources beyond the case-state and peer-to-peer ones (gateway.store.work_list).
     The appeals branch plugs its `appeal_due_items` in here (kinds appeal_due, expiry,
@@ -152,12 +156,17 @@ def clock_tick(core: CaseService) -> Callable[[datetime | None], Any]:
 
     pap = pap_compliance(core)
     due = work_list(core)
+    last: list[datetime] = []  # when the work list was last read for escalations
 
     def tick(now: datetime | None = None) -> list[str]:
         expired = core.expire_holds(now)
         if pap is not None:
             pap.tick(now)
-        due.escalate(now)
+        # The dispatcher ticks every second; the work list is read once a minute at most.
+        at = now or core.clock()
+        if not last or not timedelta(0) <= at - last[0] < ESCALATION_INTERVAL:
+            last[:] = [at]
+            due.escalate(at)
         return expired
 
     return tick

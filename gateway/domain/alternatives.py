@@ -143,7 +143,7 @@ def offered(
     if due <= now:
         raise AlternativeRefused("ALTERNATIVE_PAST_TIME", "respond_by is in the past")
     requested = ", ".join(line.code for line in case.active_lines)
-    offer = {
+    offer: dict[str, Any] = {
         "state": OfferState.OFFERED.value,
         "pathway_row": body.pathway_row,
         "name": regimen.name,

@@ -100,11 +100,16 @@ def work_list_order(items: Iterable[DueItem]) -> list[DueItem]:
     return sorted(items, key=lambda item: (item.priority.rank, item.due_at, item.case_id))
 
 
+# The fact and its aliases (mappings/codes/facts.yaml) as a request may carry it.
+DISCHARGE_FACTS = ("hospital_discharge_pending", "discharge_pending", "hospital_discharge")
+
+
 def priority_of(stored: StoredCase) -> Priority:
     facts = stored.case.facts.values
-    discharge = facts.get("hospital_discharge_pending")
-    if discharge is True or str(discharge).strip().lower() in {"true", "yes", "y", "1"}:
-        return Priority.DISCHARGE_PENDING
+    for name in DISCHARGE_FACTS:
+        value = facts.get(name)
+        if value is True or str(value).strip().lower() in {"true", "yes", "y", "1"}:
+            return Priority.DISCHARGE_PENDING
     urgency = stored.determination.urgency if stored.determination else stored.case.urgency
     return Priority.EXPEDITED if urgency is Urgency.URGENT else Priority.STANDARD
 
@@ -134,51 +139,36 @@ def case_state_items(
     if determination is None or stored.case.id is None:
         return []
     zone = case_zone(stored, plan)
-    common = {
-        "case_id": stored.case.id,
-        "time_zone": zone,
-        "status": stored.status.value,
-        "program": stored.case.program.value,
-        "priority": priority_of(stored),
-    }
+    case_id, priority = stored.case.id, priority_of(stored)
+
+    def item(kind: DueKind, due_at: datetime, detail: str) -> DueItem:
+        return DueItem(
+            case_id=case_id,
+            kind=kind.value,
+            due_at=due_at,
+            time_zone=zone,
+            status=stored.status.value,
+            program=stored.case.program.value,
+            priority=priority,
+            detail=detail,
+        )
+
     items: list[DueItem] = []
     if stored.status is CaseStatus.PENDED and determination.due_by is not None:
         why = f"{determination.pend_kind.value if determination.pend_kind else 'review'}"
         clock = f" under {regulation}" if regulation else ""
-        items.append(
-            DueItem(
-                kind=DueKind.REVIEW_DUE,
-                due_at=determination.due_by,
-                detail=f"decision due ({why}){clock}",
-                **common,
-            )
-        )
+        items.append(item(DueKind.REVIEW_DUE, determination.due_by, f"decision due ({why}){clock}"))
     if stored.status is CaseStatus.HELD and determination.hold_due is not None:
         missing = ", ".join(determination.missing_facts) or "clinical information"
-        items.append(
-            DueItem(
-                kind=DueKind.HOLD_DUE,
-                due_at=determination.hold_due,
-                detail=f"information due: {missing}",
-                **common,
-            )
-        )
+        items.append(item(DueKind.HOLD_DUE, determination.hold_due, f"information due: {missing}"))
         if determination.due_by is not None:
-            items.append(
-                DueItem(
-                    kind=DueKind.REVIEW_DUE,
-                    due_at=determination.due_by,
-                    detail="decision due (hold)",
-                    **common,
-                )
-            )
+            items.append(item(DueKind.REVIEW_DUE, determination.due_by, "decision due (hold)"))
     if stored.status is CaseStatus.PENDED and alternative_due is not None:
         items.append(
-            DueItem(
-                kind=DueKind.ALTERNATIVE_RESPONSE,
-                due_at=alternative_due,
-                detail="the provider's answer to the offered alternative",
-                **common,
+            item(
+                DueKind.ALTERNATIVE_RESPONSE,
+                alternative_due,
+                "the provider's answer to the offered alternative",
             )
         )
     if (
@@ -186,15 +176,10 @@ def case_state_items(
         and determination.period_end is not None
     ):
         # Kept minimal: the appeals branch's `expiry` source owns expiry notices and status.
-        items.append(
-            DueItem(
-                kind=DueKind.APPROVAL_EXPIRY,
-                due_at=_end_of_day(determination.period_end, zone),
-                detail=f"authorization {determination.auth_number or ''} ends "
-                f"{determination.period_end.isoformat()}".replace("  ", " "),
-                **common,
-            )
-        )
+        number = f" {determination.auth_number}" if determination.auth_number else ""
+        ends = _end_of_day(determination.period_end, zone)
+        detail = f"authorization{number} ends {determination.period_end.isoformat()}"
+        items.append(item(DueKind.APPROVAL_EXPIRY, ends, detail))
     return items
 
 

@@ -52,6 +52,8 @@ OBLIGATION_STATUSES = (
 ESCALATED = frozenset(
     {DueKind.REVIEW_DUE.value, DueKind.ALTERNATIVE_RESPONSE.value, DueKind.PEER_TO_PEER.value}
 )
+# Where those are found: open cases, and denials with a call booked after them.
+ESCALATED_STATUSES = (CaseStatus.PENDED.value, CaseStatus.HELD.value, CaseStatus.DENIED.value)
 # The most cases one work list reads (the list is a reviewer's, not an export).
 SCAN_LIMIT = 5000
 
@@ -120,7 +122,7 @@ class PeerToPeerSource:
             items.append(
                 DueItem(
                     case_id=booking.case_id,
-                    kind=DueKind.PEER_TO_PEER,
+                    kind=DueKind.PEER_TO_PEER.value,
                     due_at=booking.slot_start,
                     time_zone=booking.provider_time_zone,
                     status=stored.status.value,
@@ -147,10 +149,11 @@ class WorkList:
         session: Session,
         where: ColumnElement[bool] | None,
         may_read: Callable[[CaseRow], bool] | None,
+        statuses: Sequence[str],
     ) -> list[StoredCase]:
         query = (
             select(CaseRow)
-            .where(CaseRow.status.in_(OBLIGATION_STATUSES), where if where is not None else true())
+            .where(CaseRow.status.in_(statuses), where if where is not None else true())
             .order_by(CaseRow.created_at)
             .limit(SCAN_LIMIT)
         )
@@ -164,11 +167,12 @@ class WorkList:
         where: ColumnElement[bool] | None = None,
         may_read: Callable[[CaseRow], bool] | None = None,
         limit: int = 200,
+        statuses: Sequence[str] = OBLIGATION_STATUSES,
     ) -> list[DueItem]:
         """The due items before `before` of the cases `where` / `may_read` let the reader see
         (the caller's isolation rule), in work-list order."""
         with self.core.sessions() as session:
-            cases = self._cases(session, where, may_read)
+            cases = self._cases(session, where, may_read, statuses)
         found = [item for source in self.sources for item in source(cases, before)]
         return work_list_order(found)[:limit]
 
@@ -178,7 +182,8 @@ class WorkList:
         """One escalation per overdue item of the kinds the clock acts on: an event on the case
         and a warning naming its id; the event's key keeps the next tick from repeating it."""
         at = now or self.core.clock()
-        overdue = [item for item in self.items(at, limit=SCAN_LIMIT) if item.kind in ESCALATED]
+        found = self.items(at, limit=SCAN_LIMIT, statuses=ESCALATED_STATUSES)
+        overdue = [item for item in found if item.kind in ESCALATED]
         escalated: list[str] = []
         for item in overdue:
             key = f"{item.kind}:{item.due_at.isoformat()}"
