@@ -54,8 +54,7 @@ class ReviewerDecision(BaseModel):
     period_start: date | None = None
     period_end: date | None = None
     place_of_service: str | None = None
-    # The decision reason code (X12 code list 886, HCR03 / PAS reasonCode) of a denial: where a
-    # line of business requires a specific reason on every denial (CMS-0057-F), it is required.
+    # The decision reason code of a denial (X12 code list 886: HCR03, PAS reasonCode).
     reason_code: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,3}$")
 
     @model_validator(mode="after")
@@ -85,18 +84,14 @@ _GENERIC_RATIONALES = frozenset(
 
 
 def specific_reason_problem(decision: ReviewerDecision) -> str | None:
-    """Why a denial's reason is not specific enough where the line requires one, or None."""
+    """Why a denial's reason is not specific where the line requires one (CMS-0057-F), or None:
+    the rationale must name the criterion not met, not only say that one was not met."""
     rationale = " ".join((decision.rationale or "").lower().strip(" .").split())
-    if decision.reason_code is None:
-        return (
-            "this member's line of business requires a specific reason on every denial "
-            "(CMS-0057-F): give reason_code (X12 886) and a rationale naming the criterion "
-            "not met"
-        )
     if rationale in _GENERIC_RATIONALES:
         return (
-            f"'{decision.rationale}' is not a specific reason (CMS-0057-F): name the "
-            "criterion not met and what the request lacks"
+            f"'{decision.rationale}' is not a specific reason, which this member's line of "
+            "business requires on every denial (CMS-0057-F): name the criterion not met and "
+            "what the request lacks (and reason_code, the X12 886 code, where one applies)"
         )
     return None
 

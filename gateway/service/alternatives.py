@@ -9,8 +9,9 @@ change path (gateway.service.core).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from gateway.domain.alternatives import (
     AlternativeAnswer,
@@ -24,9 +25,7 @@ from gateway.domain.alternatives import (
 from gateway.domain.case import Case, Determination, StoredCase, Urgency
 from gateway.domain.policy import PlanPolicy
 from gateway.domain.ports import Ports
-
-if TYPE_CHECKING:
-    from gateway.service.core import CaseService
+from gateway.service.transitions import Change
 
 __all__ = ["AlternativeRefused", "Alternatives", "answered"]
 
@@ -67,10 +66,19 @@ def answered(
     return declined(case, current, plan, now, by=by, via=via, due_by=due)
 
 
+class CaseTransitionsPort(Protocol):
+    """What the alternatives need of the case service (gateway.service.core.CaseService)."""
+
+    ports: Ports
+    clock: Callable[[], datetime]
+
+    def transition(self, case_id: str, actor: str, now: datetime, change: Change) -> StoredCase: ...
+
+
 class Alternatives:
     """Offer, accept and decline over a case service (`transition` and `ports`)."""
 
-    def __init__(self, core: CaseService):
+    def __init__(self, core: CaseTransitionsPort):
         self.core = core
 
     def offer(self, case_id: str, body: AlternativeOffer) -> StoredCase:
