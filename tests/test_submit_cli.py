@@ -199,8 +199,6 @@ def test_a_batch_carrying_the_same_request_twice_gives_one_case(env: Path):
     assert hcr[:half] == hcr[half:] and hcr[0][1] == "A1" and hcr[0][2]
     assert len(cases(env)) == 1
     assert {s[2] for s in segments(responses, "REF") if s[1] == "NT"} == set(cases(env))
-
-
 def test_a_bad_value_in_one_transaction_leaves_the_batch_answered(env: Path):
     """MSG values the reader cannot take (X12 syntax fine) in two transaction sets: each gets a
     278 with AAA 33 naming the value, the others are reviewed; the 999 and responses are all

@@ -239,7 +239,9 @@ def test_the_in_memory_doubles_review_without_any_file(ports: Ports):
 
     def answer(diagnosis: str, codes: list[str], _facts: dict[str, Any]) -> PathwayResult:
         answers.append((diagnosis, codes))
-        return PathwayResult(match=Match.PREFERRED, cancer_type="breast", regimen=preferred.regimen)
+        return PathwayResult(
+            match=Match.PREFERRED, cancer_type="breast", regimen=preferred.regimen
+        )
 
     doubles = Ports(
         eligibility=InMemoryEligibility({enrollment.member_id: enrollment}),

@@ -223,7 +223,9 @@ def test_gateway_submit_reads_gateway_mappings_dir(tmp_path: Path):
     """The real CLI: GATEWAY_MAPPINGS_DIR alone decides which codes the batch path accepts."""
     source = tmp_path / "payer-code.x12"
     source.write_text(with_new_service_type())
-    done, out = run_submit(source, tmp_path, GATEWAY_MAPPINGS_DIR=str(payer_mappings(tmp_path)))
+    done, out = run_submit(
+        source, tmp_path, GATEWAY_MAPPINGS_DIR=str(payer_mappings(tmp_path))
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     ack = (out / "payer-code.999").read_text()
     assert "IK5*A" in ack and "AK9*A*1*1*1" in ack, ack
