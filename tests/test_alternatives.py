@@ -9,7 +9,12 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import bearer, jane_doe_request
+from tests.fhir.test_pas_changes import case_id_of, update_of
+from tests.test_fhir_routes import item_actions, load
+from tests.test_fhir_routes import submit as submit_pas
 from tests.test_peer_to_peer import MEDICARE_MEMBER, p2p_request, submit
+from tests.x12.helpers import sample
+from tests.x12.test_changes import ORIGINAL, case_of, change, event_section, post
 
 OFFER = {
     "reviewer": "dr-avery-lin",
@@ -133,3 +138,68 @@ def test_the_second_plans_medicare_denial_needs_a_specific_reason(client):
     # A commercial member's denial may be worded as the reviewer likes (the plan's own rule).
     other = submit(client, p2p_request(request_id="commercial"))
     assert client.post(f"/cases/{other['id']}/determination", json=denial).status_code == 200
+
+
+# -- the answer through the channels ---------------------------------------------------------
+
+
+def _x12_case(client) -> str:
+    """The pended TC request sent as a 278 (the clearinghouse), and its case id."""
+    body = post(client, sample("278-tc-jane-doe.x12"))
+    assert "HCR*A4" in body
+    return client.get("/cases", params={"status": "pended"}).json()["cases"][0]["id"]
+
+
+@pytest.mark.store
+def test_an_x12_revision_naming_the_alternative_accepts_it_and_is_answered_a6(client):
+    case_id = _x12_case(client)
+    assert offer(client, case_id).status_code == 201
+    auth = "ONC" + case_id.removeprefix("PA")
+    # UM02 S naming the pended request (REF*BB), with the alternative's drugs (ddAC-T).
+    body = post(client, change(ORIGINAL, um02="S", n=41, reference=auth))
+    assert f"HCR*A6*{auth}" in body
+    assert f"REF*BB*{auth}~" in event_section(body)
+    stored = case_of(client, case_id)
+    assert stored["status"] == "modified"
+    assert stored["determination"]["alternative"]["state"] == "accepted"
+    assert stored["determination"]["alternative"]["via"] == "change:S"
+    assert stored["determination"]["pathway_regimen"] == "breast:her2neg-ddact"
+
+
+@pytest.mark.store
+def test_a_rest_acceptance_of_an_x12_case_reaches_the_submitters_mailbox(client):
+    case_id = _x12_case(client)
+    assert offer(client, case_id).status_code == 201
+    accepted = client.post(f"/cases/{case_id}/alternative/accept").json()
+    assert accepted["status"] == "modified"
+    followups = [job for job in accepted["jobs"] if job["kind"] == "x12_followup"]
+    assert len(followups) == 1  # the offer (still pended) sent none; the approval one
+
+
+def test_an_x12_revision_with_the_drugs_first_asked_for_declines_it(client):
+    case_id = _x12_case(client)
+    assert offer(client, case_id).status_code == 201
+    auth = "ONC" + case_id.removeprefix("PA")
+    body = post(client, change(sample("278-tc-jane-doe.x12"), um02="S", n=42, reference=auth))
+    assert "HCR*A4" in body
+    stored = case_of(client, case_id)
+    assert stored["status"] == "pended"
+    assert stored["determination"]["reason"]["code"] == "ALTERNATIVE_DECLINED"
+    assert stored["determination"]["pend_kind"] == "clinical_review"
+
+
+@pytest.mark.store
+def test_a_pas_claim_update_with_the_alternative_accepts_it(client):
+    tc = load("tc-her2neg.json")
+    first = submit_pas(client, tc)
+    assert set(item_actions(first.json())) == {"A4"}
+    case_id = case_id_of(first)
+    assert offer(client, case_id).status_code == 201
+    claim_id = tc["entry"][0]["resource"]["identifier"][0]["value"]
+    update = update_of(load("ddact-her2neg.json"), "ALT", claim_id, certification="S")
+    answer = submit_pas(client, update)
+    assert answer.status_code == 200, answer.text
+    assert set(item_actions(answer.json())) == {"A6"}
+    stored = case_of(client, case_id)
+    assert stored["status"] == "modified"
+    assert stored["determination"]["alternative"]["state"] == "accepted"
