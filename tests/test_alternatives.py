@@ -6,13 +6,16 @@ reconsideration of the original request (back to a reviewer). Clock frozen at te
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.conftest import bearer, jane_doe_request
 from tests.fhir.test_pas_changes import case_id_of, update_of
+from tests.notify.conftest import normalized, pdf_text
 from tests.test_fhir_routes import item_actions, load
 from tests.test_fhir_routes import submit as submit_pas
-from tests.test_peer_to_peer import MEDICARE_MEMBER, p2p_request, submit
+from tests.test_peer_to_peer import MEDICARE_MEMBER, p2p_request, spooled_faxes, submit
 from tests.x12.helpers import sample
 from tests.x12.test_changes import ORIGINAL, case_of, change, event_section, post
 
@@ -203,3 +206,24 @@ def test_a_pas_claim_update_with_the_alternative_accepts_it(client):
     stored = case_of(client, case_id)
     assert stored["status"] == "modified"
     assert stored["determination"]["alternative"]["state"] == "accepted"
+
+
+def test_the_letters_tell_the_offer_and_which_regimen_was_approved_instead(client, settings, clock):
+    case = submit(client, p2p_request())
+    clock.now += timedelta(hours=2)  # the reviewer offers later the same day
+    assert offer(client, case["id"]).status_code == 201
+    client.app.state.run_outbox_once()
+    # The peer-to-peer letter of the first answer, then the one that tells the offer.
+    pended = spooled_faxes(settings.fax_spool, f"{case['id']}:letter:ordering:pended")
+    texts = [normalized(pdf_text(pdf, settings.fax_spool)) for _, pdf in pended]
+    [offered_letter] = [text for text in texts if "An alternative regimen is offered" in text]
+    assert len(texts) == 2
+    assert "J9000, J9070, J9267" in offered_letter
+    assert "reconsideration of the original request" in offered_letter
+    client.post(f"/cases/{case['id']}/alternative/accept")
+    client.app.state.run_outbox_once()
+    [(_, pdf)] = spooled_faxes(settings.fax_spool, f"{case['id']}:letter:ordering:modified")
+    letter = normalized(pdf_text(pdf, settings.fax_spool))
+    assert "Approved instead of the regimen requested" in letter
+    assert "in place of the regimen requested (J9171, J9070)" in letter
+    assert "ONC" + case["id"].removeprefix("PA") in letter
