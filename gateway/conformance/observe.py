@@ -49,6 +49,9 @@ def observe_response(action: str, response: httpx.Response) -> dict[str, Any]:
     except json.JSONDecodeError:
         observed["kind"] = "not-json"
         return observed
+    if action == "rest" and not (isinstance(body, dict) and "determination" in body):
+        # Another route's answer as it came (the work list, a refusal with its code).
+        observed["body"] = body
     if action in ("pas", "inquire"):
         observed.update(observe_fhir(body))
     elif isinstance(body, dict):
@@ -196,6 +199,9 @@ def observe_case(client: Any, case_id: str) -> dict[str, Any]:
         "period_end": determination.get("period_end"),
         "pend_kind": determination.get("pend_kind"),
         "missing_facts": determination.get("missing_facts"),
+        "reason_code": (determination.get("reason") or {}).get("code"),
+        "pathway_regimen": determination.get("pathway_regimen"),
+        "alternative_state": (determination.get("alternative") or {}).get("state"),
         "jobs": sorted({job.get("kind") for job in jobs}),
         "letters": sorted({job.get("letter") for job in jobs if job.get("letter")}),
         "job_states": sorted({job.get("state") for job in jobs}),

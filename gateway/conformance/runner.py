@@ -190,6 +190,18 @@ def _send(
             content=step_content(case, step.case, bound),
             headers={"Content-Type": "application/json"},
         )
+    if step.rest is not None:
+        path = step.rest.path
+        values = {**bound, **({"case_id": case_id} if case_id else {})}
+        if case_id:
+            values["auth_number"] = auth_number_for_id(case_id)
+        for name, value in values.items():
+            path = path.replace(f"{{{{{name}}}}}", value)
+        if "{{" in path:
+            raise SuiteError(f"step rest {step.rest.path} needs a case from an earlier step")
+        return client.request(
+            step.rest.method, path, json=step.rest.json_body, params=step.rest.params or None
+        )
     if case_id is None:
         raise SuiteError(f"step {step.action} needs a case from an earlier step")
     if step.clinical is not None:

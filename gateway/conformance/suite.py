@@ -21,6 +21,18 @@ SUITES_DIR = REPO_ROOT / "conformance"
 REFERENCE_PREFIX = "@reference/"
 
 
+class RestCall(BaseModel):
+    """A call of any REST route (an alternative offered or answered, the work list): in `path`,
+    `{{case_id}}` is the case the earlier steps act on and `{{auth_number}}` its number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["GET", "POST", "PUT", "DELETE"] = "POST"
+    path: str = Field(pattern=r"^/")
+    json_body: dict[str, Any] | None = Field(default=None, alias="json")
+    params: dict[str, str] = Field(default_factory=dict)
+
+
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -31,21 +43,30 @@ class Step(BaseModel):
     case: str | None = None  # path of a JSON canonical case (POST /cases)
     clinical: dict[str, Any] | None = None  # POST /cases/{id}/clinical on the previous case
     decide: dict[str, Any] | None = None  # POST /cases/{id}/determination on the previous case
+    rest: RestCall | None = None  # any other REST route (observed: status, case, `body`)
     worker: bool = False  # run the outbox dispatcher once, then check
     expect: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
-        actions = [self.x12, self.pas, self.inquire, self.case, self.clinical, self.decide]
+        actions = [
+            self.x12,
+            self.pas,
+            self.inquire,
+            self.case,
+            self.clinical,
+            self.decide,
+            self.rest,
+        ]
         if sum(action is not None for action in actions) + int(self.worker) != 1:
             raise ValueError(
-                "a step does exactly one of x12, pas, inquire, case, clinical, decide, worker"
+                "a step does exactly one of x12, pas, inquire, case, clinical, decide, rest, worker"
             )
         return self
 
     @property
     def action(self) -> str:
-        for name in ("x12", "pas", "inquire", "case", "clinical", "decide"):
+        for name in ("x12", "pas", "inquire", "case", "clinical", "decide", "rest"):
             if getattr(self, name) is not None:
                 return name
         return "worker"
