@@ -152,3 +152,15 @@ def test_the_clock_escalates_an_overdue_review_once(client, core, clock, caplog)
 
 def _escalation(event: dict) -> bool:
     return bool((event.get("detail") or {}).get("escalation"))
+
+
+def test_the_work_list_filters_by_status_too(client):
+    pended = submit(client, p2p_request())
+    held = submit(
+        client,
+        jane_doe_request(request_id="held", diagnoses=[{"code": "C50.911", "primary": True}]),
+    )
+    response = client.get("/cases", params={"due_before": WEEK_AHEAD, "status": "held"})
+    assert response.status_code == 200, response.text
+    assert {item["case_id"] for item in response.json()} == {held["id"]}
+    assert pended["id"] in {item["case_id"] for item in work_list(client)}

@@ -255,15 +255,15 @@ def _work_list(
     """Due items of the cases the principal may see (the same isolation as the case list)."""
     if due_before.tzinfo is None:
         return problem(422, "invalid parameter", "due_before needs its UTC offset (ISO 8601)")
+    work_list = request.app.state.work_list
     with audited(request, "case.search", audit.READ) as entry:
-        items = request.app.state.work_list.items(
+        items = work_list.items(
             due_before,
             where=readable_filter(principal),
             may_read=lambda row: can_read(principal, row),
             limit=limit,
+            **({"statuses": (status.value,)} if status is not None else {}),
         )
-        if status is not None:
-            items = [item for item in items if item.status == status.value]
         entry.detail = {"case_ids": sorted({item.case_id for item in items})}
     return [item.view() for item in items]
 

@@ -37,6 +37,7 @@ from gateway.domain.case import (
 from gateway.domain.clocks import add_business_days
 from gateway.domain.outcomes import MODIFIED, PENDED, auth_number_for, authorization_period
 from gateway.domain.pathway import Regimen
+from gateway.domain.peer_to_peer import requesting_provider_zone, spoken_time
 from gateway.domain.policy import PlanPolicy
 from gateway.domain.reviewer import InvalidDecision
 
@@ -126,7 +127,13 @@ def offered(
             f"{body.pathway_row} is not a pathway row (mappings/pathways: cancer_type:regimen_id)",
         )
     row_type, regimen = found
-    if cancer_type is not None and row_type != cancer_type:
+    if cancer_type is None:
+        raise AlternativeRefused(
+            "ALTERNATIVE_NO_PATHWAY",
+            f"case {case.id}'s primary diagnosis is on no treatment pathway: an alternative "
+            "regimen is a pathway row",
+        )
+    if row_type != cancer_type:
         raise AlternativeRefused(
             "ALTERNATIVE_OTHER_PATHWAY",
             f"{body.pathway_row} belongs to the {row_type} pathway; case {case.id}'s primary "
@@ -164,7 +171,7 @@ def offered(
         text=f"A physician reviewer offers an alternative regimen: {regimen.name} "
         f"({', '.join(offer['codes'])}) instead of the requested {requested}: {body.rationale}. "
         f"Accept it, or ask for reconsideration of the original request, by "
-        f"{due.date().isoformat()}.",
+        f"{spoken_time(due, requesting_provider_zone(case, plan.time_zone))}.",
     )
     lines = [line.model_copy(update={"reason": reason}) for line in current.lines]
     return current.model_copy(
