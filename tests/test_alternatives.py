@@ -6,14 +6,16 @@ reconsideration of the original request (back to a reviewer). Clock frozen at te
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 
+from gateway.store.models import OutboxJobRow
 from tests.conftest import bearer, jane_doe_request
 from tests.fhir.test_pas_changes import case_id_of, update_of
 from tests.notify.conftest import normalized, pdf_text
-from tests.test_fhir_routes import item_actions, load
+from tests.test_fhir_routes import item_actions, load, subscription_resource
 from tests.test_fhir_routes import submit as submit_pas
 from tests.test_peer_to_peer import MEDICARE_MEMBER, p2p_request, spooled_faxes, submit
 from tests.x12.helpers import sample
@@ -227,3 +229,25 @@ def test_the_letters_tell_the_offer_and_which_regimen_was_approved_instead(clien
     assert "Approved instead of the regimen requested" in letter
     assert "in place of the regimen requested (J9171, J9070)" in letter
     assert "ONC" + case["id"].removeprefix("PA") in letter
+
+
+@pytest.mark.store
+def test_the_pas_subscriber_hears_of_the_acceptance_once_and_not_of_the_offer(client, core):
+    created = client.post(
+        "/fhir/Subscription",
+        content=json.dumps(subscription_resource()),
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    assert created.status_code == 201, created.text
+    case_id = case_id_of(submit_pas(client, load("tc-her2neg.json")))
+    assert offer(client, case_id).status_code == 201
+    assert client.post(f"/cases/{case_id}/alternative/accept").status_code == 200
+    with core.sessions() as session:
+        jobs = (
+            session.query(OutboxJobRow)
+            .filter(OutboxJobRow.case_id == case_id, OutboxJobRow.kind == "subscription")
+            .all()
+        )
+    [notification] = jobs
+    focus = notification.payload["body"]["entry"][1]["resource"]
+    assert set(item_actions(focus)) == {"A6"}
