@@ -169,6 +169,14 @@ def test_an_x12_revision_naming_the_alternative_accepts_it_and_is_answered_a6(cl
     assert stored["determination"]["alternative"]["state"] == "accepted"
     assert stored["determination"]["alternative"]["via"] == "change:S"
     assert stored["determination"]["pathway_regimen"] == "breast:her2neg-ddact"
+    # What is authorized is the alternative's drugs the revision names, each line A6.
+    lines = stored["determination"]["lines"]
+    assert [(line["code"], line["review_action"]) for line in lines] == [
+        ("J9000", "A6"),
+        ("J9070", "A6"),
+        ("J9267", "A6"),
+    ]
+    assert [line["code"] for line in stored["case"]["service_lines"]] == ["J9000", "J9070", "J9267"]
 
 
 @pytest.mark.store

@@ -365,10 +365,26 @@ class CaseService:
             elif current.status in OPEN and (offer := change_answer(change, current)):
                 # A revision that answers a reviewer's alternative (gateway.domain.alternatives):
                 # the alternative's drugs accept it, the drugs first asked for decline it.
-                determination = alternative_answered(
-                    self.ports, offer, target, current, now, by=actor, via=f"change:{kind.value}"
+                # The revision's content is stored, as for any revision of a pending request:
+                # an acceptance names the alternative's drugs, which are what is authorized.
+                revised = change.model_copy(
+                    deep=True,
+                    update={
+                        "id": target.id,
+                        "related_case_id": target.related_case_id,
+                        "prior_case_id": target.prior_case_id,
+                        "certification_type": target.certification_type,
+                    },
                 )
-                self.recorder.apply(tx, record, target, determination, actor, now)
+                revised.program = program_for(revised, self.ports)
+                # Completed from the payer's files as the request was (the member's address for
+                # the member letter, the drugs' names).
+                address_on_file(revised, self.ports)
+                drug_names(revised, self.ports)
+                determination = alternative_answered(
+                    self.ports, offer, revised, current, now, by=actor, via=f"change:{kind.value}"
+                )
+                self.recorder.apply(tx, record, revised, determination, actor, now)
                 answered = self._answer_as(change, target_id)
             elif current.status in OPEN:
                 # A change of a request still under review is that request, re-reviewed.
