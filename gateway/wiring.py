@@ -11,7 +11,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -131,20 +131,47 @@ def job_planners(settings: Settings, mappings: Mappings) -> list[JobPlanner]:
     ]
 
 
+# How often the worker's clock reads the work list for overdue items.
+ESCALATION_INTERVAL = timedelta(minutes=1)
+
+
+def due_sources(core: CaseService) -> list[Any]:
+    """Due-item sources beyond the case-state and peer-to-peer ones (gateway.store.work_list):
+    the payer's appeal clocks and the site-of-care follow-up notices."""
+    from gateway.store.appeals import appeal_due_source
+
+    return [appeal_due_source(core)]
+
+
+def work_list(core: CaseService) -> Any:
+    """The work list over this case service: every open obligation as a due item."""
+    from gateway.store.work_list import WorkList
+
+    return WorkList(core, due_sources(core))
+
+
 def clock_tick(core: CaseService) -> Callable[[datetime | None], Any]:
-    """What the worker's clock runs each interval: the hold clock, then PAP outreach days, then
-    the approvals' clock (site-of-care follow-up notices, expiry; gateway.store.appeals)."""
+    """What the worker's clock runs each interval: the hold clock, PAP outreach days, the
+    approvals' clock (site-of-care follow-up notices, expiry; gateway.store.appeals), then the
+    escalation of overdue due items (reviews, alternatives unanswered, calls without outcome)."""
     from gateway.store.appeals import authorization_clock
     from gateway.store.pap_compliance import pap_compliance
 
     pap = pap_compliance(core)
     approvals = authorization_clock(core)
+    due = work_list(core)
+    last: list[datetime] = []  # when the work list was last read for escalations
 
     def tick(now: datetime | None = None) -> list[str]:
         expired = core.expire_holds(now)
         if pap is not None:
             pap.tick(now)
         approvals(now)
+        # The dispatcher ticks every second; the work list is read once a minute at most.
+        at = now or core.clock()
+        if not last or not timedelta(0) <= at - last[0] < ESCALATION_INTERVAL:
+            last[:] = [at]
+            due.escalate(at)
         return expired
 
     return tick

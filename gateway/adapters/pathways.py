@@ -107,6 +107,15 @@ class PathwayEngine:
                     best = (len(key), pathway)
         return best[1] if best else None
 
+    def regimen(self, row: str) -> tuple[str, Regimen] | None:
+        cancer_type, _, regimen_id = row.partition(":")
+        for pathway in self.pathways:
+            if pathway.cancer_type == cancer_type:
+                for regimen in pathway.regimens:
+                    if regimen.id == regimen_id:
+                        return cancer_type, regimen
+        return None
+
     def clinical_facts(self, values: dict[str, Any]) -> dict[str, Any]:
         return {
             name: self.vocabulary.normalize_value(name, value)

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from gateway import __version__
+from gateway.api import alternatives as alternatives_api
 from gateway.api import (
     appeals,
     auth,
@@ -32,7 +33,7 @@ from gateway.partners.settings import AuthSettings
 from gateway.service.core import Core
 from gateway.settings import Settings, get_settings
 from gateway.store.pap_compliance import pap_compliance
-from gateway.wiring import build, clock_tick, peer_to_peer_service
+from gateway.wiring import build, clock_tick, peer_to_peer_service, work_list
 
 API_DESCRIPTION = """\
 Prior authorization for oncology: X12 278 (005010X217) and Da Vinci PAS 2.2.1 requests in,
@@ -112,6 +113,9 @@ def create_app(
     # Appeals to the payer and the payer's appeal decision (issue 12 item 4).
     appeals.install(app)
     app.state.peer_to_peer = peer_to_peer_service(core, settings)
+    # Alternative recommendations and the work list of due items (issue 12 items 2 and 6).
+    alternatives_api.install(app)
+    app.state.work_list = work_list(core)
     app.state.jobs_for_case = jobs.jobs_for_case
     app.state.x12_refusal = x12_limits.guard_refusal(core)  # a 413 on /x12/ as a TA1
     app.state.pap = pap_compliance(core)

@@ -22,6 +22,7 @@ from gateway.api.auth import (
     submitter_for,
     visible_cases,
 )
+from gateway.api.errors import problem
 from gateway.api.responses import REST_SECURITY, rest_errors
 from gateway.domain.case import (
     Attachment,
@@ -39,6 +40,7 @@ from gateway.domain.case import (
 )
 from gateway.domain.policy import normalize_icd
 from gateway.domain.reviewer import ReviewerDecision
+from gateway.partners.isolation import can_read, readable_filter
 from gateway.service.core import Core, StoredCase
 from gateway.service.identity import RequestConflict
 
@@ -197,7 +199,13 @@ def submit_case(
     summary="List cases (the reviewer work list)",
     description="Reviewers and operators see every case, a partner its own; earliest due first. "
     "`status` filters (e.g. `pended` for the work list); an unknown status is a 422 naming the "
-    "allowed values.",
+    "allowed values. With `due_before` (ISO 8601 with its UTC offset) the answer is the work "
+    "list of due items instead: a JSON list of `{case_id, kind, due_at, time_zone, status, "
+    "program, priority, detail}`, every open obligation (review due, hold due, peer-to-peer "
+    "call, an alternative's answer, an approval's end, appeals) due before that time, a "
+    "pending hospital discharge first, then expedited cases, then earliest due; `due_at` is "
+    "shown with the offset of `time_zone` (the requesting provider's). A time without its "
+    "offset is a 422.",
     responses=rest_errors(422),
     dependencies=REST_SECURITY,
 )
@@ -207,8 +215,14 @@ def list_cases(
     # list (issue 17).
     status: CaseStatus | None = Query(default=None, description="Only cases in this status."),
     limit: int = Query(default=200, ge=1, le=1000),
+    due_before: datetime | None = Query(
+        default=None,
+        description="The work list: due items before this time (ISO 8601 with its offset).",
+    ),
     principal: Principal = Depends(authenticated),
-) -> dict[str, Any]:
+) -> Any:
+    if due_before is not None:
+        return _work_list(request, principal, due_before, status, limit)
     # Reviewers and operators get the whole work list; a partner only its own cases. One audit
     # record per search, naming the ids it returned (the list shows no member data).
     with audited(request, "case.search", audit.READ) as entry:
@@ -229,6 +243,29 @@ def list_cases(
             for row in rows
         ]
     }
+
+
+def _work_list(
+    request: Request,
+    principal: Principal,
+    due_before: datetime,
+    status: CaseStatus | None,
+    limit: int,
+) -> Any:
+    """Due items of the cases the principal may see (the same isolation as the case list)."""
+    if due_before.tzinfo is None:
+        return problem(422, "invalid parameter", "due_before needs its UTC offset (ISO 8601)")
+    work_list = request.app.state.work_list
+    with audited(request, "case.search", audit.READ) as entry:
+        items = work_list.items(
+            due_before,
+            where=readable_filter(principal),
+            may_read=lambda row: can_read(principal, row),
+            limit=limit,
+            **({"statuses": (status.value,)} if status is not None else {}),
+        )
+        entry.detail = {"case_ids": sorted({item.case_id for item in items})}
+    return [item.view() for item in items]
 
 
 @router.get(

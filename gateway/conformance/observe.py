@@ -91,6 +91,14 @@ def observe_response(action: str, response: httpx.Response) -> dict[str, Any]:
     except json.JSONDecodeError:
         observed["kind"] = "not-json"
         return observed
+    fhir_answer = isinstance(body, dict) and "resourceType" in body
+    if (
+        action == "http"
+        and not fhir_answer
+        and not (isinstance(body, dict) and "determination" in body)
+    ):
+        # Another route's answer as it came (the work list, a refusal with its code).
+        observed["body"] = body
     if action in ("pas", "inquire", "subscribe") or (
         action == "http" and isinstance(body, dict) and "resourceType" in body
     ):
@@ -306,10 +314,12 @@ def observe_case(client: Any, case_id: str) -> dict[str, Any]:
         "period_end": determination.get("period_end"),
         "pend_kind": determination.get("pend_kind"),
         "missing_facts": determination.get("missing_facts"),
+        "reason_code": (determination.get("reason") or {}).get("code"),
+        "pathway_regimen": determination.get("pathway_regimen"),
+        "alternative_state": (determination.get("alternative") or {}).get("state"),
         "jobs": sorted({job.get("kind") for job in jobs}),
         "letters": sorted({job.get("letter") for job in jobs if job.get("letter")}),
         "job_states": sorted({job.get("state") for job in jobs}),
-        "reason_code": (determination.get("reason") or {}).get("code"),
         "auth_number": determination.get("auth_number"),
         # After a determination: an appeal with the payer, an expiry, the payer feed's lines.
         "appeal": _appeal(determination.get("filed_appeal")),

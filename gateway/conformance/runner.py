@@ -296,13 +296,6 @@ def _send(
             content=json.dumps(resource).encode(),
             headers={"Content-Type": "application/fhir+json"},
         )
-    if step.post is not None:
-        path = str(step.post["path"])
-        for name, value in bound.items():
-            path = path.replace(f"{{{{{name}}}}}", value)
-        if "{{" in path:
-            raise SuiteError(f"step post {path} needs a case from an earlier step")
-        return client.post(path, json=step.post.get("json") or {})
     if case_id is None:
         raise SuiteError(f"step {step.action} needs a case from an earlier step")
     if step.clinical is not None:

@@ -31,7 +31,6 @@ ACTIONS = (
     "clinical",
     "decide",
     "http",
-    "post",
     "advance",
 )
 
@@ -43,9 +42,10 @@ class HttpRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    method: str = "GET"
-    path: str
+    method: Literal["GET", "POST", "PUT", "DELETE"] = "GET"
+    path: str = Field(pattern=r"^/")
     headers: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)  # the query (?due_before=...)
     body: str | None = None
     json_body: Any = Field(default=None, alias="json")
 
@@ -73,8 +73,6 @@ class Step(BaseModel):
     # `{{name}}` in later steps' files and paths.
     pick: dict[str, str] = Field(default_factory=dict)
     bind: dict[str, str] = Field(default_factory=dict)
-    # POST a JSON body to a REST route: {path: "/cases/{{case_id}}/appeal", json: {...}}.
-    post: dict[str, Any] | None = None
     # Move the in-process gateway's clock on: {days: 181} (timedelta's keywords).
     advance: dict[str, float] | None = None
     expect: dict[str, Any] = Field(default_factory=dict)
@@ -84,8 +82,6 @@ class Step(BaseModel):
         actions = [getattr(self, name) for name in ACTIONS]
         if sum(action is not None for action in actions) + int(self.worker) != 1:
             raise ValueError(f"a step does exactly one of {', '.join(ACTIONS)}, worker")
-        if self.post is not None and not str(self.post.get("path", "")).startswith("/"):
-            raise ValueError("post needs a path starting with /")
         return self
 
     @property

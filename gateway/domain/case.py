@@ -342,6 +342,9 @@ class Determination(Model):
     plan_id: str | None = None
     pathway_regimen: str | None = None
     site_of_care_redirect: str | None = None  # 11 or 12 when the approval moves the drug
+    # A reviewer's alternative regimen for a pended case, and the provider's answer
+    # (gateway.domain.alternatives): offered, then accepted or declined.
+    alternative: dict[str, Any] | None = None
     updates_follow: bool = False  # BHT06: 18 when a pended request will be updated
     # Post-decision machinery (issue 12 items 3-5): an appeal forwarded to the payer, whose
     # decision this is ("reconsideration" / "appeal": the outcome letters), and when an

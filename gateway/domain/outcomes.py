@@ -19,7 +19,6 @@ from gateway.domain.case import (
     Rejection,
     Urgency,
 )
-from gateway.domain.clocks import add_business_days
 from gateway.domain.policy import PlanPolicy, add_months
 
 # The review actions under the short names the decision reads best with.
@@ -117,12 +116,32 @@ def effective_urgency(case: Case) -> tuple[Urgency, str | None]:
     return case.urgency, None
 
 
-def due_by(plan: PlanPolicy, received: datetime, urgency: Urgency, complete: bool) -> datetime:
-    if urgency is Urgency.URGENT:
-        return received + timedelta(hours=plan.clocks.urgent_hours)
-    days = (
-        plan.clocks.routine_target_business_days
-        if complete
-        else plan.clocks.routine_max_business_days
+def due_by(
+    plan: PlanPolicy,
+    received: datetime,
+    urgency: Urgency,
+    complete: bool,
+    line_of_business: str | None = None,
+) -> datetime:
+    return plan.review_due(
+        received,
+        expedited=urgency is Urgency.URGENT,
+        complete=complete,
+        line_of_business=line_of_business,
     )
-    return add_business_days(received, days)
+
+
+def with_line_of_business_clock(
+    determination: Determination, case: Case, plan: PlanPolicy, line_of_business: str
+) -> Determination:
+    """A pended or held determination's due time under the member's line of business (the
+    review computes the program's clock; a regulation such as CMS-0057-F may cap it)."""
+    if determination.due_by is None or plan.line_clock(line_of_business) is None:
+        return determination
+    complete = determination.status is not CaseStatus.HELD
+    received = case.submission.received_at
+    determination.due_by = min(
+        determination.due_by,
+        due_by(plan, received, determination.urgency, complete, line_of_business),
+    )
+    return determination

@@ -65,3 +65,7 @@ class PathwayPort(Protocol):
 
     def evaluate_supportive(self, supportive_class: str, facts: dict[str, Any]) -> PathwayResult:
         """Match one supportive drug (SPORT) against the supportive-care rules."""
+
+    def regimen(self, row: str) -> tuple[str, Regimen] | None:
+        """(cancer type, regimen) of a pathway row `cancer_type:regimen_id`, or None: a
+        reviewer's alternative names one (gateway.domain.alternatives)."""

@@ -6,12 +6,13 @@ data); review.py reads the fields and never asks which payer it is looking at.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from gateway.domain.clocks import add_business_days
 from gateway.domain.yamlfiles import safe_load
 
 
@@ -42,11 +43,24 @@ class Appeal(BaseModel):
     standard_provider_days: int
 
 
+class LineOfBusinessClock(BaseModel):
+    """A regulation's decision clock on one line of business, over the program's own clock
+    (the earlier of the two is due): CMS-0057-F for Medicare Advantage (DOMAIN.md)."""
+
+    regulation: str = Field(min_length=1)  # cited in the work list and the refusal
+    expedited_hours: int = Field(ge=1)
+    standard_calendar_days: int = Field(ge=1)
+    # Every denial states a specific reason (an X12 886 reason code beside the rationale).
+    specific_denial_reason: bool = False
+
+
 class Clocks(BaseModel):
     routine_target_business_days: int
     routine_max_business_days: int
     urgent_hours: int
     urgent_max_hours: int
+    # Per line of business: a regulatory ceiling on the program's clock.
+    lines_of_business: dict[str, LineOfBusinessClock] = Field(default_factory=dict)
 
 
 class Hold(BaseModel):
@@ -147,6 +161,45 @@ class PlanPolicy(BaseModel):
     def rule(self, name: str) -> str:
         """A citation for a determination's reason: which plan rule decided."""
         return f"{self.id}:{name}"
+
+    def line_clock(self, line_of_business: str | None) -> LineOfBusinessClock | None:
+        """The regulation's clock on this line of business, when one applies."""
+        return self.clocks.lines_of_business.get(line_of_business or "")
+
+    def review_due(
+        self,
+        received: datetime,
+        *,
+        expedited: bool,
+        complete: bool,
+        line_of_business: str | None = None,
+    ) -> datetime:
+        """When a decision is due: the program's clock (urgent hours; two business days after
+        complete information, five at most), capped by the line of business's regulation
+        (CMS-0057-F: 72 hours expedited, 7 calendar days standard)."""
+        if expedited:
+            due = received + timedelta(hours=self.clocks.urgent_hours)
+        else:
+            days = (
+                self.clocks.routine_target_business_days
+                if complete
+                else self.clocks.routine_max_business_days
+            )
+            due = add_business_days(received, days)
+        regulation = self.line_clock(line_of_business)
+        if regulation is not None:
+            ceiling = received + (
+                timedelta(hours=regulation.expedited_hours)
+                if expedited
+                else timedelta(days=regulation.standard_calendar_days)
+            )
+            due = min(due, ceiling)
+        return due
+
+    def specific_denial_reason(self, line_of_business: str | None) -> bool:
+        """Every denial on this line must state a specific reason (CMS-0057-F)."""
+        regulation = self.line_clock(line_of_business)
+        return regulation is not None and regulation.specific_denial_reason
 
     def reconsideration_allowed(self, line_of_business: str) -> bool:
         return line_of_business in self.reconsideration.get("lines_of_business", [])

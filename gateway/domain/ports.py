@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.domain.criteria import CriteriaProgram
 from gateway.domain.eligibility import EligibilityPort, Enrollment
-from gateway.domain.pathway import Match, PathwayPort, PathwayResult
+from gateway.domain.pathway import Match, PathwayPort, PathwayResult, Regimen
 from gateway.domain.peer_to_peer import Reviewer
 from gateway.domain.policy import CodeTables, PlanPolicy
 
@@ -81,6 +81,7 @@ class InMemoryPathways:
         default=lambda _class, _facts: PathwayResult(match=Match.NO_PATHWAY)
     )
     cancer_types: dict[str, str] = field(default_factory=dict)  # ICD-10-CM prefix -> type
+    rows: dict[str, tuple[str, Regimen]] = field(default_factory=dict)  # pathway rows by id
 
     def clinical_facts(self, values: dict[str, Any]) -> dict[str, Any]:
         return {name.strip().lower(): value for name, value in values.items()}
@@ -102,3 +103,6 @@ class InMemoryPathways:
 
     def evaluate_supportive(self, supportive_class: str, facts: dict[str, Any]) -> PathwayResult:
         return self.supportive(supportive_class, facts)
+
+    def regimen(self, row: str) -> tuple[str, Regimen] | None:
+        return self.rows.get(row)

@@ -36,6 +36,7 @@ from gateway.domain.outcomes import (
     decision,
     due_by,
     effective_urgency,
+    with_line_of_business_clock,
 )
 from gateway.domain.pathway import Match, PathwayResult
 from gateway.domain.policy import Drug, PlanPolicy
@@ -58,8 +59,16 @@ def review(case: Case, ports: Ports, now: datetime) -> Determination:
     if case.program in CRITERIA_PROGRAMS:
         program = ports.criteria_program(plan.payer_id, plan.id)
         if program is not None:
-            return review_criteria(case, program, plan, now)
-    return _review_drugs(case, ports, now, enrollment, plan)
+            return with_line_of_business_clock(
+                review_criteria(case, program, plan, now),
+                case,
+                plan,
+                enrollment.line_of_business,
+            )
+    # Clocks per line of business (issue 12 item 6): the plan answers the due time.
+    return with_line_of_business_clock(
+        _review_drugs(case, ports, now, enrollment, plan), case, plan, enrollment.line_of_business
+    )
 
 
 def _review_drugs(

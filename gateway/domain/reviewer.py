@@ -54,6 +54,8 @@ class ReviewerDecision(BaseModel):
     period_start: date | None = None
     period_end: date | None = None
     place_of_service: str | None = None
+    # The decision reason code of a denial (X12 code list 886: HCR03, PAS reasonCode).
+    reason_code: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,3}$")
 
     @model_validator(mode="after")
     def _explained(self) -> ReviewerDecision:
@@ -65,6 +67,33 @@ class ReviewerDecision(BaseModel):
         if self.period_start and self.period_end and self.period_end < self.period_start:
             raise ValueError("period_end is before period_start")
         return self
+
+
+# Rationales that say a denial happened but not why: not a specific reason (CMS-0057-F).
+_GENERIC_RATIONALES = frozenset(
+    {
+        "not medically necessary",
+        "not medically necessary as requested",
+        "medical necessity not met",
+        "does not meet criteria",
+        "does not meet medical necessity",
+        "criteria not met",
+        "denied",
+    }
+)
+
+
+def specific_reason_problem(decision: ReviewerDecision) -> str | None:
+    """Why a denial's reason is not specific where the line requires one (CMS-0057-F), or None:
+    the rationale must name the criterion not met, not only say that one was not met."""
+    rationale = " ".join((decision.rationale or "").lower().strip(" .").split())
+    if rationale in _GENERIC_RATIONALES:
+        return (
+            f"'{decision.rationale}' is not a specific reason, which this member's line of "
+            "business requires on every denial (CMS-0057-F): name the criterion not met and "
+            "what the request lacks (and reason_code, the X12 886 code, where one applies)"
+        )
+    return None
 
 
 def appeal_rights(plan: PlanPolicy, line_of_business: str, case: Case, now: datetime) -> dict:
@@ -137,6 +166,10 @@ def apply_reviewer_decision(
         raise InvalidDecision(
             f"plan {plan.id} makes no partial approvals: approve or deny the whole request"
         )
+    if (denied or partial) and plan.specific_denial_reason(line_of_business):
+        problem = specific_reason_problem(decision)
+        if problem is not None:
+            raise InvalidDecision(f"case {case.id}: {problem}")
 
     rule = plan.rule("reviewer")
     if denied:
@@ -145,6 +178,7 @@ def apply_reviewer_decision(
             plan_rule=rule,
             pathway_row=current.reason.pathway_row,
             text=f"Not medically necessary as requested: {decision.rationale}",
+            x12_reason=decision.reason_code,
         )
         return _reviewed(
             current,

@@ -143,6 +143,12 @@ def _reader_zone(recipient: Mapping[str, Any], plan: PlanPolicy | None) -> ZoneI
     return _zone(zone_of_address(address) or (plan.time_zone if plan else None))
 
 
+def _respond_by(determination: Determination) -> datetime | None:
+    """When the provider's answer to an offered alternative is due (stored as ISO 8601)."""
+    value = (determination.alternative or {}).get("respond_by")
+    return datetime.fromisoformat(value) if value else None
+
+
 def _local(value: datetime | None, zone: ZoneInfo) -> datetime | None:
     if value is None:
         return None
@@ -362,6 +368,7 @@ def letter_context(
         "zone": getattr(zone, "key", DEFAULT_ZONE),
         "hold_due": _local(determination.hold_due, zone),
         "due_by": _local(determination.due_by, zone),
+        "alternative_respond_by": _local(_respond_by(determination), zone),
         "member": {
             "name": _person(
                 " ".join(p for p in (member.first_name, member.middle_name, member.last_name) if p)

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from gateway.domain.actions import ReviewAction
+from gateway.domain.alternatives import change_answer
 from gateway.domain.appeals import AppealRefused, AppealRequest, is_appeal
 from gateway.domain.case import Case, CaseStatus, Determination, Program, StoredCase
 from gateway.domain.changes import (
@@ -46,6 +47,7 @@ from gateway.domain.ports import Ports
 from gateway.domain.programs import program_answer
 from gateway.domain.review import review
 from gateway.domain.reviewer import ReviewerDecision, cancelled
+from gateway.service.alternatives import answered as alternative_answered
 from gateway.service.appeals import CaseAppeals, appealed
 from gateway.service.enrich import address_on_file, drug_names, program_for
 from gateway.service.errors import CaseNotFound, InvalidTransition
@@ -380,6 +382,30 @@ class CaseService:
                     determination = cancelled(target, current, now)
                     determination.auth_number = current.auth_number
                     self.recorder.apply(tx, record, target, determination, actor, now)
+            elif current.status in OPEN and (offer := change_answer(change, current)):
+                # A revision that answers a reviewer's alternative (gateway.domain.alternatives):
+                # the alternative's drugs accept it, the drugs first asked for decline it.
+                # The revision's content is stored, as for any revision of a pending request:
+                # an acceptance names the alternative's drugs, which are what is authorized.
+                revised = change.model_copy(
+                    deep=True,
+                    update={
+                        "id": target.id,
+                        "related_case_id": target.related_case_id,
+                        "prior_case_id": target.prior_case_id,
+                        "certification_type": target.certification_type,
+                    },
+                )
+                revised.program = program_for(revised, self.ports)
+                # Completed from the payer's files as the request was (the member's address for
+                # the member letter, the drugs' names).
+                address_on_file(revised, self.ports)
+                drug_names(revised, self.ports)
+                determination = alternative_answered(
+                    self.ports, offer, revised, current, now, by=actor, via=f"change:{kind.value}"
+                )
+                self.recorder.apply(tx, record, revised, determination, actor, now)
+                answered = self._answer_as(change, target_id)
             elif current.status in OPEN:
                 # A change of a request still under review is that request, re-reviewed.
                 revised, determination = re_reviewed(

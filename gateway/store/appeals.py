@@ -12,17 +12,18 @@ The rules are gateway.domain.appeals'; this module finds the cases.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
+from gateway.domain import due
 from gateway.domain.appeals import IN_FORCE, expires_after, follow_up_on, site_of_care_ends
-from gateway.domain.case import Case, CaseStatus, Determination
+from gateway.domain.case import Case, CaseStatus, Determination, StoredCase
 from gateway.domain.local_dates import local_date
 from gateway.domain.policy import PlanPolicy
 from gateway.notify.jobs import site_of_care_follow_up_job
@@ -209,3 +210,39 @@ def authorization_clock(core: CaseService) -> Callable[[datetime | None], dict[s
         return {"follow_ups": notices, "expired": expired}
 
     return tick
+
+
+def appeal_due_source(core: CaseService) -> due.DueSource:
+    """The work list's source of the payer's appeal clocks and the site-of-care follow-up
+    notices (gateway.domain.due). An approval's end is the work list's own case-state item
+    (`approval_expiry`), so this source leaves its `expiry` items out."""
+
+    def source(cases: Sequence[StoredCase], before: datetime | None) -> list[due.DueItem]:
+        seen = {stored.case.id: stored for stored in cases if stored.case.id}
+        horizon = before or datetime.max.replace(tzinfo=UTC)
+        items = []
+        for item in appeal_due_items(core, horizon):
+            stored = seen.get(item.case_id)
+            if stored is None or item.kind == EXPIRY or item.due_at >= horizon:
+                continue
+            determination = stored.determination
+            plan = core.ports.plans.get(determination.plan_id or "") if determination else None
+            items.append(
+                due.DueItem(
+                    case_id=item.case_id,
+                    kind=item.kind,
+                    due_at=item.due_at,
+                    time_zone=due.case_zone(stored, plan),
+                    status=stored.status.value,
+                    program=stored.case.program.value,
+                    priority=due.priority_of(stored),
+                    detail=(
+                        "the payer's appeal decision due"
+                        if item.kind == APPEAL_DUE
+                        else "the payer's follow-up notice before the site-of-care approval ends"
+                    ),
+                )
+            )
+        return items
+
+    return source
