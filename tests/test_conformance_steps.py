@@ -1,4 +1,4 @@
-"""The conformance runner's `post` and `advance` steps (gateway.conformance): a REST call with
+"""The conformance runner's `http` and `advance` steps (gateway.conformance): a REST call with
 the case an earlier step made, and the in-process clock moved on; both checked as data."""
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ from gateway.conformance.suite import ConformanceCase, Step
 from tests.conftest import NOW
 
 
-def test_a_step_does_one_thing_and_a_post_names_its_route():
+def test_a_step_does_one_thing_and_a_request_names_its_route():
     assert Step.model_validate({"advance": {"days": 181}}).action == "advance"
-    assert Step.model_validate({"post": {"path": "/cases/{{case_id}}/appeal"}}).action == "post"
+    request = {"method": "POST", "path": "/cases/{{case_id}}/appeal"}
+    assert Step.model_validate({"http": request}).action == "http"
     with pytest.raises(ValidationError, match="exactly one"):
         Step.model_validate({"advance": {"days": 1}, "worker": True})
-    with pytest.raises(ValidationError, match="path starting with /"):
-        Step.model_validate({"post": {"json": {}}})
+    with pytest.raises(ValidationError, match="path"):
+        Step.model_validate({"http": {"method": "POST", "json": {}}})
+    with pytest.raises(ValidationError, match="should match pattern"):
+        Step.model_validate({"http": {"path": "cases"}})
 
 
 def test_the_clock_moves_only_by_its_steps():
@@ -38,10 +41,9 @@ def test_advance_against_a_running_gateway_is_an_error_not_a_pass():
     assert "in-process only" in (result.difference or "")
 
 
-def test_a_post_before_any_case_is_an_error():
-    case = ConformanceCase.model_validate(
-        {"description": "x", "steps": [{"post": {"path": "/cases/{{case_id}}/appeal"}}]}
-    )
+def test_a_request_before_any_case_is_an_error():
+    step = {"http": {"method": "POST", "path": "/cases/{{case_id}}/appeal"}}
+    case = ConformanceCase.model_validate({"description": "x", "steps": [step]})
     result = run_case(case, Target(client=None))
     assert result.verdict == "error"
-    assert "needs a case from an earlier step" in (result.difference or "")
+    assert "needs a value from an earlier step" in (result.difference or "")

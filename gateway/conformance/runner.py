@@ -260,8 +260,12 @@ def _send(
             content = step_content(case, request.body, bound)
         elif request.json_body is not None:
             content = fill(json.dumps(request.json_body), bound).encode()
+            headers.setdefault("Content-Type", "application/json")
+        path = fill(request.path, bound)
+        if "{{" in path:
+            raise SuiteError(f"step http {request.path} needs a value from an earlier step")
         return client.request(
-            request.method, fill(request.path, bound), content=content, headers=headers
+            request.method, path, content=content, headers=headers, params=request.params or None
         )
     if step.x12:
         return client.post(
