@@ -59,6 +59,8 @@ class LetterBook:
 
     plans: dict[str, PlanPolicy]
     drugs: dict[str, str] = field(default_factory=dict)
+    # Equipment and home health services as the program names them (mappings/programs/).
+    equipment: dict[str, str] = field(default_factory=dict)
     regimens: dict[str, str] = field(default_factory=dict)
     facts: dict[str, str] = field(default_factory=dict)
 
@@ -91,11 +93,25 @@ def _load_book(root: Path) -> LetterBook:
         for row in raw.get("regimens") or raw.get("rules") or []:
             regimens[f"{prefix}:{row['id']}"] = row.get("name", "")
     raw_facts = yaml.safe_load((root / "codes" / "facts.yaml").read_text(encoding="utf-8"))
+    facts = dict((raw_facts or {}).get("labels") or {})
+    equipment: dict[str, str] = {}
+    for program in mappings.programs.values():
+        # A hold names the program's documents as the program words them ("the physician's
+        # order (signed and dated)"), not their keys.
+        for key, words in program.documents.items():
+            facts.setdefault(key, words)
+        equipment.update(
+            {
+                code: item.description[:1].upper() + item.description[1:]
+                for code, item in program.items.items()
+            }
+        )
     return LetterBook(
         plans=dict(mappings.plans),
         drugs={code: drug.name for code, drug in mappings.tables.drugs.items()},
+        equipment=equipment,
         regimens=regimens,
-        facts=dict((raw_facts or {}).get("labels") or {}),
+        facts=facts,
     )
 
 
@@ -218,13 +234,22 @@ def _services(case: Case, determination: Determination, book: LetterBook) -> lis
         out.append(
             {
                 "code": line.code,
-                "name": line.description or book.drugs.get(line.code) or "",
+                # Equipment and home health services by the program's name for them (what a
+                # supplier and a member read), drugs by the request's or the drug table's.
+                "name": book.equipment.get(line.code.upper())
+                or line.description
+                or book.drugs.get(line.code)
+                or "",
                 "units": units,
                 "unit_words": UNIT_WORDS.get(line.unit_type or "UN", "units"),
                 "units_changed": bool(
                     verdict and verdict.units is not None and verdict.units != line.units
                 ),
                 "rental": line.rental,
+                "rental_months": line.rental_months,
+                "visits": line.visits,
+                "discipline": line.discipline,
+                "already_delivered": line.already_delivered,
                 "dosing": ", ".join(p for p in (dosing.dose, dosing.schedule) if p)
                 if dosing
                 else "",
