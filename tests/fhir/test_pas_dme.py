@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +27,8 @@ from tests.conftest import NOW, bearer, make_auth_settings
 from tests.fhir.pas_refs import REFERENCE, SAMPLES, load
 
 X12 = REPO_ROOT / "samples" / "x12"
-IG_ROSTER = REPO_ROOT / "conformance" / "dme" / "files" / "roster-ig-homecare.yaml"
+DME_FILES = REPO_ROOT / "conformance" / "dme" / "files"
+IG_ROSTER = DME_FILES / "roster-ig-homecare.yaml"
 HOMECARE = REFERENCE / "examples" / "Bundle-HomecareAuthorizationBundleExample.json"
 HOMECARE_UPDATE = REFERENCE / "examples" / "Bundle-HomecareAuthorizationUpdateBundleExample.json"
 LINE_FIELDS = ("code", "rental", "rental_months", "visits", "discipline", "already_delivered")
@@ -188,10 +188,10 @@ def test_the_ig_homecare_examples_as_published_get_conformant_answers(
 def test_the_homecare_examples_addressed_to_this_payer_answer_every_item(
     app_client: TestClient,
 ) -> None:
-    request = load(SAMPLES / "homecare-62308.json")
+    request = load(DME_FILES / "homecare-62308.json")
     first = conformant(submit_pas(app_client, request), request)
     assert [observe_fhir({"entry": [{"resource": first}]})["items"]] == [["A4", "A4"]]
-    update_request = load(SAMPLES / "homecare-62308-update.json")
+    update_request = load(DME_FILES / "homecare-62308-update.json")
     update = submit_pas(app_client, update_request)
     conformant(update, update_request)
     # Every item of the claim update gets its review action: kept, cancelled, added.
@@ -269,7 +269,7 @@ def test_free_form_messages_carry_the_companion_guide_pairs() -> None:
 
 
 def test_a_claim_update_keeps_the_start_of_care_of_the_claim_it_names() -> None:
-    bundle = load(SAMPLES / "homecare-62308-update.json")
+    bundle = load(DME_FILES / "homecare-62308-update.json")
     index = BundleIndex(bundle)
     claim = next(e for e in index.entries if e.resource.get("id", "").endswith("UpdateExample"))
     assert claim_facts(index, claim, [])["start_of_care"] == "2026-12-01"
@@ -279,8 +279,11 @@ def test_samples_are_the_ig_examples_addressed_to_this_payer() -> None:
     """The Homecare samples differ from the IG's only in the insurer and the dates."""
     if not HOMECARE.exists():
         pytest.skip("PAS reference examples not on this machine")
-    ours, theirs = load(SAMPLES / "homecare-62308.json"), load(HOMECARE)
+    ours, theirs = load(DME_FILES / "homecare-62308.json"), load(HOMECARE)
     assert [i["productOrService"] for i in ours["entry"][0]["resource"]["item"]] == [
         i["productOrService"] for i in theirs["entry"][0]["resource"]["item"]
     ]
-    assert Path(SAMPLES / "homecare-62308-update.json").is_file()
+    update, their_update = load(DME_FILES / "homecare-62308-update.json"), load(HOMECARE_UPDATE)
+    assert [i["productOrService"] for i in update["entry"][0]["resource"]["item"]] == [
+        i["productOrService"] for i in their_update["entry"][0]["resource"]["item"]
+    ]
