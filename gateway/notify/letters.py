@@ -28,6 +28,7 @@ import yaml
 
 from gateway.domain.actions import APPROVALS, ReviewAction
 from gateway.domain.case import Address, Case, CaseStatus, Determination, Provider
+from gateway.domain.criteria import PROGRAM_OF_SERVICE
 from gateway.domain.local_dates import zone_of_address
 from gateway.domain.policy import (
     AppealsOffice,
@@ -61,6 +62,9 @@ class LetterBook:
     drugs: dict[str, str] = field(default_factory=dict)
     # Equipment and home health services as the program names them (mappings/programs/).
     equipment: dict[str, str] = field(default_factory=dict)
+    # A coverage-criteria program's own desk, by case program (DME, HOME_HEALTH, SLEEP): its
+    # name and the numbers its letters give (mappings/programs/ `name`, `contact`).
+    program_desks: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     regimens: dict[str, str] = field(default_factory=dict)
     facts: dict[str, str] = field(default_factory=dict)
 
@@ -95,7 +99,10 @@ def _load_book(root: Path) -> LetterBook:
     raw_facts = yaml.safe_load((root / "codes" / "facts.yaml").read_text(encoding="utf-8"))
     facts = dict((raw_facts or {}).get("labels") or {})
     equipment: dict[str, str] = {}
+    desks: dict[str, tuple[str, dict[str, str]]] = {}
     for program in mappings.programs.values():
+        for served in program.code_prefixes:
+            desks[PROGRAM_OF_SERVICE[served].value] = (program.name, dict(program.contact))
         # A hold names the program's documents as the program words them ("the physician's
         # order (signed and dated)"), not their keys.
         for key, words in program.documents.items():
@@ -110,6 +117,7 @@ def _load_book(root: Path) -> LetterBook:
         plans=dict(mappings.plans),
         drugs={code: drug.name for code, drug in mappings.tables.drugs.items()},
         equipment=equipment,
+        program_desks=desks,
         regimens=regimens,
         facts=facts,
     )
@@ -139,6 +147,21 @@ def _letter_data(plan: PlanPolicy | None, case: Case) -> LetterData:
         peer_to_peer=desk,
         member_services=desk,
         appeals=AppealsOffice(name=name, address=[], phone=desk.phone, fax=desk.fax),
+    )
+
+
+def _program_desk(letters: LetterData, case: Case, book: LetterBook) -> LetterData:
+    """A home health or DME case's letters name that program and give its numbers (the
+    program's desk takes its calls and its faxed documents); member services stay the plan's."""
+    desk = book.program_desks.get(case.program.value)
+    if desk is None:
+        return letters
+    name, contact = desk
+    phone = contact.get("phone") or letters.provider_services.phone
+    fax = contact.get("fax") or letters.provider_services.fax
+    services = letters.provider_services.model_copy(update={"phone": phone, "fax": fax})
+    return letters.model_copy(
+        update={"program": name, "provider_services": services, "clinical_fax": fax}
     )
 
 
@@ -351,7 +374,7 @@ def letter_context(
     book: LetterBook,
 ) -> dict[str, Any]:
     plan = book.plan_for(case, determination)
-    letters = _letter_data(plan, case)
+    letters = _program_desk(_letter_data(plan, case), case, book)
     zone = _reader_zone(recipient, plan)
     decided = _local(determination.decided_at, zone) or determination.decided_at
     today = decided.date()

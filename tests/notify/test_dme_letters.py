@@ -70,6 +70,10 @@ def test_a_dme_rental_approval_names_the_equipment_months_and_dates(
     assert "Hospital bed with mattress and side rails (E0250)" in fax
     assert "Rental, 10 months" in fax
     assert "December 1, 2026 through November 1, 2027" in fax  # the months plus one
+    # The program's own desk: its name and number, not the oncology program's.
+    assert "Home Health and Durable Medical Equipment" in fax and "(800) 555-0140" in fax
+    assert "Oncology" not in fax
+    assert "approved equipment or services needs a new authorization" in fax
     member = one(letters(settings.member_mail_dir), "approved")
     assert "Hospital bed with mattress and side rails (rented for 10 months)" in member
     assert "E0250" not in member  # a member reads the equipment, not its code
