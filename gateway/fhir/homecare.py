@@ -74,26 +74,24 @@ def claim_facts(index: BundleIndex, claim_entry: Entry, messages: list[str]) -> 
     for text in messages:
         facts.update(fact_pairs(text) or {})
     home = ext(claim, k.EXT_HOME_HEALTH)
-    for related in [r for r in claim.get("related") or [] if isinstance(r, dict)]:
+    for related in [r for r in _list(claim.get("related")) if _is(r)]:
         # A PASClaimUpdate need not repeat the start of care: the claim it updates, when the
         # bundle carries it (the IG's Homecare update example does), still says it.
         prior = index.resource(related.get("claim"), claim_entry) if home is None else None
         home = ext(prior, k.EXT_HOME_HEALTH) if prior else home
     if home:
-        parts = {
-            sub.get("url"): sub for sub in home.get("extension") or [] if isinstance(sub, dict)
-        }
-        start = date_of((parts.get("date") or {}).get("valueDate"))
-        prognosis = codes((parts.get("prognosis") or {}).get("valueCodeableConcept"))
+        parts = {sub.get("url"): sub for sub in _list(home.get("extension")) if _is(sub)}
+        start = date_of(_dict(parts.get("date")).get("valueDate"))
+        prognosis = codes(_dict(parts.get("prognosis")).get("valueCodeableConcept"))
         if start:
             facts["start_of_care"] = start.isoformat()
         if prognosis:
             facts["prognosis"] = prognosis[0]
-    for info in claim.get("supportingInfo") or []:
-        if not isinstance(info, dict) or "dischargeDates" not in codes(info.get("category")):
+    for info in _list(claim.get("supportingInfo")):
+        if not _is(info) or "dischargeDates" not in codes(info.get("category")):
             continue
         # A planned discharge date of the hospital stay the equipment or care follows.
-        period = info.get("timingPeriod") or {}
+        period = _dict(info.get("timingPeriod"))
         planned = date_of(info.get("timingDate")) or date_of(period.get("end"))
         planned = planned or date_of(period.get("start"))
         facts["hospital_discharge_pending"] = True
@@ -103,7 +101,7 @@ def claim_facts(index: BundleIndex, claim_entry: Entry, messages: list[str]) -> 
         observation = entry.resource
         if not _OXYGEN_SATURATION & set(codes(observation.get("code"), k.CS_LOINC)):
             continue
-        value = (observation.get("valueQuantity") or {}).get("value")
+        value = _dict(observation.get("valueQuantity")).get("value")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             facts.setdefault("oxygen_saturation", value)
     return facts
@@ -118,7 +116,7 @@ def line_details(index: BundleIndex, claim_entry: Entry, item: Resource, line: S
     elif "NU" in modifiers:
         line.rental = False
     service = ext(item, k.EXT_REQUESTED_SERVICE) or {}
-    request = index.resource(service.get("valueReference"), claim_entry) or {}
+    request = _dict(index.resource(service.get("valueReference"), claim_entry))
     kind = request.get("resourceType")
     if kind == "DeviceRequest":
         _device(request, line)
@@ -127,13 +125,13 @@ def line_details(index: BundleIndex, claim_entry: Entry, item: Resource, line: S
 
 
 def _device(request: Resource, line: ServiceLine) -> None:
-    for parameter in request.get("parameter") or []:
-        if not isinstance(parameter, dict):
+    for parameter in _list(request.get("parameter")):
+        if not _is(parameter):
             continue
-        concept = parameter.get("code") or {}
+        concept = _dict(parameter.get("code"))
         names = {c.lower() for c in codes(concept)} | {str(concept.get("text") or "").lower()}
         value_codes = {c.upper() for c in codes(parameter.get("valueCodeableConcept"))}
-        value_text = str((parameter.get("valueCodeableConcept") or {}).get("text") or "").lower()
+        value_text = str(_dict(parameter.get("valueCodeableConcept")).get("text") or "").lower()
         if names & {"rr", "rental"} or value_codes & {"RR"} or value_text == "rental":
             if line.rental is None:
                 line.rental = parameter.get("valueBoolean", True) is not False
@@ -141,14 +139,14 @@ def _device(request: Resource, line: ServiceLine) -> None:
             if line.rental is None:
                 line.rental = parameter.get("valueBoolean", True) is False
         if names & {"months", "rental-months", "rental months"}:
-            months = _number((parameter.get("valueQuantity") or {}).get("value"))
+            months = _number(_dict(parameter.get("valueQuantity")).get("value"))
             if months:
                 line.rental_months = int(months)
         if names & {"delivered", "already-delivered", "already delivered"}:
             if isinstance(parameter.get("valueBoolean"), bool):
                 line.already_delivered = parameter["valueBoolean"]
-    repeat = ((request.get("occurrenceTiming") or {}).get("repeat")) or {}
-    bounds = repeat.get("boundsDuration") or {}
+    repeat = _dict(_dict(request.get("occurrenceTiming")).get("repeat"))
+    bounds = _dict(repeat.get("boundsDuration"))
     unit = str(bounds.get("code") or bounds.get("unit") or "").lower()
     if line.rental_months is None and unit in _MONTHS and _number(bounds.get("value")):
         line.rental_months = int(_number(bounds.get("value")) or 0)
@@ -161,8 +159,8 @@ def _device(request: Resource, line: ServiceLine) -> None:
 
 
 def _service(request: Resource, line: ServiceLine) -> None:
-    quantity = _number((request.get("quantityQuantity") or {}).get("value"))
-    repeat = ((request.get("occurrenceTiming") or {}).get("repeat")) or {}
+    quantity = _number(_dict(request.get("quantityQuantity")).get("value"))
+    repeat = _dict(_dict(request.get("occurrenceTiming")).get("repeat"))
     count = _number(repeat.get("count"))
     visits = quantity or count
     if visits and line.visits is None:
@@ -173,6 +171,20 @@ def _service(request: Resource, line: ServiceLine) -> None:
     unit = repeat.get("periodUnit")
     if line.quantity_frequency is None and frequency and period and unit:
         line.quantity_frequency = f"{frequency} per {period} {unit}"
+
+
+def _dict(value: Any) -> Resource:
+    """An element that should be an object; anything else reads as empty (the reader rejects
+    nothing: the profile rules say what is malformed)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _is(value: Any) -> bool:
+    return isinstance(value, dict)
 
 
 def _number(value: Any) -> float | None:

@@ -287,3 +287,26 @@ def test_samples_are_the_ig_examples_addressed_to_this_payer() -> None:
     assert [i["productOrService"] for i in update["entry"][0]["resource"]["item"]] == [
         i["productOrService"] for i in their_update["entry"][0]["resource"]["item"]
     ]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"parameter": "rental", "occurrenceTiming": ["10 months"]},
+        {"parameter": [{"code": "rental", "valueQuantity": "ten"}], "occurrenceTiming": 10},
+        {"occurrenceTiming": {"repeat": {"boundsDuration": {"value": True, "code": "mo"}}}},
+    ],
+)
+def test_a_malformed_device_request_is_answered_never_a_500(
+    app_client: TestClient, broken: dict[str, Any]
+) -> None:
+    bundle = load(SAMPLES / "dme-hospital-bed-rental.json")
+    device = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "DeviceRequest")
+    device["resource"].update(broken)
+    response = app_client.post(
+        "/fhir/Claim/$submit",
+        content=json.dumps(bundle),
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    assert response.status_code in (200, 400, 422), response.text
+    assert response.json()["resourceType"] in ("Bundle", "OperationOutcome")
