@@ -61,10 +61,14 @@ def post_pas(client: TestClient, name: str) -> None:
     assert json.loads(response.text)["entry"][0]["resource"]["outcome"] == "complete"
 
 
+@pytest.mark.parametrize("channel", ["x12", "pas"])
 def test_a_dme_rental_approval_names_the_equipment_months_and_dates(
-    client: TestClient, core: Core, settings: Settings
+    client: TestClient, core: Core, settings: Settings, channel: str
 ) -> None:
-    post_pas(client, "dme-hospital-bed-rental.json")  # E0250, a DeviceRequest: 10 months' rental
+    if channel == "x12":
+        post_x12(client, "278-dme-hospital-bed-rental.x12")  # SV1 E0250 RR, 10 units
+    else:
+        post_pas(client, "dme-hospital-bed-rental.json")  # a DeviceRequest: 10 months' rental
     deliver_due_jobs(core, settings)
     fax = one(letters(settings.fax_spool), "Prior authorization approved")
     assert "Hospital bed with mattress and side rails (E0250)" in fax

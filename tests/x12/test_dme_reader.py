@@ -27,9 +27,9 @@ def test_home_health_start_of_care_and_visits():
 def test_hsd_visits_are_the_lines_visits():
     text = sample("278-home-health-same-day.x12")
     with_hsd = text.replace("SV1*HC:G0299**UN*12~", "SV1*HC:G0299**UN*12~\nHSD*VS*10~").replace(
-        "SE*28*0001", "SE*29*0001"
+        "SE*33*0001", "SE*34*0001"
     )
-    assert with_hsd.count("HSD*VS*10") == 1 and "SE*29*0001" in with_hsd
+    assert with_hsd.count("HSD*VS*10") == 1 and "SE*34*0001" in with_hsd
     line = read(with_hsd).service_lines[0]
     assert (line.visits, line.quantity_frequency) == (10, "VS*10")
 
