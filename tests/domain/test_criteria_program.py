@@ -220,3 +220,16 @@ def test_hospital_discharge_pending_is_a_property_of_the_case(ports):
     case = homecare(Program.DME, [{"code": "E1390"}], facts={"hospital_discharge_pending": "Y"})
     assert case.hospital_discharge_pending is True
     assert homecare(Program.DME, [{"code": "E1390"}]).hospital_discharge_pending is False
+
+
+def test_a_pended_request_pending_discharge_is_urgent_and_due_first(ports):
+    """DOMAIN.md: "hospital discharge pending" puts the case at the head of the work list: a
+    held bed waiting for discharge is urgent, due within the plan's urgent hours."""
+    facts = {"hospital_discharge_pending": True, "mobility_limited": True}
+    case = homecare(Program.DME, [{"code": "E0250", "modifiers": ["RR"], "units": 3}], facts=facts)
+    determination = review(case, ports, NOW)
+    assert determination.status is CaseStatus.HELD
+    assert determination.urgency.value == "urgent"
+    routine = review(homecare(Program.DME, [{"code": "E0250"}], facts={}), ports, NOW)
+    assert determination.due_by is not None and routine.due_by is not None
+    assert determination.due_by < routine.due_by
