@@ -121,7 +121,9 @@ app.add_typer(conformance_app, name="conformance")
 def conformance_run(
     suites: Annotated[
         list[str] | None,
-        typer.Argument(help="Suites to run (folders of conformance/); all if none."),
+        typer.Argument(
+            help="Suites to run (folders of conformance/, e.g. x12, pas, inferno); all if none."
+        ),
     ] = None,
     url: Annotated[
         str | None, typer.Option(help="Run against a gateway at this URL instead of in-process.")
@@ -135,7 +137,14 @@ def conformance_run(
         Path | None, typer.Option("--dir", help="Folder holding the suites (default conformance/).")
     ] = None,
 ) -> None:
-    """Replay conformance suites; print a table and exit non-zero on any failure."""
+    """Replay conformance suites; print a table and exit non-zero on any failure.
+
+    `gateway conformance run` replays every suite; `gateway conformance run inferno` the
+    Inferno Da Vinci PAS kit's presets on their own profile (roster and plan data of
+    conformance/inferno/profile/). Cases that need the public reference material skip where
+    GATEWAY_REFERENCE_DIR is absent. --report writes each step's answer (review actions,
+    inquiry answers, notifications) as Markdown.
+    """
     from rich.console import Console
     from rich.progress import Progress
 

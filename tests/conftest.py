@@ -84,15 +84,32 @@ def migrated_sqlite_url(path: Path) -> str:
 def make_settings(tmp_path: Path, database_url: str | None = None) -> Settings:
     """Settings over files under `tmp_path`; a new SQLite database there (unless
     `database_url` names another) starts with the migrated schema."""
+    return _base_settings(_gateway_environment()).model_copy(
+        update={
+            "database_url": database_url or migrated_sqlite_url(tmp_path / "gateway.db"),
+            "fax_spool": tmp_path / "fax",
+            "mail_dir": tmp_path / "mail",
+            "member_mail_dir": tmp_path / "member-mail",
+            "payer_feed_dir": tmp_path / "payer-feed",
+            "x12_mailbox_dir": tmp_path / "x12-mailbox",
+        }
+    )
+
+
+def _gateway_environment() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("GATEWAY_")))
+
+
+@cache
+def _base_settings(environment: tuple[tuple[str, str], ...]) -> Settings:
+    """The settings every test shares, read (and validated) once for each GATEWAY_*
+    environment a test sets up; make_settings copies them with the test's own folders (plain
+    paths, which the model's validators do not look at)."""
+    del environment  # the cache key: Settings() reads the same variables from os.environ
     return Settings(
-        database_url=database_url or migrated_sqlite_url(tmp_path / "gateway.db"),
+        database_url="sqlite://",
         mappings_dir=REPO_ROOT / "mappings",
         roster=REPO_ROOT / "samples" / "roster.yaml",
-        fax_spool=tmp_path / "fax",
-        mail_dir=tmp_path / "mail",
-        member_mail_dir=tmp_path / "member-mail",
-        payer_feed_dir=tmp_path / "payer-feed",
-        x12_mailbox_dir=tmp_path / "x12-mailbox",
         dispatch_in_process=False,
     )
 
@@ -129,6 +146,7 @@ LONG_FIRST = (
     "tests/drills/test_kill_submit.py",
     "tests/drills/test_kill_worker.py",
     "tests/test_conformance_run.py",
+    "tests/test_conformance_inferno.py",
     "tests/x12/test_batch_stream.py",
     "tests/test_readme_walkthrough.py",
     "tests/auth/test_serve_safety.py",
@@ -207,6 +225,16 @@ def core(settings: Settings, clock: Clock) -> Iterator[Core]:
 
 def make_auth_settings(**changes: object) -> AuthSettings:
     """Authentication ON, the demo partners seeded, a fixed signing key (no file under var/)."""
+    return _auth_settings(_gateway_environment(), tuple(sorted(changes.items())))
+
+
+@cache
+def _auth_settings(
+    environment: tuple[tuple[str, str], ...], changes: tuple[tuple[str, object], ...]
+) -> AuthSettings:
+    # Settings objects are not changed after they are made: tests with the same environment
+    # and the same changes share one (reading the environment again costs each app ~20 ms).
+    del environment  # the cache key
     values: dict = {
         "auth_enabled": True,
         "token_secret": "test-only-token-signing-secret-0123456789",

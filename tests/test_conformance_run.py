@@ -3,8 +3,12 @@ with a precise difference and a non-zero exit."""
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,19 +28,62 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     get_settings.cache_clear()
 
 
-def test_every_suite_passes_and_writes_junit_and_report(runner: CliRunner, tmp_path: Path):
-    junit, report = tmp_path / "conformance.xml", tmp_path / "conformance.md"
-    result = runner.invoke(
-        app, ["conformance", "run", "--junit", str(junit), "--report", str(report)]
-    )
-    assert result.exit_code == 0, result.output
-    assert " 0 failed" in result.output
-    suites = ET.parse(junit).getroot()
+@dataclass
+class FullRun:
+    """One `gateway conformance run` of every suite, as a user runs it, and what it left: the
+    printed output, the JUnit and Markdown files, and every log record it emitted."""
+
+    exit_code: int
+    output: str
+    junit: Path
+    report: Path
+    records: list[logging.LogRecord]
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullRun]:
+    """The whole conformance run once for this module (it replays every suite, the slowest
+    thing the CLI does): the tests below read its output, its files and its logs."""
+    folder = tmp_path_factory.mktemp("full-run")
+    junit, report = folder / "conformance.xml", folder / "conformance.md"
+    root = logging.getLogger()
+    collect = _Collect()
+    level = root.level
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{folder / 'unused.db'}")
+        patch.setenv("COLUMNS", "300")
+        get_settings.cache_clear()
+        root.addHandler(collect)
+        root.setLevel(logging.DEBUG)
+        try:
+            result = CliRunner().invoke(
+                app, ["conformance", "run", "--junit", str(junit), "--report", str(report)]
+            )
+        finally:
+            root.removeHandler(collect)
+            root.setLevel(level)
+            get_settings.cache_clear()
+    yield FullRun(result.exit_code, result.output, junit, report, collect.records)
+
+
+def test_every_suite_passes_and_writes_junit_and_report(full_run: FullRun):
+    assert full_run.exit_code == 0, full_run.output
+    assert " 0 failed" in full_run.output
+    suites = ET.parse(full_run.junit).getroot()
     names = {suite.get("name") for suite in suites}
     assert {"x12", "pas", "cross-channel", "lifecycle", "plans"} <= names
     assert all(suite.get("failures") == "0" and suite.get("errors") == "0" for suite in suites)
     assert sum(int(suite.get("tests")) for suite in suites) >= 30
-    assert "x12/ddact-her2-negative" in report.read_text()
+    assert "x12/ddact-her2-negative" in full_run.report.read_text()
 
 
 def test_a_broken_expectation_fails_with_the_first_difference(runner: CliRunner, tmp_path: Path):
@@ -67,17 +114,18 @@ def test_an_unknown_suite_is_named(runner: CliRunner):
     assert "no such suite: nonsense" in result.output
 
 
-def test_a_full_conformance_run_logs_no_member_identifiers(caplog: pytest.LogCaptureFixture):
+def test_a_full_conformance_run_logs_no_member_identifiers(full_run: FullRun):
     """Issue 5: no log line of a full conformance run holds a sample member's name, birth date
-    or member id (every member of the demo roster, in the forms X12 and FHIR carry them)."""
-    import logging
-    import re
-
-    from gateway.conformance.runner import run
-    from gateway.conformance.suite import discover
+    or member id (every member of the demo roster and of the inferno profile, in the forms X12
+    and FHIR carry them)."""
     from gateway.logs import JsonFormatter
 
-    roster = yaml.safe_load((REPO_ROOT / "samples" / "roster.yaml").read_text())["members"]
+    # The demo roster, and the Inferno kit's member on the inferno profile's rosters.
+    rosters = [REPO_ROOT / "samples" / "roster.yaml"]
+    rosters += sorted(
+        (REPO_ROOT / "conformance" / "inferno" / "profile" / "rosters").glob("*.yaml")
+    )
+    roster = [m for path in rosters for m in yaml.safe_load(path.read_text())["members"]]
     values = set()
     for member in roster:
         born = str(member["birth_date"])
@@ -88,12 +136,10 @@ def test_a_full_conformance_run_logs_no_member_identifiers(caplog: pytest.LogCap
             born,
             born.replace("-", ""),
         }
-    caplog.set_level(logging.DEBUG)
-    results = run(discover())
-    assert results and all(result.verdict != "error" for result in results)
+    assert full_run.exit_code == 0, full_run.output
     formatter = JsonFormatter()
-    lines = [formatter.format(record) for record in caplog.records]
-    lines += [record.getMessage() for record in caplog.records]
+    lines = [formatter.format(record) for record in full_run.records]
+    lines += [record.getMessage() for record in full_run.records]
     assert len(lines) > 50  # the run did log: the scan below has something to read
     pattern = re.compile(r"\b(" + "|".join(re.escape(v) for v in sorted(values)) + r")\b")
     leaks = [line for line in lines if pattern.search(line)]

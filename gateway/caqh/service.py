@@ -133,8 +133,9 @@ class Connectivity:
             response = self._answer(request, X12_TA1_RESPONSE, ta1.encode("utf-8"), error=error)
             return Outcome(response, status="unauthorized")
         body, case_ids, _kind = answer_x12(self.core, received)
-        parts = interchanges(body)
-        payload_type = payload_type_of(parts[0]) if parts else X12_TA1_RESPONSE
+        # A TA1 A that ISA14 1 asked for precedes the answer: the answer names the PayloadType.
+        types = [payload_type_of(part) for part in interchanges(body)]
+        payload_type = next((t for t in types if t != X12_TA1_RESPONSE), X12_TA1_RESPONSE)
         self.core.remember_exchange(
             key,
             {"checksum": sent, "payload_type": payload_type, "payload": body, "case_ids": case_ids},

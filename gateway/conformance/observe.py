@@ -1,7 +1,9 @@
 """What came back, reduced to the facts a conformance case states expectations about.
 
-X12: the answer kind (ta1, 999, 278), TA1 acknowledgment and note codes, 999 IK5/AK9 verdicts
-and the IK3/IK4 positions, HCR01 per event and service loop, AAA codes with their loop. PAS: the
+X12: the answer kind (ta1, 999, 278, or what a TA1 A precedes: ta1+278), TA1 acknowledgment and
+note codes, each interchange's ISA05/ISA06/ISA14/GS02, 999 IK5/AK9 verdicts with the IK5 codes
+and the IK3/IK4 positions, HCR01 per event and service loop, HCR03 with its loop and action,
+AAA codes with their loop, the HL loops sent and the MSG texts. PAS: the
 review action per item, errors, OperationOutcome issues. Every answer: the case's status and the
 kinds of letters and notices its outbox holds.
 """
@@ -15,7 +17,9 @@ import httpx
 
 from gateway.x12.tokens import X12SyntaxError, tokenize
 
-REVIEW_ACTION_URL = "reviewActionCode"
+REVIEW_ACTION = "extension-reviewAction"
+REVIEW_ACTION_CODE = "reviewActionCode"
+X12_306 = "https://codesystem.x12.org/005010/306"  # review action codes (HCR01)
 # HL03 level code -> loop, and the name loop that follows an NM1 inside it.
 HL_LOOPS = {
     "20": "2000A",
@@ -49,7 +53,7 @@ def observe_response(action: str, response: httpx.Response) -> dict[str, Any]:
     except json.JSONDecodeError:
         observed["kind"] = "not-json"
         return observed
-    if action in ("pas", "inquire"):
+    if action in ("pas", "inquire", "subscribe"):
         observed.update(observe_fhir(body))
     elif isinstance(body, dict):
         observed["kind"] = "case" if "determination" in body else "error"
@@ -67,12 +71,18 @@ def observe_x12(data: bytes) -> dict[str, Any]:
         return {"kind": "unreadable"}
     segments = [[token.seg_id, *token.elements] for token in tokens]
     ids = [segment[0] for segment in segments]
-    observed: dict[str, Any] = {}
+    observed: dict[str, Any] = {"interchanges": _interchanges(segments)}
+    kinds = []
     if "TA1" in ids:
         ta1 = segments[ids.index("TA1")]
-        observed.update(kind="ta1", ta1={"ack": _at(ta1, 4), "note": _at(ta1, 5)})
-        return observed
-    kinds = []
+        observed.update(
+            ta1={"ack": _at(ta1, 4), "note": _at(ta1, 5)},
+            ta1_echo={"date": _at(ta1, 2), "time": _at(ta1, 3)},  # TA102/TA103
+        )
+        if not {"GS", "ST"} & set(ids):  # a TA1 alone: the envelope was refused (or nothing else)
+            observed["kind"] = "ta1"
+            return observed
+        kinds.append("ta1")
     if any(segment[0] == "ST" and _at(segment, 1) == "999" for segment in segments):
         kinds.append("999")
         observed["ack999"] = _observe_999(segments)
@@ -83,6 +93,24 @@ def observe_x12(data: bytes) -> dict[str, Any]:
     return observed
 
 
+def _interchanges(segments: list[list[str]]) -> list[dict[str, Any]]:
+    """ISA05/ISA06 (the gateway as it answers), ISA14 and the GS02 of each interchange."""
+    found: list[dict[str, Any]] = []
+    for segment in segments:
+        if segment[0] == "ISA":
+            found.append(
+                {
+                    "isa05": _at(segment, 5),
+                    "isa06": (_at(segment, 6) or "").strip() or None,
+                    "isa14": _at(segment, 14),
+                    "gs02": None,
+                }
+            )
+        elif segment[0] == "GS" and found and found[-1]["gs02"] is None:
+            found[-1]["gs02"] = _at(segment, 2)
+    return found
+
+
 def _at(segment: list[str], index: int) -> str | None:
     return segment[index] if len(segment) > index and segment[index] != "" else None
 
@@ -90,6 +118,8 @@ def _at(segment: list[str], index: int) -> str | None:
 def _observe_999(segments: list[list[str]]) -> dict[str, Any]:
     errors: list[dict[str, Any]] = []
     verdicts = []
+    codes: list[list[str]] = []
+    contexts: list[str] = []
     group = None
     for segment in segments:
         tag = segment[0]
@@ -105,11 +135,20 @@ def _observe_999(segments: list[list[str]]) -> dict[str, Any]:
         elif tag == "IK4" and errors:
             errors[-1]["element"] = (_at(segment, 1) or "").split(":")[0] or None
             errors[-1]["element_code"] = _at(segment, 3)
+        elif tag == "CTX":
+            contexts.append(segment[1] if len(segment) > 1 else "")
         elif tag == "IK5":
             verdicts.append(_at(segment, 1))
+            codes.append([value for value in segment[2:] if value])
         elif tag == "AK9":
             group = _at(segment, 1)
-    return {"ik5": verdicts, "ak9": group, "errors": errors}
+    return {
+        "ik5": verdicts,
+        "ik5_codes": codes,
+        "ak9": group,
+        "errors": errors,
+        "contexts": contexts,
+    }
 
 
 def _observe_278(segments: list[list[str]]) -> dict[str, Any]:
@@ -118,15 +157,22 @@ def _observe_278(segments: list[list[str]]) -> dict[str, Any]:
     services: list[str | None] = []
     aaa: list[dict[str, Any]] = []
     auth_numbers: list[str] = []
+    reasons: list[dict[str, Any]] = []
+    loops: list[str | None] = []
+    messages: list[str] = []
     level_loop = loop = None
     for segment in segments:
         tag = segment[0]
         if tag == "HL":
             level_loop = loop = HL_LOOPS.get(_at(segment, 3) or "")
+            loops.append(level_loop)
+        elif tag == "MSG":
+            messages.append(_at(segment, 1) or "")
         elif tag == "NM1" and level_loop:
             loop = NAME_LOOPS.get(level_loop, level_loop)
         elif tag == "HCR":
             (services if level_loop == "2000F" else events).append(_at(segment, 1))
+            reasons.append({"loop": level_loop, "action": _at(segment, 1), "code": _at(segment, 3)})
             if _at(segment, 2):
                 auth_numbers.append(str(_at(segment, 2)))
         elif tag == "AAA":
@@ -134,6 +180,7 @@ def _observe_278(segments: list[list[str]]) -> dict[str, Any]:
     observed: dict[str, Any] = {"events": events, "items": services or events, "aaa": aaa}
     observed["review_action"] = events[0] if events else None
     observed["auth_numbers"] = auth_numbers
+    observed.update(hcr=reasons, loops=loops, msg=messages)
     return observed
 
 
@@ -147,6 +194,9 @@ def observe_fhir(body: Any) -> dict[str, Any]:
             {"code": issue.get("code"), "expression": (issue.get("expression") or [None])[0]}
             for issue in body.get("issue", [])
         ]
+        return observed
+    if kind == "Subscription":
+        observed["subscription_status"] = body.get("status")
         return observed
     if kind == "Parameters":
         bundles = [p.get("resource") for p in body.get("parameter", []) if p.get("resource")]
@@ -163,6 +213,10 @@ def observe_fhir(body: Any) -> dict[str, Any]:
     for item in claim_response.get("item", []):
         items.append(_item_action(item))
     observed["items"] = items
+    # Which request items the answer is about (a claim update echoes item.sequence).
+    observed["item_sequences"] = [
+        item.get("itemSequence") for item in claim_response.get("item", [])
+    ]
     observed["review_action"] = items[0] if items else None
     observed["errors"] = [
         (error.get("code", {}).get("coding") or [{}])[0].get("code")
@@ -172,13 +226,19 @@ def observe_fhir(body: Any) -> dict[str, Any]:
 
 
 def _item_action(item: dict[str, Any]) -> str | None:
+    """The item's review action as the Inferno kit reads it: adjudication.extension[reviewAction]
+    .extension[reviewActionCode], an X12 306 code. A code of another system is shown with its
+    system, so no expectation of a bare code holds for it."""
     for adjudication in item.get("adjudication", []):
         for extension in adjudication.get("extension", []):
+            if not str(extension.get("url", "")).endswith(REVIEW_ACTION):
+                continue
             for inner in extension.get("extension", []):
-                if str(inner.get("url", "")).endswith(REVIEW_ACTION_URL):
+                if str(inner.get("url", "")).endswith(REVIEW_ACTION_CODE):
                     codings = inner.get("valueCodeableConcept", {}).get("coding", [])
                     if codings:
-                        return codings[0].get("code")
+                        code, system = codings[0].get("code"), codings[0].get("system")
+                        return code if system == X12_306 else f"{code} ({system})"
     return None
 
 

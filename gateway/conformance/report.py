@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -69,6 +70,30 @@ def write_junit(results: list[CaseResult], path: Path) -> None:
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
 
 
+def _what_came_back(observed: dict[str, Any], notified_before: int = 0) -> str:
+    """The review actions a step saw, so a report says what the gateway answered and not only
+    that it matched: refusals and rejections, then per item of the answer, of an $inquire's
+    first response, and of a subscription notification that arrived during the step (after
+    the `notified_before` earlier ones) carrying a response."""
+    said = []
+    if observed.get("kind") == "OperationOutcome":
+        said.append(f"OperationOutcome {observed.get('http_status')}")
+    if observed.get("errors"):
+        said.append("ClaimResponse.error " + ", ".join(str(e) for e in observed["errors"]))
+    for aaa in observed.get("aaa") or []:
+        said.append(f"AAA {aaa.get('code')} at {aaa.get('loop')}")
+    if observed.get("items"):
+        said.append("review actions " + ", ".join(str(a) for a in observed["items"]))
+    responses = [r for r in observed.get("responses") or [] if isinstance(r, dict)]
+    if responses and responses[0].get("items"):
+        said.append("inquiry answers " + ", ".join(str(a) for a in responses[0]["items"]))
+    arrived = (observed.get("notifications") or [])[notified_before:]
+    events = [n for n in arrived if n.get("items")]
+    if events:
+        said.append("notification carries " + ", ".join(str(a) for a in events[-1]["items"]))
+    return "; " + "; ".join(said) if said else ""
+
+
 def write_markdown(results: list[CaseResult], path: Path) -> None:
     lines = [
         "# Conformance report",
@@ -85,9 +110,11 @@ def write_markdown(results: list[CaseResult], path: Path) -> None:
     for result in results:
         lines.append(f"## {result.id}")
         lines.append("")
+        notified = 0
         for step in result.steps:
             mark = "ok" if not step.difference else f"differs: {step.difference}"
-            lines.append(f"- {step.name}: {mark}")
+            lines.append(f"- {step.name}: {mark}{_what_came_back(step.observed, notified)}")
+            notified = len(step.observed.get("notifications") or [])
         lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")

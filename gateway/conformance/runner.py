@@ -7,11 +7,15 @@ any day. Against a URL, the steps go over HTTP to a running gateway with its own
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import json
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from typing import Any
 import httpx
 
 from gateway.conformance.observe import observe_case, observe_response
+from gateway.conformance.receiver import NotificationReceiver
 from gateway.conformance.suite import REFERENCE_PREFIX, ConformanceCase, Step, SuiteError
 from gateway.domain.outcomes import auth_number_for_id
 from gateway.settings import Settings, get_settings
@@ -86,11 +91,14 @@ class Target:
         client: httpx.Client | Any,
         worker: Callable[[], int] | None = None,
         map_dir: Path | None = None,
+        receiver: NotificationReceiver | None = None,
     ):
         self.client = client
         self.worker = worker
         # The X12 map folder pyx12 (the oracle) runs with: the gateway's own, from its settings.
         self.map_dir = map_dir
+        # Where the Subscriptions of `subscribe` steps send their notifications.
+        self.receiver = receiver
 
 
 def _test_client() -> type:
@@ -115,12 +123,21 @@ def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]
     from gateway.api.app import create_app
     from gateway.wiring import build
 
-    with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
-        folder = Path(tmp)
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conformance-")))
+        receiver = stack.enter_context(NotificationReceiver())
+        mappings = (
+            overlaid_mappings(base.mappings_dir, case.resolve(case.mappings))
+            if case.mappings
+            else base.mappings_dir
+        )
         settings = base.model_copy(
             update={
                 "database_url": f"sqlite:///{folder / 'gateway.db'}",
                 "roster": case.resolve(case.roster) if case.roster else base.roster,
+                "mappings_dir": mappings,
+                # The case's own subscriber, on the loopback: a development host.
+                "subscription_allowed_hosts": [*base.subscription_allowed_hosts, receiver.host],
                 "fax_spool": folder / "fax",
                 "mail_dir": folder / "mail",
                 "member_mail_dir": folder / "member-mail",
@@ -138,8 +155,32 @@ def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]
                 client,
                 worker=getattr(app.state, "run_outbox_once", None),
                 map_dir=x12_map_dir(settings.mappings_dir),
+                receiver=receiver,
             )
         core.engine.dispose()
+
+
+# Merged mappings folders of this process, by (base, overlay, overlay content): made once, so
+# the gateway's per-folder caches (load_mappings, the X12 grammar) serve every case that uses it.
+_OVERLAID: dict[tuple[Path, Path, str], Path] = {}
+
+
+def overlaid_mappings(base: Path, overlay: Path) -> Path:
+    """A mappings folder: `base` with every file of `overlay` added or put in its place."""
+    if not overlay.is_dir():
+        raise SuiteError(f"mappings overlay {overlay} is not a folder")
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(p for p in overlay.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(overlay)).encode() + b"\0" + path.read_bytes())
+    key = (Path(base).resolve(), overlay.resolve(), digest.hexdigest())
+    if key not in _OVERLAID or not _OVERLAID[key].is_dir():
+        folder = tempfile.mkdtemp(prefix="conformance-mappings-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        merged = Path(folder) / "mappings"
+        shutil.copytree(key[0], merged)
+        shutil.copytree(overlay, merged, dirs_exist_ok=True)
+        _OVERLAID[key] = merged
+    return _OVERLAID[key]
 
 
 def _local_operator_headers(app: Any) -> dict[str, str]:
@@ -190,6 +231,15 @@ def _send(
             content=step_content(case, step.case, bound),
             headers={"Content-Type": "application/json"},
         )
+    if step.subscribe:
+        resource = json.loads(step_content(case, step.subscribe, bound))
+        if target.receiver is not None and isinstance(resource.get("channel"), dict):
+            resource["channel"]["endpoint"] = target.receiver.url
+        return client.post(
+            "/fhir/Subscription",
+            content=json.dumps(resource).encode(),
+            headers={"Content-Type": "application/fhir+json"},
+        )
     if case_id is None:
         raise SuiteError(f"step {step.action} needs a case from an earlier step")
     if step.clinical is not None:
@@ -211,6 +261,7 @@ def oracle_verdict(
     kind = str(observed.get("kind"))
     if kind == "ta1":
         return "agree"  # an envelope or routing refusal: nothing reached the validators
+    # (A TA1 A ahead of the answer, for ISA14 1, is no refusal: the rest is checked.)
     verdicts = (observed.get("ack999") or {}).get("ik5") or []
     gateway_clean = all(verdict == "A" for verdict in verdicts)
     pyx12_clean = run_pyx12(normalize_reference(sent), map_dir).valid
@@ -255,6 +306,8 @@ def run_case(case: ConformanceCase, target: Target) -> CaseResult:
                     )
             if case_id:
                 observed.update(observe_case(target.client, case_id))
+            if target.receiver is not None:
+                observed["notifications"] = target.receiver.observed()
             if bound and bound["case_id"] != case_id:
                 observed["original"] = observe_case(target.client, bound["case_id"])
             determinations.append(observed.get("items"))
@@ -304,8 +357,14 @@ def run(
             continue
         if url:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
-            with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-                outcome = run_case(case, Target(client, map_dir=x12_map_dir(base.mappings_dir)))
+            with (
+                httpx.Client(base_url=url, headers=headers, timeout=30) as client,
+                NotificationReceiver() as receiver,
+            ):
+                # The gateway at `url` reaches the receiver when it runs on this machine and
+                # lists the receiver's host in GATEWAY_SUBSCRIPTION_ALLOWED_HOSTS.
+                remote = Target(client, map_dir=x12_map_dir(base.mappings_dir), receiver=receiver)
+                outcome = run_case(case, remote)
         else:
             with in_process_target(case, base) as target:
                 outcome = run_case(case, target)

@@ -21,6 +21,10 @@ SUITES_DIR = REPO_ROOT / "conformance"
 REFERENCE_PREFIX = "@reference/"
 
 
+# What a step can do besides running the outbox worker (`worker: true`).
+ACTIONS = ("x12", "pas", "inquire", "case", "subscribe", "clinical", "decide")
+
+
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -29,6 +33,9 @@ class Step(BaseModel):
     pas: str | None = None  # path of a PAS request bundle ($submit)
     inquire: str | None = None  # path of a PAS inquiry bundle ($inquire)
     case: str | None = None  # path of a JSON canonical case (POST /cases)
+    # Path of an R4 backport Subscription (POST /fhir/Subscription): its endpoint is replaced by
+    # the runner's notification receiver, whose deliveries every later step observes.
+    subscribe: str | None = None
     clinical: dict[str, Any] | None = None  # POST /cases/{id}/clinical on the previous case
     decide: dict[str, Any] | None = None  # POST /cases/{id}/determination on the previous case
     worker: bool = False  # run the outbox dispatcher once, then check
@@ -36,16 +43,14 @@ class Step(BaseModel):
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
-        actions = [self.x12, self.pas, self.inquire, self.case, self.clinical, self.decide]
+        actions = [getattr(self, name) for name in ACTIONS]
         if sum(action is not None for action in actions) + int(self.worker) != 1:
-            raise ValueError(
-                "a step does exactly one of x12, pas, inquire, case, clinical, decide, worker"
-            )
+            raise ValueError(f"a step does exactly one of {', '.join(ACTIONS)}, worker")
         return self
 
     @property
     def action(self) -> str:
-        for name in ("x12", "pas", "inquire", "case", "clinical", "decide"):
+        for name in ACTIONS:
             if getattr(self, name) is not None:
                 return name
         return "worker"
@@ -57,6 +62,10 @@ class ConformanceCase(BaseModel):
     description: str
     as_of: datetime = datetime.fromisoformat("2026-11-23T15:00:00+00:00")
     roster: str | None = None  # defaults to the demo roster
+    # A folder laid over the gateway's mappings for this case: each file it holds (plans/x.yaml,
+    # programs/y.yaml ...) adds to or replaces the one of the same name. A conformance profile
+    # (conformance/inferno/profile/) is a roster and such a folder.
+    mappings: str | None = None
     plan: str | None = None  # documents which plan the case assumes
     # Same determination across steps (cross-channel): indexes of steps to compare.
     same_determination: list[int] = Field(default_factory=list)
@@ -79,7 +88,10 @@ class ConformanceCase(BaseModel):
     def missing_inputs(self) -> list[str]:
         """Inputs that are not on this machine (reference material not beside the clone)."""
         paths = [
-            p for step in self.steps for p in (step.x12, step.pas, step.inquire, step.case) if p
+            p
+            for step in self.steps
+            for p in (step.x12, step.pas, step.inquire, step.case, step.subscribe)
+            if p
         ]
         return [p for p in paths if not self.resolve(p).is_file()]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,14 @@ def add_partner(
     if row is None:
         row = PartnerRow(id=spec.id, created_at=now)
         session.add(row)
+    _describe(row, spec, replace=replace, now=now)
+    session.flush()
+    _registered(spec, row, seeded=seeded)
+    return row
+
+
+def _describe(row: PartnerRow, spec: PartnerSpec, *, replace: bool, now: datetime) -> None:
+    """Write what `spec` says of the partner onto its row."""
     row.name = spec.name
     row.kind = spec.kind.value
     row.enabled = spec.enabled
@@ -257,13 +266,14 @@ def add_partner(
         # Kept by a --replace that names none; set_callback clears it.
         row.callback_url = spec.callback_url
     row.updated_at = now
-    session.flush()
+
+
+def _registered(spec: PartnerSpec, row: PartnerRow, *, seeded: bool) -> None:
     log.log(
         logging.DEBUG if seeded else logging.INFO,
         "partner registered",
         extra={"partner_id": spec.id, "kind": row.kind},
     )
-    return row
 
 
 def get_partner(session: Session, partner_id: str) -> PartnerRow | None:
@@ -328,6 +338,21 @@ def load_seed(path: Path) -> list[PartnerSpec]:
     return [PartnerSpec.model_validate(entry) for entry in data.get("partners", [])]
 
 
+def _check_seed(specs: list[PartnerSpec]) -> None:
+    """The rules add_partner checks against the registry, checked within a seed file."""
+    owners: dict[str, str] = {}
+    ids: set[str] = set()
+    for spec in specs:
+        if spec.id in ids:
+            raise PartnerError(f"partner {spec.id} already exists")
+        ids.add(spec.id)
+        for sender_id in spec.sender_ids:
+            if owners.setdefault(sender_id, spec.id) != spec.id:
+                raise PartnerError(
+                    f"sender id {sender_id} already belongs to partner {owners[sender_id]}"
+                )
+
+
 def seed_partners(sessions: sessionmaker[Session], path: Path | None) -> int:
     """Load the demo partners when the registry is empty (a fresh `make run`)."""
     if path is None or not path.is_file():
@@ -337,8 +362,20 @@ def seed_partners(sessions: sessionmaker[Session], path: Path | None) -> int:
         with sessions.begin() as session:
             if session.execute(select(func.count()).select_from(PartnerRow)).scalar_one():
                 return 0
+            # An empty registry: the seed's own ids and sender ids are checked among
+            # themselves, and its rows go in with one flush (every app a fresh database
+            # serves comes here, each conformance case and each test among them).
+            _check_seed(specs)
+            now = utcnow()
+            rows = []
             for spec in specs:
-                add_partner(session, spec, seeded=True)
+                row = PartnerRow(id=spec.id, created_at=now)
+                _describe(row, spec, replace=False, now=now)
+                rows.append(row)
+            session.add_all(rows)
+            session.flush()
+            for spec, row in zip(specs, rows, strict=True):
+                _registered(spec, row, seeded=True)
     except IntegrityError:
         return 0  # another process (the worker, a second node) seeded it first
     # Their demo secrets are public: production sets GATEWAY_PARTNERS_SEED empty. Said once a

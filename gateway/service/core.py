@@ -87,6 +87,16 @@ __all__ = [
 log = logging.getLogger("gateway.service.core")
 
 
+def _newest_first(tx: CaseTransaction, case_id: str) -> list[str]:
+    """`case_id` and the cases that replaced or continued it, newest first."""
+    chain, frontier = [case_id], [case_id]
+    while frontier:
+        later = [c for c in tx.successors(frontier) if c not in chain]
+        chain += later
+        frontier = later
+    return chain[::-1]
+
+
 def claim_key(submitter_id: str | None, claim_identifier: str) -> str:
     """The replay-table key under which a submitter's own request identifier (Claim.identifier,
     BHT03) finds its case: for later updates, changes and inquiries."""
@@ -468,7 +478,10 @@ class CaseService:
         else:
             claim = tx.replay(claim_key(submitter, value))
             if claim is not None and claim.case_ids:
-                candidates.append(claim.case_ids[0])
+                # A sender keeps its claim identifier across its updates (PAS Claim.related;
+                # the Inferno kit's claim-update presets): the change applies to the newest
+                # authorization of that claim, not to the first one it replaced.
+                candidates += _newest_first(tx, claim.case_ids[0])
             candidates += [
                 case_id
                 for case_id in (case_id_for_auth_number(value), value.upper())

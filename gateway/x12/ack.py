@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from gateway.x12.elements import valid_date, valid_time
 from gateway.x12.envelope import ACK_IMPLEMENTATION
 from gateway.x12.numbers import ControlNumbers
 from gateway.x12.outbound import InterchangeBuilder, ReceivedHeader, clean, seg, transaction_set
@@ -26,21 +25,26 @@ def write_ta1(
     control_numbers: ControlNumbers,
     now: datetime,
 ) -> str:
-    """An interchange holding one TA1: TA104 A/E/R, TA105 the note code (X12 I18)."""
+    """An interchange holding one TA1: TA104 A/E/R, TA105 the note code (X12 I18; 000 when
+    there is nothing to note). TA102/TA103 echo the received ISA09/ISA10 as they came, also
+    when they are what is wrong (note 014/015): the partner finds its interchange by them.
+    Only a value that cannot be echoed (none read, or holding a delimiter) becomes the
+    gateway's date and time."""
     control = (
         header.control_number
         if header.control_number.isdigit() and len(header.control_number) == 9
         else "000000000"
     )
-    date = (
-        header.date if len(header.date) == 6 and valid_date(header.date) else now.strftime("%y%m%d")
-    )
-    time = (
-        header.time if len(header.time) == 4 and valid_time(header.time) else now.strftime("%H%M")
-    )
+    date = _echoed(header.date) or now.strftime("%y%m%d")
+    time = _echoed(header.time) or now.strftime("%H%M")
     builder = InterchangeBuilder(header, x12_id=x12_id, control_numbers=control_numbers, now=now)
     builder.add_raw(seg("TA1", control, date, time, ack_code, note_code))
     return builder.render(groups=0)
+
+
+def _echoed(value: str) -> str:
+    """A received ISA value fit to echo: present, and with no delimiter or control character."""
+    return value if value and value == clean(value) else ""
 
 
 @dataclass

@@ -9,7 +9,10 @@ Two policies over the same engine (DESIGN.md decision 2, CAQH CORE):
   accepted sets) when a group is not, and accepted 005010X215 inquiries answered from the store
   through a `lookup` (gateway.x12.inquiry).
 
-Either way a broken interchange envelope is answered with a TA1 and nothing in it is submitted.
+Either way a broken interchange envelope is answered with a TA1 and nothing in it is submitted,
+and a sound one whose ISA14 is 1 (acknowledgment requested) gets a TA1 too, TA104 A (or E when
+it was accepted with a tolerated fault, ISA12 00401: note 017), as its own interchange ahead
+of the 999 and the responses.
 The segments are walked twice:
 
 1. a scan: the envelope only (ISA/IEA and GS/GE control numbers and counts, misplaced segments;
@@ -222,6 +225,7 @@ class BatchSummary:
     rejected: int = 0  # everything else, all of them under a TA1
     cases: int = 0  # case ids the core returned
     ta1: int = 0  # interchanges answered with a TA1
+    ta1_accepted: int = 0  # TA1 A/E sent because ISA14 asked for one (the interchange is answered)
     acks: int = 0  # 999 interchanges written
     responses: int = 0  # 278 responses written
     note_codes: list[str] = field(default_factory=list)  # TA105 of every TA1
@@ -551,6 +555,25 @@ class _Run:
         self.advance(scan.transactions)
 
 
+def acknowledgment(
+    scan: InterchangeScan, *, x12_id: str, control_numbers: ControlNumbers, now: datetime
+) -> str | None:
+    """The TA1 a sound interchange asked for (ISA14 1): A 000, or E 017 for the tolerated ISA12
+    00401; None when ISA14 is 0."""
+    header = scan.header
+    if scan.isa is None or scan.note is not None or not header.acknowledgment_requested:
+        return None
+    tolerated = isa_fields(scan.isa)[11] == "00401"
+    return write_ta1(
+        header,
+        note_code="017" if tolerated else "000",
+        ack_code="E" if tolerated else "A",
+        x12_id=x12_id,
+        control_numbers=control_numbers,
+        now=now,
+    )
+
+
 def answer_received(
     received: ReceivedInterchange,
     *,
@@ -578,13 +601,18 @@ def answer_received(
             now=now,
         )
         return X12Answer(body=body, kind="ta1", acks=body, note_code=interchange.note)
+    ta1 = acknowledgment(interchange, x12_id=x12_id, control_numbers=control_numbers, now=now)
     run = _Run(x12_id, submit, control_numbers, now, map_dir=map_dir)
     policy = _RealTimePolicy(interchange, run, lookup=lookup, always_999=always_999)
     engine = _InterchangeAnswer(interchange, delims, segments[0], run, policy)
     for segment in segments[1:]:
         engine.feed(segment)
     engine.finish()
-    return policy.answer
+    answer = policy.answer
+    if ta1 is not None:
+        answer.ta1 = ta1
+        answer.body = ta1 + answer.body
+    return answer
 
 
 def answer_batch(
@@ -651,6 +679,13 @@ def _answer(scan: BatchScan, text: TextIO, run: _Run, chunk_size: int) -> None:
                     run.ta1(ic)
                     skipping = EnvelopeWalker()
                 else:
+                    ta1 = acknowledgment(
+                        ic, x12_id=run.x12_id, control_numbers=run.control_numbers, now=run.now
+                    )
+                    if ta1 is not None:
+                        assert run.acks_out is not None
+                        run.acks_out.write(ta1)
+                        run.summary.ta1_accepted += 1
                     policy = _BatchPolicy(ic, run)
                     current = _InterchangeAnswer(ic, delims, segment, run, policy)
                 continue

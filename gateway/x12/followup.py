@@ -67,6 +67,7 @@ def _addressed_to(case: Case) -> ReceivedHeader:
     return ReceivedHeader(
         sender_qualifier=str(control.get("isa05") or "ZZ"),
         sender_id=case.submission.submitter_id or "",
+        receiver_qualifier=str(control.get("isa07") or "ZZ"),
         usage="T" if control.get("isa15") == "T" else "P",
     )
 

@@ -83,6 +83,7 @@ class X12Answer:
     acks: str | None = None  # the TA1 or 999 interchange
     responses: str | None = None  # the 278 response interchange
     note_code: str | None = None  # TA105 when kind is "ta1"
+    ta1: str | None = None  # the TA1 A/E an ISA14 1 asked for, sent ahead of the rest of body
     results: list[tuple[Case, Determination]] = field(default_factory=list)
     reports: list[TransactionReport] = field(default_factory=list)
     media_type: str = MEDIA_TYPE
@@ -166,12 +167,13 @@ def submit_transaction(
     bht03 = next((s.get(3) for s in transaction.segments[:3] if s.seg_id == "BHT"), "")
     key = replay_key(sender, bht03, text)
     fields = isa_fields(isa)
-    # ISA05 and ISA15 too: an unsolicited 278 later goes back to the same id, in the same usage
-    # (gateway.x12.followup).
+    # ISA05, ISA07 and ISA15 too: an unsolicited 278 later goes back to the same id, from the
+    # qualifier the gateway was addressed with, in the same usage (gateway.x12.followup).
     control = {
         "isa13": isa.get(13),
         "st02": transaction.st.get(2),
         "isa05": fields[4],
+        "isa07": fields[6],
         "isa15": fields[14],
     }
     # Reading is inside this transaction's boundary: a value the reader cannot take is this
@@ -198,6 +200,9 @@ def submit_transaction(
         faults = faults or [ValueFault("the request", "could not be read")]
     if faults:
         return case, _input_error(faults, now), str(numbers.next(TRACE))
+    if case.diagnoses and not any(diagnosis.primary for diagnosis in case.diagnoses):
+        # Never review a secondary code as if it were the principal one.
+        return case, _principal_missing(now), str(numbers.next(TRACE))
     try:
         stored, determination = submit(case, key)
     except RequestConflict as exc:  # never a second case under the same BHT03
@@ -220,6 +225,23 @@ def _input_error(faults: list[ValueFault], now: datetime) -> Determination:
         review_action="CT",
         reason=Reason(code="INPUT_ERROR", text=text),
         rejection=Rejection(loop="2000E", aaa_code="33", follow_up="C", text=text),
+        decided_at=now,
+    )
+
+
+def _principal_missing(now: datetime) -> Determination:
+    """HI with diagnoses but none principal (no ABK, or BK for ICD-9): AAA 15 (required
+    application data missing) at 2000E, C, as the companion guide names it for a missing
+    principal diagnosis. Nothing is stored: the request was not reviewed."""
+    text = (
+        "The request names no principal diagnosis: send it as the first HI code with "
+        "qualifier ABK (other diagnoses with ABF)."
+    )
+    return Determination(
+        status=CaseStatus.REJECTED,
+        review_action="CT",
+        reason=Reason(code="DIAGNOSIS_MISSING", text=text),
+        rejection=Rejection(loop="2000E", aaa_code="15", follow_up="C", text=text),
         decided_at=now,
     )
 

@@ -1,7 +1,9 @@
 """Building the interchanges the gateway sends: envelope, delimiters and safe element values.
 
 Answers go back to whoever sent the interchange: ISA07/08 and GS03 are taken from the received
-ISA05/06 and GS02, the gateway's own id goes in ISA06 and GS02. The gateway always writes its
+ISA05/06 and GS02, and the gateway answers as it was addressed: ISA05 the received ISA07
+qualifier (`01` stays `01`; ZZ only when none is known), ISA06 the gateway id, GS02 the received
+GS03 (the application id the partner addressed). The gateway always writes its
 own delimiters (* : ^ ~) and strips them, and control characters, from every value it echoes.
 """
 
@@ -56,6 +58,9 @@ class ReceivedHeader:
     control_number: str = ""  # ISA13 as received
     usage: str = "P"
     application_sender: str = ""  # GS02 of the first group
+    receiver_qualifier: str = "ZZ"  # ISA07: the qualifier the partner addressed the gateway with
+    application_receiver: str = ""  # GS03 of the first group (the gateway's application id)
+    acknowledgment_requested: bool = False  # ISA14 1: a TA1 goes back in any case
 
     @classmethod
     def from_isa(cls, isa: Segment | None, gs: Segment | None = None) -> ReceivedHeader:
@@ -71,6 +76,9 @@ class ReceivedHeader:
             control_number=fields[12],
             usage=fields[14] if fields[14] in ("P", "T") else "P",
             application_sender=gs.get(2) if gs is not None else "",
+            receiver_qualifier=fields[6] if fields[6] in ISA_ID_QUALIFIERS else "ZZ",
+            application_receiver=gs.get(3) if gs is not None else "",
+            acknowledgment_requested=fields[13] == "1",
         )
 
 
@@ -96,7 +104,7 @@ class InterchangeBuilder:
             " " * 10,
             "00",
             " " * 10,
-            "ZZ",
+            h.receiver_qualifier if h.receiver_qualifier in ISA_ID_QUALIFIERS else "ZZ",
             self.x12_id[:15].ljust(15),
             h.sender_qualifier,
             receiver.ljust(15),
@@ -114,10 +122,11 @@ class InterchangeBuilder:
         """(GS06, the GS segment) of a new functional group."""
         number = gs06(self.numbers.next(GROUP))
         receiver = clean(self.header.application_sender or self.header.sender_id)[:15] or "UNKNOWN"
+        sender = clean(self.header.application_receiver)[:15] or self.x12_id[:15]
         return number, seg(
             "GS",
             fic,
-            self.x12_id[:15],
+            sender,
             receiver,
             self.now.strftime("%Y%m%d"),
             self.now.strftime("%H%M"),

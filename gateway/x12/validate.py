@@ -272,13 +272,13 @@ def validate_transaction(
     if last.seg_id != "SE":
         report.set_codes.append("2")  # transaction set trailer missing
     else:
-        position = len(segments)
+        # A trailer contradicting its transaction set is an IK5 code, not an IK3/IK4 on SE
+        # (005010X231A1: IK502 3 control number mismatch, 4 segment count wrong), as pyx12
+        # reports it: on the transaction set.
         if last.get(2) != st.get(2):
             report.set_codes.append("3")
-            _flag(errors, "SE", position, "2", "329", last.get(2))
         if last.get(1) != str(len(segments)):
             report.set_codes.append("4")
-            _flag(errors, "SE", position, "1", "96", last.get(1))
     errors.sort(key=lambda e: e.position)
     return report
 
@@ -313,7 +313,7 @@ def _check(
 def _flag(
     errors: list[SegmentError], seg_id: str, position: int, element: str, data_ele: str, value: str
 ) -> None:
-    """An IK4 pattern failure (I12): the value contradicts what the structure implies."""
+    """An IK4 pattern failure (I12): the value contradicts what the structure implies (HL)."""
     error = ElementError(int(element), None, data_ele, "I12", value or None)
     for existing in errors:
         if existing.position == position and existing.seg_id == seg_id and existing.code == "8":

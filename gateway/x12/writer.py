@@ -5,7 +5,13 @@ subscriber (2000D/2010D dependent), 2000E patient event with TRN*2 echoing every
 plus the gateway's own TRN*1, UM echo, HCR (review action, authorization number, reason),
 REF*NT (the gateway's case reference), DTP*AAH (certified period), MSG (short reason), the
 2010EA providers, and one 2000F per requested service with its own HCR. A Determination.rejection
-becomes an AAA (reject reason, follow-up) in the loop it names, and then no HCR is sent.
+becomes an AAA (reject reason, follow-up) in the loop it names, and then no HCR is sent; a
+rejection above the patient event (2000A .. 2010C: the member not found, not eligible ...) ends
+the answer at the subscriber, since a 2000E in a response carries an AAA or an HCR
+(005010X217 2000E note).
+HCR03 (code source 886) comes from the review-reason crosswalk (gateway.domain.review_reasons):
+always for A3 and A6, for A4 when the reason has a code. MSG text reads as a sentence and
+keeps its meaning when it holds a delimiter (msg_text).
 BHT06: 19 when further updates follow (pended), else 18 (X12 element 640).
 """
 
@@ -16,7 +22,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from gateway.domain.case import Case, Determination, LineDetermination
+from gateway.domain.case import Case, Determination, LineDetermination, Reason
+from gateway.domain.review_reasons import ReviewReasons, review_reason, review_reasons_in
 from gateway.x12.grammar import REPO_MAP_DIR, ElementSpec, LoopSpec, SegmentSpec
 from gateway.x12.numbers import ControlNumbers
 from gateway.x12.outbound import (
@@ -31,6 +38,11 @@ from gateway.x12.validate import IMPLEMENTATION, grammar_for
 
 MSG_LIMIT = 264  # MSG01 is AN 1/264
 _EARLY_LOOPS = ("2000A", "2010A", "2010B", "2010C", "2010D", "2000E")
+# A rejection in these loops leaves no patient event to answer: no 2000E, no 2000F, and no
+# 2000D (whose HL04 must be 1: a 2000D always has its 2000E, 005010X217).
+_ABOVE_EVENT = ("2000A", "2010A", "2010B", "2010C")
+# What a delimiter in a text becomes (the gateway writes * : ^ ~): a reading, never nothing.
+_MSG_DELIMITERS = {":": " - ", "^": " / ", "*": " x ", "~": " - "}
 
 
 @cache
@@ -44,6 +56,39 @@ def hcr03_codes(map_dir: Path = REPO_MAP_DIR) -> frozenset[str]:
             assert isinstance(item, ElementSpec)
             return item.codes or frozenset()
     return frozenset()
+
+
+def review_reasons(map_dir: Path = REPO_MAP_DIR) -> ReviewReasons:
+    """The review-reason crosswalk of the mappings folder the X12 maps are in (`map_dir` is
+    <mappings>/x12)."""
+    return review_reasons_in(map_dir.parent)
+
+
+def _hcr03(action: str, reason: Reason | None, map_dir: Path, allowed: frozenset[str]) -> str:
+    """HCR03 for an action taken for a reason: the crosswalk's 886 code when the response map
+    lists it (codes.xml hcr03), else none."""
+    code = review_reason(review_reasons(map_dir), action, reason)
+    return code if code and code in allowed else ""
+
+
+def msg_text(text: str, limit: int = MSG_LIMIT) -> str:
+    """MSG01: the reason as a sentence (capital first, a full stop at the end) with every
+    delimiter replaced by what it reads as (':' becomes ' - '), and control characters by a
+    blank; cut at a word within `limit` (AN 1/264), never inside one."""
+    for delimiter, reading in _MSG_DELIMITERS.items():
+        text = text.replace(delimiter, reading)
+    text = clean(text)
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    if text[-1] not in ".!?":
+        text += "."
+    if len(text) > limit:
+        cut = text[: limit - 1]
+        if " " in cut:
+            cut = cut[: cut.rindex(" ")]
+        text = cut.rstrip(" ,;-/") + "."
+    return text
 
 
 def trace_company(x12_id: str) -> str:
@@ -152,7 +197,9 @@ def response_body(
     if reject_at == "2010B" and aaa:
         body.add(*aaa)
     # 2000C / 2010C: the subscriber, 2000D / 2010D: the dependent patient
-    subscriber = body.level(requester, "22", True)
+    no_event = reject_at in _ABOVE_EVENT
+    dependent = bool(x12.get("dependent") or case.subscriber) and not no_event
+    subscriber = body.level(requester, "22", not no_event)
     holder = case.subscriber or case.member
     body.add(
         "NM1",
@@ -175,7 +222,7 @@ def response_body(
     if reject_at == "2010C" and aaa:
         body.add(*aaa)
     parent = subscriber
-    if x12.get("dependent") or case.subscriber:
+    if dependent:
         parent = body.level(subscriber, "23", True)
         body.add(
             "NM1",
@@ -192,6 +239,8 @@ def response_body(
         )
         if reject_at == "2010D" and aaa:
             body.add(*aaa)
+    if no_event:
+        return body.lines
     _event(
         body,
         parent,
@@ -203,6 +252,7 @@ def response_body(
         trace_id=trace_id,
         x12_id=x12_id,
         hcr03=hcr03_codes(map_dir),
+        map_dir=map_dir,
     )
     return body.lines
 
@@ -235,6 +285,7 @@ def _event(
     trace_id: str,
     x12_id: str,
     hcr03: frozenset[str],
+    map_dir: Path,
 ) -> None:
     rejection = determination.rejection
     reject_at = rejection.loop if rejection else None
@@ -259,13 +310,12 @@ def _event(
         um_out = [*um_out, *[""] * (4 - len(um_out)), "", clean(level)]
     body.add("UM", *um_out)
     if rejection is None:
-        reason = determination.reason
-        code = reason.x12_reason if reason.x12_reason in hcr03 else ""
+        action = determination.review_action
         body.add(
             "HCR",
-            determination.review_action,
+            action,
             clean(determination.auth_number or "", 50),
-            code or "",
+            _hcr03(action, determination.reason, map_dir, hcr03),
         )
     reference = case.change_reference
     if reference is not None and reference.qualifier == "BB":
@@ -277,8 +327,8 @@ def _event(
     if period and rejection is None:
         body.add("DTP", "AAH", *period)
     text = rejection.text if rejection else determination.reason.text
-    if text:
-        body.add("MSG", clean(text, MSG_LIMIT))
+    if text and msg_text(text):
+        body.add("MSG", msg_text(text))
     providers = x12.get("providers") or []
     for index, nm1 in enumerate(providers):
         body.add("NM1", *_echo(nm1, 9, sep))
@@ -299,6 +349,7 @@ def _event(
             sep,
             reject_at == "2000F" and aaa,
             hcr03,
+            map_dir,
         )
 
 
@@ -313,6 +364,7 @@ def _service(
     sep: str,
     aaa: Any,
     hcr03: frozenset[str],
+    map_dir: Path,
 ) -> None:
     body.level(event, "SS", False)
     for trn in echo.get("trn") or []:
@@ -328,9 +380,11 @@ def _service(
     if not aaa:
         action = decided.review_action if decided else determination.review_action
         auth = (decided.auth_number if decided else None) or determination.auth_number or ""
+        # A line decided with the case (no reason of its own) has the case's reason.
         reason = decided.reason if decided and decided.reason else None
-        code = reason.x12_reason if reason and reason.x12_reason in hcr03 else ""
-        body.add("HCR", action, clean(auth, 50), code or "")
+        if reason is None and action == determination.review_action:
+            reason = determination.reason
+        body.add("HCR", action, clean(auth, 50), _hcr03(action, reason, map_dir, hcr03))
     dtp = echo.get("dtp")
     if dtp:
         body.add("DTP", *_echo(dtp, 3, sep))
@@ -362,7 +416,8 @@ def _service(
             _number(units if units is not None else line.units or 1),
         )
     if decided and decided.reason and decided.reason.text and not aaa:
-        body.add("MSG", clean(decided.reason.text, MSG_LIMIT))
+        if msg_text(decided.reason.text):
+            body.add("MSG", msg_text(decided.reason.text))
 
 
 def _number(value: float) -> str:

@@ -120,3 +120,16 @@ def test_a_body_that_is_not_a_form_gets_a_problem(app_client):
 def test_mime_without_credentials_is_refused(app_client):
     response = send(app_client, form(JANE), JANE, auth=None)
     assert response.status_code == 401
+
+
+def test_a_real_time_278_asking_for_a_ta1_is_still_a_278_response(app_client):
+    # ISA14 1: the TA1 A goes first in the payload; the PayloadType names the answer after it.
+    isa, rest = JANE.decode().split("~", 1)
+    elements = isa.split("*")
+    elements[14] = "1"
+    payload = ("*".join(elements) + "~" + rest).encode()
+    answer = parts(send(app_client, form(payload), payload))
+    assert answer["ErrorCode"] == b"Success"
+    assert answer["PayloadType"] == b"X12_278_Response_005010X217E1_2"
+    observed = observe_x12(answer["Payload"])
+    assert observed["kind"] == "ta1+278" and observed["ta1"] == {"ack": "A", "note": "000"}

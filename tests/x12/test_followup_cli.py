@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
+from tests.cli import Ran, run_in_process
 from tests.conftest import make_settings
 
-GATEWAY = Path(sys.executable).parent / "gateway"
 
-
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(GATEWAY), *args], env=env, capture_output=True, text=True, timeout=120
-    )
+def run(env: dict[str, str], *args: str) -> Ran:
+    # In this process (tests/cli.py): the partner commands' own process is tested in
+    # tests/auth/test_registry.py.
+    return run_in_process(env, *args)
 
 
 def callbacks(env: dict[str, str]) -> dict[str, str | None]:

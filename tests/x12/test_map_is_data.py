@@ -71,6 +71,7 @@ def gateway_verdict(text: str, map_dir: Path) -> Verdict:
     ik4: set[IK4] = set()
     for ack in acks:
         for report in ack.reports:
+            ik3 |= {(report.st02, f"IK5 {c}", None) for c in report.set_codes if c in ("3", "4")}
             for error in report.errors:
                 ik3.add((report.st02, error.seg_id, error.position))
                 ik4 |= {
@@ -88,25 +89,12 @@ def pyx12_verdict(text: str, map_dir: Path) -> Verdict:
         for f in result.findings
         if f.level == "ele"
     }
-    # pyx12 reports a wrong SE02 (3) or SE01 (4) on the transaction set; the 999 points at SE.
+    # pyx12 reports a wrong SE02 (3) or SE01 (4) on the transaction set, as the 999's IK5 does.
     for finding in result.findings:
         if finding.level == "st" and finding.code in ("3", "4"):
-            se = _se_position(text, finding.transaction)
-            ik3.add((finding.transaction, "SE", se))
-            ik4.add((finding.transaction, se, 2 if finding.code == "3" else 1, None))
+            ik3.add((finding.transaction, f"IK5 {finding.code}", None))
     ta1 = {f.code for f in result.findings if f.level == "isa"}
     return Verdict(result.valid, ik3, ik4, ta1)
-
-
-def _se_position(text: str, st02: str | None) -> int | None:
-    position, current = 0, None
-    for seg in segments_of(text):
-        if seg.startswith("ST*"):
-            position, current = 0, seg.split("*")[2]
-        position += 1
-        if seg.startswith("SE*") and current == st02:
-            return position
-    return None
 
 
 def corpus() -> list[pytest.param]:
@@ -146,7 +134,14 @@ def test_both_engines_agree_on_the_committed_map(path: Path):
     assert ours.ik3 == theirs.ik3, (ours, theirs)
     assert ours.ik4 == theirs.ik4, (ours, theirs)
     # An interchange the gateway answers with a TA1 is one pyx12 faults at the ISA, same note.
-    assert ours.ta1 <= theirs.ta1 or ours.ta1 == {"syntax"}, (ours, theirs)
+    # pyx12 4.0.0 refuses an ISA09/ISA10 that is no date/time (014/015) without naming it in
+    # its JSON: a refusal with no finding at all is that same refusal.
+    unnamed = not theirs.valid and not (theirs.ta1 or theirs.ik3 or theirs.ik4)
+    assert (
+        ours.ta1 <= theirs.ta1
+        or ours.ta1 == {"syntax"}
+        or (ours.ta1 in ({"014"}, {"015"}) and unnamed)
+    ), (ours, theirs)
 
 
 # ---------------------------------------------------------------- a payer's code
@@ -223,9 +218,7 @@ def test_gateway_submit_reads_gateway_mappings_dir(tmp_path: Path):
     """The real CLI: GATEWAY_MAPPINGS_DIR alone decides which codes the batch path accepts."""
     source = tmp_path / "payer-code.x12"
     source.write_text(with_new_service_type())
-    done, out = run_submit(
-        source, tmp_path, GATEWAY_MAPPINGS_DIR=str(payer_mappings(tmp_path))
-    )
+    done, out = run_submit(source, tmp_path, GATEWAY_MAPPINGS_DIR=str(payer_mappings(tmp_path)))
     assert done.returncode == 0, done.stdout + done.stderr
     ack = (out / "payer-code.999").read_text()
     assert "IK5*A" in ack and "AK9*A*1*1*1" in ack, ack

@@ -33,7 +33,8 @@ from tests.x12.helpers import (
 def gateway_verdict(
     text: str, receiver: str | None = None, application: str | None = None
 ) -> tuple[bool, set]:
-    """(valid, {(ST02, segment, position)}) as the gateway sees one interchange."""
+    """(valid, {(ST02, segment, position)} and {(ST02, IK5 code)} of the trailer codes 3 and 4)
+    as the gateway sees one interchange."""
     try:
         delims, segments = tokenize(text)
     except X12SyntaxError:
@@ -48,7 +49,12 @@ def gateway_verdict(
         valid &= ack.status == "A"
         for report in ack.reports:
             positions |= {(report.st02, e.seg_id, e.position) for e in report.errors}
+            positions |= {(report.st02, code) for code in report.set_codes if code in TRAILER}
     return valid, positions
+
+
+# IK5 codes of a trailer contradicting its transaction set: 3 SE02 is not ST02, 4 SE01 count.
+TRAILER = ("3", "4")
 
 
 def _is_request(ix) -> bool:
@@ -76,24 +82,11 @@ def _responses(ix):
 def pyx12_verdict(text: str) -> tuple[bool, set]:
     result = run_pyx12(text)
     positions = set(result.segment_positions)
-    # pyx12 reports SE01/SE02 disagreements at the transaction level; they point at SE.
+    # pyx12 reports SE01/SE02 disagreements on the transaction set, as the 999's IK5 codes do.
     for finding in result.findings:
-        if finding.level == "st" and finding.code in ("3", "4"):
-            se = _se_position(text, finding.transaction)
-            positions.add((finding.transaction, "SE", se))
+        if finding.level == "st" and finding.code in TRAILER:
+            positions.add((finding.transaction, finding.code))
     return result.valid and result.error is None, positions
-
-
-def _se_position(text: str, st02: str | None) -> int:
-    position = 0
-    for seg in segments_of(text):
-        if seg.startswith("ST*"):
-            position = 0
-            current = seg.split("*")[2]
-        position += 1
-        if seg.startswith("SE*") and current == st02:
-            return position
-    return -1
 
 
 def corpus() -> list[tuple[str, str]]:
@@ -191,12 +184,24 @@ def test_bad_um02_points_at_the_element():
     assert _segments(answer.body, "IK5") == [["IK5", "R", "5"]]
 
 
-def test_wrong_se01_rejects_the_transaction_set():
-    answer = _answer(wrong_se01(sample("278-act-dd-jane-doe.x12")))
-    assert _segments(answer.body, "IK3") == [["IK3", "SE", "47", "", "8"]]
-    assert _segments(answer.body, "IK4") == [["IK4", "1", "96", "I12", "49"]]
-    assert _segments(answer.body, "IK5") == [["IK5", "R", "4", "5"]]
-    assert _segments(answer.body, "CTX")
+def test_wrong_se01_rejects_the_transaction_set_with_ik5_4():
+    # Issue 14 item 4: the count is an IK5 code (4), not an IK3/IK4 on SE; pyx12 agrees.
+    text = wrong_se01(sample("278-act-dd-jane-doe.x12"))
+    answer = _answer(text)
+    assert _segments(answer.body, "IK3") == []
+    assert _segments(answer.body, "IK4") == []
+    assert _segments(answer.body, "IK5") == [["IK5", "R", "4"]]
+    assert _segments(answer.body, "AK9") == [["AK9", "R", "1", "1", "0"]]
+    assert {(f.level, f.code) for f in run_pyx12(text).findings} == {("st", "4")}
+
+
+def test_wrong_se02_rejects_the_transaction_set_with_ik5_3():
+    text = sample("278-act-dd-jane-doe.x12").replace("SE*47*0001", "SE*47*0002")
+    assert text != sample("278-act-dd-jane-doe.x12")
+    answer = _answer(text)
+    assert _segments(answer.body, "IK3") == []
+    assert _segments(answer.body, "IK5") == [["IK5", "R", "3"]]
+    assert {(f.level, f.code) for f in run_pyx12(text).findings} == {("st", "3")}
 
 
 @pytest.mark.parametrize("make", [drop_subscriber_name, bad_um02, wrong_se01, wrong_iea02])
