@@ -62,9 +62,9 @@ class LetterBook:
     drugs: dict[str, str] = field(default_factory=dict)
     # Equipment and home health services as the program names them (mappings/programs/).
     equipment: dict[str, str] = field(default_factory=dict)
-    # A coverage-criteria program's own desk, by case program (DME, HOME_HEALTH, SLEEP): its
-    # name and the numbers its letters give (mappings/programs/ `name`, `contact`).
-    program_desks: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    # A coverage-criteria program's own desk, by payer id and case program (DME, HOME_HEALTH,
+    # SLEEP): its name and the numbers its letters give (mappings/programs/ `name`, `contact`).
+    program_desks: dict[tuple[str, str], tuple[str, dict[str, str]]] = field(default_factory=dict)
     regimens: dict[str, str] = field(default_factory=dict)
     facts: dict[str, str] = field(default_factory=dict)
 
@@ -99,10 +99,11 @@ def _load_book(root: Path) -> LetterBook:
     raw_facts = yaml.safe_load((root / "codes" / "facts.yaml").read_text(encoding="utf-8"))
     facts = dict((raw_facts or {}).get("labels") or {})
     equipment: dict[str, str] = {}
-    desks: dict[str, tuple[str, dict[str, str]]] = {}
+    desks: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
     for program in mappings.programs.values():
         for served in program.code_prefixes:
-            desks[PROGRAM_OF_SERVICE[served].value] = (program.name, dict(program.contact))
+            key = (program.payer_id, PROGRAM_OF_SERVICE[served].value)
+            desks[key] = (program.name, dict(program.contact))
         # A hold names the program's documents as the program words them ("the physician's
         # order (signed and dated)"), not their keys.
         for key, words in program.documents.items():
@@ -150,10 +151,13 @@ def _letter_data(plan: PlanPolicy | None, case: Case) -> LetterData:
     )
 
 
-def _program_desk(letters: LetterData, case: Case, book: LetterBook) -> LetterData:
+def _program_desk(
+    letters: LetterData, case: Case, plan: PlanPolicy | None, book: LetterBook
+) -> LetterData:
     """A home health or DME case's letters name that program and give its numbers (the
     program's desk takes its calls and its faxed documents); member services stay the plan's."""
-    desk = book.program_desks.get(case.program.value)
+    payer_id = plan.payer_id if plan is not None else case.payer_id
+    desk = book.program_desks.get((payer_id or "", case.program.value))
     if desk is None:
         return letters
     name, contact = desk
@@ -374,7 +378,7 @@ def letter_context(
     book: LetterBook,
 ) -> dict[str, Any]:
     plan = book.plan_for(case, determination)
-    letters = _program_desk(_letter_data(plan, case), case, book)
+    letters = _program_desk(_letter_data(plan, case), case, plan, book)
     zone = _reader_zone(recipient, plan)
     decided = _local(determination.decided_at, zone) or determination.decided_at
     today = decided.date()
