@@ -7,7 +7,8 @@ the same requests with every date moved by (D - SAMPLES_DAY): sent on D - 3, ser
 periods and the clinical dates with them. Birth dates stay, so that the members still match the
 demo roster. `gateway samples --date 2026-11-23` writes the fixed copies again, byte for byte.
 
-X12: ISA09 (YYMMDD), GS04 and BHT04 (CCYYMMDD) and every DTP date (D8, RD8) move. An interchange
+X12: ISA09 (YYMMDD), GS04 and BHT04 (CCYYMMDD), every DTP date (D8, RD8) and the home health
+start of care and certification period (CR6-02, CR6-04) move. An interchange
 is identified by (ISA06, ISA13), and a control number reused for other content is refused with a
 TA1 025, so ISA13/IEA02 and GS06/GE02 move too: the fixed number plus 1000 for each day, so that
 the requests written for another day are new interchanges, not conflicting replays.
@@ -84,6 +85,11 @@ def redate_x12(text: str, days: int) -> str:
                 fields[3] = _shift_ccyymmdd(fields[3], days)
             elif fields[2] == "RD8":
                 fields[3] = "-".join(_shift_ccyymmdd(part, days) for part in fields[3].split("-"))
+        elif tag == "CR6" and len(fields) > 2 and fields[2]:
+            # Home health: the start of care (CR6-02) and the certification period (CR6-04).
+            fields[2] = _shift_ccyymmdd(fields[2], days)
+            if len(fields) > 4 and fields[3] == "RD8" and fields[4]:
+                fields[4] = "-".join(_shift_ccyymmdd(part, days) for part in fields[4].split("-"))
         segments[index] = lead + element.join(fields)
     return terminator.join(segments)
 

@@ -119,9 +119,14 @@ class ServiceLine(Model):
     place_of_service: str | None = None
     dosing: Dosing | None = None
     trace_number: str | None = None  # 2000F TRN02
-    # Home health / DME facts (DOMAIN.md: Home Health and DME)
-    rental: bool | None = None
+    # Home health / DME facts (DOMAIN.md: Home Health and DME), the same from both channels
+    # (X12 SV1 modifiers and quantity, HSD, MSG; PAS item modifier and quantity, DeviceRequest /
+    # ServiceRequest): filled in from the program's items by gateway.domain.criteria.
+    rental: bool | None = None  # True a rental (modifier RR), False a purchase (NU)
+    rental_months: int | None = None  # months of a monthly rental
     already_delivered: bool | None = None
+    visits: int | None = None  # home health: the visits asked for
+    discipline: str | None = None  # home health: skilled nursing, physical therapy, ...
     quantity_frequency: str | None = None  # HSD as sent
     # PAS: what the channel needs to echo the item back exactly.
     source_ref: str | None = None
@@ -235,6 +240,15 @@ class Case(Model):
     @property
     def active_lines(self) -> list[ServiceLine]:
         return [line for line in self.service_lines if not line.cancelled]
+
+    @property
+    def hospital_discharge_pending(self) -> bool:
+        """DOMAIN.md: a "hospital discharge pending" request heads the work list (X12 MSG
+        HOSPITAL_DISCHARGE_PENDING=Y, PAS supportingInfo dischargeDates or the same message)."""
+        value = self.facts.values.get("hospital_discharge_pending")
+        if isinstance(value, bool):
+            return value
+        return str(value).strip().lower() in {"true", "yes", "y", "1"}
 
     @property
     def service_date(self) -> date | None:

@@ -73,6 +73,8 @@ class Item(BaseModel):
     description: str
     rental: Literal["monthly", "daily"] | None = None  # rentable: how the rental is counted
     unit: Literal["visits", "units"] = "units"
+    # Home health: the discipline a visit is of, as a member reads it (letters, work list).
+    discipline: str | None = None
     precertification: bool = True
     review: Literal["criteria", "always"] = "criteria"
     criteria: list[Criterion] = Field(default_factory=list)
@@ -139,6 +141,11 @@ class CriteriaProgram(BaseModel):
         return None
 
 
+def _first_up(text: str) -> str:
+    """A sentence's first letter in upper case, the rest as the program names it (CPAP)."""
+    return text[:1].upper() + text[1:]
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -146,8 +153,49 @@ def _truthy(value: Any) -> bool:
 
 
 def _months(line: ServiceLine) -> int:
-    """Months of a monthly rental: the line's quantity (units of one month each)."""
+    """Months of a monthly rental: what the line says, else its quantity (one unit a month)."""
+    if line.rental_months:
+        return max(1, line.rental_months)
     return max(1, int(line.units or 1))
+
+
+def complete_lines(case: Case, program: CriteriaProgram) -> None:
+    """What a home health or DME line carries, the same whichever channel sent it: rental or
+    purchase (modifier RR / NU, else what the channel said), months of a monthly rental (the
+    quantity, one unit a month), visits of a home health service (its quantity), the discipline,
+    and whether the equipment was delivered already (the line's own word, else the request's)."""
+    delivered = case.facts.values.get("already_delivered")
+    for line in case.service_lines:
+        modifiers = {m.upper() for m in line.modifiers}
+        if "RR" in modifiers:
+            line.rental = True
+        elif "NU" in modifiers:
+            line.rental = False
+        if line.already_delivered is None and delivered not in (None, ""):
+            line.already_delivered = _truthy(delivered)
+        item = program.items.get(line.code.upper())
+        if item is None:
+            continue
+        if line.rental and item.rental == "monthly" and line.rental_months is None:
+            line.rental_months = _months(line)
+        if item.unit == "visits" and line.visits is None and line.units:
+            line.visits = int(line.units)
+        if item.discipline and line.discipline is None:
+            line.discipline = item.discipline
+
+
+def start_of_care(case: Case) -> date | None:
+    """The start of care a home health request names (X12 CR6-02, PAS homeHealthCareInformation
+    date), else the requested start of service."""
+    value = case.facts.values.get("start_of_care")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            pass
+    return case.service_date
 
 
 def item_span(
@@ -178,7 +226,7 @@ def review_criteria(
 ) -> Determination:
     """The decision of a home health, DME or sleep request after screening (member, plan)."""
     received_day = provider_local_date(case, case.submission.received_at, plan.time_zone)
-    service_date = case.service_date or received_day
+    service_date = start_of_care(case) or received_day
     places = {case.place_of_service} | {line.place_of_service for line in case.active_lines}
     for place in sorted(p for p in places if p):
         if place in program.excluded_places_of_service:
@@ -222,7 +270,7 @@ def review_criteria(
                     ReviewAction.NOT_REQUIRED,
                     program,
                     "precertification",
-                    f"{item.description.capitalize()} ({line.code}) needs no precertification.",
+                    f"{_first_up(item.description)} ({line.code}) needs no precertification.",
                 )
             )
             continue
@@ -235,7 +283,7 @@ def review_criteria(
                     ReviewAction.PENDED,
                     program,
                     "clinical_review",
-                    f"{what.capitalize()}: reviewed by {program.reviewers[service]}.",
+                    f"{_first_up(what)}: reviewed by {program.reviewers[service]}.",
                 )
             )
             continue
@@ -250,7 +298,7 @@ def review_criteria(
                     ReviewAction.PENDED,
                     program,
                     "documents",
-                    f"{item.description.capitalize()}: send {', '.join(needed)}.",
+                    f"{_first_up(item.description)}: send {', '.join(needed)}.",
                 )
             )
         elif unmet:
@@ -261,7 +309,7 @@ def review_criteria(
                     ReviewAction.PENDED,
                     program,
                     "criteria",
-                    f"{item.description.capitalize()}: the sample coverage criteria are not "
+                    f"{_first_up(item.description)}: the sample coverage criteria are not "
                     f"met ({', '.join(c.fact for c in unmet)}); reviewed by "
                     f"{program.reviewers[service]}.",
                 )
@@ -274,14 +322,14 @@ def review_criteria(
                     ReviewAction.APPROVED,
                     program,
                     "criteria",
-                    f"{item.description.capitalize()} meets the program's coverage criteria.",
+                    f"{_first_up(item.description)} meets the program's coverage criteria.",
                     auth=auth,
                     start=start,
                     end=end,
                 )
             )
 
-    discharge = _truthy(facts.get("hospital_discharge_pending", False))
+    discharge = case.hospital_discharge_pending
     urgency = Urgency.URGENT if discharge else case.urgency
     actions = {r.review_action for r in results}
     received = case.submission.received_at

@@ -27,7 +27,7 @@ from gateway.domain.case import (
     Urgency,
 )
 from gateway.fhir import constants as k
-from gateway.fhir import parties
+from gateway.fhir import homecare, parties
 from gateway.fhir.bundle import BundleIndex, Entry
 from gateway.fhir.codes import icd10_with_dot, lookup
 from gateway.fhir.echo import build_echo
@@ -117,7 +117,9 @@ def read_case(
         end_date=date_of(period.get("end")) or (max(ends) if ends else None),
         diagnoses=_diagnoses(index, claim_entry),
         service_lines=lines,
-        facts=_facts(index, claim_entry, facts),
+        facts=_facts(index, claim_entry, facts).merged(
+            homecare.claim_facts(index, claim_entry, messages), source=homecare.SOURCE
+        ),
         urgency=_urgency(claim),
         attachments=attachments,
         messages=messages,
@@ -215,7 +217,7 @@ def _line(index: BundleIndex, claim_entry: Entry, item: Resource, position: int)
     start = date_of(item.get("servicedDate")) or date_of(period.get("start"))
     trace = ext(item, k.EXT_ITEM_TRACE_NUMBER)
     unit_code = quantity.get("code") if quantity.get("system") == k.CS_X12_673 else None
-    return ServiceLine(
+    line = ServiceLine(
         sequence=item.get("sequence") if isinstance(item.get("sequence"), int) else position + 1,
         code=str(coding.get("code") or product.get("text") or ""),
         code_system=lookup("product_code_system", coding.get("system"), "HCPCS"),
@@ -231,6 +233,8 @@ def _line(index: BundleIndex, claim_entry: Entry, item: Resource, position: int)
         source_ref=f"{claim_entry.path}.item[{position}]",
         cancelled=cancelled(item),
     )
+    homecare.line_details(index, claim_entry, item, line)  # rental, months, visits (DME)
+    return line
 
 
 def _dosing(index: BundleIndex, claim_entry: Entry, item: Resource) -> Dosing | None:

@@ -28,6 +28,7 @@ import yaml
 
 from gateway.domain.actions import APPROVALS, ReviewAction
 from gateway.domain.case import Address, Case, CaseStatus, Determination, Provider
+from gateway.domain.criteria import PROGRAM_OF_SERVICE
 from gateway.domain.local_dates import zone_of_address
 from gateway.domain.policy import (
     AppealsOffice,
@@ -59,6 +60,11 @@ class LetterBook:
 
     plans: dict[str, PlanPolicy]
     drugs: dict[str, str] = field(default_factory=dict)
+    # Equipment and home health services as the program names them (mappings/programs/).
+    equipment: dict[str, str] = field(default_factory=dict)
+    # A coverage-criteria program's own desk, by payer id and case program (DME, HOME_HEALTH,
+    # SLEEP): its name and the numbers its letters give (mappings/programs/ `name`, `contact`).
+    program_desks: dict[tuple[str, str], tuple[str, dict[str, str]]] = field(default_factory=dict)
     regimens: dict[str, str] = field(default_factory=dict)
     facts: dict[str, str] = field(default_factory=dict)
 
@@ -91,11 +97,30 @@ def _load_book(root: Path) -> LetterBook:
         for row in raw.get("regimens") or raw.get("rules") or []:
             regimens[f"{prefix}:{row['id']}"] = row.get("name", "")
     raw_facts = yaml.safe_load((root / "codes" / "facts.yaml").read_text(encoding="utf-8"))
+    facts = dict((raw_facts or {}).get("labels") or {})
+    equipment: dict[str, str] = {}
+    desks: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
+    for program in mappings.programs.values():
+        for served in program.code_prefixes:
+            key = (program.payer_id, PROGRAM_OF_SERVICE[served].value)
+            desks[key] = (program.name, dict(program.contact))
+        # A hold names the program's documents as the program words them ("the physician's
+        # order (signed and dated)"), not their keys.
+        for key, words in program.documents.items():
+            facts.setdefault(key, words)
+        equipment.update(
+            {
+                code: item.description[:1].upper() + item.description[1:]
+                for code, item in program.items.items()
+            }
+        )
     return LetterBook(
         plans=dict(mappings.plans),
         drugs={code: drug.name for code, drug in mappings.tables.drugs.items()},
+        equipment=equipment,
+        program_desks=desks,
         regimens=regimens,
-        facts=dict((raw_facts or {}).get("labels") or {}),
+        facts=facts,
     )
 
 
@@ -123,6 +148,24 @@ def _letter_data(plan: PlanPolicy | None, case: Case) -> LetterData:
         peer_to_peer=desk,
         member_services=desk,
         appeals=AppealsOffice(name=name, address=[], phone=desk.phone, fax=desk.fax),
+    )
+
+
+def _program_desk(
+    letters: LetterData, case: Case, plan: PlanPolicy | None, book: LetterBook
+) -> LetterData:
+    """A home health or DME case's letters name that program and give its numbers (the
+    program's desk takes its calls and its faxed documents); member services stay the plan's."""
+    payer_id = plan.payer_id if plan is not None else case.payer_id
+    desk = book.program_desks.get((payer_id or "", case.program.value))
+    if desk is None:
+        return letters
+    name, contact = desk
+    phone = contact.get("phone") or letters.provider_services.phone
+    fax = contact.get("fax") or letters.provider_services.fax
+    services = letters.provider_services.model_copy(update={"phone": phone, "fax": fax})
+    return letters.model_copy(
+        update={"program": name, "provider_services": services, "clinical_fax": fax}
     )
 
 
@@ -224,13 +267,22 @@ def _services(case: Case, determination: Determination, book: LetterBook) -> lis
         out.append(
             {
                 "code": line.code,
-                "name": line.description or book.drugs.get(line.code) or "",
+                # Equipment and home health services by the program's name for them (what a
+                # supplier and a member read), drugs by the request's or the drug table's.
+                "name": book.equipment.get(line.code.upper())
+                or line.description
+                or book.drugs.get(line.code)
+                or "",
                 "units": units,
                 "unit_words": UNIT_WORDS.get(line.unit_type or "UN", "units"),
                 "units_changed": bool(
                     verdict and verdict.units is not None and verdict.units != line.units
                 ),
                 "rental": line.rental,
+                "rental_months": line.rental_months,
+                "visits": line.visits,
+                "discipline": line.discipline,
+                "already_delivered": line.already_delivered,
                 "dosing": ", ".join(p for p in (dosing.dose, dosing.schedule) if p)
                 if dosing
                 else "",
@@ -332,7 +384,7 @@ def letter_context(
     book: LetterBook,
 ) -> dict[str, Any]:
     plan = book.plan_for(case, determination)
-    letters = _letter_data(plan, case)
+    letters = _program_desk(_letter_data(plan, case), case, plan, book)
     zone = _reader_zone(recipient, plan)
     decided = _local(determination.decided_at, zone) or determination.decided_at
     today = decided.date()

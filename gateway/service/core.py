@@ -49,7 +49,7 @@ from gateway.domain.review import review
 from gateway.domain.reviewer import ReviewerDecision, cancelled
 from gateway.service.alternatives import answered as alternative_answered
 from gateway.service.appeals import CaseAppeals, appealed
-from gateway.service.enrich import address_on_file, drug_names, program_for
+from gateway.service.enrich import address_on_file, drug_names, home_care_lines, program_for
 from gateway.service.errors import CaseNotFound, InvalidTransition
 from gateway.service.identity import (
     RequestConflict,
@@ -319,6 +319,7 @@ class CaseService:
         case.program = program_for(case, self.ports)
         address_on_file(case, self.ports)
         drug_names(case, self.ports)
+        home_care_lines(case, self.ports)
         if case.program is Program.SPORT and case.related_case_id:
             case = self._with_primary_facts(tx, case)
         determination = review(case, self.ports, now)

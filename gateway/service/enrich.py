@@ -4,6 +4,7 @@ to, the member's address on file, the drugs' names."""
 from __future__ import annotations
 
 from gateway.domain.case import Case, Program
+from gateway.domain.criteria import PROGRAM_OF_SERVICE, complete_lines
 from gateway.domain.ports import Ports
 
 
@@ -49,3 +50,14 @@ def drug_names(case: Case, ports: Ports) -> None:
             if item is not None:
                 line.description = item.description
                 break
+
+
+def home_care_lines(case: Case, ports: Ports) -> None:
+    """A home health, DME or sleep request's lines carry rental or purchase, months, visits and
+    the discipline alike from both channels (gateway.domain.criteria.complete_lines)."""
+    if case.program not in PROGRAM_OF_SERVICE.values():
+        return
+    for program in ports.programs.values():
+        if not case.payer_id or case.payer_id == program.payer_id:
+            complete_lines(case, program)
+            return

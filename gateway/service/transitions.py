@@ -25,7 +25,7 @@ from gateway.domain.reviewer import (
     cancelled_line,
     hold_expired,
 )
-from gateway.service.enrich import program_for
+from gateway.service.enrich import home_care_lines, program_for
 from gateway.service.errors import CaseNotFound, InvalidTransition
 from gateway.service.recorder import CaseRecorder, determination_of, load, locked
 from gateway.service.store import CaseRecord, CaseStore
@@ -55,6 +55,7 @@ def re_reviewed(
         update={"id": stored.id, "related_case_id": stored.related_case_id, **kept},
     )
     revised.program = program_for(revised, ports)
+    home_care_lines(revised, ports)
     if not revised.active_lines:
         return revised, cancelled(revised, current, at)
     determination = review(revised, ports, at)

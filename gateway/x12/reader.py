@@ -497,6 +497,14 @@ def _units(values: list[str] | None, at: int, where: str, faults: list[ValueFaul
     return units
 
 
+def _visits(hsd: str | None) -> int | None:
+    """Home health visits a 2000F HSD counts (HSD01 VS, HSD02 the number of visits)."""
+    parts = (hsd or "").split("*")
+    if len(parts) > 1 and parts[0] == "VS" and re.fullmatch(r"[0-9]+", parts[1]):
+        return int(parts[1]) or None
+    return None
+
+
 def _service_line(
     index: int, line: _Line, comp: str, default_pos: str | None, faults: list[ValueFault]
 ) -> tuple[ServiceLine, dict[str, Any]]:
@@ -547,6 +555,7 @@ def _service_line(
         dosing=Dosing(**dosing_values) if dosing_values else None,
         trace_number=line.trn[0][1] if line.trn and len(line.trn[0]) > 1 else None,
         quantity_frequency=line.hsd,
+        visits=_visits(line.hsd),
         source_ref=str(index),
     )
     echo = {

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.domain.case import CaseStatus, Program
+from gateway.domain.criteria import complete_lines
 from gateway.domain.ports import Ports
 from gateway.domain.programs import program_answer
 from gateway.domain.review import review
@@ -181,3 +182,54 @@ def test_the_eligibility_answer_names_the_program(ports):
     assert {"Home Health", "Durable Medical Equipment"} <= set(
         answer["prior_authorization_required"]
     )
+
+
+def test_lines_carry_rental_months_visits_and_discipline_from_the_program(ports):
+    """What a line carries is completed the same way whichever channel sent it."""
+    case = homecare(
+        Program.HOME_HEALTH,
+        [
+            {"code": "E0250", "modifiers": ["RR"], "units": 10},
+            {"code": "K0001", "modifiers": ["NU"], "units": 1},
+            {"code": "G0151", "units": 8},
+        ],
+        facts={"already_delivered": False},
+    )
+    complete_lines(case, ports.programs["home-health-dme"])
+    bed, chair, therapy = case.service_lines
+    assert (bed.rental, bed.rental_months, bed.already_delivered) == (True, 10, False)
+    assert (chair.rental, chair.rental_months) == (False, None)
+    assert (therapy.visits, therapy.discipline, therapy.rental) == (8, "physical therapy", None)
+
+
+def test_the_start_of_care_decides_same_day_over_a_later_service_date(ports):
+    """CR6-02 / homeHealthCareInformation: a start of care today is taken by phone even when the
+    lines name a later date."""
+    case = homecare(
+        Program.HOME_HEALTH,
+        [{"code": "G0299", "units": 12}],
+        facts={"physician_order": True, "start_of_care": NOW.date().isoformat()},
+    )
+    determination = review(case, ports, NOW)
+    assert determination.status is CaseStatus.REDIRECTED
+    assert determination.review_action == "CT"
+    assert "(800) 555-0140" in determination.reason.text
+
+
+def test_hospital_discharge_pending_is_a_property_of_the_case(ports):
+    case = homecare(Program.DME, [{"code": "E1390"}], facts={"hospital_discharge_pending": "Y"})
+    assert case.hospital_discharge_pending is True
+    assert homecare(Program.DME, [{"code": "E1390"}]).hospital_discharge_pending is False
+
+
+def test_a_pended_request_pending_discharge_is_urgent_and_due_first(ports):
+    """DOMAIN.md: "hospital discharge pending" puts the case at the head of the work list: a
+    held bed waiting for discharge is urgent, due within the plan's urgent hours."""
+    facts = {"hospital_discharge_pending": True, "mobility_limited": True}
+    case = homecare(Program.DME, [{"code": "E0250", "modifiers": ["RR"], "units": 3}], facts=facts)
+    determination = review(case, ports, NOW)
+    assert determination.status is CaseStatus.HELD
+    assert determination.urgency.value == "urgent"
+    routine = review(homecare(Program.DME, [{"code": "E0250"}], facts={}), ports, NOW)
+    assert determination.due_by is not None and routine.due_by is not None
+    assert determination.due_by < routine.due_by
