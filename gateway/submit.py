@@ -153,7 +153,7 @@ def _x12(core: Core, item: InputFile, out_dir: Path, progress: Progress) -> File
         ):
             # Many cases to a database transaction (each one still all or nothing): a rerun
             # after a crash answers what committed as replays and stores the rest.
-            with core.store.batch():
+            with core.store.batch(core.settings.submit_batch_size):
                 summary = answer_batch(
                     stream,
                     x12_id=core.settings.x12_id,
