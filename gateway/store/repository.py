@@ -20,7 +20,7 @@ execution of a few statements, not their construction and compilation.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
@@ -156,15 +156,19 @@ class SqlCaseTransaction:
         *,
         postgres: bool,
         remembered: dict[tuple[str, str | None], Any] | None = None,
+        numbers: Callable[[str], int] | None = None,
     ):
         self.session = session
         self._postgres = postgres
         self._sql = _statements(postgres)
         self._remembered = remembered  # a batch's planner reads, kept for its group
+        self._numbers = numbers  # a batch's counters on PostgreSQL (see _Batch.next_number)
 
     # -- counters and replay keys -----------------------------------------------------------
 
     def next_number(self, name: str) -> int:
+        if self._numbers is not None:
+            return self._numbers(name)
         # One upsert: the row lock it takes (PostgreSQL) or the write lock (SQLite) makes the
         # increment atomic across processes.
         return int(self.session.execute(self._sql.next_number, {"name": name}).scalar_one())
@@ -412,7 +416,7 @@ class SqlCaseStore:
             yield
             return
         with writing_lock(self.sessions), self.sessions() as session:
-            batch = _Batch(session, size, postgres=self._postgres)
+            batch = _Batch(session, size, postgres=self._postgres, sessions=self.sessions)
             self._local.batch = batch
             try:
                 yield
@@ -437,12 +441,25 @@ class SqlCaseStore:
 class _Batch:
     """One thread's open batch: a session whose transaction holds up to `size` units."""
 
-    def __init__(self, session: Session, size: int, *, postgres: bool):
+    def __init__(
+        self, session: Session, size: int, *, postgres: bool, sessions: sessionmaker[Session]
+    ):
         self.session = session
         self.size = max(1, size)
         self.postgres = postgres
+        self.sessions = sessions
         self.units = 0
         self.remembered: dict[tuple[str, str | None], Any] = {}
+
+    def next_number(self, name: str) -> int:
+        """PostgreSQL: a counter's next value in a short transaction of its own, as a sequence
+        hands out numbers. Counted inside the group's transaction, the counter's row would stay
+        locked until the group commits, and every other gateway process numbering a case
+        would wait for it (issue 19 item 6). A group lost in a crash leaves its numbers unused:
+        they never repeat."""
+        with self.sessions.begin() as own:
+            statement = _statements(True).next_number
+            return int(own.execute(statement, {"name": name}).scalar_one())
 
     def _begin(self) -> None:
         connection = self.session.connection()
@@ -461,7 +478,10 @@ class _Batch:
         savepoint = self.session.begin_nested()
         try:
             yield SqlCaseTransaction(
-                self.session, postgres=self.postgres, remembered=self.remembered
+                self.session,
+                postgres=self.postgres,
+                remembered=self.remembered,
+                numbers=self.next_number if self.postgres else None,
             )
         except IntegrityError as exc:
             savepoint.rollback()
