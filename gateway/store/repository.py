@@ -87,6 +87,9 @@ class _Statements:
                 created_at=bindparam("created_at", type_=replays.c.created_at.type),
             )
             .on_conflict_do_nothing(index_elements=["key"])
+            # SQLAlchemy 2.1 keeps an INSERT's rowcount only when asked: without it psycopg's
+            # is gone (-1, true) and a key stored first by another process looked new.
+            .execution_options(preserve_rowcount=True)
         )
         self.replay = select(replays.c.case_ids, replays.c.response).where(
             replays.c.key == bindparam("key")
