@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import TextIO
 
@@ -19,13 +20,20 @@ from gateway.x12.tokens import Delimiters, Segment, isa_fields
 
 DELIMS = Delimiters("*", ":", "^", "~")
 _UNSAFE = re.compile(r"[*:^~\x00-\x1f\x7f]")
+_RUNS = re.compile(r"\s{2,}")
+
+
+@lru_cache(maxsize=8192)
+def _cleaned(text: str) -> str:
+    # Cached: a batch's answers repeat the same names, codes and dates thousands of times.
+    return _RUNS.sub(" ", _UNSAFE.sub(" ", text).strip())
 
 
 def clean(value: object, limit: int | None = None) -> str:
     """A value safe to place in an element: no delimiters or control characters."""
     text = "" if value is None else str(value)
-    text = _UNSAFE.sub(" ", text).strip()
-    text = re.sub(r"\s{2,}", " ", text)
+    if not text.isalnum():  # letters and digits only: nothing to replace, strip or collapse
+        text = _cleaned(text)
     return text[:limit].rstrip() if limit else text
 
 
