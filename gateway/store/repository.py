@@ -500,5 +500,8 @@ class _Batch:
     def commit(self) -> None:
         if self.session.in_transaction():
             self.session.commit()
+        # The session outlives the group: what it loaded is read afresh in the next one, as
+        # a unit of work outside a batch reads it in a session of its own.
+        self.session.expire_all()
         self.units = 0
         self.remembered.clear()
