@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import TextIO
 
 from gateway.x12.codelists import ISA_ID_QUALIFIERS
@@ -21,19 +20,15 @@ from gateway.x12.tokens import Delimiters, Segment, isa_fields
 DELIMS = Delimiters("*", ":", "^", "~")
 _UNSAFE = re.compile(r"[*:^~\x00-\x1f\x7f]")
 _RUNS = re.compile(r"\s{2,}")
-
-
-@lru_cache(maxsize=8192)
-def _cleaned(text: str) -> str:
-    # Cached: a batch's answers repeat the same names, codes and dates thousands of times.
-    return _RUNS.sub(" ", _UNSAFE.sub(" ", text).strip())
+# What makes a value need cleaning at all; most (codes, ids, dates, plain names) need none.
+_NEEDS_CLEANING = re.compile(r"[*:^~\x00-\x1f\x7f]|\s{2,}|^\s|\s$")
 
 
 def clean(value: object, limit: int | None = None) -> str:
     """A value safe to place in an element: no delimiters or control characters."""
     text = "" if value is None else str(value)
-    if not text.isalnum():  # letters and digits only: nothing to replace, strip or collapse
-        text = _cleaned(text)
+    if _NEEDS_CLEANING.search(text) is not None:
+        text = _RUNS.sub(" ", _UNSAFE.sub(" ", text).strip())
     return text[:limit].rstrip() if limit else text
 
 
