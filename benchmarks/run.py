@@ -4,14 +4,21 @@
 
 See benchmarks/README.md for what each number means. Everything runs against a temporary
 directory (SQLite databases, fax spool, maildir, member mail, payer feed) that is removed at the
-end (--keep leaves it). The HTTP part starts `gateway serve` on 127.0.0.1 on a free port, with
-authentication off, and stops it afterwards. pytest never collects this folder.
+end (--keep leaves it); the PostgreSQL part (--postgres-url, skipped when no server answers)
+creates databases of its own on that server and drops them. The HTTP part starts `gateway serve`
+on 127.0.0.1 on a free port, with authentication off, and stops it afterwards. pytest never
+collects this folder.
+
+More sections plug in as modules of benchmarks/sections/ (see its __init__.py): each has
+`run(args) -> dict` and `markdown(result) -> str`, and may add options with
+`add_arguments(parser)`; run.py calls them in name order after its own parts.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import platform
@@ -32,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from workload import (  # noqa: E402
@@ -45,12 +53,13 @@ FROZEN = "2026-11-23T15:00:00Z"  # the demo roster covers 2026: review "as of" a
 LETTER_KINDS = ("fax", "member_mail", "provider_mail")
 
 
-def gateway_env(root: Path, name: str) -> dict[str, str]:
-    """GATEWAY_* variables for a gateway of its own under root/name."""
+def gateway_env(root: Path, name: str, database_url: str | None = None) -> dict[str, str]:
+    """GATEWAY_* variables for a gateway of its own under root/name (its own SQLite database
+    unless `database_url` names another)."""
     base = root / name
     base.mkdir(parents=True, exist_ok=True)
     return {
-        "GATEWAY_DATABASE_URL": f"sqlite:///{base / 'gateway.db'}",
+        "GATEWAY_DATABASE_URL": database_url or f"sqlite:///{base / 'gateway.db'}",
         "GATEWAY_FAX_GATEWAY": "spool",
         "GATEWAY_FAX_SPOOL": str(base / "fax"),
         "GATEWAY_MAIL_DIR": str(base / "mail"),
@@ -148,10 +157,15 @@ def child_intake(batch: Path, out: Path, heap: bool = False) -> dict[str, Any]:
 
 
 def intake(
-    batch: Path, transactions: int, root: Path, name: str, heap: bool = False
+    batch: Path,
+    transactions: int,
+    root: Path,
+    name: str,
+    heap: bool = False,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
     """Run child_intake in a subprocess, so its peak RSS is the batch's and nothing else's."""
-    env = {**os.environ, **gateway_env(root, name)}
+    env = {**os.environ, **gateway_env(root, name, database_url)}
     out = root / name / "out"
     flag = ["--heap"] if heap else []
     proc = subprocess.run(
@@ -170,6 +184,101 @@ def intake(
     result["tx_per_s"] = rate(transactions, result["seconds"])
     result["env"] = name
     return result
+
+
+# ---------------------------------------------------------------- (a) the command, start included
+
+
+def cli_submit(
+    batches: list[Path], root: Path, name: str, database_url: str | None = None
+) -> dict[str, Any]:
+    """`gateway submit --no-dispatch BATCH` as a user runs it, one process per batch, all
+    started together (several: several gateway processes on one database): wall-clock seconds
+    from the first start to the last exit, process start and imports included. The schema is
+    migrated beforehand (`gateway db upgrade`), as a deployed gateway's is."""
+    env = {**os.environ, **gateway_env(root, name, database_url)}
+    subprocess.run([*gateway_command(), "db", "upgrade"], env=env, capture_output=True, check=True)
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [
+                *gateway_command(),
+                "submit",
+                "--no-dispatch",
+                "--out",
+                str(root / name / f"out{i}"),
+                str(batch),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, batch in enumerate(batches)
+    ]
+    ends = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=3600)
+        ends.append(time.perf_counter() - started)
+        if proc.returncode != 0:
+            raise SystemExit(f"gateway submit failed ({proc.returncode}): {err[-2000:]}")
+    seconds = max(ends)
+    transactions = sum(_count_transactions(batch) for batch in batches)
+    return {
+        "processes": len(batches),
+        "transactions": transactions,
+        "seconds": round(seconds, 2),
+        "tx_per_s": rate(transactions, seconds),
+        "cases": _count_cases(env["GATEWAY_DATABASE_URL"]),
+    }
+
+
+def _count_cases(database_url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text("SELECT count(*) FROM cases")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+class Postgres:
+    """Databases of the benchmark's own on a PostgreSQL server, dropped at the end."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.made: list[str] = []
+
+    def available(self) -> bool:
+        try:
+            import psycopg
+
+            with psycopg.connect(self.url, connect_timeout=3):
+                return True
+        except Exception:  # noqa: BLE001 (no driver, no server: the part is skipped)
+            return False
+
+    def database(self, name: str) -> str:
+        import psycopg
+
+        db = f"gateway_bench_{os.getpid()}_{name}"
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{db}"')
+            connection.execute(f'CREATE DATABASE "{db}"')
+        self.made.append(db)
+        base = self.url.rsplit("/", 1)[0]
+        return f"{base}/{db}"
+
+    def drop_all(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            for db in self.made:
+                connection.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        self.made.clear()
 
 
 # ---------------------------------------------------------------- (a) validation alone
@@ -500,7 +609,112 @@ def _load(base: str, make: Any, requests: int, concurrency: int, deadline: float
     }
 
 
+# ---------------------------------------------------------------- (f) the command; PostgreSQL
+
+
+def cli_part(root: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The held-out check's way: a batch through `gateway submit --no-dispatch` in a process of
+    its own (start-up and imports counted) beside pyx12 validating the same file; and the
+    seconds of a one-transaction submit (the median of three, each on a database of its own)."""
+    batch = root / "cli.x12"
+    write_batch(batch, args.cli_transactions, isa13=820_000_001, first=5_000_001)
+    single = root / "one.x12"
+    write_batch(single, 1, isa13=830_000_001, first=6_000_001)
+    say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    say(f"gateway submit of {args.cli_transactions} (a process, start included) ...")
+    run = cli_submit([batch], root, "cli")
+    say("pyx12 on the same batch ...")
+    checked = pyx12_validation(batch, None)
+    say("gateway submit of one transaction, three times ...")
+    singles = [cli_submit([single], root, f"one-{n}")["seconds"] for n in range(3)]
+    return {
+        "batch": run,
+        "pyx12": checked,
+        "one_file_seconds": statistics.median(singles),
+        "one_file_runs": singles,
+    }
+
+
+def postgres_part(
+    root: Path, args: argparse.Namespace, postgres: Postgres, say: Any
+) -> dict[str, Any]:
+    """Intake on PostgreSQL (the in-process measure, as for SQLite), then the same number of
+    transactions through one `gateway submit` process and through two processes at once, each
+    with half of them, on one database."""
+    n = args.postgres_transactions
+    batch = root / "pg.x12"
+    write_batch(batch, n, isa13=840_000_001, first=7_000_001)
+    say(f"intake of {n} on PostgreSQL ...")
+    result = intake(batch, n, root, "pg-intake", database_url=postgres.database("intake"))
+    say(f"one gateway submit process, {n} on PostgreSQL ...")
+    one = root / "pg-one.x12"
+    write_batch(one, n, isa13=850_000_001, first=7_100_001)
+    single = cli_submit([one], root, "pg-one", postgres.database("one"))
+    say(f"two gateway submit processes, {n // 2} each, one PostgreSQL database ...")
+    halves = [root / "pg-a.x12", root / "pg-b.x12"]
+    write_batch(halves[0], n // 2, isa13=860_000_001, first=7_200_001)
+    write_batch(halves[1], n - n // 2, isa13=870_000_001, first=7_300_001)
+    pair = cli_submit(halves, root, "pg-two", postgres.database("two"))
+    return {"intake": result, "one_process": single, "two_processes": pair}
+
+
+def sections() -> list[tuple[str, Any]]:
+    """The modules of benchmarks/sections/ (name order), each with run(args) and markdown()."""
+    found = []
+    folder = HERE / "sections"
+    for path in sorted(folder.glob("*.py")) if folder.is_dir() else []:
+        if path.name.startswith("_"):
+            continue
+        spec = importlib.util.spec_from_file_location(f"bench_section_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found.append((path.stem, module))
+    return found
+
+
 # ---------------------------------------------------------------- report
+
+
+def _cli_and_postgres(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if results.get("cli"):
+        c = results["cli"]
+        lines += [
+            "",
+            "## The command as a user runs it (process start and imports included)",
+            "",
+            "| measure | transactions | seconds | tx/s |",
+            "|---|---:|---:|---:|",
+            f"| pyx12 validation alone | {c['pyx12']['transactions']} | {c['pyx12']['seconds']} "
+            f"| {c['pyx12']['tx_per_s']} |",
+            f"| `gateway submit --no-dispatch` (a process) | {c['batch']['transactions']} "
+            f"| {c['batch']['seconds']} | {c['batch']['tx_per_s']} |",
+            "",
+            f"Submit / pyx12, start included: **{results['ratios']['cli_vs_pyx12']}x**. "
+            f"`gateway submit` of one transaction: **{c['one_file_seconds']} s** "
+            f"(median of {', '.join(str(x) for x in c['one_file_runs'])}).",
+        ]
+    if results.get("postgres"):
+        pg = results["postgres"]
+        i, one, two = pg["intake"], pg["one_process"], pg["two_processes"]
+        lines += [
+            "",
+            "## PostgreSQL (one server, databases of the benchmark's own)",
+            "",
+            "| measure | processes | transactions | seconds | tx/s | cases |",
+            "|---|---:|---:|---:|---:|---:|",
+            f"| intake (as above, in-process) | 1 | {i['transactions']} | {i['seconds']} "
+            f"| {i['tx_per_s']} | {i['cases']} |",
+            f"| `gateway submit` (start included) | 1 | {one['transactions']} "
+            f"| {one['seconds']} | {one['tx_per_s']} | {one['cases']} |",
+            f"| `gateway submit`, two at once on one database | 2 | {two['transactions']} "
+            f"| {two['seconds']} | {two['tx_per_s']} | {two['cases']} |",
+            "",
+            f"Intake on PostgreSQL / pyx12: **{results['ratios']['intake_postgres_vs_pyx12']}x**;"
+            f" two processes / one: **{results['ratios']['two_processes_vs_one_postgres']}x**.",
+        ]
+    return lines
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -531,6 +745,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"(the gateway validator alone: {results['ratios']['validator_vs_pyx12']}x). Intake "
         f"stored {a['cases']} cases and {sum(a['jobs'].values())} outbound jobs; 999 "
         f"{', '.join(a['ak9'])}; {a['responses']} responses.",
+    ]
+    lines += _cli_and_postgres(results)
+    lines += [
         "",
         "## Memory (peak RSS of the intake process)",
         "",
@@ -593,6 +810,106 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ratios_line(results: dict[str, Any]) -> str:
+    """Every ratio of the run on one line (what the issue's checks read)."""
+    return "ratios: " + ", ".join(f"{k} {v}x" for k, v in results["ratios"].items())
+
+
+README_START = "<!-- benchmark table: written by benchmarks/run.py -->"
+README_END = "<!-- end of benchmark table -->"
+
+
+def readme_table(results: dict[str, Any]) -> str:
+    """The README's benchmark table (measure, result) from a run's results."""
+    py, gv, a = results["pyx12"], results["gateway_validation"], results["intake"]
+    r = results["ratios"]
+    rows = [
+        (
+            f"pyx12 4.0.0 validating the {py['transactions']:,}-transaction batch alone",
+            f"{py['tx_per_s']:,} tx/s",
+        ),
+        (
+            "the gateway's own validator on the same batch",
+            f"{gv['tx_per_s']:,} tx/s ({r['validator_vs_pyx12']}x pyx12)",
+        ),
+        (
+            "the gateway's intake (`gateway submit --no-dispatch`: validate, read, review, store "
+            "each case with its jobs, write 999 and responses)",
+            f"{a['tx_per_s']:,} tx/s ({r['intake_vs_pyx12']}x pyx12 validating alone)",
+        ),
+    ]
+    if results.get("cli"):
+        c = results["cli"]
+        rows += [
+            (
+                f"`gateway submit --no-dispatch` of {c['batch']['transactions']:,} transactions "
+                "as a process, start included",
+                f"{c['batch']['seconds']} s ({r['cli_vs_pyx12']}x pyx12 on the same file)",
+            ),
+            ("`gateway submit` of one 278", f"{c['one_file_seconds']} s"),
+        ]
+    if results.get("postgres"):
+        pg = results["postgres"]
+        rows += [
+            (
+                f"intake on PostgreSQL ({pg['intake']['transactions']:,} transactions)",
+                f"{pg['intake']['tx_per_s']:,} tx/s ({r['intake_postgres_vs_pyx12']}x pyx12)",
+            ),
+            (
+                "two `gateway submit` processes on one PostgreSQL database",
+                f"{pg['two_processes']['tx_per_s']:,} tx/s together "
+                f"({r['two_processes_vs_one_postgres']}x one process)",
+            ),
+        ]
+    w = results["worker"]
+    rows.append(
+        (
+            "worker: letters rendered to PDF and spooled",
+            f"{w['letters_per_s']} letters/s ({w['jobs_per_s']} jobs/s)",
+        )
+    )
+    first = next(iter(results["pas"].items()), None)
+    if first:
+        rows.append(
+            (
+                f"PAS `$submit` in-process vs `Bundle.model_validate` alone ({first[0]})",
+                f"{first[1]['gateway_ms_median']} ms vs {first[1]['fhir_resources_ms_median']} ms",
+            )
+        )
+    h = results["http"]
+    for route, row in h["routes"].items():
+        rows.append(
+            (
+                f"`{route}`, {h['concurrency']} concurrent clients on loopback",
+                f"p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms",
+            )
+        )
+    mem = results["memory"]
+    if len(mem) > 1:
+        rows.append(
+            (
+                f"peak RSS, {mem[0]['transactions']:,} vs {mem[-1]['transactions']:,} transactions",
+                f"{mem[0]['peak_rss_mb']} vs {mem[-1]['peak_rss_mb']} MiB",
+            )
+        )
+    for section in results.get("sections", {}).values():
+        rows += [(label, value) for label, value in section.get("readme_rows", [])]
+    lines = ["| measure | result |", "|---|---|"]
+    lines += [f"| {label} | {value} |" for label, value in rows]
+    return "\n".join(lines)
+
+
+def update_readme(path: Path, table: str) -> None:
+    """Rewrite the table between the README's markers (left alone when it has none)."""
+    text = path.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        print(f"{path}: no benchmark table markers, left as it is", file=sys.stderr)
+        return
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    path.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -639,10 +956,42 @@ def main(argv: list[str] | None = None) -> int:
         default="500,2000",
         help="batch sizes whose intake runs under tracemalloc (Python heap peak; '' to skip)",
     )
+    parser.add_argument(
+        "--cli-transactions",
+        type=int,
+        default=1_000,
+        help="a batch this size through `gateway submit --no-dispatch` as a process, start "
+        "included, beside pyx12 on it; and one single-transaction file (0: skip)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+        help="a PostgreSQL server the benchmark may create databases on",
+    )
+    parser.add_argument(
+        "--postgres-transactions",
+        type=int,
+        default=2_000,
+        help="batch size of the PostgreSQL part: intake, then one and two gateway processes "
+        "on one database (0: skip)",
+    )
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        default=REPO / "README.md",
+        help="the README whose benchmark table is rewritten ('' to leave it)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    for _, section in sections():
+        if hasattr(section, "add_arguments"):
+            section.add_arguments(parser)
     parser.add_argument("--heap", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-intake", nargs=2, metavar=("BATCH", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.readme is not None and not str(args.readme):
+        args.readme = None
     if args.child_intake:
         batch, out = Path(args.child_intake[0]), Path(args.child_intake[1])
         print(json.dumps(child_intake(batch, out, heap=args.heap)))
@@ -697,16 +1046,46 @@ def main(argv: list[str] | None = None) -> int:
                 results["gateway_validation"]["tx_per_s"] / results["pyx12"]["tx_per_s"], 2
             ),
         }
+        if args.cli_transactions:
+            results["cli"] = cli_part(root, args)
+            results["ratios"]["cli_vs_pyx12"] = round(
+                results["cli"]["batch"]["tx_per_s"] / results["cli"]["pyx12"]["tx_per_s"], 2
+            )
+        postgres = Postgres(args.postgres_url)
+        if args.postgres_transactions and postgres.available():
+            try:
+                results["postgres"] = postgres_part(root, args, postgres, say)
+            finally:
+                postgres.drop_all()
+            pg = results["postgres"]
+            results["ratios"]["intake_postgres_vs_pyx12"] = round(
+                pg["intake"]["tx_per_s"] / results["pyx12"]["tx_per_s"], 2
+            )
+            results["ratios"]["two_processes_vs_one_postgres"] = round(
+                pg["two_processes"]["tx_per_s"] / pg["one_process"]["tx_per_s"], 2
+            )
+        elif args.postgres_transactions:
+            say(f"PostgreSQL part skipped: no server answers at {args.postgres_url}")
         say("worker ...")
         results["worker"] = worker(root, "batch", args.worker_jobs)
         say("PAS $submit in-process ...")
         results["pas"] = pas(root, args.pas_rounds)
         say("HTTP ...")
         results["http"] = http(root, args.http_requests, args.concurrency, args.http_deadline)
+        args.bench_root, args.bench_batch, args.bench_results = root, batch, results
+        extra = ""
+        results["sections"] = {}
+        for name, section in sections():
+            say(f"{name} ...")
+            results["sections"][name] = section.run(args)
+            extra += "\n" + section.markdown(results["sections"][name])
         args.json.write_text(json.dumps(results, indent=2) + "\n")
-        table = markdown(results)
+        table = markdown(results) + extra
         args.markdown.write_text(table)
+        if args.readme:
+            update_readme(args.readme, readme_table(results))
         print(table)
+        print(ratios_line(results))
     finally:
         if args.keep:
             say(f"kept {root}")

@@ -122,15 +122,16 @@ class TransactionFactory:
         return "\n".join(lines) + "\n"
 
 
-def write_batch(path: Path, transactions: int, *, isa13: int = 700_000_001) -> int:
+def write_batch(path: Path, transactions: int, *, isa13: int = 700_000_001, first: int = 1) -> int:
     """A batch interchange of `transactions` 278 requests in one functional group, written as
-    it is made; returns its size in bytes."""
+    it is made; returns its size in bytes. `first` numbers the first request (BHT03, TRN02):
+    batches with disjoint ranges hold no request of each other's."""
     factory = TransactionFactory()
     control = f"{isa13:09d}"
     with path.open("w", encoding="utf-8") as out:
         out.write(HEADER_ISA.format(isa13=control) + "\n")
         out.write(HEADER_GS.format(gs06=isa13 % 1_000_000) + "\n")
-        for n in range(1, transactions + 1):
+        for n in range(first, first + transactions):
             out.write(factory.make(n))
         out.write(f"GE*{transactions}*{isa13 % 1_000_000}~\nIEA*1*{control}~\n")
     return path.stat().st_size

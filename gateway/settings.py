@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     content)."""
     fhir_base_url: str = "http://127.0.0.1:8000/fhir"
     """The base URL clients reach the FHIR endpoints at (fullUrls, notifications)."""
+    submit_batch_size: int = Field(default=200, ge=1)
+    """Cases `gateway submit` commits to the database together from a batch file, each still
+    all or nothing; a crash loses the group not yet committed, which a rerun stores."""
     dispatch_in_process: bool = True
     """`gateway serve` delivers outbox jobs itself; false when `gateway worker` processes do."""
     dispatch_interval_seconds: float = 1.0

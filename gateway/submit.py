@@ -151,18 +151,21 @@ def _x12(core: Core, item: InputFile, out_dir: Path, progress: Progress) -> File
             acks_tmp.open("w", encoding="utf-8") as acks,
             responses_tmp.open("w", encoding="utf-8") as responses,
         ):
-            summary = answer_batch(
-                stream,
-                x12_id=core.settings.x12_id,
-                submit=submit,
-                control_numbers=CoreControlNumbers(core),
-                now=core.clock(),
-                acks_out=acks,
-                responses_out=responses,
-                progress=lambda count: progress.advance(task, count),
-                on_scan=lambda scan: progress.update(task, total=scan.transactions),
-                map_dir=x12_map_dir(core.settings.mappings_dir),
-            )
+            # Many cases to a database transaction (each one still all or nothing): a rerun
+            # after a crash answers what committed as replays and stores the rest.
+            with core.store.batch(core.settings.submit_batch_size):
+                summary = answer_batch(
+                    stream,
+                    x12_id=core.settings.x12_id,
+                    submit=submit,
+                    control_numbers=CoreControlNumbers(core),
+                    now=core.clock(),
+                    acks_out=acks,
+                    responses_out=responses,
+                    progress=lambda count: progress.advance(task, count),
+                    on_scan=lambda scan: progress.update(task, total=scan.transactions),
+                    map_dir=x12_map_dir(core.settings.mappings_dir),
+                )
         written = []
         acks_path = out_dir / f"{item.stem}{'.999' if summary.acks else '.ta1'}"
         acks_tmp.replace(acks_path)

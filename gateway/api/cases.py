@@ -77,11 +77,11 @@ class CaseRequest(BaseModel):
     @field_validator("diagnoses")
     @classmethod
     def _icd10(cls, diagnoses: list[Diagnosis]) -> list[Diagnosis]:
-        import simple_icd_10_cm as icd
+        from gateway.domain.icd10cm import is_valid_item
 
         for diagnosis in diagnoses:
             diagnosis.code = normalize_icd(diagnosis.code)
-            if not icd.is_valid_item(diagnosis.code.replace(".", "")):
+            if not is_valid_item(diagnosis.code.replace(".", "")):
                 raise ValueError(f"{diagnosis.code} is not an ICD-10-CM code")
         return diagnoses
 

@@ -228,11 +228,11 @@ class DiagnosisScope(BaseModel):
 
     def is_valid(self, code: str) -> bool:
         """A billable-or-category ICD-10-CM code, checked against the code set, not a hand list."""
-        # Imported on first use: loading the code set takes ~1.5 s of CPU, which commands
-        # that never check a diagnosis (worker, partner, jobs, db) need not pay at start.
-        import simple_icd_10_cm as icd
+        # The precomputed item set (gateway.domain.icd10cm), not the package's tree: building
+        # that takes seconds of CPU at import, for one membership test (issue 19 item 2).
+        from gateway.domain.icd10cm import is_valid_item
 
-        return icd.is_valid_item(_icd_key(code))
+        return is_valid_item(_icd_key(code))
 
     def in_oncology_scope(self, code: str) -> bool:
         category = _icd_key(code)[:3]

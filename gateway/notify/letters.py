@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import simple_icd_10_cm as icd
 import yaml
 
 from gateway.domain.actions import APPROVALS, ReviewAction
 from gateway.domain.case import Address, Case, CaseStatus, Determination, Provider
 from gateway.domain.criteria import PROGRAM_OF_SERVICE
+from gateway.domain.icd10cm import description
 from gateway.domain.local_dates import zone_of_address
 from gateway.domain.policy import (
     AppealsOffice,
@@ -211,7 +211,9 @@ def _words(name: str, labels: Mapping[str, str]) -> str:
 
 def _diagnosis(code: str) -> str:
     try:
-        return str(icd.get_description(code.replace(".", "")))
+        # The package's tree, loaded on the first letter that names a diagnosis (a worker),
+        # not when gateway.wiring imports this module (issue 19 item 2).
+        return description(code.replace(".", ""))
     except ValueError:
         return ""
 

@@ -305,6 +305,14 @@ class InMemoryCaseStore:
         with self._lock:
             yield _Transaction(self._state, self._partners, writes=False)
 
+    @contextmanager
+    def batch(self, size: int = 200) -> Iterator[None]:
+        """The port's batch: nothing in memory outlives a crash, so each unit of work simply
+        commits as it ends (all or nothing, as outside a batch); the batch holds the writer's
+        turn, as the SQL store's does."""
+        with self._lock:
+            yield
+
     # -- for tests: what is stored ---------------------------------------------------------
 
     def jobs(self, case_id: str | None = None) -> list[StoredJob]:

@@ -235,6 +235,12 @@ class CaseStore(Protocol):
     def read(self) -> AbstractContextManager[CaseTransaction]:
         """A unit of work to look in: it takes no writer's turn and commits nothing."""
 
+    def batch(self, size: int = 200) -> AbstractContextManager[None]:
+        """Many units of work of this thread committed together, `size` at a time (a batch
+        file's cases): each unit is still all or nothing, and a crash loses at most the group
+        not yet committed, whole (a rerun answers the rest from their replay keys). Reads in
+        the batch see its writes. Nested batches join the outer one."""
+
 
 @runtime_checkable
 class SharedDatabase(Protocol):

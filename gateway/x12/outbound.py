@@ -21,13 +21,16 @@ from gateway.x12.tokens import Delimiters, Segment, isa_fields
 
 DELIMS = Delimiters("*", ":", "^", "~")
 _UNSAFE = re.compile(r"[*:^~\x00-\x1f\x7f]")
+_RUNS = re.compile(r"\s{2,}")
+# What makes a value need cleaning at all; most (codes, ids, dates, plain names) need none.
+_NEEDS_CLEANING = re.compile(r"[*:^~\x00-\x1f\x7f]|\s{2,}|^\s|\s$")
 
 
 def clean(value: object, limit: int | None = None) -> str:
     """A value safe to place in an element: no delimiters or control characters."""
     text = "" if value is None else str(value)
-    text = _UNSAFE.sub(" ", text).strip()
-    text = re.sub(r"\s{2,}", " ", text)
+    if _NEEDS_CLEANING.search(text) is not None:
+        text = _RUNS.sub(" ", _UNSAFE.sub(" ", text).strip())
     return text[:limit].rstrip() if limit else text
 
 

@@ -1,0 +1,86 @@
+"""The ICD-10-CM items shipped precomputed (gateway/domain/icd10cm.py, issue 19 item 2): the
+same answers as the maintained package, and `gateway submit` never builds the package's tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from gateway.domain import icd10cm
+from gateway.settings import REPO_ROOT
+
+SAMPLE = REPO_ROOT / "samples" / "x12" / "278-act-dd-jane-doe.x12"
+
+
+def test_the_shipped_items_are_the_installed_packages() -> None:
+    import simple_icd_10_cm as icd
+
+    version, items = icd10cm.read_items()
+    assert version == icd10cm.package_version(), "run tools/icd10cm_items.py"
+    assert items == frozenset(icd.get_all_codes(True))
+
+
+def test_answers_as_the_package_with_and_without_dots() -> None:
+    import simple_icd_10_cm as icd
+
+    for code in (
+        "C50.911",
+        "C50911",
+        "C50",
+        "Z17.0",
+        "Z170",
+        "C00-C96",
+        "2",
+        "C50.9",
+        "c50911",
+        "C5",
+        "Z99.89",
+        "Z9989",
+        "Q99.9X",
+        "",
+        "C50.9111",
+        "M54.50",
+    ):
+        assert icd10cm.is_valid_item(code) == icd.is_valid_item(code), code
+    assert icd10cm.description("C50911") == icd.get_description("C50911")
+
+
+def test_a_one_file_submit_loads_neither_the_code_tree_nor_alembic(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from gateway.cli import app\n"
+        f"out, sample = {str(tmp_path / 'out')!r}, {str(SAMPLE)!r}\n"
+        "result = CliRunner().invoke(app, ['submit', '--no-dispatch', '--out', out, sample])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "heavy = [m for m in ('simple_icd_10_cm', 'alembic', 'fastapi', 'uvicorn', 'reportlab')"
+        " if m in sys.modules]\n"
+        "print('loaded:', heavy)\n"
+    )
+    env = {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
+        "GATEWAY_FROZEN_TIME": "2026-11-23T15:00:00Z",
+        "GATEWAY_FAX_GATEWAY": "spool",
+        "GATEWAY_FAX_SPOOL": str(tmp_path / "fax"),
+        "GATEWAY_MAIL_DIR": str(tmp_path / "mail"),
+        "GATEWAY_MEMBER_MAIL_DIR": str(tmp_path / "member-mail"),
+        "GATEWAY_PAYER_FEED_DIR": str(tmp_path / "payer-feed"),
+    }
+    # The database is migrated first, as a deployed gateway's is: migrating loads alembic.
+    subprocess.run(
+        [sys.executable, "-c", "from gateway.cli import main; main()", "db", "upgrade"],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=REPO_ROOT,
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=REPO_ROOT
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "loaded: [" in ran.stdout
+    loaded = ran.stdout.split("loaded:", 1)[1]
+    assert "simple_icd_10_cm" not in loaded and "alembic" not in loaded

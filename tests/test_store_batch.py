@@ -1,0 +1,148 @@
+"""The case store's batch (issue 19): many units of work to a database transaction, each unit
+still all or nothing, a group committed whole or not at all; on SQLite and PostgreSQL (tests
+marked `store` run on both), and in the in-memory double the service's tests use.
+
+And through the command: `gateway submit` of a batch file answers byte for byte alike and
+stores the same rows whatever the group size.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from gateway.service.memory_store import InMemoryCaseStore
+from gateway.settings import Settings
+from gateway.store.repository import SqlCaseStore
+from tests.test_submit_cli import env, submit  # noqa: F401 (the fixture)
+
+AT = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+
+class Boom(Exception):
+    pass
+
+
+def stored_keys(settings: Settings) -> list[str]:
+    """The replay keys another connection sees (what is committed)."""
+    engine = create_engine(settings.database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as connection:
+            return sorted(row[0] for row in connection.execute(text("SELECT key FROM replays")))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def store(settings: Settings) -> SqlCaseStore:
+    made = SqlCaseStore.from_url(settings.database_url)
+    yield made
+    made.dispose()
+
+
+@pytest.mark.store
+def test_a_group_commits_when_full_and_the_rest_at_the_end(
+    store: SqlCaseStore, settings: Settings
+) -> None:
+    with store.batch(size=2):
+        for key in ("k1", "k2"):
+            with store.transaction() as tx:
+                assert tx.remember(key, ["PA1"], None, at=AT)
+        assert stored_keys(settings) == ["k1", "k2"]  # the first group, committed
+        with store.transaction() as tx:
+            assert tx.remember("k3", ["PA1"], None, at=AT)
+        assert stored_keys(settings) == ["k1", "k2"]  # the open group: not yet
+        with store.read() as tx:  # the batch reads its own writes
+            replay = tx.replay("k3")
+            assert replay is not None and replay.case_ids == ["PA1"]
+        with store.transaction() as tx:  # a key is stored once, in a batch as outside one
+            assert not tx.remember("k3", ["PA2"], None, at=AT)
+    assert stored_keys(settings) == ["k1", "k2", "k3"]
+
+
+@pytest.mark.store
+def test_a_failed_unit_is_undone_alone(store: SqlCaseStore, settings: Settings) -> None:
+    with store.batch(size=10):
+        with store.transaction() as tx:
+            tx.remember("kept", ["PA1"], None, at=AT)
+        with pytest.raises(Boom), store.transaction() as tx:
+            tx.remember("undone", ["PA2"], None, at=AT)
+            raise Boom
+        with store.transaction() as tx:
+            tx.remember("after", ["PA3"], None, at=AT)
+    assert stored_keys(settings) == ["after", "kept"]
+
+
+@pytest.mark.store
+def test_a_crash_loses_the_open_group_whole_and_nothing_committed(
+    store: SqlCaseStore, settings: Settings
+) -> None:
+    with pytest.raises(Boom), store.batch(size=2):
+        for key in ("a", "b", "c"):
+            with store.transaction() as tx:
+                tx.remember(key, ["PA1"], None, at=AT)
+        raise Boom  # as a kill: the group of "c" never commits
+    assert stored_keys(settings) == ["a", "b"]
+
+
+@pytest.mark.store
+def test_counters_never_repeat_across_a_batch_and_after_it(store: SqlCaseStore) -> None:
+    with store.batch(size=3):
+        numbers = []
+        for _ in range(5):
+            with store.transaction() as tx:
+                numbers.append(tx.next_number("case"))
+    with store.transaction() as tx:
+        numbers.append(tx.next_number("case"))
+    assert numbers == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_in_memory_double_keeps_the_same_promises() -> None:
+    store = InMemoryCaseStore()
+    with store.batch(size=2):
+        with store.transaction() as tx:
+            assert tx.remember("kept", ["PA1"], None, at=AT)
+        with pytest.raises(Boom), store.transaction() as tx:
+            tx.remember("undone", ["PA2"], None, at=AT)
+            raise Boom
+        with store.read() as tx:
+            assert tx.replay("kept") is not None and tx.replay("undone") is None
+
+
+def test_submit_answers_and_stores_alike_whatever_the_group_size(
+    env: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks.workload import write_batch
+    from gateway.settings import get_settings
+
+    batch = tmp_path / "batch.x12"
+    write_batch(batch, 12)
+    answers = []
+    for size, name in (("1", "one"), ("5", "five")):
+        url = f"sqlite:///{tmp_path / name}.db"
+        monkeypatch.setenv("GATEWAY_DATABASE_URL", url)
+        monkeypatch.setenv("GATEWAY_SUBMIT_BATCH_SIZE", size)
+        get_settings.cache_clear()
+        code, output = submit(env, batch, "--out", tmp_path / name, "--no-dispatch")
+        assert code == 0 and "12 of 12 transaction sets accepted" in output
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            rows = {
+                table: sorted(tuple(r) for r in connection.execute(text(f"SELECT * FROM {table}")))
+                for table in ("cases", "case_events", "outbox_jobs", "replays", "case_lookup")
+            }
+        engine.dispose()
+        answers.append(
+            (
+                (tmp_path / name / "batch.999").read_bytes(),
+                (tmp_path / name / "batch.278").read_bytes(),
+                rows,
+            )
+        )
+    assert answers[0] == answers[1]
+    assert len(answers[0][2]["cases"]) >= 12
