@@ -190,7 +190,8 @@ def test_the_homecare_examples_addressed_to_this_payer_answer_every_item(
 ) -> None:
     request = load(DME_FILES / "homecare-62308.json")
     first = conformant(submit_pas(app_client, request), request)
-    assert [observe_fhir({"entry": [{"resource": first}]})["items"]] == [["A4", "A4"]]
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": first}]}
+    assert [observe_fhir(bundle)["items"]] == [["A4", "A4"]]
     update_request = load(DME_FILES / "homecare-62308-update.json")
     update = submit_pas(app_client, update_request)
     conformant(update, update_request)
