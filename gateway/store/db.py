@@ -16,6 +16,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The execution option of a SQLite write transaction (BEGIN IMMEDIATE; see make_engine).
+IMMEDIATE = "gateway_sqlite_immediate"
 
 
 def make_engine(url: str) -> Engine:
@@ -23,6 +25,9 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # timeout: SQLite's busy timeout. Several processes (`gateway serve --workers N`, a
+        # `gateway worker` beside the server) share the file and take turns as its one writer;
+        # a process that finds the write lock held waits for it up to 30 s instead of failing.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -33,6 +38,17 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            # The transactions are begun below, not by the driver (which defers BEGIN to the
+            # first write and cannot say IMMEDIATE).
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):  # type: ignore[no-untyped-def]
+            # A write transaction (`writing`) takes the write lock at BEGIN: one that read first
+            # and wrote later could find another process's commit in between, and SQLite then
+            # answers "database is locked" at once (a stale snapshot waits in no busy handler).
+            immediate = connection.get_execution_options().get(IMMEDIATE, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     if url.startswith("postgresql://"):
@@ -104,5 +120,29 @@ def writing(sessions: sessionmaker[Session]) -> Iterator[Session]:
         return
     with _WRITERS_GUARD:
         lock = _WRITERS.setdefault(str(engine.url), threading.RLock())
-    with lock, sessions.begin() as session:
-        yield session
+    if engine in _held.__dict__.setdefault("engines", set()):
+        # Nested in this thread's own write transaction: a second connection taking the write
+        # lock would wait on the first, so it begins as the driver would (deferred).
+        with sessions.begin() as session:
+            yield session
+        return
+    with lock:
+        _held.engines.add(engine)
+        try:
+            with sessions(bind=_immediate(engine)) as session, session.begin():
+                yield session
+        finally:
+            _held.engines.discard(engine)
+
+
+_held = threading.local()  # the engines whose write transaction this thread is in
+
+
+def _immediate(engine: Engine) -> Engine:
+    """The engine with IMMEDIATE set, kept on the engine (the options engine shares its pool;
+    the two go together when the engine does)."""
+    made: Engine | None = engine.__dict__.get("_gateway_immediate")
+    if made is None:
+        made = engine.execution_options(**{IMMEDIATE: True})
+        engine.__dict__["_gateway_immediate"] = made
+    return made
