@@ -3,9 +3,9 @@
 The clock hook (the core's `expire_holds`) runs every interval. Jobs are delivered in lanes, one
 per channel (fax, e-mail, printed mail, payer feed, subscription notifications, X12
 follow-ups), each on its own thread and each transport with its own timeout, so one slow or
-hung channel delays only itself (issue 18 item 6). A lane claims its due jobs a few at a time
-(one statement; on PostgreSQL several workers take disjoint batches), delivers each outside any
-database transaction, and records each outcome as it comes. Delivery is at least
+hung channel delays only itself (issue 18 item 6). A lane claims its due jobs one at a time (on
+PostgreSQL several workers skip each other's locked rows), delivers each outside any database
+transaction, and records the outcome. Delivery is at least
 once (a worker killed after delivering but before recording leaves a lease that expires, and the
 job goes again with the same idempotency key); failures retry with exponential backoff and
 jitter; a job that keeps failing is parked `dead` with its last error until `retry(job_id)`.
@@ -102,7 +102,7 @@ class Dispatcher:
         jitter: float = 0.2,
         max_attempts: int | None = None,
         max_jobs_per_pass: int = 100,
-        claim_batch: int = 8,
+        claim_batch: int = 1,
         clock_tick: Callable[[datetime], object] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -177,8 +177,9 @@ class Dispatcher:
         left = self.max_jobs_per_pass
         while left > 0:
             at = now or self.clock()
-            # A few jobs a claim (one statement and one commit for the lot), not one: the
-            # claim's round trips were a good part of a letter's time.
+            # One job a claim by default: a killed worker then leaves only the job in hand
+            # leased, and a hung transport holds one job, not a batch (`claim_batch` > 1 takes
+            # several in one statement, for callers that accept that).
             with writing(self.sessions) as session:
                 jobs = outbox.claim_batch(
                     session,

@@ -48,7 +48,10 @@ def make_engine(url: str) -> Engine:
             # and wrote later could find another process's commit in between, and SQLite then
             # answers "database is locked" at once (a stale snapshot waits in no busy handler).
             immediate = connection.get_execution_options().get(IMMEDIATE, False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            # Straight to the driver: the statement needs none of SQLAlchemy's execution path.
+            connection.connection.driver_connection.execute(
+                "BEGIN IMMEDIATE" if immediate else "BEGIN"
+            )
 
         return engine
     if url.startswith("postgresql://"):
