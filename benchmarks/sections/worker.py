@@ -60,7 +60,7 @@ def _one(
     name = f"worker-{backend}-{workers}"
     url = fresh_postgres(postgres) if backend == "postgresql" else None
     env = env_for(root, name, url)
-    env["GATEWAY_DISPATCH_INTERVAL_SECONDS"] = "0.2"
+    env["GATEWAY_DISPATCH_INTERVAL_SECONDS"] = "1"
     database_url = env["GATEWAY_DATABASE_URL"]
     log = root / name / "gateway.log"
     try:
