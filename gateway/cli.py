@@ -91,6 +91,9 @@ def serve(
         workers=workers,
         log_config=None,
         access_log=False,
+        # uvicorn kills a worker that misses a 5 s health ping, and one still importing and
+        # loading the mappings on a busy machine can: it was killed and restarted over and over.
+        timeout_worker_healthcheck=60,
     )
 
 
