@@ -669,7 +669,8 @@ def sections() -> list[tuple[str, Any]]:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        found.append((path.stem, module))
+        if callable(getattr(module, "run", None)):  # not a helper module (common.py)
+            found.append((path.stem, module))
     return found
 
 

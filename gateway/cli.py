@@ -58,6 +58,15 @@ def _logging() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port. On PostgreSQL they share the database and "
+            "the outbox (each process's dispatcher claims its own jobs); on SQLite they queue "
+            "on its one writer. Rate limits are counted per process.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the HTTP gateway (X12, PAS, cases, eligibility) with the outbox dispatcher."""
     import uvicorn
@@ -66,9 +75,26 @@ def serve(
 
     _logging()
     with _mappings_checked():
+        # Built once here even with several workers: the schema migrated, the demo partners
+        # seeded and the signing key made by one process, before any worker races to.
         application = create_app()
     # No access log: uvicorn prints full URLs, and /eligibility/{member_id} carries a member id.
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+        return
+    application.state.core.engine.dispose()  # the workers open their own connections
+    uvicorn.run(
+        "gateway.api.app:serve_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        # uvicorn kills a worker that misses a 5 s health ping, and one still importing and
+        # loading the mappings on a busy machine can: it was killed and restarted over and over.
+        timeout_worker_healthcheck=60,
+    )
 
 
 @contextmanager

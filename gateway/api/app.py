@@ -126,6 +126,16 @@ def create_app(
     return app
 
 
+def serve_app() -> FastAPI:
+    """The app of one `gateway serve --workers N` process (uvicorn's factory, called in each
+    worker): its own logging, settings from the environment, as the parent's."""
+    from gateway.logs import configure
+
+    settings = get_settings()
+    configure(settings.log_level)
+    return create_app(settings)
+
+
 def _dispatching(dispatcher: Dispatcher) -> Callable[[FastAPI], Any]:
     """`gateway serve` delivers outbox jobs in a thread beside the server (the embedded default);
     `gateway worker` processes do it on their own for several workers and nodes."""

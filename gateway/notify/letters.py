@@ -511,8 +511,12 @@ def render_fax(
     context = letter_context(kind, case, determination, recipient, book)
     letter_markup = template(kind, "provider").render(context)
     title, author = _meta(case, determination, book)
-    pages = 0
-    for _ in range(2):  # the cover states the page count: once to count, once to print it
+    # The cover states the page count, known only once the fax is laid out. Faxes of one kind
+    # mostly run to the same length, so the count of the last one is tried first: when the
+    # layout agrees, that one build is the fax (the same bytes as counting first, then
+    # printing); else it is built again with the count it came to.
+    pages = _PAGES_SEEN.get(kind, 0)
+    for _ in range(3):
         cover = cover_template().render({**context, "pages": pages or None})
         story, footer = letter_layout.letter_story(letter_markup)
         story = letter_layout.with_cover(letter_layout.cover_story(cover), story)
@@ -527,7 +531,12 @@ def render_fax(
         if counted == pages:
             break
         pages = counted
+    _PAGES_SEEN[kind] = pages
     return pdf
+
+
+# Letter kind -> the page count of its last fax (render_fax's first guess).
+_PAGES_SEEN: dict[str, int] = {}
 
 
 def count_pages(pdf: bytes) -> int:

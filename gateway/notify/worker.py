@@ -3,8 +3,9 @@
 The clock hook (the core's `expire_holds`) runs every interval. Jobs are delivered in lanes, one
 per channel (fax, e-mail, printed mail, payer feed, subscription notifications, X12
 follow-ups), each on its own thread and each transport with its own timeout, so one slow or
-hung channel delays only itself (issue 18 item 6). A lane claims its due jobs one at a time,
-delivers each outside any database transaction, and records the outcome. Delivery is at least
+hung channel delays only itself (issue 18 item 6). A lane claims its due jobs one at a time (on
+PostgreSQL several workers skip each other's locked rows), delivers each outside any database
+transaction, and records the outcome. Delivery is at least
 once (a worker killed after delivering but before recording leaves a lease that expires, and the
 job goes again with the same idempotency key); failures retry with exponential backoff and
 jitter; a job that keeps failing is parked `dead` with its last error until `retry(job_id)`.
@@ -101,6 +102,7 @@ class Dispatcher:
         jitter: float = 0.2,
         max_attempts: int | None = None,
         max_jobs_per_pass: int = 100,
+        claim_batch: int = 1,
         clock_tick: Callable[[datetime], object] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -119,6 +121,7 @@ class Dispatcher:
         self.jitter = jitter
         self.max_attempts = given(max_attempts, self.settings.outbox_max_attempts)
         self.max_jobs_per_pass = max_jobs_per_pass
+        self.claim_batch = max(1, claim_batch)
         self.clock_tick = clock_tick
         self.clock = clock
 
@@ -171,32 +174,80 @@ class Dispatcher:
         dispatcher pauses; run_once tries every due job, as one pass always has."""
         delivered = 0
         exclude = _NAMED_KINDS if lane.kinds is None else None
-        for _ in range(self.max_jobs_per_pass):
+        left = self.max_jobs_per_pass
+        while left > 0:
             at = now or self.clock()
+            # One job a claim by default: a killed worker then leaves only the job in hand
+            # leased, and a hung transport holds one job, not a batch (`claim_batch` > 1 takes
+            # several in one statement, for callers that accept that).
             with writing(self.sessions) as session:
-                job = outbox.claim_next(
+                jobs = outbox.claim_batch(
                     session,
                     self.worker_id,
                     now=at,
                     lease=self.lease,
+                    limit=min(left, self.claim_batch),
                     kinds=lane.kinds,
                     exclude_kinds=exclude,
                 )
-            if job is None:
+            if not jobs:
                 break
-            ok, permanent = self._deliver_one(job, now)
-            if ok:
-                delivered += 1
-            elif may_pause and lane.pause_on_failure and not permanent:
-                log.warning("%s lane pauses until the next pass", lane.name)
-                return delivered, True
+            left -= len(jobs)
+            cases = self._cases(jobs)
+            for index, job in enumerate(jobs):
+                if not self._lease_left(job, now):
+                    self._release(jobs[index:], now)
+                    break
+                ok, permanent = self._deliver_one(job, now, cases.get(job.case_id or ""))
+                if ok:
+                    delivered += 1
+                elif may_pause and lane.pause_on_failure and not permanent:
+                    log.warning("%s lane pauses until the next pass", lane.name)
+                    self._release(jobs[index + 1 :], now)
+                    return delivered, True
         return delivered, False
 
-    def _deliver_one(self, job: outbox.ClaimedJob, now: datetime | None) -> tuple[bool, bool]:
-        """(delivered, failed for good) for one claimed job."""
+    def _cases(self, jobs: list[outbox.ClaimedJob]) -> dict[str, dict[str, Any]]:
+        """The stored cases of a claimed batch, read in one query."""
+        ids = {job.case_id for job in jobs if job.case_id}
+        if not ids:
+            return {}
+        with self.sessions() as session:
+            rows = session.execute(
+                select(CaseRow.id, CaseRow.case_json).where(CaseRow.id.in_(ids))
+            ).all()
+        return {row.id: row.case_json for row in rows}
+
+    def _lease_left(self, job: outbox.ClaimedJob, now: datetime | None) -> bool:
+        """Whether the job's lease outlasts one more delivery (the longest channel timeout):
+        a batch's last job must not be sent after its lease lets another worker take it."""
+        settings = self.settings
+        longest = max(
+            settings.smtp_timeout_seconds,
+            settings.fax_timeout_seconds,
+            settings.subscription_timeout_seconds,
+        )
+        at = now or self.clock()
+        return job.locked_until - at > timedelta(seconds=longest)
+
+    def _release(self, jobs: list[outbox.ClaimedJob], now: datetime | None) -> None:
+        if not jobs:
+            return
+        at = now or self.clock()
+        with writing(self.sessions) as session:
+            for job in jobs:
+                outbox.release(session, job.id, self.worker_id, now=at)
+
+    def _deliver_one(
+        self,
+        job: outbox.ClaimedJob,
+        now: datetime | None,
+        case_json: dict[str, Any] | None = None,
+    ) -> tuple[bool, bool]:
+        """(delivered, failed for good) for one claimed job (its case as read with its batch,
+        or read here)."""
         try:
-            case_json = None
-            if job.case_id:
+            if job.case_id and case_json is None:
                 with self.sessions() as session:
                     case_json = session.scalar(
                         select(CaseRow.case_json).where(CaseRow.id == job.case_id)

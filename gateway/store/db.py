@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The execution option of a SQLite write transaction (BEGIN IMMEDIATE; see make_engine).
+IMMEDIATE = "gateway_sqlite_immediate"
 
 
 def make_engine(url: str) -> Engine:
@@ -25,6 +27,9 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # timeout: SQLite's busy timeout. Several processes (`gateway serve --workers N`, a
+        # `gateway worker` beside the server) share the file and take turns as its one writer;
+        # a process that finds the write lock held waits for it up to 30 s instead of failing.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -35,6 +40,20 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            # The transactions are begun below, not by the driver (which defers BEGIN to the
+            # first write and cannot say IMMEDIATE).
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):  # type: ignore[no-untyped-def]
+            # A write transaction (`writing`) takes the write lock at BEGIN: one that read first
+            # and wrote later could find another process's commit in between, and SQLite then
+            # answers "database is locked" at once (a stale snapshot waits in no busy handler).
+            immediate = connection.get_execution_options().get(IMMEDIATE, False)
+            # Straight to the driver: the statement needs none of SQLAlchemy's execution path.
+            connection.connection.driver_connection.execute(
+                "BEGIN IMMEDIATE" if immediate else "BEGIN"
+            )
 
         return engine
     if url.startswith("postgresql://"):
@@ -130,13 +149,22 @@ _WRITERS_GUARD = threading.Lock()
 def writing(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """A write transaction. SQLite takes one writer at a time and makes the others sleep and
     retry in its busy handler (tens of milliseconds a try), so the threads of one process queue
-    on a lock instead; PostgreSQL writes concurrently and takes no lock here."""
+    on a lock instead; PostgreSQL writes concurrently and takes no lock here. On SQLite the
+    transaction begins IMMEDIATE: it holds the file's write lock from its first statement, so a
+    transaction that reads and then writes cannot find that another process (a second `serve`
+    worker, the `gateway worker`) wrote in between and fail with "database is locked"."""
     engine = sessions.kw["bind"]
     if engine.dialect.name != "sqlite":
         with sessions.begin() as session:
             yield session
         return
-    with writing_lock(sessions), sessions.begin() as session:
+    if engine in _held.__dict__.setdefault("engines", set()):
+        # Nested in this thread's own write transaction: a second connection taking the write
+        # lock would wait on the first, so it begins as the driver would (deferred).
+        with sessions.begin() as session:
+            yield session
+        return
+    with writing_lock(sessions), sessions(bind=_immediate(engine)) as session, session.begin():
         yield session
 
 
@@ -151,4 +179,23 @@ def writing_lock(sessions: sessionmaker[Session]) -> Iterator[None]:
     with _WRITERS_GUARD:
         lock = _WRITERS.setdefault(str(engine.url), threading.RLock())
     with lock:
-        yield
+        held = engine in _held.__dict__.setdefault("engines", set())
+        _held.engines.add(engine)
+        try:
+            yield
+        finally:
+            if not held:
+                _held.engines.discard(engine)
+
+
+_held = threading.local()  # the engines whose write transaction this thread is in
+
+
+def _immediate(engine: Engine) -> Engine:
+    """The engine with IMMEDIATE set, kept on the engine (the options engine shares its pool;
+    the two go together when the engine does)."""
+    made: Engine | None = engine.__dict__.get("_gateway_immediate")
+    if made is None:
+        made = engine.execution_options(**{IMMEDIATE: True})
+        engine.__dict__["_gateway_immediate"] = made
+    return made

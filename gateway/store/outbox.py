@@ -1,7 +1,8 @@
 """The outbox: jobs stored with their case, claimed by dispatchers under a lease.
 
-Claiming is one UPDATE ... WHERE id = (SELECT ... LIMIT 1) RETURNING statement. On PostgreSQL the
-inner select takes the row FOR UPDATE SKIP LOCKED, so concurrent workers each get a different
+Claiming is one UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING statement (a dispatcher
+lane takes a few jobs at a time). On PostgreSQL the
+inner select takes the rows FOR UPDATE SKIP LOCKED, so concurrent workers each get a different
 job without waiting on each other (DESIGN.md decision 5); SQLite runs one writer at a time, and
 the outer WHERE repeats the due condition as a compare-and-set on state and locked_until. A
 claim sets state `sending` and a lease (`locked_until`); a worker that dies mid-delivery leaves
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, true, update
+from sqlalchemy import and_, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 # What a job is, is the case service's word (gateway.service.store); the outbox stores it.
@@ -124,19 +125,43 @@ def claim_next(
 ) -> ClaimedJob | None:
     """Lease the next due job to `worker_id` (commit right after, then deliver); `kinds` and
     `exclude_kinds` keep a channel's dispatcher lane to its own jobs."""
+    jobs = claim_batch(
+        session, worker_id, now=now, lease=lease, limit=1, kinds=kinds, exclude_kinds=exclude_kinds
+    )
+    return jobs[0] if jobs else None
+
+
+def claim_batch(
+    session: Session,
+    worker_id: str,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    kinds: Collection[str] | None = None,
+    exclude_kinds: Collection[str] | None = None,
+) -> list[ClaimedJob]:
+    """Lease up to `limit` due jobs to `worker_id` in one statement, oldest due first (commit
+    right after, then deliver them in that order). On PostgreSQL rows another worker is
+    claiming are skipped, not waited for, so concurrent workers take disjoint batches."""
     due = and_(_due(now), _of_kinds(kinds, exclude_kinds))
-    candidate = (
+    candidates = (
         select(_jobs.c.id)
         .where(due)
         .order_by(_jobs.c.next_attempt_at, _jobs.c.id)
-        .limit(1)
+        .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
-        .scalar_subquery()
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # ANY(ARRAY(...)): an init plan, run once. Under IN (...) the planner may rescan the
+        # subquery for each row it joins, and each rescan locks (and claims) LIMIT more rows.
+        chosen: Any = _jobs.c.id == func.any(func.array(candidates.scalar_subquery()))
+    else:
+        chosen = _jobs.c.id.in_(candidates.scalar_subquery())
     locked_until = now + lease
     statement = (
         update(_jobs)
-        .where(_jobs.c.id == candidate)
+        .where(chosen)
         .where(due)  # compare-and-set: still due when the write happens
         .values(
             state="sending",
@@ -152,21 +177,40 @@ def claim_next(
             _jobs.c.idempotency_key,
             _jobs.c.payload,
             _jobs.c.attempts,
+            _jobs.c.next_attempt_at,
         )
     )
-    row = session.execute(statement).first()
-    if row is None:
-        return None
-    return ClaimedJob(
-        id=row.id,
-        case_id=row.case_id,
-        kind=row.kind,
-        idempotency_key=row.idempotency_key,
-        payload=row.payload,
-        attempts=row.attempts,
-        locked_by=worker_id,
-        locked_until=locked_until,
+    rows = sorted(session.execute(statement).all(), key=lambda row: (row.next_attempt_at, row.id))
+    return [
+        ClaimedJob(
+            id=row.id,
+            case_id=row.case_id,
+            kind=row.kind,
+            idempotency_key=row.idempotency_key,
+            payload=row.payload,
+            attempts=row.attempts,
+            locked_by=worker_id,
+            locked_until=locked_until,
+        )
+        for row in rows
+    ]
+
+
+def release(session: Session, job_id: int, worker_id: str, *, now: datetime) -> bool:
+    """Give back a claimed job that was not tried (its lane paused, or too little of its lease
+    was left): due again at once, the claim's attempt not counted."""
+    statement = (
+        update(_jobs)
+        .where(_held_by(job_id, worker_id))
+        .values(
+            state="queued",
+            attempts=_jobs.c.attempts - 1,
+            locked_by=None,
+            locked_until=None,
+            updated_at=now,
+        )
     )
+    return (session.execute(statement).rowcount or 0) == 1
 
 
 def due_kinds(session: Session, *, now: datetime) -> set[str]:
