@@ -81,9 +81,14 @@ def enqueue(
             from sqlalchemy.dialects.postgresql import insert
         # One multi-row statement: a determination's jobs go in together (the intake hot path).
         statement = (
-            insert(_jobs).values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            insert(_jobs)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            # SQLAlchemy 2.1 keeps an INSERT's rowcount only when asked (else psycopg's is -1):
+            # the count is of the jobs this call added, a replayed key's not among them.
+            .execution_options(preserve_rowcount=True)
         )
-        return session.execute(statement).rowcount or 0
+        return max(session.execute(statement).rowcount or 0, 0)
     added = 0
     for values in rows:
         exists = session.scalar(
