@@ -311,3 +311,18 @@ def test_a_malformed_device_request_is_answered_never_a_500(
     )
     assert response.status_code in (200, 400, 422), response.text
     assert response.json()["resourceType"] in ("Bundle", "OperationOutcome")
+
+
+@pytest.mark.skipif(not HOMECARE.exists(), reason="PAS reference examples not on this machine")
+def test_the_ig_homecare_example_as_published_gets_a_review_action_on_every_item(
+    client: TestClient,
+) -> None:
+    """On the gateway's own (demo) data, as `make run` serves it: the IG's example insurer is a
+    demo plan and its member is on the demo roster, so the published example is reviewed item
+    by item. Its 2005 start of care is past: every item is told to call the payer (CT)."""
+    request = load(HOMECARE)
+    response = submit_pas(client, request)
+    claim_response = conformant(response, request)
+    assert claim_response["outcome"] == "complete"
+    items = observe_fhir(response)["items"]
+    assert len(items) == len(request["entry"][0]["resource"]["item"]) and set(items) == {"CT"}
