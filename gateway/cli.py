@@ -236,3 +236,7 @@ app.command("samples")(samples_command)
 from gateway.cases_cli import cases_app  # noqa: E402
 
 app.add_typer(cases_app, name="cases")
+
+
+if __name__ == "__main__":  # `python -m gateway.cli ...`, as the console script
+    main()

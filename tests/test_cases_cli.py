@@ -121,3 +121,15 @@ def test_a_reviewer_works_the_list_from_the_command_line(env: Path):
     engine.dispose()
     assert ("case.update", "local-operator", ids["pended"]) in rows
     assert ("case.read", "local-operator", ids["held"]) in rows
+
+
+def test_python_dash_m_runs_the_command():
+    """`python -m gateway` and `python -m gateway.cli` are the command, where no script is."""
+    import subprocess
+    import sys
+
+    for module in ("gateway", "gateway.cli"):
+        done = subprocess.run(
+            [sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120
+        )
+        assert (done.returncode, done.stdout.strip()) == (0, f"gateway {__version__}"), module
