@@ -31,6 +31,12 @@ class SubscriptionNotifier:
         if previous_status not in pending or determination.status.value in pending:
             return []
         jobs = []
+        # Active subscriptions only: one still `requested` (its handshake not yet delivered)
+        # or in `error` gets no event notification, neither now nor later. The R4 Subscriptions
+        # Backport workflow sends notifications once the handshake has made the subscription
+        # active (R4 subscription-status `requested`: "the server has not yet set it up"); the
+        # dispatcher sets the status (gateway.notify.handshakes), and $inquire answers a
+        # decision a subscriber did not hear of.
         for row in reads.active_subscriptions(case.submission.submitter_id):
             info = subscription.parse_subscription(row.resource)
             # Only the system that sent the request hears of its cases.
