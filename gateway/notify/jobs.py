@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from gateway.domain.case import Case, CaseStatus, Determination, PendKind, Provider
+from gateway.domain.outcomes import member_unidentified
 from gateway.settings import Settings
 
 # Statuses that are answered by a letter to the member (DOMAIN.md: "the member receives a letter
@@ -222,7 +223,9 @@ def outbound_jobs(
             "determination": snapshot,
         }
         jobs.append(JobSpec("member_mail", key("letter", "member"), payload))
-    if previous_status != status.value and email_notices:
+    # No e-mail notice of a request whose member was not identified (AAA 75 ...): there is
+    # nobody whose case it is, and the requester had the AAA / ClaimResponse.error already.
+    if previous_status != status.value and email_notices and not member_unidentified(determination):
         jobs.extend(_email_jobs(case, determination, previous_status, settings, key))
     if status in PAYER_FEED_STATUSES:
         feed = _feed_payload(case, snapshot, primary_payer_ids)
