@@ -408,7 +408,10 @@ async def inquire(request: Request) -> JSONResponse:
     if not matches:
         # Claim-inquiry's `return` is 0..*: no match is an empty answer, not an error.
         return fhir(writer.inquiry_parameters(outcome_issues=warnings))
-    bundle = writer.inquiry_response_bundle(query.case, matches, body, base=base_url(request))
+    # Timestamped by the gateway's clock (frozen in tests and conformance runs), as $submit.
+    bundle = writer.inquiry_response_bundle(
+        query.case, matches, body, now=core.clock(), base=base_url(request)
+    )
     return fhir(writer.inquiry_parameters(bundle, outcome_issues=warnings))
 
 
@@ -523,7 +526,7 @@ async def create_subscription(request: Request) -> JSONResponse:
         return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
     if dropped:
         log.warning("subscription channel headers not kept: %s", "; ".join(dropped))
-    handshake = subscription.handshake_bundle(stored, base_url=base_url(request))
+    handshake = subscription.handshake_bundle(stored, now=core.clock(), base_url=base_url(request))
     with core.sessions.begin() as session:
         session.add(
             SubscriptionRow(
@@ -689,7 +692,9 @@ async def update_subscription(subscription_id: str, request: Request) -> JSONRes
         row.endpoint = info.endpoint
         row.status = status  # a new handshake's job makes it active or error again
         if status == "requested":
-            handshake = subscription.handshake_bundle(stored, base_url=base_url(request))
+            handshake = subscription.handshake_bundle(
+                stored, now=core.clock(), base_url=base_url(request)
+            )
             core.enqueue(
                 session,
                 JobSpec(

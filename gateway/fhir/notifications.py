@@ -48,11 +48,13 @@ class SubscriptionNotifier:
             events = reads.next_subscription_event(row.id)
             # The focus is the response Bundle at {base}/Bundle/{case id}, which
             # GET /fhir/Bundle/{id} answers (issue 14 item 16: the focus URL resolves).
+            # The event's moment is the decision's, on the review clock (never the wall clock).
+            moment = determination.decided_at
             response = writer.response_bundle(
-                case, determination, base=self.base, bundle_id=case.id
+                case, determination, now=moment, base=self.base, bundle_id=case.id
             )
             body = subscription.notification_bundle(
-                row.resource, response, events, base_url=self.base
+                row.resource, response, events, now=moment, base_url=self.base
             )
             key = f"subscription:{row.id}:{case.id}:{determination.decided_at.isoformat()}"
             jobs.append(
