@@ -134,6 +134,14 @@ def test_the_site_of_care_letter_names_the_period_and_place_of_the_278(
     assert end < whole_end
 
     deliver_due_jobs(core, settings)
+    # The payer's claims system is told the same: the one-time lines at the site asked for.
+    feed = next((settings.payer_feed_dir / "62308").glob("*.jsonl"))
+    [record] = [json.loads(row) for row in feed.read_text().splitlines()]
+    one_time = [code for code in record["codes"] if code["review_action"] == "A6"]
+    assert [code["place_of_service"] for code in one_time] == [place, place]
+    assert {(code["period_start"], code["period_end"]) for code in one_time} == {
+        (start.isoformat(), end.isoformat())
+    }
     assert_letters_say(
         settings,
         auth=str(auth),
