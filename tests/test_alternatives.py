@@ -6,7 +6,6 @@ reconsideration of the original request (back to a reviewer). Clock frozen at te
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,8 @@ from gateway.store.models import OutboxJobRow
 from tests.conftest import bearer, jane_doe_request
 from tests.fhir.test_pas_changes import case_id_of, update_of
 from tests.notify.conftest import normalized, pdf_text
-from tests.test_fhir_routes import item_actions, load, subscription_resource
+from tests.subscriber import active_subscription, loopback_endpoint
+from tests.test_fhir_routes import item_actions, load
 from tests.test_fhir_routes import submit as submit_pas
 from tests.test_peer_to_peer import MEDICARE_MEMBER, p2p_request, spooled_faxes, submit
 from tests.x12.helpers import sample
@@ -241,12 +241,8 @@ def test_the_letters_tell_the_offer_and_which_regimen_was_approved_instead(clien
 
 @pytest.mark.store
 def test_the_pas_subscriber_hears_of_the_acceptance_once_and_not_of_the_offer(client, core):
-    created = client.post(
-        "/fhir/Subscription",
-        content=json.dumps(subscription_resource()),
-        headers={"Content-Type": "application/fhir+json"},
-    )
-    assert created.status_code == 201, created.text
+    with loopback_endpoint(core) as endpoint:
+        active_subscription(client, endpoint)  # its handshake delivered: notified from now on
     case_id = case_id_of(submit_pas(client, load("tc-her2neg.json")))
     assert offer(client, case_id).status_code == 201
     assert client.post(f"/cases/{case_id}/alternative/accept").status_code == 200

@@ -211,14 +211,12 @@ def subscription_resource(org_identifier: str = "1987654328") -> dict:
 
 @pytest.mark.store
 def test_a_pended_case_decided_later_notifies_its_subscriber_once(client, core):
-    created = client.post(
-        "/fhir/Subscription",
-        content=json.dumps(subscription_resource()),
-        headers={"Content-Type": "application/fhir+json"},
-    )
-    assert created.status_code == 201, created.text
-    # Requested until the endpoint takes the handshake (subscriptions backport activation).
-    assert created.json()["status"] == "requested"
+    from tests.subscriber import active_subscription, loopback_endpoint
+
+    # Requested until the endpoint takes the handshake (subscriptions backport activation);
+    # only an active subscription is notified (tests/test_subscription_status.py).
+    with loopback_endpoint(core) as endpoint:
+        active_subscription(client, endpoint)
     pended = submit(client, load("tc-her2neg.json")).json()
     case_id = pended["entry"][0]["resource"]["identifier"][0]["value"]
     decision = {"reviewer": "dr-1", "decision": "approve", "rationale": "peer to peer done"}
@@ -245,15 +243,10 @@ def test_a_pended_case_decided_later_notifies_its_subscriber_once(client, core):
 
 
 def test_other_organizations_subscription_hears_nothing(client, core):
-    resource = subscription_resource("1111111112")
-    assert (
-        client.post(
-            "/fhir/Subscription",
-            content=json.dumps(resource),
-            headers={"Content-Type": "application/fhir+json"},
-        ).status_code
-        == 201
-    )
+    from tests.subscriber import active_subscription, loopback_endpoint
+
+    with loopback_endpoint(core) as endpoint:  # active: only its filter keeps it silent
+        active_subscription(client, endpoint, resource=subscription_resource("1111111112"))
     pended = submit(client, load("tc-her2neg.json")).json()
     case_id = pended["entry"][0]["resource"]["identifier"][0]["value"]
     decision = {"reviewer": "dr-1", "decision": "approve", "rationale": "ok"}

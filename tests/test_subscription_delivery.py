@@ -74,6 +74,9 @@ def test_decision_on_a_pended_case_reaches_the_subscriber_once(client, endpoint,
         headers={"Content-Type": "application/fhir+json"},
     )
     assert created.status_code == 201, created.text
+    run_once = client.app.state.run_outbox_once
+    while run_once():  # the handshake first: only an active subscription is notified
+        pass
     bundle = (REPO_ROOT / "samples" / "pas" / "tc-her2neg.json").read_text()
     pended = client.post(
         "/fhir/Claim/$submit", content=bundle, headers={"Content-Type": "application/fhir+json"}
@@ -82,7 +85,6 @@ def test_decision_on_a_pended_case_reaches_the_subscriber_once(client, endpoint,
     decision = {"reviewer": "dr-1", "decision": "approve", "rationale": "peer to peer held"}
     assert client.post(f"/cases/{case_id}/determination", json=decision).status_code == 200
 
-    run_once = client.app.state.run_outbox_once
     while run_once():
         pass
     assert run_once() == 0  # nothing left: a second pass delivers nothing again

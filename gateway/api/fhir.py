@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -42,9 +41,10 @@ from gateway.fhir import capability, outcome, profile, questionnaire, reader, su
 from gateway.fhir.body import BodyRefused, read_json
 from gateway.fhir.inquiry import InquiryQuery, read_inquiry
 from gateway.fhir.intake import PasAnswer, submit_bundle
+from gateway.notify import handshakes
 from gateway.notify.jobs import JobSpec
 from gateway.service.core import CaseNotFound, Core
-from gateway.store.models import OutboxJobRow, SubscriptionRow
+from gateway.store.models import SubscriptionRow
 
 log = logging.getLogger("gateway.fhir")
 
@@ -408,7 +408,10 @@ async def inquire(request: Request) -> JSONResponse:
     if not matches:
         # Claim-inquiry's `return` is 0..*: no match is an empty answer, not an error.
         return fhir(writer.inquiry_parameters(outcome_issues=warnings))
-    bundle = writer.inquiry_response_bundle(query.case, matches, body, base=base_url(request))
+    # Timestamped by the gateway's clock (frozen in tests and conformance runs), as $submit.
+    bundle = writer.inquiry_response_bundle(
+        query.case, matches, body, now=core.clock(), base=base_url(request)
+    )
     return fhir(writer.inquiry_parameters(bundle, outcome_issues=warnings))
 
 
@@ -523,7 +526,7 @@ async def create_subscription(request: Request) -> JSONResponse:
         return fhir(outcome.operation_outcome(issues), outcome.http_status(issues))
     if dropped:
         log.warning("subscription channel headers not kept: %s", "; ".join(dropped))
-    handshake = subscription.handshake_bundle(stored, base_url=base_url(request))
+    handshake = subscription.handshake_bundle(stored, now=core.clock(), base_url=base_url(request))
     with core.sessions.begin() as session:
         session.add(
             SubscriptionRow(
@@ -531,7 +534,9 @@ async def create_subscription(request: Request) -> JSONResponse:
                 org_identifier=info.org_identifier,
                 submitter_id=submitter_of(request),
                 endpoint=info.endpoint,
-                status="active",
+                # The dispatcher makes it active (or error) as the handshake job ends
+                # (gateway.notify.handshakes); no notification is queued for it until then.
+                status="requested",
                 resource=stored,
                 events_sent=0,
             )
@@ -540,7 +545,7 @@ async def create_subscription(request: Request) -> JSONResponse:
             session,
             JobSpec(
                 "subscription",
-                _handshake_key(subscription_id),
+                handshakes.handshake_key(subscription_id),
                 {"endpoint": info.endpoint, "headers": info.headers, "body": handshake},
             ),
             case_id=None,
@@ -578,7 +583,7 @@ def get_subscription(subscription_id: str, request: Request) -> JSONResponse:
         row = session.get(SubscriptionRow, subscription_id)
         if row is None or row.submitter_id != submitter_of(request):
             return refuse(404, "not-found", f"No Subscription {subscription_id}")
-        return fhir(_with_current_status(session, row))
+        return fhir(_with_status(row))
 
 
 @router.get(
@@ -600,7 +605,7 @@ def subscription_status(subscription_id: str, request: Request) -> JSONResponse:
         row = session.get(SubscriptionRow, subscription_id)
         if row is None or row.submitter_id != submitter_of(request):
             return refuse(404, "not-found", f"No Subscription {subscription_id}")
-        current = _with_current_status(session, row)
+        current = _with_status(row)
         return fhir(
             subscription.status_parameters(
                 current, "query-status", row.events_sent or 0, base_url=base_url(request)
@@ -674,7 +679,7 @@ async def update_subscription(subscription_id: str, request: Request) -> JSONRes
         row = session.get(SubscriptionRow, subscription_id)
         if row is None:
             return refuse(404, "not-found", f"No Subscription {subscription_id}")
-        current = _with_current_status(session, row)["status"]
+        current = _with_status(row)["status"]
         if turned_off:
             status = "off"
         elif new_endpoint or current in ("off", "error"):
@@ -685,14 +690,16 @@ async def update_subscription(subscription_id: str, request: Request) -> JSONRes
         row.resource = stored
         row.org_identifier = info.org_identifier
         row.endpoint = info.endpoint
-        row.status = "off" if turned_off else "active"
+        row.status = status  # a new handshake's job makes it active or error again
         if status == "requested":
-            handshake = subscription.handshake_bundle(stored, base_url=base_url(request))
+            handshake = subscription.handshake_bundle(
+                stored, now=core.clock(), base_url=base_url(request)
+            )
             core.enqueue(
                 session,
                 JobSpec(
                     "subscription",
-                    f"{_handshake_key(subscription_id)}:{uuid.uuid4().hex}",
+                    handshakes.handshake_key(subscription_id, uuid.uuid4().hex),
                     {"endpoint": info.endpoint, "headers": info.headers, "body": handshake},
                 ),
                 case_id=None,
@@ -743,33 +750,11 @@ def _not_the_creator(
     return None
 
 
-def _handshake_key(subscription_id: str) -> str:
-    return f"subscription:{subscription_id}:handshake"
-
-
-def _with_current_status(session: Any, row: SubscriptionRow) -> dict[str, Any]:
-    """The Subscription with its status as of its latest handshake job (R4 Subscription.status):
-    delivered -> active, failed -> error (and no more notifications go out), not yet tried ->
-    requested. A subscription the client turned off stays off."""
+def _with_status(row: SubscriptionRow) -> dict[str, Any]:
+    """The Subscription with its R4 status as stored: `requested` until the dispatcher delivered
+    its handshake (then `active`) or gave up on it (`error`, gateway.notify.handshakes); `off`
+    once the client turned it off."""
     resource = dict(row.resource)
-    if row.status == "off" or resource.get("status") == "off":
-        resource["status"] = "off"
-        return resource
-    key = _handshake_key(row.id)
-    job = session.scalars(
-        select(OutboxJobRow)
-        .where(OutboxJobRow.kind == "subscription")
-        .where(
-            or_(OutboxJobRow.idempotency_key == key, OutboxJobRow.idempotency_key.like(f"{key}:%"))
-        )
-        .order_by(OutboxJobRow.id.desc())
-        .limit(1)
-    ).first()
-    status = subscription.handshake_status(
-        job.state if job is not None else None, job.attempts if job is not None else 0
-    )
-    if status != resource.get("status"):
-        resource["status"] = status
-        row.resource = resource
-    row.status = "error" if status == "error" else "active"
+    off = row.status == "off" or resource.get("status") == "off"
+    resource["status"] = "off" if off else row.status
     return resource

@@ -89,6 +89,24 @@ def reject(case: Case, now: datetime, code: str, rejection: Rejection, plan=None
     )
 
 
+# X12 code list 901 (AAA03) for a member the request does not identify: 58 date of birth,
+# 64/65 patient id/name, 67 patient not found, 68 duplicate patient id, 71 birth date does not
+# match the member on file, 72/73 subscriber id/name, 75 subscriber not found, 76 duplicate
+# subscriber id. Such a request is nobody's case: it is answered in-band (AAA / ClaimResponse
+# error) and nobody is told of it later.
+MEMBER_NOT_IDENTIFIED = frozenset({"58", "64", "65", "67", "68", "71", "72", "73", "75", "76"})
+
+
+def member_unidentified(determination: Determination) -> bool:
+    """A rejection because the gateway could not identify the request's member (2010C/2010D)."""
+    rejection = determination.rejection
+    return (
+        rejection is not None
+        and rejection.loop in ("2010C", "2010D")
+        and rejection.aaa_code in MEMBER_NOT_IDENTIFIED
+    )
+
+
 def authorization_period(
     plan: PlanPolicy, service_date: date, now: datetime, duration_days: int | None
 ) -> tuple[date, date]:

@@ -14,6 +14,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from gateway.domain import site_of_care
 from gateway.domain.actions import APPROVALS, ReviewAction
 from gateway.domain.case import Case, Determination, LineDetermination, Reason
 from gateway.domain.review_reasons import ReviewReasons, load_review_reasons, review_reason
@@ -96,6 +97,7 @@ def items(
     case: Case, det: Determination, echo: dict[str, Any], notes: Notes, issued: date
 ) -> tuple[list[Resource], list[Resource]]:
     lines = _line_determinations(det)
+    service_lines = {line.sequence: line for line in case.service_lines}
     out: list[Resource] = []
     added: list[Resource] = []
     for position, item in enumerate(echo.get("items") or []):
@@ -106,13 +108,10 @@ def items(
             action = line.review_action
         else:
             action = "C" if item.get("cancelled") else det.review_action
-        auth = (line.auth_number if line else None) or det.auth_number
-        if action not in APPROVALS:
-            auth = None
-        granted = period(
-            (line.period_start if line else None) or det.period_start,
-            (line.period_end if line else None) or det.period_end,
-        )
+        # Number, period and place as the 278 and the letters give them (one helper).
+        authorized = site_of_care.authorized(case, service_lines.get(sequence), line, det)
+        auth = authorized.auth_number if action in APPROVALS else None
+        granted = period(authorized.period_start, authorized.period_end)
         reason = (line.reason if line else None) or det.reason
         # The reason code is the line's own, as the 278's 2000F HCR03: a line decided without
         # a reason of its own (an A1 beside an A6) carries none; an item with no line
@@ -137,10 +136,10 @@ def items(
             exts.append({"url": k.EXT_ADMIN_REFERENCE_NUMBER, "valueString": case.id})
         note = notes.add(reason.text if reason else None)
         if action == ReviewAction.MODIFIED:
-            detail = _authorized(item, line, det, granted, case.place_of_service)
-            authorized = _authorized_detail(detail)
-            if authorized:
-                exts.append(authorized)
+            detail = _authorized(item, line, granted, authorized)
+            authorized_detail = _authorized_detail(detail)
+            if authorized_detail:
+                exts.append(authorized_detail)
             added.append(_add_item(sequence, item, detail, auth, coded or reason, issued, note))
         entry: Resource = {"extension": exts} if exts else {}  # FHIR arrays are never empty
         entry["itemSequence"] = sequence
@@ -151,37 +150,25 @@ def items(
     return out, added
 
 
-SITE_OF_CARE_ONE_TIME = "SITE_OF_CARE_ONE_TIME"
-
-
-def _one_time_site_of_care(line: LineDetermination | None, det: Determination) -> bool:
-    """An A6 that is the site-of-care one-time authorization (DOMAIN.md: a drug asked for at
-    a hospital site gets a one-time 30-day authorization there; the program asks for home or
-    office afterwards)."""
-    reason = (line.reason if line else None) or det.reason
-    return reason.code == SITE_OF_CARE_ONE_TIME
-
-
 def _authorized(
     item: Resource,
     line: LineDetermination | None,
-    det: Determination,
     granted: Resource | None,
-    case_pos: str | None = None,
+    authorized: site_of_care.Authorized,
 ) -> Resource:
-    """What an A6 modified approval authorizes: units, dates and site as decided."""
+    """What an A6 modified approval authorizes: units, dates and site as decided. The place is
+    the one gateway.domain.site_of_care gives: for the one-time site-of-care authorization the
+    site asked for (the request's own location is echoed), as the 278 (UM04) and the letter say;
+    the place the program asks for afterwards is the redirect, not what this authorizes."""
     quantity = dict(item.get("quantity") or {})
     if line and line.units is not None:
         units = line.units
         quantity["value"] = int(units) if float(units).is_integer() else units
-    if _one_time_site_of_care(line, det):
-        # The one-time authorization is for the site asked for (the hospital outpatient site),
-        # as the 278 (UM04) and the letter ("approved at the requested site") say; the place
-        # the program asks for afterwards is the redirect, not what this authorizes (item 13).
-        location = item.get("location") or (cc(k.CS_POS, case_pos) if case_pos else None)
-    else:
-        pos = (line.place_of_service if line else None) or det.site_of_care_redirect
+    pos = authorized.place_of_service
+    if authorized.moved or not item.get("location"):
         location = cc(k.CS_POS, pos) if pos else item.get("location")
+    else:
+        location = item.get("location")
     return {
         "product": item.get("productOrService"),
         "quantity": quantity or None,

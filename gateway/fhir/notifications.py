@@ -31,6 +31,12 @@ class SubscriptionNotifier:
         if previous_status not in pending or determination.status.value in pending:
             return []
         jobs = []
+        # Active subscriptions only: one still `requested` (its handshake not yet delivered)
+        # or in `error` gets no event notification, neither now nor later. The R4 Subscriptions
+        # Backport workflow sends notifications once the handshake has made the subscription
+        # active (R4 subscription-status `requested`: "the server has not yet set it up"); the
+        # dispatcher sets the status (gateway.notify.handshakes), and $inquire answers a
+        # decision a subscriber did not hear of.
         for row in reads.active_subscriptions(case.submission.submitter_id):
             info = subscription.parse_subscription(row.resource)
             # Only the system that sent the request hears of its cases.
@@ -42,11 +48,13 @@ class SubscriptionNotifier:
             events = reads.next_subscription_event(row.id)
             # The focus is the response Bundle at {base}/Bundle/{case id}, which
             # GET /fhir/Bundle/{id} answers (issue 14 item 16: the focus URL resolves).
+            # The event's moment is the decision's, on the review clock (never the wall clock).
+            moment = determination.decided_at
             response = writer.response_bundle(
-                case, determination, base=self.base, bundle_id=case.id
+                case, determination, now=moment, base=self.base, bundle_id=case.id
             )
             body = subscription.notification_bundle(
-                row.resource, response, events, base_url=self.base
+                row.resource, response, events, now=moment, base_url=self.base
             )
             key = f"subscription:{row.id}:{case.id}:{determination.decided_at.isoformat()}"
             jobs.append(

@@ -151,20 +151,6 @@ def accepted(resource: Resource, subscription_id: str, status: str = "active") -
     return out
 
 
-def handshake_status(job_state: str | None, attempts: int) -> str:
-    """R4 Subscription.status from the handshake's outbox job: delivered -> active; parked dead,
-    or tried and failed -> error (backport: a failed handshake does not activate); waiting for
-    its first try, or being sent -> requested; no job at all (a row stored before handshakes
-    were tracked) -> active, as it was stored."""
-    if job_state is None:
-        return "active"
-    if job_state == "delivered":
-        return "active"
-    if job_state == "dead" or (job_state == "queued" and attempts > 0):
-        return "error"
-    return "requested"
-
-
 def matches(info: SubscriptionInfo, case: Case) -> bool:
     """True when the case was requested by the subscribed organization (orgIdentifier)."""
     wanted = info.org_identifier

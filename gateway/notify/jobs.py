@@ -15,6 +15,8 @@ from datetime import date
 from typing import Any
 
 from gateway.domain.case import Case, CaseStatus, Determination, PendKind, Provider
+from gateway.domain.outcomes import member_unidentified
+from gateway.domain.site_of_care import authorized
 from gateway.settings import Settings
 
 # Statuses that are answered by a letter to the member (DOMAIN.md: "the member receives a letter
@@ -222,14 +224,22 @@ def outbound_jobs(
             "determination": snapshot,
         }
         jobs.append(JobSpec("member_mail", key("letter", "member"), payload))
-    if previous_status != status.value and email_notices:
+    # No e-mail notice of a request whose member was not identified (AAA 75 ...): there is
+    # nobody whose case it is, and the requester had the AAA / ClaimResponse.error already.
+    if previous_status != status.value and email_notices and not member_unidentified(determination):
         jobs.extend(_email_jobs(case, determination, previous_status, settings, key))
     if status in PAYER_FEED_STATUSES:
-        feed = _feed_payload(case, snapshot, primary_payer_ids)
+        feed = _feed_payload(case, snapshot, primary_payer_ids, places=_places(case, determination))
         jobs.append(JobSpec("payer_feed", key("payer_feed", "payer"), feed))
     elif appeal_open(determination):
         # First-level appeals are the payer's: the feed forwards it with its clock.
-        feed = _feed_payload(case, snapshot, primary_payer_ids, event="appeal")
+        feed = _feed_payload(
+            case,
+            snapshot,
+            primary_payer_ids,
+            event="appeal",
+            places=_places(case, determination),
+        )
         jobs.append(JobSpec("payer_feed", key("payer_feed", "appeal"), feed))
     return jobs
 
@@ -239,7 +249,9 @@ def expiry_feed_job(
 ) -> JobSpec:
     """The payer feed's record that an approval ended with its period (one per period)."""
     snapshot = determination.model_dump(mode="json")
-    feed = _feed_payload(case, snapshot, primary_payer_ids, event="expiry")
+    feed = _feed_payload(
+        case, snapshot, primary_payer_ids, event="expiry", places=_places(case, determination)
+    )
     return JobSpec("payer_feed", f"{case.id}:payer_feed:expiry:{determination.period_end}", feed)
 
 
@@ -253,7 +265,13 @@ def site_of_care_follow_up_job(
     """The payer feed's follow-up notice of a one-time site-of-care approval that is about to
     expire (DOMAIN.md: the payer follows up before it expires), one per approval period."""
     snapshot = determination.model_dump(mode="json")
-    feed = _feed_payload(case, snapshot, primary_payer_ids, event="site_of_care_follow_up")
+    feed = _feed_payload(
+        case,
+        snapshot,
+        primary_payer_ids,
+        event="site_of_care_follow_up",
+        places=_places(case, determination),
+    )
     feed["record"]["follow_up_on"] = follow_up_on.isoformat()
     feed["record"]["expires_after"] = expires_after.isoformat()
     key = f"{case.id}:payer_feed:site_of_care_follow_up:{expires_after.isoformat()}"
@@ -304,16 +322,33 @@ def _email_jobs(
     return out
 
 
+def _places(case: Case, determination: Determination) -> dict[int, str | None]:
+    """Where each decided line that records a place is authorized (gateway.domain.site_of_care,
+    as the 278, the ClaimResponse and the letters say): a one-time site-of-care line at the site
+    asked for, not the redirect the review records on it; a line a reviewer moved, there."""
+    asked = {line.sequence: line for line in case.service_lines}
+    return {
+        line.sequence: authorized(
+            case, asked.get(line.sequence), line, determination
+        ).place_of_service
+        for line in determination.lines
+        if line.place_of_service is not None
+    }
+
+
 def _feed_payload(
     case: Case,
     determination: dict[str, Any],
     primary_payer_ids: Collection[str],
     *,
     event: str | None = None,
+    places: dict[int, str | None] | None = None,
 ) -> dict[str, Any]:
     """The payer feed's line. `event` names what else than a determination it tells: an
-    appeal forwarded to the payer, an expiry, a site-of-care follow-up notice."""
+    appeal forwarded to the payer, an expiry, a site-of-care follow-up notice. `places`: the
+    authorized place of the lines that record one (`_places`)."""
     payer_id = case.payer_id or "unknown"
+    places = places or {}
     record = {
         "case_id": case.id,
         "payer_id": payer_id,
@@ -335,7 +370,7 @@ def _feed_payload(
                 "period_start": line.get("period_start"),
                 "period_end": line.get("period_end"),
                 "units": line.get("units"),
-                "place_of_service": line.get("place_of_service"),
+                "place_of_service": places.get(line["sequence"], line.get("place_of_service")),
             }
             for line in determination.get("lines", [])
         ],

@@ -37,6 +37,12 @@ from gateway.domain.policy import (
     PlanPolicy,
     ReviewerCard,
 )
+from gateway.domain.site_of_care import (
+    authorized,
+    is_one_time,
+    one_time_authorization,
+    requested_place,
+)
 from gateway.notify import letter_layout
 from gateway.notify.letter_templates import KINDS, cover_template, template
 
@@ -250,6 +256,9 @@ def _services(case: Case, determination: Determination, book: LetterBook) -> lis
     status = determination.status
     for line in case.active_lines:
         verdict = decided.get(line.sequence)
+        # Dates and site as the 278 and the ClaimResponse give them: a one-time site-of-care
+        # line is authorized at the site asked for, not at the redirect (issue 14 item 13).
+        granted = authorized(case, line, verdict, determination) if verdict else None
         action = verdict.review_action if verdict else None
         if action in APPROVALS:
             decision = "changed" if action == ReviewAction.MODIFIED else "approved"
@@ -290,9 +299,9 @@ def _services(case: Case, determination: Determination, book: LetterBook) -> lis
                 else "",
                 "start": (verdict.period_start if verdict else None) or line.start_date,
                 "end": (verdict.period_end if verdict else None) or line.end_date,
-                "place": (verdict.place_of_service if verdict else None)
-                or line.place_of_service
-                or case.place_of_service,
+                "place": (granted.place_of_service if granted else None)
+                or requested_place(case, line),
+                "one_time": is_one_time(verdict, determination),
                 "decision": decision,
                 "auth_number": (verdict.auth_number if verdict else None),
             }
@@ -378,6 +387,30 @@ def _reviewer(determination: Determination, letters: LetterData) -> ReviewerCard
     return ReviewerCard(name=who.strip(), credentials="physician reviewer")
 
 
+def _one_time(
+    case: Case, determination: Determination, plan: PlanPolicy | None
+) -> dict[str, Any] | None:
+    """The one-time site-of-care authorization as the letter states it: the period and place of
+    the one-time lines (the 278's 2000F DTP 007/036 and UM04, the PAS addItem), the drugs it
+    covers, and where the program asks care to continue (a recommendation, not authorized)."""
+    one_time = one_time_authorization(case, determination)
+    if one_time is None:
+        return None
+    redirect = list(plan.site_of_care.redirect_to) if plan else []
+    if one_time.continue_at and one_time.continue_at not in redirect:
+        redirect.insert(0, one_time.continue_at)
+    return {
+        "sequences": list(one_time.sequences),
+        "auth_number": one_time.auth_number,
+        "start": one_time.period_start,
+        "end": one_time.period_end,
+        "place": one_time.place_of_service,
+        # The plan's own count, as the 278 MSG and the ClaimResponse say it ("one-time 30-day").
+        "days": plan.site_of_care.one_time_days if plan else None,
+        "continue_at": redirect,
+    }
+
+
 def letter_context(
     kind: str,
     case: Case,
@@ -439,6 +472,7 @@ def letter_context(
             for d in case.diagnoses
         ],
         "services": _services(case, determination, book),
+        "one_time": _one_time(case, determination, plan),
         "regimen": book.regimens.get(determination.pathway_regimen or "") or None,
         "missing": [_words(name, book.facts) for name in determination.missing_facts],
         "appeal": _appeal(case, determination, plan, today),

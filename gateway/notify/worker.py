@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.notify import handshakes
 from gateway.notify.deliver import Deliverer, OutboxJob, PermanentDeliveryError
 from gateway.settings import Settings, get_settings
 from gateway.store import outbox
@@ -259,6 +260,8 @@ class Dispatcher:
         at = now or self.clock()
         with writing(self.sessions) as session:
             held = outbox.complete(session, job.id, self.worker_id, result or {}, now=at)
+            if held:  # a handshake delivered: its subscription is active (same transaction)
+                handshakes.record(session, job.kind, job.id, job.idempotency_key, "active")
         if held:
             log.info("job %s (%s, case %s) delivered", job.id, job.kind, job.case_id)
         else:
@@ -272,7 +275,9 @@ class Dispatcher:
         dead = permanent or job.attempts >= self.max_attempts
         retry_at = None if dead else at + self.backoff(job.attempts)
         with writing(self.sessions) as session:
-            outbox.fail(session, job.id, self.worker_id, error, now=at, retry_at=retry_at)
+            held = outbox.fail(session, job.id, self.worker_id, error, now=at, retry_at=retry_at)
+            if held and dead:  # a handshake failed for good: its subscription is in error
+                handshakes.record(session, job.kind, job.id, job.idempotency_key, "error")
         if dead:
             log.error(
                 "job %s (%s, case %s) dead after %s attempts: %s",

@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from gateway.domain import site_of_care
 from gateway.domain.case import Case, Determination, LineDetermination, Reason
 from gateway.domain.review_reasons import ReviewReasons, review_reason, review_reasons_in
 from gateway.x12.grammar import REPO_MAP_DIR, ElementSpec, LoopSpec, SegmentSpec
@@ -377,9 +378,12 @@ def _service(
         case.service_type or "",
     ]
     body.add("UM", *_echo(um, 4, sep, composites=(4,)))
+    # Number and period as the ClaimResponse and the letters give them (one helper; the
+    # one-time site-of-care lines: their own 30 days at the site asked for, UM04 as echoed).
+    granted = site_of_care.authorized(case, line, decided, determination)
     if not aaa:
         action = decided.review_action if decided else determination.review_action
-        auth = (decided.auth_number if decided else None) or determination.auth_number or ""
+        auth = granted.auth_number or ""
         # A line decided with the case (no reason of its own) has the case's reason.
         reason = decided.reason if decided and decided.reason else None
         if reason is None and action == determination.review_action:
@@ -389,8 +393,8 @@ def _service(
     if dtp:
         body.add("DTP", *_echo(dtp, 3, sep))
     if decided and not aaa:
-        start = decided.period_start
-        end = decided.period_end
+        start = granted.period_start
+        end = granted.period_end
         if (start, end) != (determination.period_start, determination.period_end):
             if start:
                 body.add("DTP", "007", "D8", _d8(start))

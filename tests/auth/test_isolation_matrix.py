@@ -21,6 +21,7 @@ from sqlalchemy import select
 from gateway.partners.registry import PartnerSpec, add_partner
 from gateway.store.models import OutboxJobRow, SubscriptionRow
 from tests.auth.conftest import CLEARINGHOUSE, EHR, OPERATOR, Headers
+from tests.subscriber import loopback_endpoint
 from tests.test_fhir_routes import load, subscription_resource
 
 RIVAL = "rival-oncology-ehr"  # another EHR with every default scope, acting for other NPIs
@@ -167,13 +168,16 @@ def check_inquire(world: World, caller: str) -> None:
 
 
 def check_subscription(world: World, caller: str) -> None:
-    created = world.call(
-        caller,
-        "POST",
-        "/fhir/Subscription",
-        content=json.dumps(subscription_resource()),
-        headers=FHIR,
-    )
+    with loopback_endpoint(world.core) as endpoint:
+        resource = subscription_resource()
+        resource["channel"]["endpoint"] = endpoint.url
+        created = world.call(
+            caller, "POST", "/fhir/Subscription", content=json.dumps(resource), headers=FHIR
+        )
+        if created.status_code == 201:  # notified once its handshake is delivered (active)
+            while world.client.app.state.run_outbox_once():
+                pass
+            assert endpoint.kinds() == ["handshake"]
     if caller == "nobody":
         assert created.status_code == 401
     elif caller in ("owner", "operator"):

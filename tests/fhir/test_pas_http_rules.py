@@ -16,6 +16,7 @@ from gateway.api.fhir import accepts_json
 from gateway.store.models import OutboxJobRow
 from tests.conftest import bearer, make_settings
 from tests.fhir.pas_refs import SAMPLES
+from tests.subscriber import loopback_endpoint, subscribe
 from tests.test_fhir_routes import subscription_resource
 
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -244,15 +245,12 @@ def _status(client, subscription_id: str) -> str:
 
 
 def test_a_subscription_is_active_only_once_its_handshake_succeeded(client, core):
-    failing = _create(client, {})
-    taken = _create(client, {})
-    assert _status(client, failing) == _status(client, taken) == "requested"
-    with core.sessions.begin() as session:
-        for job in session.query(OutboxJobRow).filter(OutboxJobRow.case_id.is_(None)):
-            if job.idempotency_key == f"subscription:{taken}:handshake":
-                job.state = "delivered"  # the endpoint answered 2xx
-    # The other endpoint does not resolve here: its handshake fails and is retried later.
-    client.app.state.run_outbox_once()
+    with loopback_endpoint(core) as endpoint:
+        endpoint.answers = [410]  # the first handshake is refused for good, the next taken
+        failing = subscribe(client, endpoint)["id"]
+        taken = subscribe(client, endpoint)["id"]
+        assert _status(client, failing) == _status(client, taken) == "requested"
+        client.app.state.run_outbox_once()  # the dispatcher sets each status as it goes
     assert _status(client, taken) == "active"
     assert _status(client, failing) == "error"
     assert client.get(f"/fhir/Subscription/{failing}").json()["status"] == "error"
