@@ -94,6 +94,13 @@ class _Statements:
         self.replay = select(replays.c.case_ids, replays.c.response).where(
             replays.c.key == bindparam("key")
         )
+        self.counter_value = select(counters.c.value).where(counters.c.name == bindparam("name"))
+        # A batch's counters, written once per group: the value its last unit reached.
+        set_value = upsert(counters).values(name=bindparam("name"), value=bindparam("value"))
+        self.set_counter = set_value.on_conflict_do_update(
+            index_elements=["name"], set_={"value": set_value.excluded.value}
+        )
+        self.insert_replay = insert(replays)
         self.insert_case = insert(CaseRow.__table__)
         self.insert_event = insert(CaseEventRow.__table__)
         self.insert_lookup = insert(CaseLookupRow.__table__)
@@ -148,6 +155,64 @@ def _record(row: CaseRow) -> CaseRecord:
         due_by=row.due_by,
         hold_due=row.hold_due,
     )
+
+
+def _case_rows(
+    case: Case, determination: Determination, at: datetime
+) -> tuple[dict[str, Any], list[dict[str, object]]]:
+    """A new case's row and its lookup rows (gateway.store.lookup), as bound parameters."""
+    assert case.id is not None
+    case_json = case.model_dump(mode="json")
+    member_key = case.member.member_id.upper()
+    values: dict[str, Any] = dict(
+        id=case.id,
+        status=determination.status.value,
+        program=case.program.value,
+        payer_id=case.payer_id,
+        plan_id=determination.plan_id,
+        channel=case.submission.channel.value,
+        submitter_id=case.submission.submitter_id,
+        member_key=member_key,
+        related_case_id=case.related_case_id,
+        prior_case_id=case.prior_case_id,
+        due_by=determination.due_by,
+        hold_due=determination.hold_due,
+        case_json=case_json,
+        original_json=case_json,
+        determination_json=determination.model_dump(mode="json"),
+        created_at=at,
+        updated_at=at,
+    )
+    return values, lookup_rows(case.id, member_key, case_json, at)
+
+
+def _event_row(case_id: str, event: CaseEvent) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "at": event.at,
+        "actor": event.actor,
+        "from_status": event.from_status,
+        "to_status": event.to_status,
+        "reason": event.reason,
+        "detail": event.detail,
+    }
+
+
+def _job_rows(case_id: str | None, jobs: Sequence[JobSpec], at: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "case_id": case_id,
+            "kind": spec.kind,
+            "idempotency_key": spec.idempotency_key,
+            "payload": spec.payload,
+            "state": "queued",
+            "attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+            "updated_at": at,
+        }
+        for spec in jobs
+    ]
 
 
 class SqlCaseTransaction:
@@ -213,31 +278,8 @@ class SqlCaseTransaction:
         return _record(row) if row is not None else None
 
     def insert_case(self, case: Case, determination: Determination, *, at: datetime) -> None:
-        assert case.id is not None
-        case_json = case.model_dump(mode="json")
-        # Plain INSERT statements, not ORM unit-of-work flushes: intake is the hot path.
-        member_key = case.member.member_id.upper()
-        values: dict[str, Any] = dict(
-            id=case.id,
-            status=determination.status.value,
-            program=case.program.value,
-            payer_id=case.payer_id,
-            plan_id=determination.plan_id,
-            channel=case.submission.channel.value,
-            submitter_id=case.submission.submitter_id,
-            member_key=member_key,
-            related_case_id=case.related_case_id,
-            prior_case_id=case.prior_case_id,
-            due_by=determination.due_by,
-            hold_due=determination.hold_due,
-            case_json=case_json,
-            original_json=case_json,
-            determination_json=determination.model_dump(mode="json"),
-            created_at=at,
-            updated_at=at,
-        )
+        values, rows = _case_rows(case, determination, at)
         self.session.execute(self._sql.insert_case, values)
-        rows = lookup_rows(case.id, member_key, case_json, at)
         if rows:
             self.session.execute(self._sql.insert_lookup, rows)
 
@@ -263,18 +305,7 @@ class SqlCaseTransaction:
         record.hold_due = row.hold_due
 
     def add_event(self, case_id: str, event: CaseEvent) -> None:
-        self.session.execute(
-            self._sql.insert_event,
-            {
-                "case_id": case_id,
-                "at": event.at,
-                "actor": event.actor,
-                "from_status": event.from_status,
-                "to_status": event.to_status,
-                "reason": event.reason,
-                "detail": event.detail,
-            },
-        )
+        self.session.execute(self._sql.insert_event, _event_row(case_id, event))
 
     def events(self, case_id: str) -> list[CaseEvent]:
         rows = self.session.execute(
@@ -290,23 +321,7 @@ class SqlCaseTransaction:
         self.session.flush()  # a case changed through the ORM first: jobs reference it
         # One executemany of the prepared statement (as gateway.store.outbox.enqueue stores
         # them: once per idempotency key), not a statement built for each determination.
-        self.session.execute(
-            self._sql.insert_jobs,
-            [
-                {
-                    "case_id": case_id,
-                    "kind": spec.kind,
-                    "idempotency_key": spec.idempotency_key,
-                    "payload": spec.payload,
-                    "state": "queued",
-                    "attempts": 0,
-                    "next_attempt_at": at,
-                    "created_at": at,
-                    "updated_at": at,
-                }
-                for spec in jobs
-            ],
-        )
+        self.session.execute(self._sql.insert_jobs, _job_rows(case_id, jobs, at))
 
     def reads(self) -> PlannerReads:
         if self._remembered is not None:
@@ -406,6 +421,7 @@ class SqlCaseStore:
     def read(self) -> Iterator[SqlCaseTransaction]:
         batch: _Batch | None = getattr(self._local, "batch", None)
         if batch is not None:  # the batch's own writes, committed or not yet
+            batch.write_pending()
             yield SqlCaseTransaction(batch.session, postgres=self._postgres)
             return
         with self.sessions() as session:
@@ -441,6 +457,196 @@ class SqlCaseStore:
         self.engine.dispose()
 
 
+class _Rows:
+    """What units of work of a batch wrote and the database has not seen yet, by table."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, int] = {}  # a counter's value after the last unit
+        self.replays: dict[str, dict[str, Any]] = {}
+        self.cases: list[dict[str, Any]] = []
+        self.lookups: list[dict[str, object]] = []
+        self.events: list[dict[str, Any]] = []
+        self.jobs: list[dict[str, Any]] = []
+
+    def take(self, unit: _Rows) -> None:
+        self.counters.update(unit.counters)
+        self.replays.update(unit.replays)
+        self.cases += unit.cases
+        self.lookups += unit.lookups
+        self.events += unit.events
+        self.jobs += unit.jobs
+
+    def __bool__(self) -> bool:
+        return bool(self.counters or self.replays or self.cases or self.events or self.jobs)
+
+
+class _BufferedTransaction(SqlCaseTransaction):
+    """A unit of work of a batch on SQLite, whose rows wait in memory for the group's commit.
+
+    What intake writes (a case and its lookup rows, its event, its jobs, replay keys, counters)
+    is kept in the unit's own rows, taken into the group's when the unit ends cleanly, and
+    written with one executemany per table when the group commits: a failed unit leaves
+    nothing, with no SAVEPOINT to undo. The reads intake makes in the meantime (a replay key,
+    a counter) are answered from those rows first. This is exact because the batch holds the
+    database's write lock (BEGIN IMMEDIATE) from its first unit to the group's commit: no
+    other writer can store a key or count a number in between.
+
+    Anything else (a stored case read or changed, a history, a lookup) needs the database
+    as written: the unit then writes the group's rows, opens its SAVEPOINT, writes its own
+    and goes on as an ordinary unit of a batch (`direct`).
+    """
+
+    def __init__(self, batch: _Batch):
+        super().__init__(batch.session, postgres=False, remembered=batch.remembered)
+        self._batch = batch
+        self.rows = _Rows()
+        self.direct = False
+
+    def _go_direct(self) -> None:
+        if self.direct:
+            return
+        self._batch.write_pending()
+        self._batch.savepoint = self.session.begin_nested()
+        self._batch.write(self.rows)
+        self.rows = _Rows()
+        self.direct = True
+
+    # -- answered from the rows ----------------------------------------------------------------
+
+    def next_number(self, name: str) -> int:
+        if self.direct:
+            return super().next_number(name)
+        value = self.rows.counters.get(name)
+        if value is None:
+            value = self._batch.counter(name)
+        self.rows.counters[name] = value + 1
+        return value + 1
+
+    def _pending_replay(self, key: str) -> dict[str, Any] | None:
+        return self.rows.replays.get(key) or self._batch.pending.replays.get(key)
+
+    def replay(self, key: str) -> Replay | None:
+        if self.direct:
+            return super().replay(key)
+        row = self._pending_replay(key)
+        if row is not None:
+            return Replay(list(row["case_ids"] or []), row["response"])
+        if key in self._batch.absent:
+            return None
+        found = super().replay(key)
+        if found is None:
+            self._batch.absent.add(key)
+        return found
+
+    def remember(
+        self, key: str, case_ids: list[str], response: str | None, *, at: datetime
+    ) -> bool:
+        if self.direct:
+            return super().remember(key, case_ids, response, at=at)
+        if self.replay(key) is not None:
+            return False
+        self.rows.replays[key] = {
+            "key": key,
+            "case_ids": list(case_ids),
+            "response": response,
+            "created_at": at,
+        }
+        self._batch.absent.discard(key)
+        return True
+
+    def keep_answer(self, key: str, response: str) -> None:
+        if not self.direct:
+            row = self._pending_replay(key)
+            if row is not None:
+                if row["response"] is None:
+                    row["response"] = response
+                return
+        self._go_direct()
+        super().keep_answer(key, response)
+
+    def insert_case(self, case: Case, determination: Determination, *, at: datetime) -> None:
+        if self.direct:
+            return super().insert_case(case, determination, at=at)
+        values, rows = _case_rows(case, determination, at)
+        self.rows.cases.append(values)
+        self.rows.lookups += rows
+
+    def add_event(self, case_id: str, event: CaseEvent) -> None:
+        if self.direct:
+            return super().add_event(case_id, event)
+        self.rows.events.append(_event_row(case_id, event))
+
+    def enqueue(self, case_id: str | None, jobs: Sequence[JobSpec], *, at: datetime) -> None:
+        if self.direct:
+            return super().enqueue(case_id, jobs, at=at)
+        self.rows.jobs += _job_rows(case_id, jobs, at)
+
+    def reads(self) -> PlannerReads:
+        return _BufferedReads(self)
+
+    # -- the database as written ---------------------------------------------------------------
+
+    def case(self, case_id: str, *, lock: bool = False) -> CaseRecord | None:
+        self._go_direct()
+        return super().case(case_id, lock=lock)
+
+    def update_case(
+        self, record: CaseRecord, case: Case, determination: Determination, *, at: datetime
+    ) -> None:
+        self._go_direct()
+        super().update_case(record, case, determination, at=at)
+
+    def events(self, case_id: str) -> list[CaseEvent]:
+        self._go_direct()
+        return super().events(case_id)
+
+    def children(self, case_id: str) -> list[str]:
+        self._go_direct()
+        return super().children(case_id)
+
+    def awaiting_primary(self, case_id: str) -> list[CaseRecord]:
+        self._go_direct()
+        return super().awaiting_primary(case_id)
+
+    def successors(self, case_ids: Collection[str]) -> list[str]:
+        self._go_direct()
+        return super().successors(case_ids)
+
+    def by_submitter_trace(self, submitter_id: str, trace_number: str) -> list[str]:
+        self._go_direct()
+        return super().by_submitter_trace(submitter_id, trace_number)
+
+    def member_cases(
+        self, member_key: str, npi: str, claim_identifiers: Collection[str], limit: int
+    ) -> list[CaseRecord]:
+        self._go_direct()
+        return super().member_cases(member_key, npi, claim_identifiers, limit)
+
+    def holds_due(self, now: datetime) -> list[str]:
+        self._go_direct()
+        return super().holds_due(now)
+
+    def by_status(self, status: str | None, limit: int) -> list[CaseRecord]:
+        self._go_direct()
+        return super().by_status(status, limit)
+
+
+class _BufferedReads(_BatchReads):
+    """The planners' view of a buffered unit: counters are the unit's; a subscription's event
+    number is counted in the database (the unit goes direct first)."""
+
+    def __init__(self, tx: _BufferedTransaction):
+        super().__init__(tx.session, tx._batch.remembered)
+        self._tx = tx
+
+    def next_number(self, name: str) -> int:
+        return self._tx.next_number(name)
+
+    def next_subscription_event(self, subscription_id: str) -> int:
+        self._tx._go_direct()
+        return super().next_subscription_event(subscription_id)
+
+
 class _Batch:
     """One thread's open batch: a session whose transaction holds up to `size` units."""
 
@@ -452,7 +658,14 @@ class _Batch:
         self.postgres = postgres
         self.sessions = sessions
         self.units = 0
+        self.depth = 0  # units open now (a unit may open another: a counter, say)
         self.remembered: dict[tuple[str, str | None], Any] = {}
+        # SQLite: the group's rows not yet written, the replay keys known to be absent from
+        # the database, and the savepoint of a unit gone direct.
+        self.pending = _Rows()
+        self.absent: set[str] = set()
+        self.savepoint: Any = None
+        self._sql = _statements(postgres)
 
     def next_number(self, name: str) -> int:
         """PostgreSQL: a counter's next value in a short transaction of its own, as a sequence
@@ -463,6 +676,36 @@ class _Batch:
         with self.sessions.begin() as own:
             statement = _statements(True).next_number
             return int(own.execute(statement, {"name": name}).scalar_one())
+
+    def counter(self, name: str) -> int:
+        """SQLite: a counter's value as the group has it (read once, then counted here)."""
+        value = self.pending.counters.get(name)
+        if value is None:
+            row = self.session.execute(self._sql.counter_value, {"name": name}).first()
+            value = self.pending.counters[name] = int(row.value) if row is not None else 0
+        return value
+
+    def write(self, rows: _Rows) -> None:
+        """Rows in the database, one executemany per table (cases before what refers to them)."""
+        execute, sql = self.session.execute, self._sql
+        if rows.counters:
+            execute(sql.set_counter, [{"name": n, "value": v} for n, v in rows.counters.items()])
+        if rows.replays:
+            execute(sql.insert_replay, list(rows.replays.values()))
+        if rows.cases:
+            execute(sql.insert_case, rows.cases)
+        if rows.lookups:
+            execute(sql.insert_lookup, rows.lookups)
+        if rows.events:
+            execute(sql.insert_event, rows.events)
+        if rows.jobs:
+            execute(sql.insert_jobs, rows.jobs)
+
+    def write_pending(self) -> None:
+        """The group's rows written (they commit with it); the database is then as written."""
+        if self.pending:
+            self.write(self.pending)
+        self.pending = _Rows()
 
     def _begin(self) -> None:
         connection = self.session.connection()
@@ -478,7 +721,24 @@ class _Batch:
     @contextmanager
     def unit(self) -> Iterator[SqlCaseTransaction]:
         self._begin()
+        if self.postgres or self.depth:
+            # A unit inside a unit (or on PostgreSQL, where other writers run concurrently):
+            # each with a SAVEPOINT of its own, straight on the database.
+            with self._saved_unit() as tx:
+                yield tx
+        else:
+            with self._buffered_unit() as tx:
+                yield tx
+        self.units += 1
+        if self.units >= self.size and not self.depth:
+            self.commit()
+
+    @contextmanager
+    def _saved_unit(self) -> Iterator[SqlCaseTransaction]:
+        self.write_pending()
+        self.absent.clear()  # this unit may store keys the buffer does not know of
         savepoint = self.session.begin_nested()
+        self.depth += 1
         try:
             yield SqlCaseTransaction(
                 self.session,
@@ -492,16 +752,46 @@ class _Batch:
         except BaseException:
             savepoint.rollback()
             raise
+        finally:
+            self.depth -= 1
         savepoint.commit()
-        self.units += 1
-        if self.units >= self.size:
-            self.commit()
+
+    @contextmanager
+    def _buffered_unit(self) -> Iterator[SqlCaseTransaction]:
+        tx = _BufferedTransaction(self)
+        self.depth += 1
+        try:
+            yield tx
+        except BaseException as exc:
+            if tx.direct:
+                self.savepoint.rollback()
+                self._after_direct()
+            if isinstance(exc, IntegrityError):
+                raise StoreConflict(str(exc.orig or exc)) from exc
+            raise
+        finally:
+            self.depth -= 1
+        if tx.direct:
+            self.savepoint.commit()
+            self._after_direct()
+        else:
+            self.pending.take(tx.rows)
+
+    def _after_direct(self) -> None:
+        # What a unit wrote straight to the database is not in the buffer: counters and
+        # absent keys are read afresh.
+        self.savepoint = None
+        self.pending = _Rows()
+        self.absent.clear()
 
     def commit(self) -> None:
         if self.session.in_transaction():
+            self.write_pending()
             self.session.commit()
         # The session outlives the group: what it loaded is read afresh in the next one, as
         # a unit of work outside a batch reads it in a session of its own.
         self.session.expire_all()
         self.units = 0
         self.remembered.clear()
+        self.pending = _Rows()
+        self.absent.clear()
