@@ -19,6 +19,7 @@ execution of a few statements, not their construction and compilation.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -533,7 +534,7 @@ class _BufferedTransaction(SqlCaseTransaction):
             return Replay(list(row["case_ids"] or []), row["response"])
         if key in self._batch.absent:
             return None
-        found = super().replay(key)
+        found = self._batch.stored_replay(key)
         if found is None:
             self._batch.absent.add(key)
         return found
@@ -684,6 +685,18 @@ class _Batch:
             row = self.session.execute(self._sql.counter_value, {"name": name}).first()
             value = self.pending.counters[name] = int(row.value) if row is not None else 0
         return value
+
+    def stored_replay(self, key: str) -> Replay | None:
+        """SQLite: a replay key as the database has it, read on the driver's cursor: the
+        lookup every case makes two or three times, without a statement's round through
+        SQLAlchemy (the JSON column is plain JSON text)."""
+        dbapi: Any = self.session.connection().connection.dbapi_connection
+        row = dbapi.execute(
+            "SELECT case_ids, response FROM replays WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        return Replay(list(json.loads(row[0]) or []) if row[0] else [], row[1])
 
     def write(self, rows: _Rows) -> None:
         """Rows in the database, one executemany per table (cases before what refers to them)."""
