@@ -27,7 +27,7 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, Text, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -103,6 +103,13 @@ class _Statements:
         )
         self.insert_replay = insert(replays)
         self.insert_case = insert(CaseRow.__table__)
+        # SQLite, in a batch: a new case's JSON, serialised once for both columns it fills
+        # (the JSON type would encode the same dict twice). The text is the JSON type's own:
+        # json.dumps with its defaults.
+        self.insert_case_text = insert(CaseRow.__table__).values(
+            case_json=bindparam("case_json", type_=Text()),
+            original_json=bindparam("original_json", type_=Text()),
+        )
         self.insert_event = insert(CaseEventRow.__table__)
         self.insert_lookup = insert(CaseLookupRow.__table__)
         # A key already stored is skipped (a re-stored determination makes no second job).
@@ -569,6 +576,7 @@ class _BufferedTransaction(SqlCaseTransaction):
         if self.direct:
             return super().insert_case(case, determination, at=at)
         values, rows = _case_rows(case, determination, at)
+        values["case_json"] = values["original_json"] = json.dumps(values["case_json"])
         self.rows.cases.append(values)
         self.rows.lookups += rows
 
@@ -706,7 +714,7 @@ class _Batch:
         if rows.replays:
             execute(sql.insert_replay, list(rows.replays.values()))
         if rows.cases:
-            execute(sql.insert_case, rows.cases)
+            execute(sql.insert_case_text, rows.cases)
         if rows.lookups:
             execute(sql.insert_lookup, rows.lookups)
         if rows.events:
