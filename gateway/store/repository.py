@@ -127,9 +127,15 @@ class _BatchReads(SessionReads):
     """PlannerReads within a batch: who a partner is and which subscriptions a submitter
     holds are read once per group, not once per case (intake changes neither)."""
 
-    def __init__(self, session: Session, remembered: dict[tuple[str, str | None], Any]):
+    def __init__(
+        self,
+        session: Session,
+        remembered: dict[tuple[str, str | None], Any],
+        numbers: Callable[[str], int] | None = None,
+    ):
         super().__init__(session)
         self._remembered = remembered
+        self._numbers = numbers
 
     def _once(self, kind: str, key: str | None, read: Any) -> Any:
         if (kind, key) not in self._remembered:
@@ -145,6 +151,14 @@ class _BatchReads(SessionReads):
 
     def submitting_partner(self, submitter_id: str | None) -> Any:
         return self._once("submitting", submitter_id, super().submitting_partner)
+
+    def next_number(self, name: str) -> int:
+        # PostgreSQL: the batch's numbers (a short transaction each), as the unit's own
+        # next_number. Counted in the group's transaction, the counter's row would stay locked
+        # until the group commits, and the next unit numbering it would wait on itself.
+        if self._numbers is not None:
+            return self._numbers(name)
+        return super().next_number(name)
 
 
 def _record(row: CaseRow) -> CaseRecord:
@@ -333,7 +347,7 @@ class SqlCaseTransaction:
 
     def reads(self) -> PlannerReads:
         if self._remembered is not None:
-            return _BatchReads(self.session, self._remembered)
+            return _BatchReads(self.session, self._remembered, self._numbers)
         return SessionReads(self.session)
 
     # -- lookups -----------------------------------------------------------------------------
