@@ -7,10 +7,12 @@ PostgreSQL, counters are one upsert, replay keys are `INSERT ... ON CONFLICT DO 
 unique key stored concurrently surfaces as the port's StoreConflict, not as a driver error.
 
 In a batch (`SqlCaseStore.batch()`, `gateway submit` of a batch file) the units of work of one
-thread share one database transaction, each unit inside a SAVEPOINT of its own (all or nothing,
-as before), committed every `size` units: the commit and the transaction's start are paid once
-per group, not once per case. A crash loses the uncommitted group whole, and a rerun of the
-file answers what committed as replays (their replay keys) and stores the rest (issue 19).
+thread share one database transaction, committed every `size` units: the commit and the
+transaction's start are paid once per group, not once per case. Each unit is still all or
+nothing: on SQLite its rows wait in memory and the group writes them with one executemany per
+table (`_BufferedTransaction`), on PostgreSQL it runs inside a SAVEPOINT of its own. A crash
+loses the uncommitted group whole, and a rerun of the file answers what committed as replays
+(their replay keys) and stores the rest (issue 19).
 
 The hot statements are built once per dialect with bound parameters (SQLAlchemy Core on the
 tables, not ORM unit-of-work flushes): their compiled form is cached, so a case costs the
