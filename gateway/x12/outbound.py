@@ -34,10 +34,11 @@ def clean(value: object, limit: int | None = None) -> str:
     return _clean_text("" if value is None else str(value), limit)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=512)
 def _clean_text(text: str, limit: int | None) -> str:
-    # Cached: a batch's answers echo the same names, ids and codes over and over, and a
-    # response writes some fifty values a case.
+    # Cached: a batch's answers echo the same names, ids and codes over and over (a response
+    # writes some fifty values a case). Bounded small, so memory stays flat in the batch size
+    # (tests/x12/test_batch_stream.py).
     if _NEEDS_CLEANING.search(text) is not None:
         text = _RUNS.sub(" ", _UNSAFE.sub(" ", text).strip())
     return text[:limit].rstrip() if limit else text
