@@ -147,6 +147,23 @@ def test_a_unit_that_reads_the_database_sees_the_group_and_fails_alone(
 
 
 @pytest.mark.store
+def test_a_unit_opened_or_a_read_made_inside_a_unit_sees_what_it_wrote(
+    store: SqlCaseStore,
+) -> None:
+    with store.batch(size=10):
+        with store.transaction() as outer:
+            numbers = [outer.next_number("case")]
+            assert outer.remember("outer", ["PA1"], None, at=AT)
+            with store.transaction() as inner:
+                numbers.append(inner.next_number("case"))
+                assert inner.replay("outer") is not None
+            with store.read() as reads:
+                assert reads.replay("outer") is not None
+            numbers.append(outer.next_number("case"))
+    assert numbers == [1, 2, 3]
+
+
+@pytest.mark.store
 def test_a_failed_unit_leaves_no_row_and_the_next_one_commits(
     store: SqlCaseStore, settings: Settings
 ) -> None:

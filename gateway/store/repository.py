@@ -445,7 +445,7 @@ class SqlCaseStore:
     def read(self) -> Iterator[SqlCaseTransaction]:
         batch: _Batch | None = getattr(self._local, "batch", None)
         if batch is not None:  # the batch's own writes, committed or not yet
-            batch.write_pending()
+            batch.written()
             yield SqlCaseTransaction(batch.session, postgres=self._postgres)
             return
         with self.sessions() as session:
@@ -690,6 +690,7 @@ class _Batch:
         self.pending = _Rows()
         self.absent: set[str] = set()
         self.savepoint: Any = None
+        self.open: _BufferedTransaction | None = None  # the buffered unit open now
         self._sql = _statements(postgres)
 
     def next_number(self, name: str) -> int:
@@ -738,6 +739,13 @@ class _Batch:
         if rows.jobs:
             execute(sql.insert_jobs, rows.jobs)
 
+    def written(self) -> None:
+        """The database as the batch wrote it, an open unit's rows included: that unit goes
+        direct (a read, or a unit opened inside it, sees what it wrote, as in one session)."""
+        if self.open is not None:
+            self.open._go_direct()
+        self.write_pending()
+
     def write_pending(self) -> None:
         """The group's rows written (they commit with it); the database is then as written."""
         if self.pending:
@@ -772,7 +780,7 @@ class _Batch:
 
     @contextmanager
     def _saved_unit(self) -> Iterator[SqlCaseTransaction]:
-        self.write_pending()
+        self.written()
         self.absent.clear()  # this unit may store keys the buffer does not know of
         savepoint = self.session.begin_nested()
         self.depth += 1
@@ -797,6 +805,7 @@ class _Batch:
     def _buffered_unit(self) -> Iterator[SqlCaseTransaction]:
         tx = _BufferedTransaction(self)
         self.depth += 1
+        self.open = tx
         try:
             yield tx
         except BaseException as exc:
@@ -808,6 +817,7 @@ class _Batch:
             raise
         finally:
             self.depth -= 1
+            self.open = None
         if tx.direct:
             self.savepoint.commit()
             self._after_direct()
