@@ -100,6 +100,83 @@ def test_counters_never_repeat_across_a_batch_and_after_it(store: SqlCaseStore) 
     assert numbers == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.store
+def test_a_planners_numbers_and_the_units_are_one_series(store: SqlCaseStore) -> None:
+    # The planners' counter (an X12 follow-up's control numbers) and the unit's are the same
+    # rows: in a batch neither may count past the other, nor wait on the other's lock.
+    with store.batch(size=10):
+        numbers = []
+        with store.transaction() as tx:
+            numbers.append(tx.next_number("x12:isa"))
+            numbers.append(tx.reads().next_number("x12:isa"))
+        with store.transaction() as tx:
+            numbers.append(tx.next_number("x12:isa"))
+    with store.transaction() as tx:
+        numbers.append(tx.next_number("x12:isa"))
+    assert numbers == [1, 2, 3, 4]
+
+
+@pytest.mark.store
+def test_a_unit_that_reads_the_database_sees_the_group_and_fails_alone(
+    store: SqlCaseStore, settings: Settings
+) -> None:
+    # SQLite keeps a group's rows in memory until it commits; a unit that must see the
+    # database as written (here a listing of cases) writes them first, and is then undone
+    # alone when it fails.
+    with store.batch(size=10):
+        with store.transaction() as tx:
+            assert tx.remember("first", ["PA1"], None, at=AT)
+        with pytest.raises(Boom), store.transaction() as tx:
+            assert tx.remember("second", ["PA2"], None, at=AT)
+            assert tx.by_status(None, 10) == []
+            assert tx.replay("first") is not None  # the group's own row, now in the database
+            raise Boom
+        with store.transaction() as tx:
+            assert tx.replay("second") is None
+            assert not tx.remember("first", ["PA3"], None, at=AT)
+            tx.keep_answer("first", "the answer")
+            tx.keep_answer("first", "a later answer")  # the first rendered wins
+        with store.transaction() as tx:
+            assert tx.remember("third", ["PA4"], None, at=AT)
+            tx.keep_answer("third", "answer three")
+    assert stored_keys(settings) == ["first", "third"]
+    with store.read() as tx:
+        first, third = tx.replay("first"), tx.replay("third")
+    assert first is not None and (first.case_ids, first.response) == (["PA1"], "the answer")
+    assert third is not None and third.response == "answer three"
+
+
+@pytest.mark.store
+def test_a_unit_opened_or_a_read_made_inside_a_unit_sees_what_it_wrote(
+    store: SqlCaseStore,
+) -> None:
+    with store.batch(size=10):
+        with store.transaction() as outer:
+            numbers = [outer.next_number("case")]
+            assert outer.remember("outer", ["PA1"], None, at=AT)
+            with store.transaction() as inner:
+                numbers.append(inner.next_number("case"))
+                assert inner.replay("outer") is not None
+            with store.read() as reads:
+                assert reads.replay("outer") is not None
+            numbers.append(outer.next_number("case"))
+    assert numbers == [1, 2, 3]
+
+
+@pytest.mark.store
+def test_a_failed_unit_leaves_no_row_and_the_next_one_commits(
+    store: SqlCaseStore, settings: Settings
+) -> None:
+    with store.batch(size=2):
+        with pytest.raises(Boom), store.transaction() as tx:
+            tx.remember("failed", ["PA1"], None, at=AT)
+            raise Boom
+        for key in ("a", "b"):  # the group fills with these two and commits
+            with store.transaction() as tx:
+                tx.remember(key, ["PA1"], None, at=AT)
+        assert stored_keys(settings) == ["a", "b"]
+
+
 def test_the_in_memory_double_keeps_the_same_promises() -> None:
     store = InMemoryCaseStore()
     with store.batch(size=2):

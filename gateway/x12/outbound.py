@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import TextIO
 
 from gateway.x12.codelists import ISA_ID_QUALIFIERS
@@ -28,7 +29,16 @@ _NEEDS_CLEANING = re.compile(r"[*:^~\x00-\x1f\x7f]|\s{2,}|^\s|\s$")
 
 def clean(value: object, limit: int | None = None) -> str:
     """A value safe to place in an element: no delimiters or control characters."""
-    text = "" if value is None else str(value)
+    if value.__class__ is str:
+        return _clean_text(value, limit)  # type: ignore[arg-type]
+    return _clean_text("" if value is None else str(value), limit)
+
+
+@lru_cache(maxsize=512)
+def _clean_text(text: str, limit: int | None) -> str:
+    # Cached: a batch's answers echo the same names, ids and codes over and over (a response
+    # writes some fifty values a case). Bounded small, so memory stays flat in the batch size
+    # (tests/x12/test_batch_stream.py).
     if _NEEDS_CLEANING.search(text) is not None:
         text = _RUNS.sub(" ", _UNSAFE.sub(" ", text).strip())
     return text[:limit].rstrip() if limit else text

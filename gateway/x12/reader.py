@@ -465,11 +465,22 @@ def _facts(
                 case_fields["related_case_id"] = raw.strip()
             else:
                 values[FACT_ALIASES.get(key, key.lower())] = _value(raw)
-    merged = facts.merged(values, source="x12:MSG")
+    merged = _add_facts(facts, values, "x12:MSG")
     for name, value in extra.items():
         setattr(merged, name, value)
         merged.sources[name] = "x12:MSG"
     return merged
+
+
+def _add_facts(facts: ClinicalFacts, values: dict[str, Any], source: str) -> ClinicalFacts:
+    """`ClinicalFacts.merged` in place: the reader owns the facts it builds for one
+    transaction, so the deep copy merged makes (a third of reading a 278) buys nothing."""
+    for name, value in values.items():
+        if value is None or value == "":
+            continue
+        facts.values[name] = value
+        facts.sources[name] = source
+    return facts
 
 
 def _measure(raw: str) -> float | None:
@@ -613,10 +624,10 @@ def _assemble(
     for line in lines:
         facts = _facts([m for m in line.msgs if not _only_dosing(m)], facts, case_fields, faults)
     if onset:
-        facts = facts.merged({"onset_date": onset.isoformat()}, source="x12:DTP*431")
+        facts = _add_facts(facts, {"onset_date": onset.isoformat()}, "x12:DTP*431")
     home = {name: value for name, value in event["home"].items() if value is not None}
     if home:
-        facts = facts.merged(home, source="x12:CR5/CR6")
+        facts = _add_facts(facts, home, "x12:CR5/CR6")
     level_of_service = um[5] if len(um) > 5 else ""
     traces = [t[1] for t in event["trn"] if len(t) > 1]
     certification = um[1] if len(um) > 1 and um[1] else "I"

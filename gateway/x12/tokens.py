@@ -140,22 +140,26 @@ def iter_segments(
     """
     reader = _chunks(stream, chunk_size)
     buffer = ""
+    pos = 0  # where the unread text of `buffer` starts (slicing it per segment is quadratic)
     delims: Delimiters | None = None
     index = 0
     line = 1
     for chunk in reader:
-        buffer += chunk
+        buffer = buffer[pos:] + chunk
+        pos = 0
         while True:
             if delims is None:
+                if pos:
+                    buffer, pos = buffer[pos:], 0
                 if len(buffer) - lead_length(buffer) < ISA_LENGTH:
                     break  # need the whole ISA before the delimiters are known
                 delims, start = detect_delimiters(buffer)
                 line += buffer.count("\n", 0, start)
-                buffer = buffer[start:]
-            cut = buffer.find(delims.segment)
+                pos = start
+            cut = buffer.find(delims.segment, pos)
             if cut < 0:
                 break
-            piece, buffer = buffer[:cut], buffer[cut + 1 :]
+            piece, pos = buffer[pos:cut], cut + 1
             cleaned = _clean(piece)
             if cleaned:
                 seg = _split(cleaned, delims, index, line)
@@ -164,6 +168,7 @@ def iter_segments(
                 if seg.seg_id == "IEA":
                     delims = None  # the next interchange brings its own ISA
             line += piece.count("\n")
+    buffer = buffer[pos:]
     rest = _clean(buffer) if delims is not None else buffer[lead_length(buffer) :]
     if rest and delims is not None:
         yield delims, _split(rest, delims, index, line)  # unterminated tail (truncated file)
