@@ -39,7 +39,9 @@ def pg_client(tmp_path_factory: pytest.TempPathFactory, postgres_url: str):
         yield client
 
 
-def _mutate(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+def mutate(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    """`data` with each (position, cut, insert) applied in turn: the hostile bodies' edits
+    (tests/caqh/test_never_500.py uses them too)."""
     out = bytearray(data)
     for position, cut, insert in edits:
         at = position % (len(out) + 1)
@@ -64,7 +66,7 @@ edits = st.lists(
 @given(edits=edits)
 def test_a_mangled_interchange_is_answered_in_x12(app_client, edits):
     response = app_client.post(
-        "/x12/278", content=_mutate(X12, edits), headers={"Content-Type": "application/edi-x12"}
+        "/x12/278", content=mutate(X12, edits), headers={"Content-Type": "application/edi-x12"}
     )
     assert response.status_code in (200, 403), response.text
     assert response.text.lstrip().startswith("ISA")
@@ -117,7 +119,7 @@ def test_a_bad_value_or_padding_is_answered_in_x12(
     data = data.replace(b"IEA*1*000000201", b"IEA*1*" + number).replace(
         b"IEA*1*000000207", b"IEA*1*" + number
     )
-    data = _mutate(data, [(stray[0], 0, stray[1])])
+    data = mutate(data, [(stray[0], 0, stray[1])])
     response = client.post(
         "/x12/278", content=padding + data, headers={"Content-Type": "application/edi-x12"}
     )

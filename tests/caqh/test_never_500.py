@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.caqh.test_soap_raw import fields, message
 from tests.conftest import make_settings, unthrottled_client
+from tests.test_never_500 import mutate
 
 SOAP_BODY = message(fields())
 
@@ -20,14 +21,6 @@ def app_client(tmp_path_factory: pytest.TempPathFactory):
     folder: Path = tmp_path_factory.mktemp("core-never500")
     with unthrottled_client(make_settings(folder)) as client:
         yield client
-
-
-def _mutate(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
-    out = bytearray(data)
-    for position, cut, insert in edits:
-        at = position % (len(out) + 1)
-        out[at : at + cut] = insert
-    return bytes(out)
 
 
 edits = st.lists(
@@ -48,7 +41,7 @@ edits = st.lists(
 def test_a_mangled_soap_envelope_gets_a_fault_or_a_core_answer(app_client, edits):
     response = app_client.post(
         "/core/soap",
-        content=_mutate(SOAP_BODY, edits),
+        content=mutate(SOAP_BODY, edits),
         headers={"Content-Type": "application/soap+xml"},
     )
     assert response.status_code in (200, 400), response.text
