@@ -50,6 +50,7 @@ from workload import (  # noqa: E402
 )
 
 FROZEN = "2026-11-23T15:00:00Z"  # the demo roster covers 2026: review "as of" a fixed moment
+TOKEN_SECRET = "benchmark-only-token-signing-secret-0123456789"
 LETTER_KINDS = ("fax", "member_mail", "provider_mail")
 
 
@@ -65,11 +66,12 @@ def gateway_env(root: Path, name: str, database_url: str | None = None) -> dict[
         "GATEWAY_MAIL_DIR": str(base / "mail"),
         "GATEWAY_MEMBER_MAIL_DIR": str(base / "member-mail"),
         "GATEWAY_PAYER_FEED_DIR": str(base / "payer-feed"),
+        "GATEWAY_X12_MAILBOX_DIR": str(base / "x12-mailbox"),
         "GATEWAY_FROZEN_TIME": FROZEN,
         "GATEWAY_LOG_LEVEL": "WARNING",
         "GATEWAY_DISPATCH_IN_PROCESS": "false",
         # The signing key would otherwise be made under the repository's var/.
-        "GATEWAY_TOKEN_SECRET": "benchmark-only-token-signing-secret-0123456789",
+        "GATEWAY_TOKEN_SECRET": TOKEN_SECRET,
     }
 
 

@@ -12,10 +12,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+# benchmarks/ is on the path (run.py and `python benchmarks/sections` put it there).
+from run import gateway_env
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-FROZEN = "2026-11-23T15:00:00Z"  # the demo roster covers 2026: review "as of" a fixed moment
-TOKEN_SECRET = "benchmark-only-token-signing-secret-0123456789"
 DEFAULT_POSTGRES = os.environ.get(
     "GATEWAY_BENCH_POSTGRES_URL",
     os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
@@ -60,25 +61,11 @@ def drop_postgres(schema_url: str) -> None:
 
 
 def env_for(root: Path, name: str, database_url: str | None = None) -> dict[str, str]:
-    """The process environment of a gateway of its own under root/name."""
-    base = root / name
-    base.mkdir(parents=True, exist_ok=True)
+    """The process environment of a gateway of its own under root/name: this one's without its
+    GATEWAY_* variables, and run.py's gateway_env (the folders, the frozen clock, the key)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update(
-        {
-            "PYTHONPATH": str(REPO),
-            "GATEWAY_DATABASE_URL": database_url or f"sqlite:///{base / 'gateway.db'}",
-            "GATEWAY_FAX_GATEWAY": "spool",
-            "GATEWAY_FAX_SPOOL": str(base / "fax"),
-            "GATEWAY_MAIL_DIR": str(base / "mail"),
-            "GATEWAY_MEMBER_MAIL_DIR": str(base / "member-mail"),
-            "GATEWAY_PAYER_FEED_DIR": str(base / "payer-feed"),
-            "GATEWAY_X12_MAILBOX_DIR": str(base / "x12-mailbox"),
-            "GATEWAY_FROZEN_TIME": FROZEN,
-            "GATEWAY_LOG_LEVEL": "WARNING",
-            "GATEWAY_TOKEN_SECRET": TOKEN_SECRET,
-        }
-    )
+    env["PYTHONPATH"] = str(REPO)
+    env.update(gateway_env(root, name, database_url))
     return env
 
 
