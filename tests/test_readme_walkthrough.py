@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,16 @@ def make_run_samples(gateway: Path) -> list[str]:
     recipe = (REPO_ROOT / "Makefile").read_text(encoding="utf-8").split("\nrun:", 1)[1]
     [line] = [row for row in recipe.splitlines() if "gateway samples" in row]
     return line.strip().replace("$(BIN)/gateway", str(gateway)).split()
+
+
+def wait_for_faxes(spool: Path, count: int, seconds: float = 60.0) -> list[Path]:
+    """The fax jobs in `spool` once there are `count` (or what is there after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        jobs = sorted(spool.glob("fx-*/job.json"))
+        if len(jobs) >= count or time.monotonic() > deadline:
+            return jobs
+        time.sleep(0.2)
 
 
 def gateway_script() -> Path:
@@ -74,7 +85,11 @@ def test_the_readme_walkthrough_answers_a1_on_both_channels_years_later(tmp_path
             text=True,
             timeout=300,
         )
+        # "letters faxed into var/fax/": the served gateway's dispatcher spools the approval
+        # letters of both cases (here into GATEWAY_FAX_SPOOL).
+        spooled = wait_for_faxes(tmp_path / "fax", 2) if run.returncode == 0 else []
     assert run.returncode == 0, run.stdout + run.stderr
+    assert len(spooled) >= 2, spooled
     answers = [part.strip() for part in run.stdout.split(SEPARATOR)][:-1]
     health, eligibility, x12, pas, cases = answers
 
