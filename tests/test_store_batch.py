@@ -8,6 +8,7 @@ stores the same rows whatever the group size.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,6 +87,26 @@ def test_a_crash_loses_the_open_group_whole_and_nothing_committed(
                 tx.remember(key, ["PA1"], None, at=AT)
         raise Boom  # as a kill: the group of "c" never commits
     assert stored_keys(settings) == ["a", "b"]
+
+
+def test_on_sqlite_a_group_holds_the_write_lock_from_its_first_read(
+    store: SqlCaseStore, settings: Settings
+) -> None:
+    # Begun deferred, the group would read on a snapshot and fail "database is locked" at its
+    # first write if another process (a `gateway worker`) committed in between; begun
+    # IMMEDIATE, the other process is the one that waits.
+    path = settings.database_url.split("///", 1)[-1]
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        with store.batch(size=10):
+            with store.transaction() as tx:
+                assert tx.replay("nothing-yet") is None  # a read only
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # the group committed: the lock is free
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
 
 
 @pytest.mark.store

@@ -309,15 +309,11 @@ class Batch:
         self.pending = Rows()
 
     def _begin(self) -> None:
-        connection = self.session.connection()
-        if self.postgres:
-            return
-        # pysqlite opens a transaction only before DML, so a SAVEPOINT first would be the
-        # outermost one (its RELEASE a commit). IMMEDIATE also takes the write lock now: a
-        # reader turned writer may find another writer's commit and fail busy.
-        dbapi: Any = connection.connection.dbapi_connection
-        if not dbapi.in_transaction:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # The group's transaction opened before its first unit: a SAVEPOINT first would be the
+        # outermost one (its RELEASE a commit). On SQLite the session's engine begins it
+        # IMMEDIATE (the repository's `batch`), taking the write lock now: a reader turned
+        # writer could find another process's commit since and fail "database is locked".
+        self.session.connection()
 
     @contextmanager
     def unit(self) -> Iterator[SqlCaseTransaction]:

@@ -164,7 +164,7 @@ def writing(sessions: sessionmaker[Session]) -> Iterator[Session]:
         with sessions.begin() as session:
             yield session
         return
-    with writing_lock(sessions), sessions(bind=_immediate(engine)) as session, session.begin():
+    with writing_lock(sessions), sessions(bind=immediate(engine)) as session, session.begin():
         yield session
 
 
@@ -191,9 +191,12 @@ def writing_lock(sessions: sessionmaker[Session]) -> Iterator[None]:
 _held = threading.local()  # the engines whose write transaction this thread is in
 
 
-def _immediate(engine: Engine) -> Engine:
-    """The engine with IMMEDIATE set, kept on the engine (the options engine shares its pool;
-    the two go together when the engine does)."""
+def immediate(engine: Engine) -> Engine:
+    """The engine whose transactions begin IMMEDIATE on SQLite (the engine itself elsewhere),
+    kept on the engine (the options engine shares its pool; the two go together when the
+    engine does)."""
+    if engine.dialect.name != "sqlite":
+        return engine
     made: Engine | None = engine.__dict__.get("_gateway_immediate")
     if made is None:
         made = engine.execution_options(**{IMMEDIATE: True})

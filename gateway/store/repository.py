@@ -32,7 +32,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.service.store import JobSpec, StoreConflict
 from gateway.store import outbox
 from gateway.store.batch import Batch
-from gateway.store.db import make_engine, session_factory, upgrade, writing, writing_lock
+from gateway.store.db import (
+    immediate,
+    make_engine,
+    session_factory,
+    upgrade,
+    writing,
+    writing_lock,
+)
 from gateway.store.transaction import SqlCaseTransaction
 
 BATCH_SIZE = 200  # units of work per database transaction in a batch
@@ -88,7 +95,11 @@ class SqlCaseStore:
         if getattr(self._local, "batch", None) is not None:
             yield
             return
-        with writing_lock(self.sessions), self.sessions() as session:
+        # On SQLite the group's transaction begins IMMEDIATE: begun deferred, it would read
+        # (a counter, a replay key) on a snapshot, and its first write would find another
+        # process's commit since (a `gateway worker` claiming jobs) and fail "database is
+        # locked" at once, with no busy handler to wait in.
+        with writing_lock(self.sessions), self.sessions(bind=immediate(self.engine)) as session:
             batch = Batch(session, size, postgres=self._postgres, sessions=self.sessions)
             self._local.batch = batch
             try:
