@@ -2,6 +2,7 @@
 
 - reader: PAS request Bundle -> Case (read_case, read_inquiry)
 - profile: PAS profile rules and R4B structure checks -> issues (validate_request, ...)
+- structure: R4B structure through fhir.resources, entries already seen valid not parsed again
 - outcome: issues -> OperationOutcome
 - writer: (Case, Determination, request) -> PAS response Bundle; $inquire bundle/Parameters
 - capability, questionnaire, subscription: metadata, pathway questionnaires, backport

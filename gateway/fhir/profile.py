@@ -1,4 +1,5 @@
-"""PAS 2.2.1 profile rules fhir.resources does not check, and R4B structure validation.
+"""PAS 2.2.1 profile rules fhir.resources does not check, and R4B structure validation (that
+one is gateway.fhir.structure's, kept importable from here).
 
 fhir.resources.R4B checks datatypes and R4 cardinalities only (DESIGN.md decision 3). The rules
 here come from the IG's StructureDefinitions: profile-pas-request-bundle and
@@ -14,57 +15,15 @@ Every issue names a FHIRPath such as `Bundle.entry[0].resource.careTeam[0].provi
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
-
-from pydantic import ValidationError
 
 from gateway.fhir import constants as k
 from gateway.fhir.bundle import BundleIndex, Entry, walk_references
 from gateway.fhir.outcome import Issue, error, has_errors, warning
+from gateway.fhir.structure import check_structure
 
 Operation = Literal["submit", "inquire"]
-_NAME = re.compile(r"^_?[A-Za-z][A-Za-z0-9]*$")
-
-
-# -- structure (fhir.resources.R4B) ---------------------------------------------------------
-
-
-def check_structure(resource: dict[str, Any]) -> list[Issue]:
-    """R4 structure of any resource through fhir.resources.R4B, pydantic errors as issues."""
-    from fhir.resources.R4B import get_fhir_model_class
-
-    resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
-    if not isinstance(resource_type, str):
-        return [error("structure", "Not a FHIR resource: resourceType is missing")]
-    try:
-        model = get_fhir_model_class(resource_type)
-    except (KeyError, ValueError, AttributeError, ImportError):
-        return [error("not-supported", f"Unknown R4 resource type {resource_type!r}")]
-    try:
-        model.model_validate(resource)
-    except ValidationError as exc:
-        return [
-            error("structure", item["msg"], _fhirpath(resource_type, item["loc"]))
-            for item in exc.errors(include_input=False, include_url=False)
-        ]
-    except (TypeError, AttributeError, KeyError) as exc:
-        # fhir.resources trips over some malformed inputs (a nested resource without a usable
-        # resourceType) instead of reporting them: still a structure error of the request.
-        return [
-            error("structure", f"The resource is malformed ({type(exc).__name__})", resource_type)
-        ]
-    return []
-
-
-def _fhirpath(root: str, loc: tuple[Any, ...]) -> str:
-    path = root
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif isinstance(part, str) and _NAME.match(part):
-            path += f".{part}"
-    return path
+__all__ = ["check_request", "check_response", "check_structure", "validate_request"]
 
 
 # -- shared bundle rules --------------------------------------------------------------------
