@@ -91,10 +91,17 @@ def submit_bundle(
         f"pas:{submitter}:{case.submission.bundle_identifier}:{case.submission.content_hash}"
     )
 
+    read_echo = case.submission.echo  # built from `body` by the reader: not walked again
+
     def render(stored: Case, determination: Determination) -> str:
         return json.dumps(
             writer.response_bundle(
-                stored, determination, request=body, now=now, base=core.settings.fhir_base_url
+                stored,
+                determination,
+                request=body,
+                now=now,
+                base=core.settings.fhir_base_url,
+                read_echo=read_echo,
             )
         )
 

@@ -36,13 +36,22 @@ def instant(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-def echo_of(case: Case, request: Resource | None) -> dict[str, Any]:
-    """The echo detail: rebuilt from the request when given, else the one the reader stored."""
+def echo_of(
+    case: Case, request: Resource | None, read: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The echo detail: rebuilt from the request when given, else the one the reader stored.
+
+    `read` is the echo the reader built from this same `request` (Case.submission.echo of the
+    case read from it): taken instead of a second walk of the bundle when its operation is the
+    one answered. It was built with the Claim's transmission ids, which a rebuilt echo leaves
+    out (the $submit answer swaps none), so they are left out of it too."""
+    operation = (case.submission.echo or {}).get("operation", "submit")
+    if request and read and read.get("operation") == operation:
+        return {**read, "transmission": None}
     if request:
         index = BundleIndex(request)
         claim = next((e for e in index.entries if e.resource_type == "Claim"), None)
         if claim is not None:
-            operation = (case.submission.echo or {}).get("operation", "submit")
             return build_echo(request, index, claim, operation)
     return case.submission.echo or {}
 
@@ -230,14 +239,16 @@ def response_bundle(
     now: datetime | None = None,
     base: str = k.GATEWAY_BASE,
     bundle_id: str | None = None,
+    read_echo: dict[str, Any] | None = None,
 ) -> Resource:
     """The PAS $submit response Bundle (profile-pas-response-bundle) for a decided case.
 
     `request` is the original request bundle when at hand; without it the echo the reader kept
     in Case.submission.echo is used (a pended case decided later, sent by subscription).
+    `read_echo`: the echo the reader already built from `request` (see echo_of).
     """
     moment = now or datetime.now(UTC)
-    echo = echo_of(case, request)
+    echo = echo_of(case, request, read_echo)
     full_url, resource = claim_response(case, determination, echo, base=base)
     entries = [{"fullUrl": full_url, "resource": resource}]
     entries += _information_entries(case, determination, echo, base)
