@@ -631,15 +631,18 @@ class CaseService:
         if json.loads(replay.response or "{}").get("content") != fingerprint:
             log.info("request identity conflict", extra={"case_id": case_id})
             raise RequestConflict(identity, case_id, business_identifier(case) or "")
-        stored = load(tx, case_id)
-        assert stored.determination is not None
+        # The case and determination alone: its events and supportive cases (what `load`
+        # reads besides) are not part of the answer.
+        record = tx.case(case_id)
+        if record is None:
+            raise CaseNotFound(case_id)
         # The stored case as it stands now (a reviewer may have decided it since), answered
         # in the words of this copy: its control numbers, fullUrls and identifiers.
-        answered = stored.case.model_copy(update={"submission": case.submission})
+        answered = record.case().model_copy(update={"submission": case.submission})
         if replay_key:
             tx.remember(replay_key, [case_id], None, at=now)
         log.info("resubmission answered from the stored case", extra={"case_id": case_id})
-        return SubmitResult(answered, stored.determination, None, replayed=True)
+        return SubmitResult(answered, determination_of(record), None, replayed=True)
 
     @staticmethod
     def _claim_key(case: Case) -> str | None:
