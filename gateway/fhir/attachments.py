@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.fhir.bundle import BundleIndex
+from gateway.fhir.bundle import BundleIndex, path_of
 from gateway.fhir.outcome import Issue, error
 from gateway.partners.settings import (
     PAS_MAX_ATTACHMENT_BYTES,
@@ -85,8 +85,8 @@ def decoded_size(data: str) -> int:
     return max(0, length * 3 // 4 - padding)
 
 
-def documents(bundle: dict[str, Any]) -> list[Document]:
-    index = BundleIndex(bundle)
+def documents(bundle: dict[str, Any], index: BundleIndex | None = None) -> list[Document]:
+    index = index or BundleIndex(bundle)
     binaries = {entry.index for entry in index.of_type("Binary")}
     found: list[Document] = []
     for entry in index.entries:
@@ -103,34 +103,45 @@ def documents(bundle: dict[str, Any]) -> list[Document]:
 
 
 def _attachments(
-    node: Any, path: str, resource_type: str | None
+    resource: dict[str, Any], root: str, resource_type: str | None
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every Attachment under a resource, with its FHIRPath (depth is bounded by the body)."""
-    if not isinstance(node, dict):
-        return
-    for key, value in node.items():
-        if key in ("text", "contained"):
+    """Every Attachment under a resource, with its FHIRPath, in document order: depth first
+    with a stack of its own, a path spelled only for an Attachment found (most of a resource
+    holds none)."""
+    # (value, where, found): an Attachment to yield, or an element to look into.
+    stack: list[tuple[Any, Any, bool]] = [(resource, None, False)]
+    while stack:
+        node, where, found = stack.pop()
+        if found:
+            yield path_of(root, where), node
             continue
-        where = f"{path}.{key}"
-        is_attachment = key in ATTACHMENT_KEYS or (resource_type == "Media" and key == "content")
-        if is_attachment and isinstance(value, dict):
-            yield where, value
-        elif is_attachment and isinstance(value, list):
-            for position, item in enumerate(value):
-                if isinstance(item, dict):
-                    yield f"{where}[{position}]", item
-        elif isinstance(value, dict):
-            yield from _attachments(value, where, None)
-        elif isinstance(value, list):
-            for position, item in enumerate(value):
-                yield from _attachments(item, f"{where}[{position}]", None)
+        if not isinstance(node, dict):
+            continue
+        # Only the resource itself is a Media (its `content` an Attachment).
+        media = where is None and resource_type == "Media"
+        below: list[tuple[Any, Any, bool]] = []
+        for key, value in node.items():
+            if key in ("text", "contained") or not isinstance(value, (dict, list)):
+                continue
+            step = (where, "." + key)
+            is_attachment = key in ATTACHMENT_KEYS or (media and key == "content")
+            if isinstance(value, dict):
+                below.append((value, step, is_attachment))
+            else:
+                below.extend(
+                    (item, (step, f"[{position}]"), is_attachment)
+                    for position, item in enumerate(value)
+                    if isinstance(item, dict)
+                )
+        stack.extend(reversed(below))
 
 
-def check_attachments(bundle: Any) -> list[Issue]:
-    """The limits, as error issues naming each attachment at fault (empty when within)."""
+def check_attachments(bundle: Any, index: BundleIndex | None = None) -> list[Issue]:
+    """The limits, as error issues naming each attachment at fault (empty when within).
+    `index`: the bundle's, when the caller has it."""
     if not isinstance(bundle, dict) or not isinstance(bundle.get("entry"), list):
         return []
-    docs = documents(bundle)
+    docs = documents(bundle, index)
     issues: list[Issue] = []
     for doc in docs:
         if doc.kind is None:

@@ -28,16 +28,14 @@ class Entry:
     index: int
     full_url: str | None
     resource: dict[str, Any]
+    # Read once: the rules, the reader and the echo ask for them of every entry, many times.
+    resource_type: str | None = field(init=False)
+    id: str | None = field(init=False)
 
-    @property
-    def resource_type(self) -> str | None:
-        value = self.resource.get("resourceType")
-        return value if isinstance(value, str) else None
-
-    @property
-    def id(self) -> str | None:
-        value = self.resource.get("id")
-        return value if isinstance(value, str) else None
+    def __post_init__(self) -> None:
+        rtype, rid = self.resource.get("resourceType"), self.resource.get("id")
+        object.__setattr__(self, "resource_type", rtype if isinstance(rtype, str) else None)
+        object.__setattr__(self, "id", rid if isinstance(rid, str) else None)
 
     @property
     def path(self) -> str:
@@ -130,15 +128,40 @@ class BundleIndex:
 
 
 def walk_references(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every Reference (a dict with a string `reference`) under node, with its FHIRPath."""
-    if isinstance(node, dict):
-        if isinstance(node.get("reference"), str):
-            yield path, node
-        for key, value in node.items():
-            if key in ("text", "contained") or key.startswith("_"):
-                continue  # narrative and contained resources hold no bundle references
-            if isinstance(value, (dict, list)):
-                yield from walk_references(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from walk_references(value, f"{path}[{index}]")
+    """Every Reference (a dict with a string `reference`) under node, with its FHIRPath, in
+    document order. Depth first with a stack of its own, and each path put together only for
+    a Reference: most of a resource is no Reference (and Python's recursion is costly)."""
+    # A stack item is (node, where): `where` is None for the root, else (parent's where, step).
+    stack: list[tuple[Any, Any]] = [(node, None)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("reference"), str):
+                yield path_of(path, where), node
+            below = [
+                (value, (where, "." + key))
+                for key, value in node.items()
+                # narrative and contained resources hold no bundle references
+                if isinstance(value, (dict, list))
+                and key not in ("text", "contained")
+                and not key.startswith("_")
+            ]
+        elif isinstance(node, list):
+            below = [
+                (value, (where, f"[{index}]"))
+                for index, value in enumerate(node)
+                if isinstance(value, (dict, list))
+            ]
+        else:
+            continue
+        stack.extend(reversed(below))
+
+
+def path_of(root: str, where: Any) -> str:
+    """The FHIRPath below `root` that a walk's `where` chain ((parent's where, step), down
+    from None) spells."""
+    steps: list[str] = []
+    while where is not None:
+        where, step = where
+        steps.append(step)
+    return root + "".join(reversed(steps))

@@ -19,6 +19,7 @@ from gateway.domain.case import Case, Determination
 from gateway.domain.changes import ChangeRefused, change_kind
 from gateway.fhir import outcome, profile, reader, writer
 from gateway.fhir.attachments import check_attachments, refusal_status
+from gateway.fhir.bundle import BundleIndex
 from gateway.service.core import Core, SubmitResult
 from gateway.service.identity import RequestConflict
 
@@ -60,16 +61,17 @@ def submit_bundle(
     body = reader.unwrap_parameters(body)
     if not isinstance(body, dict):
         return _refused(400, "structure", "The body is not a FHIR resource", "Bundle")
+    index = BundleIndex(body)  # one index of the entries for the limits, the rules and the read
     # The program's attachment limits first: a 413 that names the attachment (issue 18).
-    too_much = check_attachments(body)
+    too_much = check_attachments(body, index)
     if too_much:
         return PasAnswer(refusal_status(too_much), outcome.operation_outcome(too_much))
-    issues = profile.validate_request(body, "submit")
+    issues = profile.validate_request(body, "submit", index)
     if outcome.has_errors(issues):
         return PasAnswer(outcome.http_status(issues), outcome.operation_outcome(issues))
     now = core.clock()
     try:
-        case = reader.read_case(body, received_at=now, submitter_id=submitter_id)
+        case = reader.read_case(body, received_at=now, submitter_id=submitter_id, index=index)
     except reader.PasReadError as exc:
         return _refused(400, "required", str(exc), "Bundle.entry")
     except (AttributeError, KeyError, TypeError, ValueError) as exc:

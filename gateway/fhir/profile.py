@@ -131,12 +131,15 @@ def _check_references(index: BundleIndex, root: Entry, strict: bool) -> list[Iss
 # -- request rules --------------------------------------------------------------------------
 
 
-def check_request(bundle: Any, operation: Operation = "submit") -> list[Issue]:
-    """PAS request bundle rules for $submit (default) or $inquire, as a list of issues."""
+def check_request(
+    bundle: Any, operation: Operation = "submit", index: BundleIndex | None = None
+) -> list[Issue]:
+    """PAS request bundle rules for $submit (default) or $inquire, as a list of issues.
+    `index`: the bundle's, when the caller has it."""
     issues = _bundle_shell(bundle, identifier_required=True)
     if any(issue.severity == "fatal" for issue in issues) or not isinstance(bundle, dict):
         return issues
-    index = BundleIndex(bundle)
+    index = index or BundleIndex(bundle)
     first = index.first
     if first is None:
         return issues
@@ -397,11 +400,13 @@ def _check_sequences_echoed(response: Entry, request: BundleIndex) -> list[Issue
     return issues
 
 
-def validate_request(bundle: Any, operation: Operation = "submit") -> list[Issue]:
+def validate_request(
+    bundle: Any, operation: Operation = "submit", index: BundleIndex | None = None
+) -> list[Issue]:
     """Structure (R4B) then PAS rules: what the $submit/$inquire route answers 400 on."""
     issues = check_structure(bundle) if isinstance(bundle, dict) else []
     try:
-        return issues + check_request(bundle, operation)
+        return issues + check_request(bundle, operation, index)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         # The PAS rules walk a bundle whose shape R4B already refused: when that walk trips
         # over the same malformation, the structure issues stand as the answer.

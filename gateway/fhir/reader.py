@@ -58,9 +58,11 @@ def read_case(
     received_at: datetime | None = None,
     submitter_id: str | None = None,
     operation: str = "submit",
+    index: BundleIndex | None = None,
 ) -> Case:
-    """The Case a PAS $submit (or $inquire) bundle asks about. Raises PasReadError without Claim."""
-    index = BundleIndex(bundle)
+    """The Case a PAS $submit (or $inquire) bundle asks about. Raises PasReadError without Claim.
+    `index`: the bundle's, when the caller has it."""
+    index = index or BundleIndex(bundle)
     claim_entry = next((e for e in index.entries if e.resource_type == "Claim"), None)
     if claim_entry is None:
         raise PasReadError("The bundle carries no Claim")
