@@ -77,6 +77,13 @@ class _Statements:
         self.replay = select(replays.c.case_ids, replays.c.response).where(
             replays.c.key == bindparam("key")
         )
+        # The rendered answer a replay gets, kept once: a prepared statement, not the ORM's
+        # bulk UPDATE built and compiled on every $submit (names other than the columns').
+        self.keep_answer = (
+            update(replays)
+            .where(replays.c.key == bindparam("replay_key"), replays.c.response.is_(None))
+            .values(response=bindparam("answer"))
+        )
         self.counter_value = select(counters.c.value).where(counters.c.name == bindparam("name"))
         # A batch's counters, written once per group: the value its last unit reached.
         set_value = upsert(counters).values(name=bindparam("name"), value=bindparam("value"))
@@ -261,11 +268,7 @@ class SqlCaseTransaction:
         return Replay(list(row.case_ids or []), row.response)
 
     def keep_answer(self, key: str, response: str) -> None:
-        self.session.execute(
-            update(ReplayRow)
-            .where(ReplayRow.key == key, ReplayRow.response.is_(None))
-            .values(response=response)
-        )
+        self.session.execute(self._sql.keep_answer, {"replay_key": key, "answer": response})
 
     # -- cases -------------------------------------------------------------------------------
 
