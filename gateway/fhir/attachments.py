@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.fhir.bundle import BundleIndex, path_of
+from gateway.fhir.memo import DigestMemo
 from gateway.fhir.outcome import Issue, error
 from gateway.partners.settings import (
     PAS_MAX_ATTACHMENT_BYTES,
@@ -41,6 +42,8 @@ ATTACHMENT_KEYS = frozenset(
 )
 # Too costly (413) rather than malformed (400): the request is fine, only too big.
 TOO_COSTLY = "too-costly"
+# The digests of resources that hold no Attachment (gateway.fhir.memo): not walked again.
+NO_ATTACHMENTS: DigestMemo[bool] = DigestMemo()
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,13 @@ def documents(bundle: dict[str, Any], index: BundleIndex | None = None) -> list[
         if entry.resource_type == "Binary":
             found.append(Document(entry.path, entry.resource))
             continue
-        for path, attachment in _attachments(entry.resource, entry.path, entry.resource_type):
+        digest = index.digest(entry)
+        if NO_ATTACHMENTS.get(digest):
+            continue
+        held = list(_attachments(entry.resource, entry.path, entry.resource_type))
+        if not held:
+            NO_ATTACHMENTS.put(digest, True)
+        for path, attachment in held:
             url = attachment.get("url")
             if not attachment.get("data") and isinstance(url, str) and url:
                 if any(target.index in binaries for target in index.matches(url, entry)):

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.fhir.memo import DigestMemo, content_digest
+
 # Matched only against short, anchored pieces: a pattern run over a whole fullUrl with a lazy
 # `.*?` base before the type backtracked quadratically (40,000 characters took a minute and held
 # the GIL, issue 18). The base is found by splitting on "/" instead.
@@ -69,12 +71,20 @@ def strip_history(reference: str) -> str:
     return reference.split("/_history/", 1)[0]
 
 
+# (path below the resource, reference) of every Reference a resource holds, by its content.
+REFERENCES: DigestMemo[tuple[tuple[str, str], ...]] = DigestMemo()
+
+
 @dataclass
 class BundleIndex:
     bundle: dict[str, Any]
     entries: list[Entry] = field(default_factory=list)
     by_full_url: dict[str, list[Entry]] = field(default_factory=dict)
     by_type_id: dict[tuple[str, str], list[Entry]] = field(default_factory=dict)
+    # Per entry (by position), worked out on first use: the rules, the echo and the structure
+    # check all ask.
+    _digests: dict[int, bytes | None] = field(default_factory=dict, repr=False)
+    _references: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         raw = self.bundle.get("entry")
@@ -89,6 +99,27 @@ class BundleIndex:
                 self.by_full_url.setdefault(full_url, []).append(entry)
             if entry.resource_type and entry.id:
                 self.by_type_id.setdefault((entry.resource_type, entry.id), []).append(entry)
+
+    def digest(self, entry: Entry) -> bytes | None:
+        """The content digest of the entry's resource (gateway.fhir.memo)."""
+        if entry.index not in self._digests:
+            self._digests[entry.index] = content_digest(entry.resource)
+        return self._digests[entry.index]
+
+    def references(self, entry: Entry) -> tuple[tuple[str, str], ...]:
+        """(path below entry.path, reference) of every Reference in the entry's resource, in
+        document order (walk_references), walked once per content."""
+        found = self._references.get(entry.index)
+        if found is None:
+            digest = self.digest(entry)
+            found = REFERENCES.get(digest)
+            if found is None:
+                found = tuple(
+                    (path, ref["reference"]) for path, ref in walk_references(entry.resource, "")
+                )
+                REFERENCES.put(digest, found)
+            self._references[entry.index] = found
+        return found
 
     @property
     def first(self) -> Entry | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.fhir import constants as k
-from gateway.fhir.bundle import BundleIndex, Entry, walk_references
+from gateway.fhir.bundle import BundleIndex, Entry
 from gateway.fhir.elements import cancelled, ext, items
 from gateway.fhir.outcome import Issue, warning
 
@@ -96,7 +96,7 @@ def closure(index: BundleIndex, roots: list[Entry]) -> list[dict[str, Any]]:
         if entry.index in seen or entry.resource_type == "Claim":
             continue
         seen[entry.index] = entry
-        for _, ref in walk_references(entry.resource, entry.path):
+        for _, ref in index.references(entry):
             target = index.resolve(ref, entry)
             if target is not None:
                 queue.append(target)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from gateway.fhir import constants as k
-from gateway.fhir.bundle import BundleIndex, Entry, walk_references
+from gateway.fhir.bundle import BundleIndex, Entry
 from gateway.fhir.outcome import Issue, error, has_errors, warning
 from gateway.fhir.structure import check_structure
 
@@ -105,13 +105,12 @@ def _check_references(index: BundleIndex, root: Entry, strict: bool) -> list[Iss
     queue: list[tuple[Entry, int]] = [(root, 0)]
     while queue:
         entry, depth = queue.pop(0)
-        for path, ref in walk_references(entry.resource, entry.path):
-            relative = path[len(entry.path) :]
+        for relative, target in index.references(entry):
+            path = entry.path + relative
             if entry.resource_type == "ClaimResponse" and relative == ".request":
                 continue
             if depth > 0 and entry.resource_type == "Claim" and relative.startswith(".related["):
                 continue
-            target = ref["reference"]
             if target.startswith("#"):
                 continue
             found = index.matches(target, entry)
@@ -404,7 +403,7 @@ def validate_request(
     bundle: Any, operation: Operation = "submit", index: BundleIndex | None = None
 ) -> list[Issue]:
     """Structure (R4B) then PAS rules: what the $submit/$inquire route answers 400 on."""
-    issues = check_structure(bundle) if isinstance(bundle, dict) else []
+    issues = check_structure(bundle, index) if isinstance(bundle, dict) else []
     try:
         return issues + check_request(bundle, operation, index)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:

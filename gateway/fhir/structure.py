@@ -1,33 +1,28 @@
 """R4 structure of a resource through fhir.resources.R4B (DESIGN.md decision 3), with pydantic's
-errors as issues, and a memo of the bundle entries already found valid.
+errors as issues, skipping the bundle entries already found valid.
 
-A PAS client sends the same Patient, Coverage, insurer and requestor (often the same
-Practitioners and Observations too) in one submission after another; parsing each into
-fhir.resources models again is most of a $submit's time. An entry's resource is validated by
-its own model inside the Bundle's validation (fhir_core dispatches on resourceType), so its
-validity depends on its content alone: a resource whose exact JSON passed once passes again.
-A Bundle is therefore checked as its shell (the entries without their resources) plus each
-resource on its own, the ones seen valid before skipped. Any failure on that path validates the
-whole Bundle again as it came, so the issues of a faulty request are exactly fhir.resources'.
+Parsing each entry of a PAS bundle into fhir.resources models is most of a $submit's time, and
+clients send the same parties (and often the same clinical resources) again and again. An
+entry's resource is validated by its own model inside the Bundle's validation (fhir_core
+dispatches on resourceType), so its validity depends on its content alone: a resource whose
+exact JSON passed once passes again. A Bundle is therefore checked as its shell (the entries
+without their resources) plus each resource on its own, those seen valid before skipped
+(gateway.fhir.memo). Any failure on that path validates the whole Bundle again as it came, so
+the issues of a faulty request are exactly fhir.resources'.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from pydantic import ValidationError
 
+from gateway.fhir.bundle import BundleIndex
+from gateway.fhir.memo import DigestMemo, content_digest
 from gateway.fhir.outcome import Issue, error
 
 _NAME = re.compile(r"^_?[A-Za-z][A-Za-z0-9]*$")
-# Digests (32 bytes each) of resources found valid: a few thousand distinct parties and
-# clinical resources cover a busy hour of submissions in well under a megabyte.
-MEMO_SIZE = 4096
 
 
 def _model(resource_type: str) -> Any:
@@ -36,9 +31,10 @@ def _model(resource_type: str) -> Any:
     return get_fhir_model_class(resource_type)
 
 
-def check_structure(resource: dict[str, Any]) -> list[Issue]:
+def check_structure(resource: dict[str, Any], index: BundleIndex | None = None) -> list[Issue]:
     """R4 structure of any resource through fhir.resources.R4B, pydantic errors as issues.
-    `resource` is parsed JSON (what json.loads gives: string keys, lists, no NaN)."""
+    `resource` is parsed JSON (what json.loads gives: string keys, lists); `index`, a Bundle's
+    index when the caller has it (its entries' digests are reused)."""
     resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
     if not isinstance(resource_type, str):
         return [error("structure", "Not a FHIR resource: resourceType is missing")]
@@ -46,7 +42,7 @@ def check_structure(resource: dict[str, Any]) -> list[Issue]:
         model = _model(resource_type)
     except (KeyError, ValueError, AttributeError, ImportError):
         return [error("not-supported", f"Unknown R4 resource type {resource_type!r}")]
-    if resource_type == "Bundle" and _bundle_valid(model, resource):
+    if resource_type == "Bundle" and _bundle_valid(model, resource, index):
         return []
     try:
         model.model_validate(resource)
@@ -74,56 +70,20 @@ def _fhirpath(root: str, loc: tuple[Any, ...]) -> str:
     return path
 
 
-class ValidResources:
-    """The digests of entry resources fhir.resources accepted, least recently used dropped
-    first; shared by the server's threads."""
-
-    def __init__(self, size: int = MEMO_SIZE):
-        self.size = size
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __contains__(self, digest: bytes) -> bool:
-        with self._lock:
-            if digest not in self._seen:
-                return False
-            self._seen.move_to_end(digest)
-            return True
-
-    def add(self, digest: bytes) -> None:
-        with self._lock:
-            self._seen[digest] = None
-            self._seen.move_to_end(digest)
-            while len(self._seen) > self.size:
-                self._seen.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._seen.clear()
+# Digests of entry resources fhir.resources accepted (True): see the module's docstring.
+VALID_RESOURCES: DigestMemo[bool] = DigestMemo()
 
 
-VALID_RESOURCES = ValidResources()
-
-
-def _digest(resource: dict[str, Any]) -> bytes | None:
-    """sha256 of the resource's JSON text as parsed (key order kept: a reordered copy is only a
-    miss); None when it is no JSON text (NaN, a value JSON has no type for)."""
-    try:
-        text = json.dumps(resource, allow_nan=False)
-    except (TypeError, ValueError):
-        return None
-    return hashlib.sha256(text.encode("ascii")).digest()
-
-
-def _bundle_valid(model: Any, bundle: dict[str, Any]) -> bool:
+def _bundle_valid(model: Any, bundle: dict[str, Any], index: BundleIndex | None) -> bool:
     """True when the Bundle is valid R4, found through its shell and its entries' resources
     (those already seen valid skipped); False means "validate it whole" (it may still be)."""
     entries = bundle.get("entry")
     if not isinstance(entries, list):
         return False
+    indexed = {entry.index: entry for entry in index.entries} if index is not None else {}
     shell_entries: list[Any] = []
     fresh: list[tuple[Any, dict[str, Any], bytes]] = []
-    for item in entries:
+    for position, item in enumerate(entries):
         resource = item.get("resource") if isinstance(item, dict) else None
         resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
         if not isinstance(resource, dict) or not isinstance(resource_type, str):
@@ -133,13 +93,18 @@ def _bundle_valid(model: Any, bundle: dict[str, Any]) -> bool:
             resource_model = _model(resource_type)
         except (KeyError, ValueError, AttributeError, ImportError):
             return False
-        digest = _digest(resource)
+        known = indexed.get(position)
+        digest = (
+            index.digest(known)
+            if index is not None and known is not None and known.resource is resource
+            else content_digest(resource)
+        )
         # Only a resource proper takes the place of Bundle.entry.resource (fhir_core refuses a
         # datatype there), and only one that JSON text identifies.
         if digest is None or not resource_model.has_resource_base():
             return False
         shell_entries.append({key: value for key, value in item.items() if key != "resource"})
-        if digest not in VALID_RESOURCES:
+        if not VALID_RESOURCES.get(digest):
             fresh.append((resource_model, resource, digest))
     try:
         model.model_validate({**bundle, "entry": shell_entries})
@@ -148,5 +113,5 @@ def _bundle_valid(model: Any, bundle: dict[str, Any]) -> bool:
     except Exception:  # whatever goes wrong on this path, the whole Bundle's validation decides
         return False
     for _, _, digest in fresh:
-        VALID_RESOURCES.add(digest)
+        VALID_RESOURCES.put(digest, True)
     return True
