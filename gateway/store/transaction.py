@@ -80,7 +80,7 @@ class _Statements:
         # The rendered answer a replay gets, kept once: a prepared statement, not the ORM's
         # bulk UPDATE built and compiled on every $submit (names other than the columns').
         self.keep_answer = (
-            update(replays)
+            update(ReplayRow.__table__)  # type: ignore[arg-type]  # a Table, typed FromClause
             .where(replays.c.key == bindparam("replay_key"), replays.c.response.is_(None))
             .values(response=bindparam("answer"))
         )
