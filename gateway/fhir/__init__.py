@@ -3,6 +3,7 @@
 - reader: PAS request Bundle -> Case (read_case, read_inquiry)
 - profile: PAS profile rules and R4B structure checks -> issues (validate_request, ...)
 - structure: R4B structure through fhir.resources, entries already seen valid not parsed again
+- memo: what depends on a resource's content alone (validity, References), by its digest
 - outcome: issues -> OperationOutcome
 - writer: (Case, Determination, request) -> PAS response Bundle; $inquire bundle/Parameters
 - capability, questionnaire, subscription: metadata, pathway questionnaires, backport
