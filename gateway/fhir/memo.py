@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any, Generic, TypeVar
 
@@ -18,6 +19,7 @@ V = TypeVar("V")
 # Digests are 32 bytes; what is kept beside them is small (a flag, a few short paths): a few
 # thousand distinct resources cover a busy hour of submissions in a megabyte or two.
 MEMO_SIZE = 4096
+MEMOS: weakref.WeakSet[DigestMemo[Any]] = weakref.WeakSet()  # every memo, for forget_resources
 
 
 def content_digest(resource: dict[str, Any]) -> bytes | None:
@@ -38,6 +40,7 @@ class DigestMemo(Generic[V]):
         self.size = size
         self._values: OrderedDict[bytes, V] = OrderedDict()
         self._lock = threading.Lock()
+        MEMOS.add(self)
 
     def get(self, digest: bytes | None) -> V | None:
         if digest is None:
@@ -60,3 +63,11 @@ class DigestMemo(Generic[V]):
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
+
+
+
+def forget_resources() -> None:
+    """Everything known of resources by their content forgotten (the benchmark's measure of
+    resources seen for the first time)."""
+    for memo in list(MEMOS):
+        memo.clear()
