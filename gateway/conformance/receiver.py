@@ -49,9 +49,9 @@ class NotificationReceiver:
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def _serve(self) -> None:
-        # One request at a time, each awaited without a timeout: serve_forever would look for
-        # a shutdown every half second, and shutting it down waited for that (a quarter of a
-        # second a case); here __exit__ wakes the wait with a connection of its own.
+        # Each connection awaited without a timeout (and handled on a thread of its own):
+        # serve_forever looks for a shutdown every half second, and shutting it down waited for
+        # that, a quarter of a second a case; here __exit__ wakes the wait with a connection.
         while not self._stopping.is_set():
             self._server.handle_request()
 
