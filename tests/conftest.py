@@ -139,14 +139,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-# The longest tests (tens of seconds each: real processes killed and started again, whole
-# conformance runs, real servers) start first, so neither xdist worker is left with one of
-# them at the end while the other waits; worksteal (pyproject) then evens out the rest.
+# The longest tests (seconds to tens of seconds each: real processes killed and started again,
+# conformance suites, real servers) start first, so neither xdist worker is left with one of
+# them at the end while the other waits; worksteal (pyproject) then evens out the rest. The
+# conformance suites are replayed one a test (tests/conformance_runs.py: each suite once a
+# session, whichever worker asks first), so they spread over the workers too; the inferno
+# tests read the inferno run the tests before them made.
 LONG_FIRST = (
     "tests/drills/test_kill_submit.py",
     "tests/drills/test_kill_worker.py",
     "tests/test_conformance_run.py",
     "tests/test_conformance_inferno.py",
+    "tests/test_conformance_output.py",
     "tests/x12/test_batch_stream.py",
     "tests/test_readme_walkthrough.py",
     "tests/auth/test_serve_safety.py",

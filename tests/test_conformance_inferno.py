@@ -12,6 +12,7 @@ import pytest
 from gateway.conformance.suite import discover
 from gateway.settings import get_settings
 from tests.cli import Ran, run_in_process
+from tests.conformance_runs import SuiteRun, suite_run
 
 PRESETS = get_settings().reference_dir / "pas" / "inferno"
 needs_presets = pytest.mark.skipif(
@@ -43,22 +44,22 @@ def _steps(report: str) -> dict[str, list[str]]:
     return cases
 
 
-@pytest.fixture(scope="module")
-def inferno_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Ran, dict[str, list[str]], Path]:
+@pytest.fixture
+def inferno_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[SuiteRun, dict[str, list[str]]]:
+    """The session's one run of the inferno suite (tests/conformance_runs.py), shared with
+    tests/test_conformance_run.py, and its report read into each case's step lines."""
     if not PRESETS.is_dir():
         pytest.skip("the Inferno presets are not on this machine")
-    tmp_path = tmp_path_factory.mktemp("inferno")
-    report, junit = tmp_path / "inferno.md", tmp_path / "inferno.xml"
-    ran = _conformance(tmp_path, "inferno", "--report", str(report), "--junit", str(junit))
-    return ran, _steps(report.read_text(encoding="utf-8")), junit
+    run = suite_run("inferno", tmp_path_factory)
+    return run, _steps(run.report.read_text(encoding="utf-8"))
 
 
 @needs_presets
 def test_the_inferno_suite_passes_through_the_cli(inferno_run) -> None:
-    ran, steps, junit = inferno_run
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "0 failed, 0 skipped" in ran.stdout
-    suite = ET.parse(junit).getroot().find("testsuite")
+    run, steps = inferno_run
+    assert run.exit_code == 0, run.output
+    assert "0 failed, 0 skipped" in run.output
+    suite = ET.parse(run.junit).getroot().find("testsuite")
     assert suite is not None and suite.get("name") == "inferno"
     assert suite.get("failures") == "0" and suite.get("errors") == "0"
     assert int(suite.get("tests") or 0) == len(steps) >= 16
@@ -66,7 +67,7 @@ def test_the_inferno_suite_passes_through_the_cli(inferno_run) -> None:
 
 @needs_presets
 def test_the_approval_preset_is_certified_in_total(inferno_run) -> None:
-    _, steps, _ = inferno_run
+    _, steps = inferno_run
     assert steps["inferno/approval"] == ["submit: ok; review actions A1, A1"]
     for preset in ("must-support-submit-0", "must-support-submit-1"):
         assert steps[f"inferno/{preset}"] == ["submit: ok; review actions A1, A1"]
@@ -76,7 +77,7 @@ def test_the_approval_preset_is_certified_in_total(inferno_run) -> None:
 def test_the_denial_preset_is_denied_by_the_reviewer(inferno_run) -> None:
     """The machine never denies: pended on $submit, the reviewer's denial (REST), A3 on
     $inquire."""
-    _, steps, _ = inferno_run
+    _, steps = inferno_run
     assert steps["inferno/denial"] == [
         "submit: ok; review actions A4, A4",
         "reviewer denial: ok",
@@ -86,7 +87,7 @@ def test_the_denial_preset_is_denied_by_the_reviewer(inferno_run) -> None:
 
 @needs_presets
 def test_the_pended_preset_is_pended_and_its_subscriber_notified(inferno_run) -> None:
-    _, steps, _ = inferno_run
+    _, steps = inferno_run
     assert steps["inferno/pended"] == [
         "subscribe: ok",
         "submit: ok; review actions A4, A4",
@@ -100,7 +101,7 @@ def test_the_pended_preset_is_pended_and_its_subscriber_notified(inferno_run) ->
 
 @needs_presets
 def test_every_claim_update_answers_every_item(inferno_run) -> None:
-    _, steps, _ = inferno_run
+    _, steps = inferno_run
     assert steps["inferno/claim-update-cancel-all"] == [
         "initial: ok; review actions A1",
         "add item: ok; review actions A1, A1",
@@ -111,7 +112,7 @@ def test_every_claim_update_answers_every_item(inferno_run) -> None:
 
 @needs_presets
 def test_non_conformant_bundles_get_an_operation_outcome(inferno_run) -> None:
-    _, steps, _ = inferno_run
+    _, steps = inferno_run
     for case in (
         "missing-referenced-resource",
         "invalid-first-entry-response-bundle",
@@ -124,7 +125,7 @@ def test_non_conformant_bundles_get_an_operation_outcome(inferno_run) -> None:
 def test_without_the_profile_the_kit_member_is_unknown(inferno_run) -> None:
     """The profile is data a case names (roster and mappings): the demo roster has no such
     member."""
-    _, steps, _ = inferno_run
+    _, steps = inferno_run
     assert steps["inferno/approval-preset-demo-roster"] == ["submit: ok; ClaimResponse.error 75"]
 
 

@@ -3,12 +3,9 @@ with a precise difference and a non-zero exit."""
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,9 @@ import yaml
 from typer.testing import CliRunner
 
 from gateway.cli import app
+from gateway.conformance.suite import discover
 from gateway.settings import REPO_ROOT, get_settings
+from tests.conformance_runs import SUITES, suite_run
 
 
 @pytest.fixture
@@ -28,62 +27,29 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     get_settings.cache_clear()
 
 
-@dataclass
-class FullRun:
-    """One `gateway conformance run` of every suite, as a user runs it, and what it left: the
-    printed output, the JUnit and Markdown files, and every log record it emitted."""
-
-    exit_code: int
-    output: str
-    junit: Path
-    report: Path
-    records: list[logging.LogRecord]
+def test_every_suite_is_run() -> None:
+    """The suites the tests below run one by one are all there are (`gateway conformance run`
+    with no suite named runs them all)."""
+    cases = discover()
+    assert set(SUITES) == {case.suite for case in cases}
+    assert {"x12", "pas", "cross-channel", "lifecycle", "plans", "inferno"} <= set(SUITES)
+    assert len(cases) >= 30
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullRun]:
-    """The whole conformance run once for this module (it replays every suite, the slowest
-    thing the CLI does): the tests below read its output, its files and its logs."""
-    folder = tmp_path_factory.mktemp("full-run")
-    junit, report = folder / "conformance.xml", folder / "conformance.md"
-    root = logging.getLogger()
-    collect = _Collect()
-    level = root.level
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{folder / 'unused.db'}")
-        patch.setenv("COLUMNS", "300")
-        get_settings.cache_clear()
-        root.addHandler(collect)
-        root.setLevel(logging.DEBUG)
-        try:
-            result = CliRunner().invoke(
-                app, ["conformance", "run", "--junit", str(junit), "--report", str(report)]
-            )
-        finally:
-            root.removeHandler(collect)
-            root.setLevel(level)
-            get_settings.cache_clear()
-    yield FullRun(result.exit_code, result.output, junit, report, collect.records)
-
-
-def test_every_suite_passes_and_writes_junit_and_report(full_run: FullRun):
-    assert full_run.exit_code == 0, full_run.output
-    assert " 0 failed" in full_run.output
-    suites = ET.parse(full_run.junit).getroot()
-    names = {suite.get("name") for suite in suites}
-    assert {"x12", "pas", "cross-channel", "lifecycle", "plans"} <= names
-    assert all(suite.get("failures") == "0" and suite.get("errors") == "0" for suite in suites)
-    assert sum(int(suite.get("tests")) for suite in suites) >= 30
-    assert "x12/ddact-her2-negative" in full_run.report.read_text()
+@pytest.mark.parametrize("suite", SUITES)
+def test_every_suite_passes_and_writes_junit_and_report(
+    suite: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    run = suite_run(suite, tmp_path_factory)
+    assert run.exit_code == 0, run.output
+    assert " 0 failed" in run.output
+    names = [case.name for case in discover([suite])]
+    (written,) = ET.parse(run.junit).getroot()
+    assert written.get("name") == suite
+    assert written.get("failures") == "0" and written.get("errors") == "0"
+    assert [case.get("name") for case in written] == names
+    report = run.report.read_text(encoding="utf-8")
+    assert all(f"{suite}/{name}" in report for name in names)
 
 
 def test_a_broken_expectation_fails_with_the_first_difference(runner: CliRunner, tmp_path: Path):
@@ -114,12 +80,13 @@ def test_an_unknown_suite_is_named(runner: CliRunner):
     assert "no such suite: nonsense" in result.output
 
 
-def test_a_full_conformance_run_logs_no_member_identifiers(full_run: FullRun):
-    """Issue 5: no log line of a full conformance run holds a sample member's name, birth date
-    or member id (every member of the demo roster and of the inferno profile, in the forms X12
-    and FHIR carry them)."""
-    from gateway.logs import JsonFormatter
-
+@pytest.mark.parametrize("suite", SUITES)
+def test_a_conformance_run_logs_no_member_identifiers(
+    suite: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 5: no log line of a conformance run, suite by suite, holds a sample member's name,
+    birth date or member id (every member of the demo roster and of the inferno profile, in
+    the forms X12 and FHIR carry them)."""
     # The demo roster, and the Inferno kit's member on the inferno profile's rosters.
     rosters = [REPO_ROOT / "samples" / "roster.yaml"]
     rosters += sorted(
@@ -136,11 +103,10 @@ def test_a_full_conformance_run_logs_no_member_identifiers(full_run: FullRun):
             born,
             born.replace("-", ""),
         }
-    assert full_run.exit_code == 0, full_run.output
-    formatter = JsonFormatter()
-    lines = [formatter.format(record) for record in full_run.records]
-    lines += [record.getMessage() for record in full_run.records]
-    assert len(lines) > 50  # the run did log: the scan below has something to read
+    run = suite_run(suite, tmp_path_factory)
+    assert run.exit_code == 0, run.output
+    # The run did log (every case at least once): the scan below has something to read.
+    assert len(run.log_lines) >= len(discover([suite]))
     pattern = re.compile(r"\b(" + "|".join(re.escape(v) for v in sorted(values)) + r")\b")
-    leaks = [line for line in lines if pattern.search(line)]
+    leaks = [line for line in run.log_lines if pattern.search(line)]
     assert leaks == []

@@ -11,6 +11,7 @@ GATEWAY_SUBSCRIPTION_ALLOWED_HOSTS), and shuts it down with the case.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,7 +45,15 @@ class NotificationReceiver:
                 pass  # the run's report says what arrived; no access log on the console
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        # Each connection awaited without a timeout (and handled on a thread of its own):
+        # serve_forever looks for a shutdown every half second, and shutting it down waited for
+        # that, a quarter of a second a case; here __exit__ wakes the wait with a connection.
+        while not self._stopping.is_set():
+            self._server.handle_request()
 
     @property
     def host(self) -> str:
@@ -61,8 +70,14 @@ class NotificationReceiver:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._stopping.set()
+        # The wake-up: handle_request returns once it has taken this connection (its handler
+        # reads no request line and answers nothing), and the loop then sees the stop.
+        host, port = self._server.server_address[:2]
+        with socket.create_connection((str(host), port), timeout=5):
+            pass
+        self._thread.join()
+        self._server.server_close()  # joins the handler threads still running
 
     def observed(self) -> list[dict[str, Any]]:
         """Each notification that arrived, in order: its type (handshake, heartbeat,

@@ -12,12 +12,14 @@ import hashlib
 import json
 import re
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from gateway.conformance.observe import observe_case, observe_response, pick
 from gateway.conformance.receiver import NotificationReceiver
 from gateway.conformance.suite import REFERENCE_PREFIX, ConformanceCase, Step, SuiteError
 from gateway.domain.outcomes import auth_number_for_id
+from gateway.partners.settings import AuthSettings
 from gateway.settings import Settings, get_settings
 from gateway.x12.grammar import x12_map_dir
 
@@ -126,10 +129,15 @@ def _test_client() -> type:
 
 
 @contextmanager
-def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]:
+def in_process_target(
+    case: ConformanceCase, base: Settings, auth: AuthSettings | None = None
+) -> Iterator[Target]:
+    """The case's own gateway. `auth`: the run's access settings (read from the environment
+    once a run; each case's app gets a copy of its own, which it may complete)."""
     from gateway.api.app import create_app
     from gateway.wiring import build
 
+    auth = auth or run_auth_settings()
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conformance-")))
         receiver = stack.enter_context(NotificationReceiver())
@@ -138,9 +146,13 @@ def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]
             if case.mappings
             else base.mappings_dir
         )
+        database = folder / "gateway.db"
+        # The case's own database: a copy of one migrated (and seeded) once a process, so
+        # every case starts from the store a new gateway starts with, and no case sees another.
+        shutil.copyfile(seeded_template(auth.seed_file), database)
         settings = base.model_copy(
             update={
-                "database_url": f"sqlite:///{folder / 'gateway.db'}",
+                "database_url": f"sqlite:///{database}",
                 "roster": case.resolve(case.roster) if case.roster else base.roster,
                 "mappings_dir": mappings,
                 # The case's own subscriber, on the loopback: a development host.
@@ -157,7 +169,7 @@ def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]
         )
         clock = SteppedClock(case.as_of)
         core = build(settings, clock=clock).core
-        app = create_app(settings, core=core)
+        app = create_app(settings, core=core, auth_settings=auth.model_copy())
         with _test_client()(app, headers=_local_operator_headers(app)) as client:
             yield Target(
                 client,
@@ -168,6 +180,35 @@ def in_process_target(case: ConformanceCase, base: Settings) -> Iterator[Target]
                 advance=clock.advance,
             )
         core.engine.dispose()
+
+
+def run_auth_settings() -> AuthSettings:
+    """The access settings of the run (GATEWAY_AUTH_*, GATEWAY_PARTNERS_SEED, ...), as
+    create_app reads them when given none."""
+    return AuthSettings()
+
+
+@cache
+def seeded_template(seed: Path | None) -> Path:
+    """A SQLite file migrated to the head, with the partners of `seed` in its registry, made
+    once a process: what every new gateway's database holds once its app has started
+    (alembic's scripts, then auth.install's seed_partners). Each case's database starts as a
+    copy of it: migrating and seeding again for each case cost a third of a run."""
+    from gateway.partners.registry import seed_partners
+    from gateway.store.db import make_engine, session_factory, upgrade
+
+    folder = Path(tempfile.mkdtemp(prefix="conformance-schema-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "gateway.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    seed_partners(session_factory(engine), seed)
+    engine.dispose()
+    # WAL mode: the schema sits in the -wal file until a checkpoint folds it into the one file
+    # a copy takes.
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
 
 
 # Merged mappings folders of this process, by (base, overlay, overlay content): made once, so
@@ -418,6 +459,7 @@ def run(
 ) -> list[CaseResult]:
     results = []
     base = get_settings()
+    auth = None if url else run_auth_settings()
     for case in cases:
         missing = case.missing_inputs()
         if any(path.startswith(REFERENCE_PREFIX) for path in missing):
@@ -445,7 +487,7 @@ def run(
                 remote = Target(client, map_dir=x12_map_dir(base.mappings_dir), receiver=receiver)
                 outcome = run_case(case, remote)
         else:
-            with in_process_target(case, base) as target:
+            with in_process_target(case, base, auth) as target:
                 outcome = run_case(case, target)
         results.append(outcome)
         if progress:

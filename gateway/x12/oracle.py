@@ -1,7 +1,8 @@
 """pyx12 4.0.0 driven programmatically with the project's map: the independent oracle.
 
 Used by the tests and the conformance runner to check that the gateway's validator and pyx12
-agree (DESIGN.md decision 1). Not on the hot path: pyx12 re-reads the map on every call.
+agree (DESIGN.md decision 1). Not on the hot path. pyx12 parses its map files again on every
+call (half a second each); the parsed maps are kept for the process instead (see _map_loader).
 
 How pyx12 is driven here:
 - `pyx12.x12n_document.x12n_document(param, src, fd_997, fd_html, fd_xmldoc, fd_json,
@@ -13,6 +14,10 @@ How pyx12 is driven here:
 - pyx12 4.0.0 chooses a 005010 map by (ISA12, GS08, GS01) only; BHT02 (tspc) is honoured just
   for 004010X094. Responses (BHT02 11) therefore run against a derived map folder whose
   maps.xml lists the response map first (the files themselves are the project's, linked).
+- `x12n_document` loads its maps through `pyx12.map_if.load_map_file` (the control map, then
+  the transaction map). A loaded map is only read while a document is validated: the walk
+  keeps its own counters (`map_walker.walk_tree`), so one loaded map serves any number of
+  documents alike.
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ import logging
 import os
 import re
 import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -92,6 +100,53 @@ def _response_map_dir(map_dir: str) -> str:
     return str(target)
 
 
+# The files a loaded map is made of (besides the map itself): pyx12's map_if reads both.
+_MAP_COMPANIONS = ("codes.xml", "dataele.xml")
+_MAPS: dict[tuple[Any, ...], Any] = {}
+_MAPS_GUARD = threading.Lock()
+
+
+def _file_identity(path: str) -> tuple[str, int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.realpath(path), found.st_mtime_ns, found.st_size)
+
+
+def _map_loader(load: Callable[..., Any]) -> Callable[..., Any]:
+    """pyx12's `load_map_file`, once for each map file, folder and setting it reads: a map file
+    changed on disk (or its codes.xml, dataele.xml) is loaded again."""
+
+    def load_once(map_file: str, param: Any, map_path: str | None = None) -> Any:
+        if map_path is None:  # pyx12's own package maps: left to pyx12
+            return load(map_file, param, map_path)
+        files = [os.path.join(map_path, name) for name in (map_file, *_MAP_COMPANIONS)]
+        key = (
+            map_file,
+            tuple(_file_identity(path) for path in files),
+            # The settings a map_if keeps from its params (codes.ExternalCodes, element checks).
+            param.get("exclude_external_codes"),
+            param.get("charset"),
+        )
+        with _MAPS_GUARD:
+            if key not in _MAPS:
+                _MAPS[key] = load(map_file, param, map_path)
+            return _MAPS[key]
+
+    load_once.loads_once = True  # type: ignore[attr-defined]
+    return load_once
+
+
+def _use_loaded_maps() -> None:
+    """Route pyx12's map loading (x12n_document calls it as pyx12.map_if.load_map_file)
+    through _map_loader, once a process."""
+    import pyx12.map_if
+
+    if not getattr(pyx12.map_if.load_map_file, "loads_once", False):
+        pyx12.map_if.load_map_file = _map_loader(pyx12.map_if.load_map_file)
+
+
 def _purpose(text: str) -> str | None:
     match = re.search(r"BHT(.)[^~\r\n]*", text)
     if not match:
@@ -107,6 +162,7 @@ def run_pyx12(data: bytes | str, map_dir: Path = REPO_MAP_DIR) -> OracleResult:
     import pyx12.params
     import pyx12.x12n_document
 
+    _use_loaded_maps()
     text = data.decode("utf-8") if isinstance(data, bytes) else data
     base = str(map_dir)
     map_path = _response_map_dir(base) if _purpose(text) == "11" else base
