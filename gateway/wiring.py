@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from threading import Lock
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.adapters.pathways import PathwayEngine
 from gateway.adapters.roster import RosterEligibility
@@ -22,12 +22,16 @@ from gateway.domain.case import Case, Determination
 from gateway.domain.ports import Ports
 from gateway.fhir.codes import use_crosswalks
 from gateway.mappings import Mappings, load_mappings
-from gateway.notify.worker import Dispatcher
 from gateway.service.core import CaseService, JobPlanner
 from gateway.service.store import JobSpec, PlannerReads
 from gateway.settings import Settings, get_settings
 from gateway.store.peer_to_peer import PeerToPeer
 from gateway.store.repository import SqlCaseStore
+
+if TYPE_CHECKING:
+    # The dispatcher brings the deliverers (PDF letters, HTTP, SMTP): only a process that
+    # delivers imports it (`gateway submit --no-dispatch` never does; issue 19 item 2).
+    from gateway.notify.worker import Dispatcher
 
 
 def build_ports(settings: Settings, mappings: Mappings | None = None) -> Ports:
@@ -193,6 +197,8 @@ class Gateway:
 
     def dispatcher(self, **options: Any) -> Dispatcher:
         """The outbox dispatcher over this gateway's store, ticking its review clocks."""
+        from gateway.notify.worker import Dispatcher
+
         return Dispatcher(
             self.core.sessions,
             self.settings,
