@@ -39,9 +39,8 @@ class Settings(BaseSettings):
     """The gateway's settings. Each field's docstring is its line in the README's settings table
     (gateway/settings_doc.py writes it; a test fails when the two differ)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="GATEWAY_", extra="ignore", use_attribute_docstrings=True
-    )
+    # The field docstrings are read by gateway/settings_doc.py, not by pydantic at start-up.
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     database_url: str = Field(
         f"sqlite:///{VAR_ROOT / 'var' / 'gateway.db'}",
