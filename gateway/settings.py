@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     reference_dir: Path = REPO_ROOT.parent / "shared" / "reference"
     """Public reference bundles and 278 examples that conformance suites and tests replay when
     present (default: shared/reference beside the checkout)."""
+    cache_dir: Path | None = None
+    """Where compiled forms of the mappings (the X12 map) are kept between processes, keyed
+    by the bytes of their files; unset: the user's cache folder (`$XDG_CACHE_HOME/pa-gateway`,
+    else `~/.cache/pa-gateway`). A folder that cannot be written only means compiling again."""
     roster: Path = DEMO_DIR / "roster.yaml"
     """The eligibility roster of the embedded adapter (a wheel: its embedded copy)."""
     x12_id: str = "GATEWAYUM"
