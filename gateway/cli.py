@@ -200,11 +200,15 @@ def conformance_run(
 def main() -> None:
     """The console entry point: `app`, with the errors of set-up (a setting the gateway cannot
     run on) said in one line on stderr, exit 2, instead of a traceback."""
-    from gateway.store.db import DatabaseDriverMissing
-
     try:
         app()
-    except DatabaseDriverMissing as exc:
+    except Exception as exc:
+        # The store's module (SQLAlchemy) is imported by the commands that open a database,
+        # not to start: `gateway --help` never loads it.
+        from gateway.store.db import DatabaseDriverMissing
+
+        if not isinstance(exc, DatabaseDriverMissing):
+            raise
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
 
