@@ -25,13 +25,14 @@ from gateway.mappings import Mappings, load_mappings
 from gateway.service.core import CaseService, JobPlanner
 from gateway.service.store import JobSpec, PlannerReads
 from gateway.settings import Settings, get_settings
-from gateway.store.peer_to_peer import PeerToPeer
 from gateway.store.repository import SqlCaseStore
 
 if TYPE_CHECKING:
-    # The dispatcher brings the deliverers (PDF letters, HTTP, SMTP): only a process that
-    # delivers imports it (`gateway submit --no-dispatch` never does; issue 19 item 2).
+    # Imported where they are made: the dispatcher brings the deliverers (PDF letters, HTTP,
+    # SMTP) and only a process that delivers needs it, peer-to-peer scheduling only the API;
+    # `gateway submit --no-dispatch` needs neither (issue 19 item 2).
     from gateway.notify.worker import Dispatcher
+    from gateway.store.peer_to_peer import PeerToPeer
 
 
 def build_ports(settings: Settings, mappings: Mappings | None = None) -> Ports:
@@ -184,6 +185,7 @@ def clock_tick(core: CaseService) -> Callable[[datetime | None], Any]:
 def peer_to_peer_service(core: CaseService, settings: Settings) -> PeerToPeer:
     """Peer-to-peer scheduling over the case service, with the provider's confirmations."""
     from gateway.notify.peer_to_peer import confirmation_jobs
+    from gateway.store.peer_to_peer import PeerToPeer
 
     return PeerToPeer(core, confirmations=confirmation_jobs(settings))
 
