@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from gateway import __version__
 from gateway.settings import get_settings
 
 app = typer.Typer(
@@ -33,6 +32,8 @@ def _main(
     ] = False,
 ) -> None:
     if version:
+        from gateway import __version__
+
         typer.echo(f"gateway {__version__}")
         raise typer.Exit()
     if ctx.invoked_subcommand is None:
