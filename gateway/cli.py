@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from gateway import __version__
 from gateway.settings import get_settings
 
 app = typer.Typer(
@@ -33,6 +32,8 @@ def _main(
     ] = False,
 ) -> None:
     if version:
+        from gateway import __version__
+
         typer.echo(f"gateway {__version__}")
         raise typer.Exit()
     if ctx.invoked_subcommand is None:
@@ -200,11 +201,15 @@ def conformance_run(
 def main() -> None:
     """The console entry point: `app`, with the errors of set-up (a setting the gateway cannot
     run on) said in one line on stderr, exit 2, instead of a traceback."""
-    from gateway.store.db import DatabaseDriverMissing
-
     try:
         app()
-    except DatabaseDriverMissing as exc:
+    except Exception as exc:
+        # The store's module (SQLAlchemy) is imported by the commands that open a database,
+        # not to start: `gateway --help` never loads it.
+        from gateway.store.db import DatabaseDriverMissing
+
+        if not isinstance(exc, DatabaseDriverMissing):
+            raise
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
 

@@ -39,9 +39,8 @@ class Settings(BaseSettings):
     """The gateway's settings. Each field's docstring is its line in the README's settings table
     (gateway/settings_doc.py writes it; a test fails when the two differ)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="GATEWAY_", extra="ignore", use_attribute_docstrings=True
-    )
+    # The field docstrings are read by gateway/settings_doc.py, not by pydantic at start-up.
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     database_url: str = Field(
         f"sqlite:///{VAR_ROOT / 'var' / 'gateway.db'}",
@@ -53,6 +52,10 @@ class Settings(BaseSettings):
     reference_dir: Path = REPO_ROOT.parent / "shared" / "reference"
     """Public reference bundles and 278 examples that conformance suites and tests replay when
     present (default: shared/reference beside the checkout)."""
+    cache_dir: Path | None = None
+    """Where compiled forms of the mappings (the X12 map) are kept between processes, keyed
+    by the bytes of their files; unset: the user's cache folder (`$XDG_CACHE_HOME/pa-gateway`,
+    else `~/.cache/pa-gateway`). A folder that cannot be written only means compiling again."""
     roster: Path = DEMO_DIR / "roster.yaml"
     """The eligibility roster of the embedded adapter (a wheel: its embedded copy)."""
     x12_id: str = "GATEWAYUM"

@@ -5,7 +5,10 @@ README.md between its two markers; tests/test_settings_doc.py fails when the REA
 
 from __future__ import annotations
 
+import ast
+import inspect
 import sys
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -61,14 +64,35 @@ def _example(field: FieldInfo) -> str:
     return ", ".join(f"`{example}`" for example in field.examples or []) or ""
 
 
-def _meaning(field: FieldInfo) -> str:
-    return " ".join((field.description or "").split()).replace("|", "\\|")
+def docstrings(cls: type) -> dict[str, str]:
+    """Each field's docstring: the string right after its annotated assignment in the class's
+    source. Read here, for the table, rather than by pydantic's `use_attribute_docstrings` when
+    the class is made: that parsed the settings' source in every process at start-up (issue 19
+    item 2)."""
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+    assert isinstance(body, ast.ClassDef)
+    found = {}
+    for node, after in zip(body.body, body.body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            found[node.target.id] = after.value.value
+    return found
+
+
+def _meaning(field: FieldInfo, docstring: str | None) -> str:
+    return " ".join((field.description or docstring or "").split()).replace("|", "\\|")
 
 
 def rows() -> list[tuple[str, str, str, str, str]]:
     found = []
     for cls in _classes():
         prefix = str(cls.model_config.get("env_prefix", "")).upper()
+        documented = docstrings(cls)
         for name, field in cls.model_fields.items():
             found.append(
                 (
@@ -76,7 +100,7 @@ def rows() -> list[tuple[str, str, str, str, str]]:
                     _type(field.annotation),
                     _default(field),
                     _example(field),
-                    _meaning(field),
+                    _meaning(field, documented.get(name)),
                 )
             )
     return found

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from threading import Lock
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.adapters.pathways import PathwayEngine
 from gateway.adapters.roster import RosterEligibility
@@ -22,12 +22,17 @@ from gateway.domain.case import Case, Determination
 from gateway.domain.ports import Ports
 from gateway.fhir.codes import use_crosswalks
 from gateway.mappings import Mappings, load_mappings
-from gateway.notify.worker import Dispatcher
 from gateway.service.core import CaseService, JobPlanner
 from gateway.service.store import JobSpec, PlannerReads
 from gateway.settings import Settings, get_settings
-from gateway.store.peer_to_peer import PeerToPeer
 from gateway.store.repository import SqlCaseStore
+
+if TYPE_CHECKING:
+    # Imported where they are made: the dispatcher brings the deliverers (PDF letters, HTTP,
+    # SMTP) and only a process that delivers needs it, peer-to-peer scheduling only the API;
+    # `gateway submit --no-dispatch` needs neither (issue 19 item 2).
+    from gateway.notify.worker import Dispatcher
+    from gateway.store.peer_to_peer import PeerToPeer
 
 
 def build_ports(settings: Settings, mappings: Mappings | None = None) -> Ports:
@@ -180,6 +185,7 @@ def clock_tick(core: CaseService) -> Callable[[datetime | None], Any]:
 def peer_to_peer_service(core: CaseService, settings: Settings) -> PeerToPeer:
     """Peer-to-peer scheduling over the case service, with the provider's confirmations."""
     from gateway.notify.peer_to_peer import confirmation_jobs
+    from gateway.store.peer_to_peer import PeerToPeer
 
     return PeerToPeer(core, confirmations=confirmation_jobs(settings))
 
@@ -193,6 +199,8 @@ class Gateway:
 
     def dispatcher(self, **options: Any) -> Dispatcher:
         """The outbox dispatcher over this gateway's store, ticking its review clocks."""
+        from gateway.notify.worker import Dispatcher
+
         return Dispatcher(
             self.core.sessions,
             self.settings,

@@ -130,8 +130,19 @@ def _files_in_memory(config: pytest.Config) -> None:
         tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 
 
+def _compiled_in_the_run() -> None:
+    """Compiled mappings (gateway/compiled.py) go to a folder of the run's, removed with it,
+    not to the user's cache; xdist's workers and every subprocess inherit the variable."""
+    if "GATEWAY_CACHE_DIR" in os.environ:
+        return
+    folder = tempfile.mkdtemp(prefix="gateway-cache-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["GATEWAY_CACHE_DIR"] = folder
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _files_in_memory(config)
+    _compiled_in_the_run()
     config.addinivalue_line(
         "markers",
         "store: exercises the store (replays, counters, row locks, the outbox): runs on SQLite "

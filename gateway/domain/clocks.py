@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-import holidays
-
 
 @lru_cache(maxsize=16)
 def _federal_holidays(year: int) -> frozenset[date]:
+    # The calendar package (and dateutil) on the first business-day count, not at start-up:
+    # an approval counts none (issue 19 item 2).
+    import holidays
+
     return frozenset(holidays.country_holidays("US", years=year).keys())
 
 

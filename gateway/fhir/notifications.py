@@ -7,9 +7,7 @@ never a database session.
 from __future__ import annotations
 
 from gateway.domain.case import Case, CaseStatus, Determination
-from gateway.fhir import subscription, writer
 from gateway.notify.jobs import JobSpec
-from gateway.partners.isolation import can_read
 from gateway.store.reads import PlannerReads
 
 
@@ -30,6 +28,11 @@ class SubscriptionNotifier:
         pending = (CaseStatus.PENDED.value, CaseStatus.HELD.value)
         if previous_status not in pending or determination.status.value in pending:
             return []
+        # The PAS writer and the subscription rules only for a decision someone may hear of:
+        # a process that only stores new cases never imports them (issue 19 item 2).
+        from gateway.fhir import subscription, writer
+        from gateway.partners.isolation import can_read
+
         jobs = []
         # Active subscriptions only: one still `requested` (its handshake not yet delivered)
         # or in `error` gets no event notification, neither now nor later. The R4 Subscriptions

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.settings import get_settings
+
+if TYPE_CHECKING:  # the store is imported by the commands that open it, not by `gateway --help`
+    from sqlalchemy.orm import Session, sessionmaker
 
 partner_app = typer.Typer(
     help="The trading-partner registry: who may connect, as which X12 sender ids, for which "

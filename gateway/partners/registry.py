@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import jwt
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -154,6 +153,8 @@ class PartnerSpec(BaseModel):
                 raise ValueError("the JWKS holds a private or symmetric key: register public keys")
             if key.get("kty") not in ("RSA", "EC"):
                 raise ValueError("client assertion keys are RSA (RS384) or EC P-384 (ES384)")
+        import jwt  # with cryptography: only where a partner's keys are registered
+
         try:
             jwt.PyJWKSet.from_dict(value)
         except jwt.PyJWTError as exc:

@@ -27,9 +27,8 @@ PAS_MAX_BODY = PAS_MAX_ATTACHMENTS_TOTAL * 4 // 3 + PAS_ENVELOPE_BYTES
 class AuthSettings(BaseSettings):
     """Access-control settings; each field's docstring is its line in the README's table."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="GATEWAY_", extra="ignore", use_attribute_docstrings=True
-    )
+    # The field docstrings are read by gateway/settings_doc.py, not by pydantic at start-up.
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     auth_enabled: bool = True
     """Partner authentication on every route but health, metadata, token and docs. Off only for

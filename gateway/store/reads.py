@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -74,6 +73,8 @@ class SessionReads:
         # The same upsert as Core.next_number: its row lock (PostgreSQL) or the write lock
         # (SQLite) makes the increment atomic across processes, inside this transaction.
         dialect = self._session.get_bind().dialect.name
+        if dialect == "postgresql":  # the PostgreSQL dialect's modules only on PostgreSQL
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
         insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = (
             insert(CounterRow)

@@ -15,7 +15,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -53,6 +52,8 @@ class _Statements:
     """The intake's statements for one dialect, built once (their compiled form is cached)."""
 
     def __init__(self, postgres: bool):
+        if postgres:  # the PostgreSQL dialect (and its drivers' modules) only on PostgreSQL
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
         upsert: Any = pg_insert if postgres else sqlite_insert
         counters, replays = CounterRow.__table__, ReplayRow.__table__
         self.next_number = (

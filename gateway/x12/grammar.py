@@ -13,10 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from lxml import etree
-
+from gateway.compiled import compiled
 from gateway.settings import DATA_ROOT
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 # The checkout's mappings/x12, or the copy an installed wheel carries (gateway/settings.py).
 REPO_MAP_DIR = DATA_ROOT / "mappings" / "x12"
@@ -133,6 +136,8 @@ class Grammar:
 
 class _Compiler:
     def __init__(self, map_dir: Path):
+        from lxml import etree
+
         self.dataele: dict[str, tuple[str, int, int]] = {}
         for node in etree.parse(str(map_dir / "dataele.xml")).iter("data_ele"):
             self.dataele[node.get("ele_num")] = (
@@ -255,26 +260,132 @@ def _all_segment_ids(loop: LoopSpec) -> set[str]:
 @cache
 def load_grammar(map_file: str, map_dir: Path = REPO_MAP_DIR) -> Grammar:
     """Compile one map file of a map folder (cached per folder and file: the hot path asks for
-    it once a transaction, so the key is the folder as given, with no file system look-up)."""
+    it once a transaction, so the key is the folder as given, with no file system look-up).
+    A process takes the compiled form an earlier one stored for the same bytes of the map,
+    dataele.xml, codes.xml and this compiler (gateway/compiled.py), else compiles with lxml."""
     directory = Path(map_dir)
+    return compiled(
+        "x12-grammar",
+        map_file,
+        [directory / map_file, directory / "dataele.xml", directory / "codes.xml"],
+        [Path(__file__)],
+        lambda: _compile(map_file, directory),
+        _encode_grammar,
+        _decode_grammar,
+    )
+
+
+def _compile(map_file: str, directory: Path) -> Grammar:
+    from lxml import etree
+
     compiler = _Compiler(directory)
     tree = etree.parse(str(directory / map_file))
     top = tree.getroot()
     root = compiler.loop(top.find("loop"), None)
+    return _grammar(top.findtext("name") or map_file, root)
+
+
+def _grammar(name: str, root: LoopSpec) -> Grammar:
     gs_loop = next(c for c in root.children if isinstance(c, LoopSpec))
     st_loop = next(c for c in gs_loop.children if isinstance(c, LoopSpec))
-    return Grammar(
-        top.findtext("name") or map_file, root, st_loop, frozenset(_all_segment_ids(st_loop))
-    )
+    return Grammar(name, root, st_loop, frozenset(_all_segment_ids(st_loop)))
 
 
 @cache
 def map_registry(map_dir: Path = REPO_MAP_DIR) -> dict[tuple[str, str], str]:
     """(GS08, BHT02) -> map file, from maps.xml (the same registry pyx12 reads), per folder."""
     directory = Path(map_dir)
+    found: dict[tuple[str, str], str] = compiled(
+        "x12-maps",
+        "maps.xml",
+        [directory / "maps.xml"],
+        [Path(__file__)],
+        lambda: _read_registry(directory),
+        lambda registry: [[*pair, file] for pair, file in registry.items()],
+        lambda rows: {(str(gs08), str(bht02)): str(file) for gs08, bht02, file in rows},
+    )
+    return found
+
+
+def _read_registry(directory: Path) -> dict[tuple[str, str], str]:
+    from lxml import etree
+
     found: dict[tuple[str, str], str] = {}
     for node in etree.parse(str(directory / "maps.xml")).iter("map"):
         tspc = node.get("tspc")
         if node.get("vriic") and tspc:
             found.setdefault((node.get("vriic"), tspc), node.text.strip())
     return found
+
+
+# ---------------------------------------------------------------- the compiled form as JSON
+# Each spec is a list: a tag ("L" loop, "S" segment, "C" composite, "E" element), its fields in
+# the order below, then its children (loop), items and syntax rules (segment), elements
+# (composite) or code set (element: an index into the entry's code sets, -1 for any value, so a
+# set the map shares stays one object).
+_LOOP = ("loop_id", "name", "usage", "pos", "repeat", "wrapper")
+_SEGMENT = ("seg_id", "name", "usage", "pos", "max_use")
+_COMPOSITE = ("xid", "seq", "name", "usage")
+_ELEMENT = ("xid", "seq", "data_ele", "name", "usage", "dtype", "min_len", "max_len")
+
+
+def _encode_grammar(grammar: Grammar) -> dict[str, Any]:
+    code_sets: list[frozenset[str]] = []
+    index: dict[int, int] = {}
+
+    def codes(value: frozenset[str] | None) -> int:
+        if value is None:
+            return -1
+        if id(value) not in index:
+            index[id(value)] = len(code_sets)
+            code_sets.append(value)
+        return index[id(value)]
+
+    def fields(spec: object, names: tuple[str, ...]) -> list[Any]:
+        return [getattr(spec, name) for name in names]
+
+    def item(spec: ElementSpec | CompositeSpec) -> list[Any]:
+        if isinstance(spec, CompositeSpec):
+            return ["C", *fields(spec, _COMPOSITE), [item(sub) for sub in spec.subs]]
+        return ["E", *fields(spec, _ELEMENT), codes(spec.codes)]
+
+    def child(node: LoopSpec | SegmentSpec) -> list[Any]:
+        if isinstance(node, LoopSpec):
+            return ["L", *fields(node, _LOOP), [child(c) for c in node.children]]
+        rules = [[rule, list(at)] for rule, at in node.syntax]
+        return ["S", *fields(node, _SEGMENT), [item(i) for i in node.items], rules]
+
+    tree = child(grammar.root)
+    return {"name": grammar.name, "root": tree, "codes": [sorted(c) for c in code_sets]}
+
+
+def _decode_grammar(value: dict[str, Any]) -> Grammar:
+    code_sets = [frozenset(codes) for codes in value["codes"]]
+
+    def element(row: list[Any]) -> ElementSpec:
+        if row[0] != "E":
+            raise ValueError(f"an element expected, not {row[0]!r}")
+        return ElementSpec(*row[1:-1], code_sets[row[-1]] if row[-1] >= 0 else None)
+
+    def item(row: list[Any]) -> ElementSpec | CompositeSpec:
+        if row[0] == "C":
+            return CompositeSpec(*row[1:-1], [element(sub) for sub in row[-1]])
+        return element(row)
+
+    def child(row: list[Any], parent: LoopSpec | None) -> LoopSpec | SegmentSpec:
+        if row[0] == "L":
+            loop = LoopSpec(*row[1:-1], parent=parent)
+            loop.children = [child(c, loop) for c in row[-1]]
+            return loop
+        if row[0] != "S" or parent is None:
+            raise ValueError(f"a segment of a loop expected, not {row[0]!r}")
+        items = [item(i) for i in row[-2]]
+        rules = [(rule, tuple(at)) for rule, at in row[-1]]
+        seg = SegmentSpec(*row[1:-2], items, rules, loop=parent)
+        seg.key = _Compiler._key(seg)
+        return seg
+
+    root = child(value["root"], None)
+    if not isinstance(root, LoopSpec):
+        raise ValueError("a map's root is a loop")
+    return _grammar(value["name"], root)

@@ -1,0 +1,110 @@
+"""What a one-file `gateway submit` loads (issue 19 item 2): the real command in a process of its
+own, its sys.modules read when it exits. No server, PDF, template, HTTP, token or FHIR model
+library is imported to store an X12 request, and the compiled X12 map a process keeps for the
+next (gateway/compiled.py) changes no byte of an answer, whether it is there, new or unwritable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from gateway.settings import REPO_ROOT
+
+SAMPLE = REPO_ROOT / "samples" / "x12" / "278-act-dd-jane-doe.x12"
+# Libraries a one-file X12 submit does not need: the HTTP app and its server (fastapi,
+# starlette, uvicorn), the letters (reportlab, jinja2), outbound HTTP and tokens (httpx, jwt,
+# cryptography), the PAS models (fhir.resources), migrations (alembic) and the ICD-10-CM tree;
+# lxml too once the compiled map is kept.
+NOT_NEEDED = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "reportlab",
+    "jinja2",
+    "httpx",
+    "jwt",
+    "cryptography",
+    "fhir.resources",
+    "alembic",
+    "simple_icd_10_cm",
+    "gateway.api",
+    "gateway.notify.worker",
+    "gateway.fhir.writer",
+)
+# `python -m gateway ARGS...`, reporting at exit which of the names above it imported.
+COMMAND = f"""
+import atexit, json, runpy, sys
+names = {(*NOT_NEEDED, "lxml")!r}
+atexit.register(lambda: print("loaded:", json.dumps([n for n in names if n in sys.modules])))
+sys.argv = ["gateway", *sys.argv[1:]]
+runpy.run_module("gateway", run_name="__main__", alter_sys=True)
+"""
+
+
+def environment(base: Path, cache: Path) -> dict[str, str]:
+    base.mkdir(parents=True, exist_ok=True)
+    return {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": f"sqlite:///{base / 'gateway.db'}",
+        "GATEWAY_FROZEN_TIME": "2026-11-23T15:00:00Z",
+        "GATEWAY_FAX_GATEWAY": "spool",
+        "GATEWAY_FAX_SPOOL": str(base / "fax"),
+        "GATEWAY_MAIL_DIR": str(base / "mail"),
+        "GATEWAY_MEMBER_MAIL_DIR": str(base / "member-mail"),
+        "GATEWAY_PAYER_FEED_DIR": str(base / "payer-feed"),
+        "GATEWAY_X12_MAILBOX_DIR": str(base / "x12-mailbox"),
+        "GATEWAY_CACHE_DIR": str(cache),
+    }
+
+
+def submit(base: Path, cache: Path) -> tuple[list[str], dict[str, bytes]]:
+    """`gateway db upgrade`, then `gateway submit --no-dispatch` of the sample on a database of
+    its own: what the submit imported, and the answers it wrote (file name -> bytes)."""
+    env = environment(base, cache)
+    upgrade = subprocess.run(
+        [sys.executable, "-m", "gateway", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr[-2000:]
+    out = base / "out"
+    ran = subprocess.run(
+        [sys.executable, "-c", COMMAND, "submit", "--no-dispatch", "--out", str(out), SAMPLE],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    loaded = json.loads(ran.stdout.rsplit("loaded:", 1)[1])
+    return loaded, {path.name: path.read_bytes() for path in sorted(out.iterdir())}
+
+
+def test_a_one_file_x12_submit_imports_no_server_letter_http_or_fhir_model_library(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache"
+    first, answers = submit(tmp_path / "first", cache)  # compiles the X12 map, keeps it
+    assert set(answers) == {"278-act-dd-jane-doe.999", "278-act-dd-jane-doe.278"}
+    assert first == ["lxml"]  # only the compiler, for the map it then keeps
+    assert any((cache / "x12-grammar").rglob("*.json")), "the compiled map was not kept"
+    second, _ = submit(tmp_path / "second", cache)  # reads the kept map
+    assert second == []
+
+
+def test_the_kept_x12_map_changes_no_byte_of_the_answers(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("no folder can be made under a file\n")
+    _, compiled = submit(tmp_path / "compiled", cache)
+    _, kept = submit(tmp_path / "kept", cache)
+    _, unwritable = submit(tmp_path / "unwritable", blocker / "cache")
+    assert b"HCR*A1*" in compiled["278-act-dd-jane-doe.278"]  # the sample's approval
+    assert kept == compiled
+    assert unwritable == compiled
