@@ -52,7 +52,7 @@ def serving(gateway: Path, env: dict[str, str], cwd: Path) -> Iterator[str]:
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(f"gateway serve did not answer /healthz: {log.name}")
-            time.sleep(0.2)
+            time.sleep(0.05)  # a refused connection costs next to nothing; the start is seconds
         yield base
     finally:
         process.terminate()

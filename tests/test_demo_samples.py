@@ -15,6 +15,7 @@ from gateway.conformance.observe import observe_fhir, observe_x12
 from gateway.samples import FOLDERS, SAMPLES_DAY, redate_json, redate_x12, write_samples
 from gateway.settings import REPO_ROOT
 from gateway.x12.oracle import run_pyx12
+from tests.cli import run_in_process
 from tests.conftest import NOW
 
 SAMPLES = REPO_ROOT / "samples"
@@ -40,7 +41,11 @@ def gateway_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None 
 
 
 def test_the_fixed_copies_are_the_samples_of_the_frozen_day(tmp_path: Path):
-    gateway_cli("samples", "--date", SAMPLES_DAY.isoformat(), "--out", str(tmp_path))
+    # The command in this process (tests/cli.py); the default-day test below starts the real one.
+    ran = run_in_process(
+        {**os.environ}, "samples", "--date", SAMPLES_DAY.isoformat(), "--out", str(tmp_path)
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
     for path in fixed_copies():
         written = tmp_path / path.parent.name / path.name
         assert written.read_bytes() == path.read_bytes(), path.name

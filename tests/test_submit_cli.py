@@ -15,6 +15,7 @@ from gateway.cli import app
 from gateway.conformance.observe import observe_fhir
 from gateway.settings import REPO_ROOT, get_settings
 from gateway.store.models import CaseRow, OutboxJobRow
+from tests.conftest import migrated_sqlite_url
 
 SAMPLES = REPO_ROOT / "samples"
 JANE = SAMPLES / "x12" / "278-act-dd-jane-doe.x12"
@@ -31,7 +32,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A gateway of its own: SQLite, fax spool, maildir, member mail and payer feed under
     tmp_path; the demo's "now" pinned so the roster's 2026 coverage holds on any day."""
     values = {
-        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
+        "GATEWAY_DATABASE_URL": migrated_sqlite_url(tmp_path / "gateway.db"),
         "GATEWAY_FAX_SPOOL": str(tmp_path / "fax"),
         "GATEWAY_MAIL_DIR": str(tmp_path / "mail"),
         "GATEWAY_MEMBER_MAIL_DIR": str(tmp_path / "member-mail"),

@@ -24,7 +24,7 @@ from sqlalchemy.sql import Executable
 
 from gateway.settings import REPO_ROOT
 from gateway.store.db import make_engine
-from tests.conftest import _fresh_schema_url
+from tests.conftest import _fresh_schema_url, migrated_sqlite_url
 
 GATEWAY = Path(sys.executable).parent / "gateway"
 # Demo "now": the roster's 2026 coverage holds whatever day the drill runs.
@@ -155,7 +155,9 @@ def gateways(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callabl
         if request.param == "postgresql":
             url = _fresh_schema_url(request.getfixturevalue("postgres_url"))
         else:
-            url = f"sqlite:///{root / 'gateway.db'}"
+            # Migrated already (a copy of the session's template), as `gateway db upgrade`
+            # leaves it: the drill's processes do not each start by running the migrations.
+            url = migrated_sqlite_url(root / "gateway.db")
         made.append(Gateway(root, url, dict(extra_env)))
         return made[-1]
 

@@ -20,7 +20,9 @@ from benchmarks.workload import write_batch
 from gateway.store.models import CaseEventRow, CaseRow, OutboxJobRow, ReplayRow
 from tests.drills.conftest import Gateway, kill_when
 
-TRANSACTIONS = 160  # large enough to be caught mid-way twice, small enough for seconds
+# Large enough to be caught mid-way twice (the second kill lands some 50 transactions in,
+# leaving about as many to go), small enough for seconds.
+TRANSACTIONS = 100
 FIRST_KILL = 25  # cases stored when the first run is killed
 SECOND_KILL = 40  # further cases stored by the rerun when it is killed in turn
 # Cases committed together (GATEWAY_SUBMIT_BATCH_SIZE): small, so that a kill finds groups

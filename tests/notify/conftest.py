@@ -18,12 +18,15 @@ from gateway.settings import Settings
 from gateway.store import outbox
 from gateway.store.db import make_engine, session_factory, upgrade
 from gateway.store.models import CaseRow
+from tests.conftest import _fresh_schema_url, migrated_sqlite_url
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
-        database_url=f"sqlite:///{tmp_path / 'gateway.db'}",
+        # Starts as a copy of the migrated template (tests/conftest.py): the migrations run
+        # once a process, not once a test; `sessions` still upgrades it (a no-op at the head).
+        database_url=migrated_sqlite_url(tmp_path / "gateway.db"),
         fax_gateway="spool",
         fax_spool=tmp_path / "fax",
         mail_dir=tmp_path / "mail",
@@ -118,15 +121,7 @@ def any_sessions(
     (the root conftest's `postgres_url`, which skips otherwise); one schema per test."""
     url = settings.database_url
     if request.param == "postgresql":
-        import uuid
-
-        import psycopg
-
-        base = request.getfixturevalue("postgres_url")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(base, autocommit=True) as connection:
-            connection.execute(f'CREATE SCHEMA "{schema}"')
-        url = f"{base}?options=-csearch_path%3D{schema}"
+        url = _fresh_schema_url(request.getfixturevalue("postgres_url"))
     engine = make_engine(url)
     upgrade(engine)
     yield session_factory(engine)

@@ -276,7 +276,9 @@ def test_run_forever_stops(settings: Settings, sessions) -> None:
     dispatcher = Dispatcher(sessions, settings, clock_tick=ticks.append)
     thread = threading.Thread(target=dispatcher.run_forever, args=(stop, 0.01))
     thread.start()
-    time.sleep(0.1)
+    deadline = time.monotonic() + 10  # a bound on the wait for two ticks, not a speed check
+    while len(ticks) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     stop.set()
     thread.join(timeout=5)
     assert not thread.is_alive() and len(ticks) >= 2

@@ -33,6 +33,7 @@ from gateway.x12.oracle import normalize_reference
 from gateway.x12.tokens import tokenize
 from gateway.x12.validate import validate_transaction
 from tests.cli import Ran, run_in_process
+from tests.conftest import migrated_sqlite_url
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples" / "x12"
@@ -246,7 +247,7 @@ def run_submit(source: Path, tmp_path: Path, **settings: str) -> tuple[Ran, Path
         "PYTHONPATH": os.pathsep.join(
             [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
         ),
-        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
+        "GATEWAY_DATABASE_URL": migrated_sqlite_url(tmp_path / "gateway.db"),
         "GATEWAY_FAX_SPOOL": str(tmp_path / "fax"),
         "GATEWAY_MAIL_DIR": str(tmp_path / "mail"),
         "GATEWAY_MEMBER_MAIL_DIR": str(tmp_path / "member-mail"),
