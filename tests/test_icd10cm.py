@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gateway.domain import icd10cm
 from gateway.settings import REPO_ROOT
 from tests.conftest import migrated_sqlite_url
@@ -21,6 +23,28 @@ def test_the_shipped_items_are_the_installed_packages() -> None:
     version, items = icd10cm.read_items()
     assert version == icd10cm.package_version(), "run tools/icd10cm_items.py"
     assert items == frozenset(icd.get_all_codes(True))
+
+
+def test_the_shipped_descriptions_are_the_installed_packages() -> None:
+    import simple_icd_10_cm as icd
+
+    version, descriptions = icd10cm.read_descriptions()
+    assert version == icd10cm.package_version(), "run tools/icd10cm_items.py"
+    items = set(icd.get_all_codes(True))
+    assert set(descriptions) == items
+    assert all(descriptions[item] == icd.get_description(item) for item in items)
+
+
+def test_a_description_is_the_packages_with_and_without_dots_and_none_for_a_non_item() -> None:
+    import simple_icd_10_cm as icd
+
+    for code in ("C50.911", "C50911", "C50", "C00-C96", "Z170", "A52.16", "C84.1"):
+        assert icd10cm.description(code) == icd.get_description(code), code
+    for code in ("XX", "c50911", "", "C50.9111"):
+        with pytest.raises(ValueError):
+            icd.get_description(code)
+        with pytest.raises(ValueError):
+            icd10cm.description(code)
 
 
 def test_answers_as_the_package_with_and_without_dots() -> None:

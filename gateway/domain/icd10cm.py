@@ -8,17 +8,22 @@ and stamped with the package version it came from; reading them takes millisecon
 installed package is another version than the stamp, or the file is missing, the package itself
 answers (slower, never wrong); tests/test_icd10cm.py pins the file to the package.
 
-Descriptions (for letters) still come from the package, imported on first use.
+Descriptions (for letters) are shipped the same way, in icd10cm-descriptions.xz (JSON: a
+description may hold a tab or a line break), read on the first letter that names a diagnosis:
+a tenth of a second, where the package's tree took two seconds of every process that rendered
+a letter (each `gateway worker`, each served gateway).
 """
 
 from __future__ import annotations
 
+import json
 import lzma
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 
 ITEMS_FILE = Path(__file__).resolve().parent / "data" / "icd10cm-items.xz"
+DESCRIPTIONS_FILE = ITEMS_FILE.with_name("icd10cm-descriptions.xz")
 PACKAGE = "simple_icd_10_cm"
 _STAMP = "# simple_icd_10_cm "
 
@@ -64,9 +69,42 @@ def is_valid_item(code: str) -> bool:
     return code in items or (len(code) >= 4 and code[:3] + "." + code[3:] in items)
 
 
-def description(code: str) -> str:
-    """The code's description (simple_icd_10_cm.get_description: loads the package's tree on
-    first use); ValueError for a code that is not an item."""
-    import simple_icd_10_cm as icd
+def read_descriptions(path: Path = DESCRIPTIONS_FILE) -> tuple[str | None, dict[str, str]]:
+    """(package version stamped in the file, each item's description) of a generated file."""
+    table = json.loads(lzma.decompress(path.read_bytes()).decode("utf-8"))
+    return table.get("package_version"), dict(table.get("descriptions") or {})
 
-    return str(icd.get_description(code))
+
+def write_descriptions(
+    descriptions: dict[str, str], version: str, path: Path = DESCRIPTIONS_FILE
+) -> None:
+    """The descriptions file (`tools/icd10cm_items.py` calls this with the package's)."""
+    table = {"package_version": version, "descriptions": dict(sorted(descriptions.items()))}
+    text = json.dumps(table, ensure_ascii=False, separators=(",", ":"))
+    path.write_bytes(lzma.compress(text.encode("utf-8"), preset=9 | lzma.PRESET_EXTREME))
+
+
+@cache
+def _descriptions() -> dict[str, str] | None:
+    """The shipped descriptions when they match the installed package; None: ask the package."""
+    try:
+        version, descriptions = read_descriptions()
+    except (OSError, lzma.LZMAError, UnicodeDecodeError, ValueError):
+        return None
+    return descriptions if version == package_version() else None
+
+
+def description(code: str) -> str:
+    """The code's description, as simple_icd_10_cm.get_description gives it (with or without
+    the dot after the category); ValueError for a code that is not an item."""
+    descriptions = _descriptions()
+    if descriptions is None:
+        import simple_icd_10_cm as icd
+
+        return str(icd.get_description(code))
+    found = descriptions.get(code)
+    if found is None and len(code) >= 4:
+        found = descriptions.get(code[:3] + "." + code[3:])
+    if found is None:
+        raise ValueError(f'The code "{code}" does not exist.')
+    return found
