@@ -97,19 +97,21 @@ class _Walk:
         return bucket[node]
 
     def _matches(self, spec: SegmentSpec, seg: Segment) -> bool:
-        return spec.matches(seg.seg_id, seg.elements, self.component)
+        # The id first: most candidates differ in it, and that needs no call (the hot loop).
+        return spec.seg_id == seg.seg_id and spec.matches(seg.seg_id, seg.elements, self.component)
 
     def _loop_match(self, loop: LoopSpec, seg: Segment, missing: list[SegmentSpec]) -> bool:
-        first = loop.first
-        if first is None:
+        children = loop.children
+        if not children:
             return False
+        first = children[0]
         if isinstance(first, LoopSpec):  # a wrapper: any child loop may start here
             return any(
                 self._loop_match(child, seg, missing)
-                for child in loop.children
+                for child in children
                 if isinstance(child, LoopSpec)
             )
-        if self._matches(first, seg):
+        if first.seg_id == seg.seg_id and first.matches(seg.seg_id, seg.elements, self.component):
             return True
         assert loop.parent is not None
         if loop.usage == "R" and self._count(loop, loop.parent) < 1:
@@ -151,13 +153,14 @@ class _Walk:
         loop = current.loop
         start = current.pos
         assert loop is not None
+        seg_id, elements, component = seg.seg_id, seg.elements, self.component
         while True:
             for child in loop.children:
                 if child.pos < start:
                     continue
                 if isinstance(child, SegmentSpec):
-                    if self._matches(child, seg):
-                        if loop.first is child or (
+                    if child.seg_id == seg_id and child.matches(seg_id, elements, component):
+                        if loop.children[0] is child or (
                             loop is not self.top and self._loop_match(loop, seg, missing)
                         ):
                             target = self._enter(loop, seg, errors, position)
@@ -198,6 +201,8 @@ class _Walk:
     ) -> list[SegmentError]:
         # A required segment at the same map position as the one just matched may still come
         # (e.g. a second DTP), so only those at other positions are reported now.
+        if not missing:
+            return []
         found: list[SegmentError] = []
         seen: set[int] = set()
         for spec in missing:

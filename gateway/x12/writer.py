@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,11 @@ def hcr03_codes(map_dir: Path = REPO_MAP_DIR) -> frozenset[str]:
     return frozenset()
 
 
+@cache
 def review_reasons(map_dir: Path = REPO_MAP_DIR) -> ReviewReasons:
     """The review-reason crosswalk of the mappings folder the X12 maps are in (`map_dir` is
-    <mappings>/x12)."""
+    <mappings>/x12). Cached by the map folder too (review_reasons_in is, by its parent): a
+    response asks for it once per HCR, and `map_dir.parent` is a new path to hash each time."""
     return review_reasons_in(map_dir.parent)
 
 
@@ -75,10 +77,12 @@ def _hcr03(action: str, reason: Reason | None, map_dir: Path, allowed: frozenset
     return code if code and code in allowed else ""
 
 
+@lru_cache(maxsize=256)
 def msg_text(text: str, limit: int = MSG_LIMIT) -> str:
     """MSG01: the reason as a sentence (capital first, a full stop at the end) with every
     delimiter replaced by what it reads as (':' becomes ' - '), and control characters by a
-    blank; cut at a word within `limit` (AN 1/264), never inside one."""
+    blank; cut at a word within `limit` (AN 1/264), never inside one. Cached, bounded: the
+    reasons of a batch's answers are a few texts over and over."""
     for delimiter, reading in _MSG_DELIMITERS.items():
         text = text.replace(delimiter, reading)
     text = clean(text)
