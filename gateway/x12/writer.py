@@ -207,8 +207,8 @@ def response_body(
     kept = memo.get(key)
     # The objects are held beside their segments, so their ids name no other object meanwhile.
     if kept is None or kept[0] is not case or kept[1] is not determination:
-        kept = (case, determination, _after_bht(case, determination, x12, trace_id, x12_id, map_dir))
-        memo[key] = kept
+        rest = _after_bht(case, determination, x12, trace_id, x12_id, map_dir)
+        kept = memo[key] = (case, determination, rest)
     return [bht, *kept[2]]
 
 
