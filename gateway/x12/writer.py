@@ -121,6 +121,8 @@ def _echo(
     values: list[str] | None, limit: int, comp_sep: str, composites: tuple[int, ...] = ()
 ) -> list[str]:
     """Request elements re-written with the gateway's delimiters."""
+    if not composites:
+        return [clean(value) for value in (values or [])[:limit]]
     out: list[str] = []
     for index, value in enumerate((values or [])[:limit], start=1):
         if index in composites:
