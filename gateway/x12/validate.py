@@ -13,7 +13,9 @@ IK4 element errors, and per transaction set the IK5 codes.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from gateway.x12.elements import ElementError, check_segment
@@ -76,6 +78,17 @@ class TransactionReport:
         if self.errors and "5" not in codes:
             codes.append("5")
         return codes[:5]
+
+
+# Each loop's children's map positions, in order (the grammar is compiled once a process).
+_POSITIONS: dict[LoopSpec, list[int]] = {}
+
+
+def _positions(loop: LoopSpec) -> list[int]:
+    found = _POSITIONS.get(loop)
+    if found is None:
+        found = _POSITIONS[loop] = [child.pos for child in loop.children]
+    return found
 
 
 class _Walk:
@@ -155,12 +168,12 @@ class _Walk:
         assert loop is not None
         seg_id, elements, component = seg.seg_id, seg.elements, self.component
         while True:
-            for child in loop.children:
-                if child.pos < start:
-                    continue
+            children = loop.children
+            # The first child at `start` or later (children are ordered by position).
+            for child in islice(children, bisect_left(_positions(loop), start), None):
                 if isinstance(child, SegmentSpec):
                     if child.seg_id == seg_id and child.matches(seg_id, elements, component):
-                        if loop.children[0] is child or (
+                        if children[0] is child or (
                             loop is not self.top and self._loop_match(loop, seg, missing)
                         ):
                             target = self._enter(loop, seg, errors, position)
