@@ -88,7 +88,7 @@ def record(
     with sessions.begin() as session:
         # A transaction of its own: the rows go in as one executemany (a batch's submission
         # names hundreds of cases), not one ORM object and flush step each.
-        session.execute(insert(AuditRow.__table__), [{**values, "case_id": one} for one in ids])
+        session.execute(insert(AuditRow), [{**values, "case_id": one} for one in ids])
 
 
 def trail(
