@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 Kind = Literal["x12", "pas", "case"]
 _LEAD = b" \t\r\n"
 TABLE_CASES = 25  # cases listed one by one; the rest are counted (a batch may hold thousands)
+PROGRESS_STEP = 50  # transaction sets answered between two advances of the progress bar
 
 
 class InputError(Exception):
@@ -143,6 +144,16 @@ def _x12(core: Core, item: InputFile, out_dir: Path, progress: Progress) -> File
         return stored, determination
 
     task = progress.add_task(f"{item.path.name}: transactions", total=None)
+    unshown = [0]
+
+    def advance(count: int) -> None:
+        # The bar is redrawn a few times a second: a lock and a task update per transaction
+        # set would be work nobody sees.
+        unshown[0] += count
+        if unshown[0] >= PROGRESS_STEP:
+            progress.advance(task, unshown[0])
+            unshown[0] = 0
+
     acks_tmp = out_dir / f".{item.stem}.acks.tmp"
     responses_tmp = out_dir / f".{item.stem}.278.tmp"
     try:
@@ -162,7 +173,7 @@ def _x12(core: Core, item: InputFile, out_dir: Path, progress: Progress) -> File
                     now=core.clock(),
                     acks_out=acks,
                     responses_out=responses,
-                    progress=lambda count: progress.advance(task, count),
+                    progress=advance,
                     on_scan=lambda scan: progress.update(task, total=scan.transactions),
                     map_dir=x12_map_dir(core.settings.mappings_dir),
                 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audit.models import AuditRow
@@ -66,31 +66,29 @@ def record(
     now = utcnow()
     # A search that found nothing is recorded too, as one record without a case.
     ids: list[str | None] = list(case_ids or []) or [case_id]
-    rows = [
-        AuditRow(
-            recorded_at=now,
-            event=event,
-            action=action,
-            outcome=outcome,
-            outcome_desc=(outcome_desc or "")[:255] or None,
-            partner_id=principal.partner_id if principal else partner_id,
-            partner_kind=principal.kind if principal else None,
-            auth_method=principal.auth_method if principal else None,
-            case_id=one,
-            source_address=source_address,
-            method=method,
-            path=(path or "")[:255] or None,
-            status_code=status_code,
-            detail=detail,
-        )
-        for one in ids
-    ]
+    values = {
+        "recorded_at": now,
+        "event": event,
+        "action": action,
+        "outcome": outcome,
+        "outcome_desc": (outcome_desc or "")[:255] or None,
+        "partner_id": principal.partner_id if principal else partner_id,
+        "partner_kind": principal.kind if principal else None,
+        "auth_method": principal.auth_method if principal else None,
+        "source_address": source_address,
+        "method": method,
+        "path": (path or "")[:255] or None,
+        "status_code": status_code,
+        "detail": detail,
+    }
     if isinstance(target, Session):
-        target.add_all(rows)
+        target.add_all([AuditRow(**values, case_id=one) for one in ids])
         return
     sessions = target if isinstance(target, sessionmaker) else target.sessions
     with sessions.begin() as session:
-        session.add_all(rows)
+        # A transaction of its own: the rows go in as one executemany (a batch's submission
+        # names hundreds of cases), not one ORM object and flush step each.
+        session.execute(insert(AuditRow), [{**values, "case_id": one} for one in ids])
 
 
 def trail(

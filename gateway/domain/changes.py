@@ -33,6 +33,9 @@ class ChangeKind(StrEnum):
     CANCEL = "3"
 
 
+_CHANGE_KINDS: dict[str, ChangeKind] = {kind.value: kind for kind in ChangeKind}
+
+
 # The review actions of an authorization that is in force (it can be revised, extended, renewed).
 IN_FORCE = frozenset({CaseStatus.APPROVED, CaseStatus.MODIFIED, CaseStatus.PARTIALLY_APPROVED})
 OPEN = frozenset({CaseStatus.PENDED, CaseStatus.HELD})
@@ -40,10 +43,9 @@ OPEN = frozenset({CaseStatus.PENDED, CaseStatus.HELD})
 
 def change_kind(case: Case) -> ChangeKind | None:
     """The change a request asks for, or None for an initial request (UM02 `I`, appeals)."""
-    try:
-        return ChangeKind(case.certification_type)
-    except ValueError:
-        return None
+    # A look-up, not ChangeKind(value): an initial request would raise and catch a ValueError
+    # in every intake.
+    return _CHANGE_KINDS.get(case.certification_type)
 
 
 class ChangeRefused(Exception):

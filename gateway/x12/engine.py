@@ -74,7 +74,12 @@ from gateway.x12.numbers import ControlNumbers
 from gateway.x12.outbound import ReceivedHeader, StreamingInterchange, seg
 from gateway.x12.tokens import Delimiters, Segment, X12SyntaxError, isa_fields, iter_segments
 from gateway.x12.validate import TransactionReport, validate_transaction
-from gateway.x12.writer import response_body, write_278_interchange
+from gateway.x12.writer import (
+    forget_responses,
+    response_body,
+    reusing_responses,
+    write_278_interchange,
+)
 
 CHUNK = 1 << 16
 log = logging.getLogger(__name__)
@@ -510,6 +515,7 @@ class _InterchangeAnswer:
             if case.id:
                 summary.cases += 1
             self.policy.response(case, determination, trace)
+            forget_responses()  # this set's case is answered: nothing else renders it again
         else:
             summary.rejected += 1
         run.advance(1)
@@ -656,7 +662,10 @@ def answer_batch(
     run = _Run(x12_id, submit, control_numbers, now, acks_out, responses_out, progress, map_dir)
     run.summary.interchanges = len(scan.interchanges)
     try:
-        _answer(scan, second, run, chunk_size)
+        # The payer feed's 278 of a decided request (planned while it is stored) and its
+        # answer in the batch's 278 are one rendering (gateway.x12.writer.reusing_responses).
+        with reusing_responses():
+            _answer(scan, second, run, chunk_size)
     finally:
         if spool is not None:
             spool.close()

@@ -43,7 +43,8 @@ class Transaction:
 
     def text(self, delims: Delimiters) -> str:
         """The transaction as sent, without line breaks or indentation (hashing, replay)."""
-        return "".join(seg.text(delims) + delims.segment for seg in self.segments)
+        element, end = delims.element, delims.segment
+        return "".join(element.join([seg.seg_id, *seg.elements]) + end for seg in self.segments)
 
 
 @dataclass

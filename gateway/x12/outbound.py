@@ -21,6 +21,7 @@ from gateway.x12.numbers import GROUP, INTERCHANGE, ControlNumbers, gs06, isa13
 from gateway.x12.tokens import Delimiters, Segment, isa_fields
 
 DELIMS = Delimiters("*", ":", "^", "~")
+_ELEMENT, _TERMINATOR = DELIMS.element, DELIMS.segment
 _UNSAFE = re.compile(r"[*:^~\x00-\x1f\x7f]")
 _RUNS = re.compile(r"\s{2,}")
 # What makes a value need cleaning at all; most (codes, ids, dates, plain names) need none.
@@ -46,10 +47,10 @@ def _clean_text(text: str, limit: int | None) -> str:
 
 def seg(*elements: str) -> str:
     """One segment from its id and elements; trailing empty elements are suppressed (X12.6)."""
-    values = list(elements)
-    while len(values) > 1 and values[-1] == "":
-        values.pop()
-    return DELIMS.element.join(values) + DELIMS.segment
+    end = len(elements)
+    while end > 1 and elements[end - 1] == "":
+        end -= 1
+    return _ELEMENT.join(elements[:end] if end < len(elements) else elements) + _TERMINATOR
 
 
 def comp(*parts: str) -> str:

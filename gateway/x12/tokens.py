@@ -142,6 +142,7 @@ def iter_segments(
     buffer = ""
     pos = 0  # where the unread text of `buffer` starts (slicing it per segment is quadratic)
     delims: Delimiters | None = None
+    terminator = element = ""
     index = 0
     line = 1
     for chunk in reader:
@@ -154,18 +155,21 @@ def iter_segments(
                 if len(buffer) - lead_length(buffer) < ISA_LENGTH:
                     break  # need the whole ISA before the delimiters are known
                 delims, start = detect_delimiters(buffer)
+                terminator, element = delims.segment, delims.element
                 line += buffer.count("\n", 0, start)
                 pos = start
-            cut = buffer.find(delims.segment, pos)
+            cut = buffer.find(terminator, pos)
             if cut < 0:
                 break
             piece, pos = buffer[pos:cut], cut + 1
-            cleaned = _clean(piece)
+            # _clean and _split in line: this loop runs for every segment of a batch, twice.
+            cleaned = piece.lstrip(_LEAD).rstrip(_LINE_END)
             if cleaned:
-                seg = _split(cleaned, delims, index, line)
+                parts = cleaned.split(element)
+                seg_id = parts[0]
+                yield delims, Segment(seg_id, parts[1:], index, line)
                 index += 1
-                yield delims, seg
-                if seg.seg_id == "IEA":
+                if seg_id == "IEA":
                     delims = None  # the next interchange brings its own ISA
             line += piece.count("\n")
     buffer = buffer[pos:]

@@ -13,7 +13,9 @@ IK4 element errors, and per transaction set the IK5 codes.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from gateway.x12.elements import ElementError, check_segment
@@ -78,6 +80,17 @@ class TransactionReport:
         return codes[:5]
 
 
+# Each loop's children's map positions, in order (the grammar is compiled once a process).
+_POSITIONS: dict[LoopSpec, list[int]] = {}
+
+
+def _positions(loop: LoopSpec) -> list[int]:
+    found = _POSITIONS.get(loop)
+    if found is None:
+        found = _POSITIONS[loop] = [child.pos for child in loop.children]
+    return found
+
+
 class _Walk:
     """Position-ordered search through the map with per-loop-instance occurrence counts."""
 
@@ -97,19 +110,21 @@ class _Walk:
         return bucket[node]
 
     def _matches(self, spec: SegmentSpec, seg: Segment) -> bool:
-        return spec.matches(seg.seg_id, seg.elements, self.component)
+        # The id first: most candidates differ in it, and that needs no call (the hot loop).
+        return spec.seg_id == seg.seg_id and spec.matches(seg.seg_id, seg.elements, self.component)
 
     def _loop_match(self, loop: LoopSpec, seg: Segment, missing: list[SegmentSpec]) -> bool:
-        first = loop.first
-        if first is None:
+        children = loop.children
+        if not children:
             return False
+        first = children[0]
         if isinstance(first, LoopSpec):  # a wrapper: any child loop may start here
             return any(
                 self._loop_match(child, seg, missing)
-                for child in loop.children
+                for child in children
                 if isinstance(child, LoopSpec)
             )
-        if self._matches(first, seg):
+        if first.seg_id == seg.seg_id and first.matches(seg.seg_id, seg.elements, self.component):
             return True
         assert loop.parent is not None
         if loop.usage == "R" and self._count(loop, loop.parent) < 1:
@@ -151,13 +166,14 @@ class _Walk:
         loop = current.loop
         start = current.pos
         assert loop is not None
+        seg_id, elements, component = seg.seg_id, seg.elements, self.component
         while True:
-            for child in loop.children:
-                if child.pos < start:
-                    continue
+            children = loop.children
+            # The first child at `start` or later (children are ordered by position).
+            for child in islice(children, bisect_left(_positions(loop), start), None):
                 if isinstance(child, SegmentSpec):
-                    if self._matches(child, seg):
-                        if loop.first is child or (
+                    if child.seg_id == seg_id and child.matches(seg_id, elements, component):
+                        if children[0] is child or (
                             loop is not self.top and self._loop_match(loop, seg, missing)
                         ):
                             target = self._enter(loop, seg, errors, position)
@@ -198,6 +214,8 @@ class _Walk:
     ) -> list[SegmentError]:
         # A required segment at the same map position as the one just matched may still come
         # (e.g. a second DTP), so only those at other positions are reported now.
+        if not missing:
+            return []
         found: list[SegmentError] = []
         seen: set[int] = set()
         for spec in missing:

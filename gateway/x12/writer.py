@@ -17,8 +17,11 @@ BHT06: 19 when further updates follow (pended), else 18 (X12 element 640).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +62,11 @@ def hcr03_codes(map_dir: Path = REPO_MAP_DIR) -> frozenset[str]:
     return frozenset()
 
 
+@cache
 def review_reasons(map_dir: Path = REPO_MAP_DIR) -> ReviewReasons:
     """The review-reason crosswalk of the mappings folder the X12 maps are in (`map_dir` is
-    <mappings>/x12)."""
+    <mappings>/x12). Cached by the map folder too (review_reasons_in is, by its parent): a
+    response asks for it once per HCR, and `map_dir.parent` is a new path to hash each time."""
     return review_reasons_in(map_dir.parent)
 
 
@@ -72,10 +77,12 @@ def _hcr03(action: str, reason: Reason | None, map_dir: Path, allowed: frozenset
     return code if code and code in allowed else ""
 
 
+@lru_cache(maxsize=256)
 def msg_text(text: str, limit: int = MSG_LIMIT) -> str:
     """MSG01: the reason as a sentence (capital first, a full stop at the end) with every
     delimiter replaced by what it reads as (':' becomes ' - '), and control characters by a
-    blank; cut at a word within `limit` (AN 1/264), never inside one."""
+    blank; cut at a word within `limit` (AN 1/264), never inside one. Cached, bounded: the
+    reasons of a batch's answers are a few texts over and over."""
     for delimiter, reading in _MSG_DELIMITERS.items():
         text = text.replace(delimiter, reading)
     text = clean(text)
@@ -114,6 +121,8 @@ def _echo(
     values: list[str] | None, limit: int, comp_sep: str, composites: tuple[int, ...] = ()
 ) -> list[str]:
     """Request elements re-written with the gateway's delimiters."""
+    if not composites:
+        return [clean(value) for value in (values or [])[:limit]]
     out: list[str] = []
     for index, value in enumerate((values or [])[:limit], start=1):
         if index in composites:
@@ -141,6 +150,36 @@ def _name(echo: list[str] | None, fallback: list[str], comp_sep: str) -> list[st
     return _echo(echo, 9, comp_sep) if echo else fallback
 
 
+# Within `reusing_responses()`: the segments after BHT of the responses rendered so far, by
+# the (case, determination) objects and the values they were rendered with. Batch intake
+# renders each decided request twice, in one thread and with nothing changing the objects in
+# between: for the payer feed's job (planned in the storing transaction) and then for the
+# batch's 278 answer. Only BHT04/05 (the time of writing) can differ between the two.
+_RENDERED: ContextVar[dict[tuple[Any, ...], tuple[Case, Determination, list[str]]] | None] = (
+    ContextVar("x12_rendered_responses", default=None)
+)
+
+
+@contextmanager
+def reusing_responses() -> Iterator[None]:
+    """A scope in which a 278 response rendered for the same case and determination objects
+    (and the same trace id, gateway id and map folder) is written once: the second rendering
+    takes the first one's segments after BHT. The caller calls `forget_responses()` once the
+    objects may change (after each answered transaction set)."""
+    token = _RENDERED.set({})
+    try:
+        yield
+    finally:
+        _RENDERED.reset(token)
+
+
+def forget_responses() -> None:
+    """What `reusing_responses` kept so far is dropped (the next rendering writes anew)."""
+    memo = _RENDERED.get()
+    if memo:
+        memo.clear()
+
+
 def response_body(
     case: Case,
     determination: Determination,
@@ -153,13 +192,8 @@ def response_body(
     """The segments between ST and SE of the 278 response (`map_dir`: the X12 map folder, whose
     response map says which HCR03 codes may be sent)."""
     x12: dict[str, Any] = case.submission.echo.get("x12", {}) if case.submission else {}
-    sep = x12.get("component", ":")
-    rejection = determination.rejection
-    reject_at = rejection.loop if rejection else None
-    aaa = ("AAA", "N", "", rejection.aaa_code, rejection.follow_up) if rejection else None
-    body = _Body()
-    follow = determination.updates_follow and rejection is None
-    body.add(
+    follow = determination.updates_follow and determination.rejection is None
+    bht = seg(
         "BHT",
         "0007",
         "11",
@@ -168,6 +202,32 @@ def response_body(
         now.strftime("%H%M"),
         "19" if follow else "18",
     )
+    memo = _RENDERED.get()
+    if memo is None:
+        return [bht, *_after_bht(case, determination, x12, trace_id, x12_id, map_dir)]
+    key = (id(case), id(determination), trace_id, x12_id, map_dir)
+    kept = memo.get(key)
+    # The objects are held beside their segments, so their ids name no other object meanwhile.
+    if kept is None or kept[0] is not case or kept[1] is not determination:
+        rest = _after_bht(case, determination, x12, trace_id, x12_id, map_dir)
+        kept = memo[key] = (case, determination, rest)
+    return [bht, *kept[2]]
+
+
+def _after_bht(
+    case: Case,
+    determination: Determination,
+    x12: dict[str, Any],
+    trace_id: str,
+    x12_id: str,
+    map_dir: Path,
+) -> list[str]:
+    """The response's segments after BHT (2000A .. 2000F)."""
+    sep = x12.get("component", ":")
+    rejection = determination.rejection
+    reject_at = rejection.loop if rejection else None
+    aaa = ("AAA", "N", "", rejection.aaa_code, rejection.follow_up) if rejection else None
+    body = _Body()
     # 2000A / 2010A: the UMO (the payer the request was addressed to)
     umo = body.level(None, "20", True)
     if reject_at == "2000A" and aaa:
@@ -249,7 +309,6 @@ def response_body(
         determination,
         x12,
         sep,
-        now=now,
         trace_id=trace_id,
         x12_id=x12_id,
         hcr03=hcr03_codes(map_dir),
@@ -282,7 +341,6 @@ def _event(
     x12: dict[str, Any],
     sep: str,
     *,
-    now: datetime,
     trace_id: str,
     x12_id: str,
     hcr03: frozenset[str],
