@@ -22,9 +22,12 @@ creation date is the determination's, so a re-render after a crash gives the sam
 
 from __future__ import annotations
 
+import threading
 import time
 import xml.etree.ElementTree as ET
+from collections import OrderedDict
 from datetime import datetime
+from functools import lru_cache
 from io import BytesIO
 from typing import Any
 
@@ -65,7 +68,10 @@ HEAD_SIZE = (
 ASIDE_SIZE = (PAGE_WIDTH - MARGIN - ASIDE_LEFT * inch, 1.1 * inch)
 
 
+@lru_cache(maxsize=1)
 def _styles() -> dict[str, ParagraphStyle]:
+    """The letters' paragraph styles, made once per process: reportlab only reads a style (a
+    split that changes one copies it first), and the paragraph cache below keys on them."""
     base = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=base["BodyText"], fontSize=10, leading=13)
     return {
@@ -101,6 +107,90 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
+class _Kept:
+    """A bounded, thread-safe least-recently-used map (the fax and mail lanes render side by
+    side): a long-running worker keeps the paragraphs it meets most, not every one."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Any, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: Any, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+# Most of a letter's paragraphs recur letter after letter (the rights, the taglines, the
+# headings, the numbers to call); parsing their markup and breaking them into lines was most of
+# a letter's layout time (issue 19 item 5). Both depend only on the markup, the style and the
+# width, so each is done once per process and replayed.
+_PARSED = _Kept(4096)
+_WRAPPED = _Kept(8192)
+
+
+class _Para(Paragraph):
+    """A Paragraph that replays the parse and the line breaks of an equal one laid out before
+    (same markup, same style object, same width): the same lines, so the same PDF.
+
+    What is replayed is shared between paragraphs and only read: reportlab draws from it without
+    changing it. A split (a paragraph running over a page end) may change its lines' words, so
+    a paragraph about to split first parses and breaks its own copy.
+    """
+
+    def __init__(self, text: str | None, style: ParagraphStyle, **kwargs: Any) -> None:
+        # reportlab's split makes the two halves from fragments (text None): not replayed.
+        self._source = (text, style) if text is not None and not kwargs else None
+        if self._source is None:
+            super().__init__(text, style, **kwargs)
+            return
+        parsed = _PARSED.get(self._source)
+        if parsed is None:
+            super().__init__(text, style)
+            parsed = dict(self.__dict__)
+            _PARSED.put(self._source, parsed)
+        else:
+            self.__dict__.update(parsed)
+        self._shared = True
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        if self._source is None or not self._shared:
+            return super().wrap(availWidth, availHeight)
+        key = (*self._source, availWidth)
+        wrapped = _WRAPPED.get(key)
+        if wrapped is None:
+            before = dict(self.__dict__)
+            super().wrap(availWidth, availHeight)
+            wrapped = {
+                name: value
+                for name, value in self.__dict__.items()
+                if name not in before or before[name] is not value
+            }
+            _WRAPPED.put(key, wrapped)
+        else:
+            self.__dict__.update(wrapped)
+        return self.width, self.height
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        if self._source is not None and self._shared:
+            text, style = self._source
+            width = getattr(self, "width", availWidth)
+            Paragraph.__init__(self, text, style)  # fragments and lines of its own
+            self._shared = False
+            super().wrap(width, availHeight)
+        return super().split(availWidth, availHeight)
+
+
 def _inline(element: ET.Element) -> str:
     """The element's content as reportlab paragraph markup (text, <b>, <i>, <br/>)."""
     inner = "".join(ET.tostring(child, encoding="unicode") for child in element)
@@ -128,9 +218,9 @@ class _Builder:
         tag, styles = element.tag, self.styles
         if tag in ("title", "h", "p", "small"):
             style = styles["cover_title"] if self.cover and tag == "title" else styles[tag]
-            return [Paragraph(_inline(element), style)]
+            return [_Para(_inline(element), style)]
         if tag == "ul":
-            items = [Paragraph(_inline(li), styles["li"]) for li in element.iter("li")]
+            items = [_Para(_inline(li), styles["li"]) for li in element.iter("li")]
             return [ListFlowable(items, bulletType="bullet", leftIndent=14, bulletFontSize=8)]
         if tag == "facts":
             return [self.facts(element)]
@@ -150,8 +240,8 @@ class _Builder:
         """Label and value pairs; columns="2" sets two pairs side by side."""
         label = self.styles["cover_label" if self.cover else "label"]
         fact = self.styles["cover_fact" if self.cover else "fact"]
-        pairs = [
-            [Paragraph(_escape(row.get("label", "")), label), Paragraph(_inline(row), fact)]
+        pairs: list[list[Any]] = [
+            [_Para(_escape(row.get("label", "")), label), _Para(_inline(row), fact)]
             for row in element.iter("row")
         ]
         if element.get("columns") == "2":
@@ -183,7 +273,7 @@ class _Builder:
             style = self.styles["head" if tr.get("head") else "cell"]
             if tr.get("head"):
                 head += 1
-            rows.append([Paragraph(_inline(td), style) for td in tr.iter("td")])
+            rows.append([_Para(_inline(td), style) for td in tr.iter("td")])
         table = Table(rows, colWidths=widths or None, hAlign="LEFT", repeatRows=head)
         table.setStyle(
             TableStyle(
@@ -220,7 +310,7 @@ class _Builder:
         out: list[Flowable] = []
         for index, line in enumerate(element.iter("line")):
             chosen = first if first and index == 0 else style
-            out.append(Paragraph(_inline(line), self.styles[chosen]))
+            out.append(_Para(_inline(line), self.styles[chosen]))
         return out or [Spacer(1, 1)]
 
 

@@ -26,6 +26,9 @@ class MemberMailBatch:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._swept: set[Path] = set()
+        # manifest -> (bytes of it read, files it lists): each add reads only the lines other
+        # writers appended since, not the whole day's manifest again (issue 19 item 5).
+        self._listed: dict[Path, tuple[int, set[str]]] = {}
 
     def folder(self, day: date) -> Path:
         return self.root / day.isoformat()
@@ -67,17 +70,27 @@ class MemberMailBatch:
         self._append_once(folder / MANIFEST, entry)
         return {"batch": day.isoformat(), "file": name, "pages": pages}
 
-    @staticmethod
-    def _append_once(manifest: Path, entry: dict[str, Any]) -> None:
-        # The lock keeps two workers' lines whole; the scan keeps a retried job to one line.
-        with manifest.open("a+", encoding="utf-8") as handle:
+    def _append_once(self, manifest: Path, entry: dict[str, Any]) -> None:
+        # The lock keeps two workers' lines whole; the files listed keep a retried job to one
+        # line. What this process read before is kept; the lines after it (another worker's)
+        # are read under the lock, so the check sees every line written so far.
+        with manifest.open("a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                handle.seek(0)
-                for line in handle:
-                    if line.strip() and json.loads(line).get("file") == entry["file"]:
-                        return
-                handle.write(json.dumps(entry, sort_keys=True) + "\n")
+                read, files = self._listed.get(manifest, (0, set()))
+                size = handle.seek(0, os.SEEK_END)
+                if size < read:  # the manifest was replaced: read it from the start
+                    read, files = 0, set()
+                handle.seek(read)
+                new = handle.read()
+                whole = new.rfind(b"\n") + 1  # a line still being written is read next time
+                for line in new[:whole].split(b"\n")[:-1]:
+                    if line.strip():
+                        files.add(json.loads(line).get("file"))
+                self._listed[manifest] = (read + whole, files)
+                if entry["file"] in files:
+                    return
+                handle.write((json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
                 handle.flush()
                 os.fsync(handle.fileno())
             finally:

@@ -15,7 +15,7 @@ import os
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def payer_folder_name(payer_id: str) -> str:
@@ -27,6 +27,9 @@ def payer_folder_name(payer_id: str) -> str:
 class PayerFeed:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # .keys index -> (bytes of it read, job key -> feed file): each append reads only the
+        # entries other writers added since, not the payer's whole index again (issue 19 item 5).
+        self._indexed: dict[Path, tuple[int, dict[str, str]]] = {}
 
     def path(self, payer_id: str, day: date) -> Path:
         return self.root / payer_folder_name(payer_id) / f"{day.isoformat()}.jsonl"
@@ -43,16 +46,11 @@ class PayerFeed:
         folder = self.root / payer_folder_name(payer_id)
         folder.mkdir(parents=True, exist_ok=True)
         keys = folder / ".keys"
-        with keys.open("a+", encoding="utf-8") as index:
+        with keys.open("a+b") as index:
             # One writer at a time per payer: the key check and the append are one step.
             fcntl.flock(index, fcntl.LOCK_EX)
             try:
-                index.seek(0)
-                relative = None
-                for entry in index:
-                    written_key, _, written_file = entry.rstrip("\n").rpartition("\t")
-                    if written_key == job_key:
-                        relative = written_file
+                relative = self._written(index, keys).get(job_key)
                 if relative is not None and _has_line(self.root / relative, job_key):
                     return {"file": relative, "duplicate": True}
                 if relative is None:
@@ -61,7 +59,7 @@ class PayerFeed:
                     # and writes it, to the same file and once (the other order wrote twice).
                     path = self.path(payer_id, day)
                     relative = f"{payer_folder_name(payer_id)}/{path.name}"
-                    index.write(f"{job_key}\t{relative}\n")
+                    index.write(f"{job_key}\t{relative}\n".encode())
                     index.flush()
                     os.fsync(index.fileno())
                 line = dict(record, idempotency_key=job_key, x12_278=x12_278)
@@ -72,6 +70,22 @@ class PayerFeed:
             finally:
                 fcntl.flock(index, fcntl.LOCK_UN)
         return {"file": relative}
+
+    def _written(self, index: BinaryIO, keys: Path) -> dict[str, str]:
+        """Job key -> feed file of every entry in the index so far (the caller holds its lock):
+        what this process read before, and the entries after it."""
+        read, written = self._indexed.get(keys, (0, {}))
+        size = index.seek(0, os.SEEK_END)
+        if size < read:  # the index was replaced: read it from the start
+            read, written = 0, {}
+        index.seek(read)
+        new = index.read()
+        whole = new.rfind(b"\n") + 1  # an entry still being written is read next time
+        for entry in new[:whole].decode("utf-8").split("\n")[:-1]:
+            written_key, _, written_file = entry.rpartition("\t")
+            written[written_key] = written_file
+        self._indexed[keys] = (read + whole, written)
+        return written
 
     def lines(self, payer_id: str, day: date) -> list[dict[str, Any]]:
         path = self.path(payer_id, day)

@@ -5,7 +5,9 @@ per channel (fax, e-mail, printed mail, payer feed, subscription notifications, 
 follow-ups), each on its own thread and each transport with its own timeout, so one slow or
 hung channel delays only itself (issue 18 item 6). A lane claims its due jobs one at a time (on
 PostgreSQL several workers skip each other's locked rows), delivers each outside any database
-transaction, and records the outcome. Delivery is at least
+transaction, and records the outcome; under `gateway worker` the lanes that write to this
+machine's disk (the fax spool, the mail batch, the payer feed) claim a few at a time, which
+has no transport to hang on (issue 19 item 5). Delivery is at least
 once (a worker killed after delivering but before recording leaves a lease that expires, and the
 job goes again with the same idempotency key); failures retry with exponential backoff and
 jitter; a job that keeps failing is parked `dead` with its last error until `retry(job_id)`.
@@ -71,18 +73,25 @@ class Lane:
     name: str
     kinds: tuple[str, ...] | None
     pause_on_failure: bool = False
+    # Delivered to files on this machine (the mail batch, the payer feed): nothing remote to
+    # hang on. The fax lane is when its gateway is the embedded spool.
+    on_disk: bool = False
 
 
 LANES: tuple[Lane, ...] = (
     Lane("fax", ("fax",), pause_on_failure=True),
     Lane("email", ("email",), pause_on_failure=True),
-    Lane("mail", ("provider_mail", "member_mail")),
-    Lane("payer_feed", ("payer_feed",)),
+    Lane("mail", ("provider_mail", "member_mail"), on_disk=True),
+    Lane("payer_feed", ("payer_feed",), on_disk=True),
     Lane("subscription", ("subscription",)),  # one endpoint per subscriber: no pause
     Lane("x12_followup", ("x12_followup",)),  # a mailbox and a callback per partner: no pause
     Lane("other", None),
 )
 _NAMED_KINDS = tuple(kind for lane in LANES for kind in lane.kinds or ())
+# Jobs one claim takes in an on-disk lane under `gateway worker`: the claim and the case read
+# are one statement each for the group instead of one each per letter (issue 19 item 5). A
+# killed worker leaves at most this many leased, delivered again once the lease runs out.
+DISK_CLAIM_BATCH = 8
 
 
 def lane_of(kind: str) -> Lane:
@@ -104,6 +113,7 @@ class Dispatcher:
         max_attempts: int | None = None,
         max_jobs_per_pass: int = 100,
         claim_batch: int = 1,
+        disk_claim_batch: int = 1,
         clock_tick: Callable[[datetime], object] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -123,6 +133,7 @@ class Dispatcher:
         self.max_attempts = given(max_attempts, self.settings.outbox_max_attempts)
         self.max_jobs_per_pass = max_jobs_per_pass
         self.claim_batch = max(1, claim_batch)
+        self.disk_claim_batch = max(1, disk_claim_batch)
         self.clock_tick = clock_tick
         self.clock = clock
 
@@ -180,14 +191,15 @@ class Dispatcher:
             at = now or self.clock()
             # One job a claim by default: a killed worker then leaves only the job in hand
             # leased, and a hung transport holds one job, not a batch (`claim_batch` > 1 takes
-            # several in one statement, for callers that accept that).
+            # several in one statement, for callers that accept that; `disk_claim_batch` for
+            # the lanes that write to this machine's disk only).
             with writing(self.sessions) as session:
                 jobs = outbox.claim_batch(
                     session,
                     self.worker_id,
                     now=at,
                     lease=self.lease,
-                    limit=min(left, self.claim_batch),
+                    limit=min(left, self._claim_limit(lane)),
                     kinds=lane.kinds,
                     exclude_kinds=exclude,
                 )
@@ -207,6 +219,12 @@ class Dispatcher:
                     self._release(jobs[index + 1 :], now)
                     return delivered, True
         return delivered, False
+
+    def _claim_limit(self, lane: Lane) -> int:
+        on_disk = lane.on_disk or (
+            lane.name == "fax" and self.settings.fax_gateway.strip().lower() == "spool"
+        )
+        return max(self.claim_batch, self.disk_claim_batch) if on_disk else self.claim_batch
 
     def _cases(self, jobs: list[outbox.ClaimedJob]) -> dict[str, dict[str, Any]]:
         """The stored cases of a claimed batch, read in one query."""
@@ -354,5 +372,10 @@ def run_worker(
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-    Dispatcher(session_factory(engine), settings, clock_tick=clock_tick).run_forever(stop)
+    Dispatcher(
+        session_factory(engine),
+        settings,
+        clock_tick=clock_tick,
+        disk_claim_batch=DISK_CLAIM_BATCH,
+    ).run_forever(stop)
     engine.dispose()

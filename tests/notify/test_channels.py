@@ -159,3 +159,41 @@ def test_payer_feed_appends_each_key_once(tmp_path: Path, settings: Settings) ->
     odd = feed.append(job_key="other", payer_id="../../etc", record={"case_id": "X"}, day=day)
     assert odd == {"file": "etc/2025-03-05.jsonl"}
     assert (tmp_path / "etc" / "2025-03-05.jsonl").exists()
+
+
+def test_two_writers_list_each_letter_and_feed_key_once(tmp_path: Path) -> None:
+    """Two workers' batches and feeds over one folder: each reads what the other appended
+    since it last looked (under the file lock), so a job one wrote is never written again."""
+    day = date(2025, 3, 4)
+    first, second = MemberMailBatch(tmp_path / "mail"), MemberMailBatch(tmp_path / "mail")
+
+    def add(batch: MemberMailBatch, key: str, job_id: int) -> None:
+        batch.add(
+            job_key=key,
+            job_id=job_id,
+            case_id="PA2025000001",
+            pdf=b"%PDF-1.4 synthetic",
+            pages=1,
+            day=day,
+            recipient_role="member",
+            letter="approval",
+        )
+
+    for batch, key, job_id in [
+        (first, "k1", 1),
+        (second, "k1", 1),  # the other worker's retry of a job the first one filed
+        (second, "k2", 2),
+        (first, "k2", 2),
+        (first, "k3", 3),
+        (second, "k3", 3),
+    ]:
+        add(batch, key, job_id)
+    assert [entry["job_id"] for entry in first.manifest(day)] == [1, 2, 3]
+
+    feeds = PayerFeed(tmp_path / "feed"), PayerFeed(tmp_path / "feed")
+    for n, feed in enumerate([*feeds, *feeds, *reversed(feeds)]):
+        result = feed.append(
+            job_key=f"key-{n // 2}", payer_id="PAYER1", record={"n": n // 2}, day=day
+        )
+        assert result.get("duplicate", False) is bool(n % 2)
+    assert [line["n"] for line in feeds[0].lines("PAYER1", day)] == [0, 1, 2]

@@ -306,3 +306,33 @@ def test_run_worker_starts_and_stops(settings: Settings, sessions) -> None:
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert job_rows(sessions)[0]["state"] == "delivered"
+
+
+def test_disk_lanes_claim_a_group_and_remote_lanes_one_job(
+    settings: Settings, any_sessions
+) -> None:
+    """Under `gateway worker` (disk_claim_batch) the payer feed, written to this machine's
+    disk, takes several jobs a claim; e-mail, behind a relay that may hang, still takes one."""
+    sessions = any_sessions
+    store_case(sessions, make_case(), None)
+    specs = [
+        JobSpec(kind, f"PA2025000001:group:{kind}:{n}", {})
+        for kind in ("payer_feed", "email")
+        for n in range(6)
+    ]
+    with sessions.begin() as session:
+        outbox.enqueue(session, "PA2025000001", specs, now=NOW)
+    in_hand: dict[str, list[int]] = {"payer_feed": [], "email": []}
+    lock = threading.Lock()
+
+    def deliver(job: Any, case_json: Any) -> dict:
+        with lock:
+            leased = job_rows(sessions, kind=job.kind, state="sending")
+            in_hand[job.kind].append(len(leased))
+        return {}
+
+    dispatcher = Dispatcher(sessions, settings, deliver=deliver, disk_claim_batch=4)
+    assert dispatcher.run_once(now=NOW) == 12
+    assert in_hand["payer_feed"] == [4, 3, 2, 1, 2, 1]  # a group of 4, then the last 2
+    assert in_hand["email"] == [1] * 6
+    assert {j["state"] for j in job_rows(sessions)} == {"delivered"}

@@ -354,3 +354,35 @@ def test_sample_letters_are_rendered_to_png_for_a_person_to_read() -> None:
             assert all(png.read_bytes().startswith(b"\x89PNG") for png in pngs)
             made += pngs
     assert len(made) >= 2 * len(LETTER_KINDS)
+
+
+def test_a_paragraph_split_over_a_page_end_lays_out_the_same_every_time() -> None:
+    """Paragraphs are laid out once per process and replayed (letter_layout._Para); one that
+    runs over a page end is split from a copy of its own, so the next letter with the same
+    paragraph comes out the same, whole, and with every word in order."""
+    from gateway.notify import letter_layout
+
+    words = " ".join(f"word{n}" for n in range(900))
+    markup = (
+        '<letter footer="Case PA2025000001">'
+        "<letterhead><line>Synthetic Health Plan</line></letterhead>"
+        "<window><line>Member</line></window><aside><line>March 4, 2025</line></aside>"
+        f"<p>{words}</p><p>{words}</p></letter>"
+    )
+
+    def build() -> tuple[bytes, int]:
+        story, footer = letter_layout.letter_story(markup)
+        return letter_layout.build_pdf(
+            story,
+            footer=footer,
+            created=datetime(2025, 3, 4, 16, 0, tzinfo=UTC),
+            title="Prior authorization letter, case PA2025000001",
+            author="Synthetic Health Plan",
+        )
+
+    first, pages = build()
+    assert pages >= 2  # the paragraphs run over page ends
+    assert [build()[0] for _ in range(2)] == [first, first]
+    text = " ".join(normalized(page.extract_text()) for page in PdfReader(io.BytesIO(first)).pages)
+    found = re.findall(r"word(\d+)", text)
+    assert [int(n) for n in found] == list(range(900)) * 2
