@@ -496,6 +496,8 @@ class GatewayGuard:
 
     @staticmethod
     def _log(scope: Scope, state: dict[str, Any], status_code: int, started: float) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return  # the line would be dropped: its route match and fields are not worth making
         principal: Principal | None = state.get("principal")
         extra: dict[str, Any] = {
             "method": scope["method"],
