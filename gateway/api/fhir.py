@@ -314,9 +314,9 @@ async def submit(request: Request) -> Response:
             entry.case_ids = answer.case_ids
         return answer
 
-    # Committed with the other requests of its group, its audit record in the same transaction,
-    # and answered only when that has committed (gateway/api/group.py).
-    answer = await request.app.state.intake_writer.run(work)
+    # One hop to the thread pool for the read, the review and the audit record (see
+    # gateway/api/group.py on why PAS is not committed in groups).
+    answer = await request.app.state.intake_writer.run(work, grouped=False)
     if isinstance(answer, JSONResponse):
         return answer
     return _pas_response(answer)

@@ -276,11 +276,10 @@ _verified_lock = threading.Lock()
 VERIFIED_CACHE_SIZE = 10_000
 
 
-def verify_bearer(token: str, auth: AuthSettings) -> VerifiedToken:
-    """Check a bearer token: ours (HS256) or the configured external issuer's (its JWKS)."""
+def _cache_key(token: str, auth: AuthSettings) -> tuple[object, ...]:
     # Everything the check depends on is part of the key: a token verified under another
     # signing key, issuer or audience is checked afresh.
-    key = (
+    return (
         token,
         auth.issuer,
         signing_key(auth),
@@ -288,14 +287,31 @@ def verify_bearer(token: str, auth: AuthSettings) -> VerifiedToken:
         auth.external_audience,
         auth.external_partner_claim,
     )
+
+
+def verified_before(token: str, auth: AuthSettings) -> VerifiedToken | None:
+    """The token as verified earlier in this process, while it has not expired; else None (a
+    lookup in memory: cheap enough for the event loop, where a fetch of an external issuer's
+    keys is not)."""
+    key = _cache_key(token, auth)
     with _verified_lock:
         cached = _verified.get(key)
-    if cached is not None:
-        verified, until = cached
-        if time.time() < until:
-            return verified
-        with _verified_lock:
-            _verified.pop(key, None)
+    if cached is None:
+        return None
+    verified, until = cached
+    if time.time() < until:
+        return verified
+    with _verified_lock:
+        _verified.pop(key, None)
+    return None
+
+
+def verify_bearer(token: str, auth: AuthSettings) -> VerifiedToken:
+    """Check a bearer token: ours (HS256) or the configured external issuer's (its JWKS)."""
+    earlier = verified_before(token, auth)
+    if earlier is not None:
+        return earlier
+    key = _cache_key(token, auth)
     verified, until = _verify_bearer(token, auth)
     if until is not None:
         with _verified_lock:
