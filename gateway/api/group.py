@@ -18,12 +18,13 @@ answered only when that transaction has committed. So:
 - a commit that fails answers every request of its group with that error, and their audit
   records are then written on their own, as failures.
 
-Without a SQL store that batches (an in-memory store in a test), each request runs on its own
-in the thread pool, as before. PAS $submit runs that way too (`grouped=False`): its cost is
-mostly profile checks and reading the bundle in Python, before a few store writes, and in one
-writer thread it took turns with everything else where the pool's threads overlap their store
-work (SQLite's C code, without the GIL) with each other's Python; measured under load, grouped
-PAS answered half as many requests a second for about the same CPU per request.
+On PostgreSQL, and without a SQL store that batches (an in-memory store in a test), each request
+runs on its own in the thread pool, its audit record written right after it. PAS $submit runs
+that way too (`grouped=False`): its cost is mostly profile checks and reading the bundle in
+Python, before a few store writes, and in one writer thread it took turns with everything else
+where the pool's threads overlap their store work (SQLite's C code, without the GIL) with each
+other's Python; measured under load, grouped PAS answered half as many requests a second for
+about the same CPU per request.
 """
 
 from __future__ import annotations
@@ -89,8 +90,17 @@ class GroupWriter:
         self.store = store
         self.sessions = sessions  # where an audit record goes when it is not in a group
         self.max_group = max_group
-        # Only a store that batches units of work (the SQL store) groups requests.
-        self.grouping = callable(getattr(store, "batch", None))
+        # Only the SQL store on SQLite groups requests: there one writer at a time is the rule
+        # the groups work with. PostgreSQL writes concurrently, and its batches give each unit
+        # a SAVEPOINT and each number a transaction of its own, so a group saved next to
+        # nothing there and took the pool's parallel connections away (measured: the same CPU
+        # per request or more).
+        engine = getattr(store, "engine", None)
+        self.grouping = (
+            callable(getattr(store, "batch", None))
+            and engine is not None
+            and engine.dialect.name == "sqlite"
+        )
         self._turns = _FileTurns.of(store) if self.grouping else None
         self._queue: queue.SimpleQueue[Unit[Any]] = queue.SimpleQueue()
         self._lock = threading.Lock()

@@ -1,6 +1,7 @@
-"""X12 real-time and PAS $submit requests sent at the same time are committed together in
-groups (gateway/api/group.py): each is answered only once its case, its jobs and its audit
-record are in the database, and a request that fails fails alone."""
+"""X12 real-time requests sent at the same time are committed together in groups on SQLite
+(gateway/api/group.py), each on its own on PostgreSQL; either way each is answered only once
+its case, its jobs and its audit record are in the database, and a request that fails fails
+alone."""
 
 from __future__ import annotations
 
