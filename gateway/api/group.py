@@ -213,13 +213,23 @@ class _FileTurns:
 
     def __enter__(self) -> None:
         assert fcntl is not None
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        # Opened for each turn and closed after it: an app that is dropped (a test's) keeps no
+        # descriptor open, and closing it lets go of the lock even if unlocking failed.
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self._fd)
+            self._fd = None
+            raise
 
     def __exit__(self, *_: object) -> None:
         assert fcntl is not None and self._fd is not None
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _settle(future: Future[Any], result: Any, error: BaseException | None) -> None:
