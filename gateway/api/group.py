@@ -150,7 +150,11 @@ class GroupWriter:
                     group.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._commit(group)
+            # A request given up before its turn (its task cancelled) is not run; the others'
+            # futures are running from here on and can no longer be cancelled under us.
+            group = [unit for unit in group if unit.future.set_running_or_notify_cancel()]
+            if group:
+                self._commit(group)
 
     def _commit(self, group: list[Unit[Any]]) -> None:
         try:
