@@ -9,7 +9,9 @@ that sends its next request when the last is answered (HTTP/1.1 keep-alive), for
 `--http-seconds` per route after a warm-up. The load generator is asyncio streams with
 pre-built requests, so that it takes as little of the machine's two cores from the server as it
 can (`--http-client httpx` uses httpx.AsyncClient instead). Latency is per request as the
-client saw it.
+client saw it. The server's CPU time per request (its processes' user and system time over the
+run, from /proc) is given beside, as the number that moves least when other work shares the
+machine.
 
     run(args) -> dict      markdown(result) -> str
 """
@@ -173,6 +175,38 @@ def _load(
     }
 
 
+def _processes(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn's workers), from /proc (Linux)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        todo += [int(child) for child in children]
+    return found
+
+
+def server_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) the server's processes have used so far; None off Linux. While
+    other work loads the machine, wall-clock rates move with it, CPU per request much less."""
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    for one in _processes(pid):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            if one == pid:
+                return None
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 def _one(root: Path, backend: str, workers: int, args: Any) -> dict[str, Any]:
     name = f"http-{backend}-{workers}"
     postgres = getattr(args, "postgres_url", None) or DEFAULT_POSTGRES
@@ -203,11 +237,18 @@ def _one(root: Path, backend: str, workers: int, args: Any) -> dict[str, Any]:
         results: dict[str, Any] = {}
         for n, route in enumerate(ROUTES):
             authorization = _basic(X12_PARTNER) if n == 0 else _token(base)
-            warm = _requests(route, 10 * workers, 100_000_000 + 10_000_000 * n)
-            _load(port, authorization, warm, min(workers, 2), 60, kind)
+            # Enough connections that every process is likely to get some (the kernel hands
+            # each to one process), so none meets its first requests in the measured run.
+            warm = _requests(route, 20 * workers, 100_000_000 + 10_000_000 * n)
+            _load(port, authorization, warm, 4 * workers, 60, kind)
             work = _requests(route, cap, 200_000_000 + 10_000_000 * n)
             work.reverse()  # pop() takes them in order
-            results[route] = _load(port, authorization, work, clients, seconds, kind)
+            cpu_before = server_cpu_seconds(server.pid)
+            results[route] = measured = _load(port, authorization, work, clients, seconds, kind)
+            cpu_after = server_cpu_seconds(server.pid)
+            if cpu_before is not None and cpu_after is not None and measured["completed"]:
+                used = 1000 * (cpu_after - cpu_before) / measured["completed"]
+                measured["server_cpu_ms_per_request"] = round(used, 2)
         return {"backend": backend, "workers": workers, "routes": results}
     finally:
         stop(server)
@@ -264,15 +305,15 @@ def markdown(result: dict[str, Any]) -> str:
         "in-process dispatcher off.",
         "",
         "| database | processes | route | completed | req/s | p50 ms | p90 ms | p99 ms | max ms "
-        "| statuses |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "| server CPU ms/req | statuses |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in result["runs"]:
         for route, m in r["routes"].items():
             lines.append(
                 f"| {r['backend']} | {r['workers']} | {route} | {m['completed']} | "
                 f"{m['requests_per_s']} | {m['p50_ms']} | {m['p90_ms']} | {m['p99_ms']} | "
-                f"{m['max_ms']} | {m['statuses']} |"
+                f"{m['max_ms']} | {m.get('server_cpu_ms_per_request', '-')} | {m['statuses']} |"
             )
     if not result["postgresql"]:
         lines += ["", "No PostgreSQL server answered: its rows are missing."]

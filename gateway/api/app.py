@@ -28,6 +28,7 @@ from gateway.api import (
     x12_limits,
 )
 from gateway.api import peer_to_peer as peer_to_peer_api
+from gateway.api.group import GroupWriter
 from gateway.notify.worker import Dispatcher
 from gateway.partners.settings import AuthSettings
 from gateway.service.core import Core
@@ -81,6 +82,9 @@ def create_app(
     app.state.settings = settings
     app.state.core = core
     app.state.sessions = core.sessions
+    # X12 real-time and PAS $submit requests committed in groups, with their audit records
+    # (issue 19 item 3; gateway/api/group.py).
+    app.state.intake_writer = GroupWriter(core.store, core.sessions)
     errors.install(app)
     docs.install(app)
     # Partner authentication, isolation, limits, audit (issue 5): every route but /healthz,

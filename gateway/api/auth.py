@@ -68,6 +68,7 @@ __all__ = [
     "OPERATOR",
     "REVIEWER",
     "Principal",
+    "RequestAudit",
     "acts_for",
     "audit_request",
     "audited",
@@ -162,6 +163,81 @@ OPERATOR = Depends(require_role(Role.OPERATOR))
 
 
 # -- audit helpers -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestAudit:
+    """Who made a request and to which route, as its audit records name them: taken on the
+    event loop, so that work done in another thread (a group of intake requests) records them
+    without the request."""
+
+    principal: Principal | None
+    source_address: str | None
+    method: str
+    path: str
+
+    @classmethod
+    def of(cls, request: Request) -> RequestAudit:
+        return cls(
+            principal=getattr(request.state, "principal", None),
+            source_address=request.client.host if request.client else None,
+            method=request.method,
+            path=route_template(request.scope),
+        )
+
+    def entries(
+        self,
+        *,
+        event: str,
+        action: str,
+        outcome: str = audit.SUCCESS,
+        case_id: str | None = None,
+        case_ids: list[str] | None = None,
+        status_code: int | None = None,
+        outcome_desc: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        return audit.entries(
+            event=event,
+            action=action,
+            outcome=outcome,
+            principal=self.principal,
+            case_id=case_id,
+            case_ids=case_ids,
+            source_address=self.source_address,
+            method=self.method,
+            path=self.path,
+            status_code=status_code,
+            outcome_desc=outcome_desc,
+            detail=detail,
+        )
+
+    @contextmanager
+    def audited(self, rows: list[dict[str, Any]], event: str, action: str) -> Iterator[AuditEntry]:
+        """As `audited`, with the records appended to `rows` (their caller inserts them)."""
+        entry = AuditEntry()
+
+        def note(outcome: str, outcome_desc: str | None = None) -> None:
+            rows.extend(
+                self.entries(
+                    event=entry.event or event,
+                    action=entry.action or action,
+                    outcome=outcome,
+                    case_ids=entry.case_ids,
+                    outcome_desc=outcome_desc,
+                    detail=entry.detail,
+                )
+            )
+
+        try:
+            yield entry
+        except _CLIENT_ERRORS as exc:
+            note(audit.MINOR_FAILURE, type(exc).__name__)
+            raise
+        except Exception as exc:
+            note(audit.SERIOUS_FAILURE, type(exc).__name__)
+            raise
+        note(audit.SUCCESS)
 
 
 def audit_request(

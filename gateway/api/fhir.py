@@ -22,9 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway import audit
 from gateway.api.auth import (
     Principal,
+    RequestAudit,
     acts_for,
     audit_request,
-    audited,
     authenticated,
     can_read,
     require_scope,
@@ -288,24 +288,37 @@ def get_questionnaire(questionnaire_id: str, request: Request) -> JSONResponse:
     dependencies=[Depends(require_scope("Claim", "write")), *fhir_security("Claim", "write")],
 )
 async def submit(request: Request) -> Response:
-    body = await _json(request)
-    if isinstance(body, JSONResponse):
-        return body
-    with audited(request, "pas.submit", audit.CREATE) as entry:
-        principal = getattr(request.state, "principal", None)
-        answer = await run_in_threadpool(
-            partial(
-                submit_bundle,
-                request.app.state.core,
+    raw = await request.body()
+    core: Core = request.app.state.core
+    principal = getattr(request.state, "principal", None)
+    submitter_id = submitter_of(request)
+    who = RequestAudit.of(request)
+
+    def work(audit_rows: list[dict[str, Any]]) -> PasAnswer | JSONResponse:
+        # The bounded read walks the value in Python: here, off the event loop, as the profile
+        # checks and the review are.
+        try:
+            body = read_json(raw)
+        except BodyRefused as exc:
+            return refuse(exc.status, exc.code, exc.text, exc.expression)
+        with who.audited(audit_rows, "pas.submit", audit.CREATE) as entry:
+            answer = submit_bundle(
+                core,
                 body,
-                submitter_id=submitter_of(request),
+                submitter_id=submitter_id,
                 # A claim update may change a case of another channel this caller may see.
                 may_change=(lambda case_json: can_read(principal, case_json))
                 if principal
                 else None,
             )
-        )
-        entry.case_ids = answer.case_ids
+            entry.case_ids = answer.case_ids
+        return answer
+
+    # One hop to the thread pool for the read, the review and the audit record (see
+    # gateway/api/group.py on why PAS is not committed in groups).
+    answer = await request.app.state.intake_writer.run(work, grouped=False)
+    if isinstance(answer, JSONResponse):
+        return answer
     return _pas_response(answer)
 
 

@@ -6,12 +6,13 @@ Thin: read the body, check the sender against the partner, call the channel's re
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from gateway import audit
-from gateway.api.auth import audit_request, audited, authenticated
+from gateway.api.auth import RequestAudit, authenticated
 from gateway.api.responses import EDI_X12, X12_SECURITY, sample_text, x12_body, x12_errors
 from gateway.api.x12_limits import body_too_large
 from gateway.partners.guard import BodyTooLarge
@@ -53,27 +54,34 @@ async def x12_278(request: Request) -> Response:
         data = await request.body()
     except BodyTooLarge as exc:
         return body_too_large(core, exc)
-    # Decoded and tokenized once: the sender checked here is the sender processed in `answer`.
-    received = await run_in_threadpool(receive, data)
-    foreign = foreign_sender(principal, received)
-    if foreign is not None:
-        audit_request(
-            request,
-            event="x12.sender.refused",
-            action=audit.EXECUTE,
-            outcome=audit.MINOR_FAILURE,
-            status_code=403,
-            outcome_desc="ISA06 is not one of the partner's sender ids",
-        )
+    who = RequestAudit.of(request)
+
+    def work(audit_rows: list[dict[str, Any]]) -> tuple[str, list[str], str, int]:
+        # Decoded and tokenized once: the sender checked here is the sender processed in
+        # `answer`.
+        received = receive(data)
+        foreign = foreign_sender(principal, received)
+        if foreign is not None:
+            audit_rows += who.entries(
+                event="x12.sender.refused",
+                action=audit.EXECUTE,
+                outcome=audit.MINOR_FAILURE,
+                status_code=403,
+                outcome_desc="ISA06 is not one of the partner's sender ids",
+            )
+            return refuse_sender(core, foreign), [], "ta1", 403
+        with who.audited(audit_rows, "x12.submit", audit.CREATE) as entry:
+            body, case_ids, kind = answer(core, received)
+            entry.case_ids = case_ids
+        return body, case_ids, kind, 200
+
+    # Committed with the other requests of its group, its audit record in the same transaction,
+    # and answered only when that has committed (gateway/api/group.py).
+    body, case_ids, kind, status = await request.app.state.intake_writer.run(work)
+    if status != 200:
         return Response(
-            refuse_sender(core, foreign),
-            status_code=403,
-            media_type=MEDIA_TYPE,
-            headers={"X-Answer-Kind": "ta1"},
+            body, status_code=status, media_type=MEDIA_TYPE, headers={"X-Answer-Kind": kind}
         )
-    with audited(request, "x12.submit", audit.CREATE) as entry:
-        body, case_ids, kind = await run_in_threadpool(answer, core, received)
-        entry.case_ids = case_ids
     return Response(
         body,
         media_type=MEDIA_TYPE,

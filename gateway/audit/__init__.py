@@ -34,6 +34,7 @@ __all__ = [
     "SUCCESS",
     "UPDATE",
     "AuditRow",
+    "entries",
     "record",
     "trail",
 ]
@@ -41,6 +42,46 @@ __all__ = [
 
 class _HasSessions(Protocol):
     sessions: sessionmaker[Session]
+
+
+def entries(
+    *,
+    event: str,
+    action: str,
+    outcome: str = SUCCESS,
+    principal: Principal | None = None,
+    partner_id: str | None = None,
+    case_id: str | None = None,
+    case_ids: Iterable[str] | None = None,
+    source_address: str | None = None,
+    method: str | None = None,
+    path: str | None = None,
+    status_code: int | None = None,
+    outcome_desc: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The audit records `record` appends, as column values (one per case in `case_ids`, or
+    one for `case_id`, or one with no case), for a caller that inserts them in a transaction
+    of its own choosing (a group of intake requests, gateway/api/group.py)."""
+    now = utcnow()
+    # A search that found nothing is recorded too, as one record without a case.
+    ids: list[str | None] = list(case_ids or []) or [case_id]
+    common = {
+        "recorded_at": now,
+        "event": event,
+        "action": action,
+        "outcome": outcome,
+        "outcome_desc": (outcome_desc or "")[:255] or None,
+        "partner_id": principal.partner_id if principal else partner_id,
+        "partner_kind": principal.kind if principal else None,
+        "auth_method": principal.auth_method if principal else None,
+        "source_address": source_address,
+        "method": method,
+        "path": (path or "")[:255] or None,
+        "status_code": status_code,
+        "detail": detail,
+    }
+    return [{**common, "case_id": one} for one in ids]
 
 
 def record(
@@ -63,32 +104,29 @@ def record(
     """Append audit records: one per case in `case_ids` (or one for `case_id`, or one with no
     case). `target`: a Session (joins the caller's transaction), a sessionmaker or the Core
     (commits at once). Identifiers only: never put names, member ids or diagnoses in `detail`."""
-    now = utcnow()
-    # A search that found nothing is recorded too, as one record without a case.
-    ids: list[str | None] = list(case_ids or []) or [case_id]
-    values = {
-        "recorded_at": now,
-        "event": event,
-        "action": action,
-        "outcome": outcome,
-        "outcome_desc": (outcome_desc or "")[:255] or None,
-        "partner_id": principal.partner_id if principal else partner_id,
-        "partner_kind": principal.kind if principal else None,
-        "auth_method": principal.auth_method if principal else None,
-        "source_address": source_address,
-        "method": method,
-        "path": (path or "")[:255] or None,
-        "status_code": status_code,
-        "detail": detail,
-    }
+    rows = entries(
+        event=event,
+        action=action,
+        outcome=outcome,
+        principal=principal,
+        partner_id=partner_id,
+        case_id=case_id,
+        case_ids=case_ids,
+        source_address=source_address,
+        method=method,
+        path=path,
+        status_code=status_code,
+        outcome_desc=outcome_desc,
+        detail=detail,
+    )
     if isinstance(target, Session):
-        target.add_all([AuditRow(**values, case_id=one) for one in ids])
+        target.add_all([AuditRow(**values) for values in rows])
         return
     sessions = target if isinstance(target, sessionmaker) else target.sessions
     with sessions.begin() as session:
         # A transaction of its own: the rows go in as one executemany (a batch's submission
         # names hundreds of cases), not one ORM object and flush step each.
-        session.execute(insert(AuditRow), [{**values, "case_id": one} for one in ids])
+        session.execute(insert(AuditRow), rows)
 
 
 def trail(

@@ -49,17 +49,29 @@ _verified: dict[bytes, float] = {}
 _lock = threading.Lock()
 
 
+def _memo(secret: str, stored: str) -> bytes:
+    # The stored hash is part of the key: a rotated secret is never served from the cache.
+    return hmac.new(_cache_key, f"{stored}\0{secret}".encode(), hashlib.sha256).digest()
+
+
+def remembered(secret: str, stored: str | None) -> bool:
+    """Whether this secret was checked against this stored hash a short while ago (so that
+    `verify_secret` answers True without scrypt): a check cheap enough for the event loop."""
+    if not stored or not secret:
+        return False
+    with _lock:
+        seen = _verified.get(_memo(secret, stored))
+    return seen is not None and time.monotonic() - seen < CACHE_SECONDS
+
+
 def verify_secret(secret: str, stored: str | None) -> bool:
     """Constant-time check of a presented secret against its stored hash."""
     if not stored or not secret:
         return False
-    # The stored hash is part of the key: a rotated secret is never served from the cache.
-    memo = hmac.new(_cache_key, f"{stored}\0{secret}".encode(), hashlib.sha256).digest()
+    if remembered(secret, stored):
+        return True
+    memo = _memo(secret, stored)
     now = time.monotonic()
-    with _lock:
-        seen = _verified.get(memo)
-        if seen is not None and now - seen < CACHE_SECONDS:
-            return True
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != SCHEME:

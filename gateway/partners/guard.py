@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from fastapi import HTTPException
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -25,13 +26,13 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import audit
-from gateway.partners.credentials import hash_secret, verify_secret
+from gateway.partners.credentials import hash_secret, remembered, verify_secret
 from gateway.partners.limits import RateLimiter, body_limit, retry_after
 from gateway.partners.models import PartnerRow
 from gateway.partners.principal import AUTH_DISABLED_OPERATOR, LOCAL_OPERATOR, Principal, Role
 from gateway.partners.registry import PARTNER_ID, principal_for
 from gateway.partners.settings import AuthSettings
-from gateway.partners.tokens import TokenError, verify_bearer
+from gateway.partners.tokens import TokenError, verified_before, verify_bearer
 
 log = logging.getLogger("gateway.http")
 
@@ -84,13 +85,22 @@ def _equal_time_miss(secret: str) -> None:
     verify_secret(secret, _dummy_hash)
 
 
+# What `authenticate(..., quick=True)` answers when the answer needs work that must not run on
+# the event loop: scrypt (a secret not checked lately, an unknown partner's equal-time miss) or
+# the first check of a token (an external issuer's keys may be fetched).
+NEEDS_THREAD = None
+
+
 def authenticate(
     sessions: sessionmaker[Session],
     auth: AuthSettings,
     authorization: str | None,
     local_token: str | None = None,
-) -> tuple[Principal | None, str, str | None]:
-    """(principal, why not, claimed partner id) from an Authorization header."""
+    *,
+    quick: bool = False,
+) -> tuple[Principal | None, str, str | None] | None:
+    """(principal, why not, claimed partner id) from an Authorization header. With `quick`,
+    NEEDS_THREAD instead of any slow step (the guard then asks again in the thread pool)."""
     if not authorization:
         return None, "no credentials", None
     scheme, _, value = authorization.strip().partition(" ")
@@ -99,12 +109,16 @@ def authenticate(
     if scheme == "bearer" and local_token and hmac.compare_digest(value, local_token):
         return LOCAL_OPERATOR, "", None
     if scheme == "bearer":
-        try:
-            verified = verify_bearer(value, auth)
-        except TokenError as exc:
-            return None, str(exc), None
-        with sessions() as session:
-            row = session.get(PartnerRow, verified.partner_id)
+        verified = verified_before(value, auth)
+        if verified is None:
+            if quick:
+                return NEEDS_THREAD
+            try:
+                verified = verify_bearer(value, auth)
+            except TokenError as exc:
+                return None, str(exc), None
+        # Read on every request, never cached: disabling a partner cuts off its tokens at once.
+        row = _partner(sessions, verified.partner_id)
         if row is None or not row.enabled:
             return None, "token of an unknown or disabled partner", verified.partner_id
         return principal_for(row, scopes=verified.scopes, auth_method=verified.method), "", None
@@ -119,16 +133,49 @@ def authenticate(
             # No "id:secret" pair: what was sent may be the secret itself, so none of it is
             # recorded as the claimed partner (secrets never reach the audit trail).
             return None, "malformed basic credentials", None
-        with sessions() as session:
-            row = session.get(PartnerRow, partner_id)
+        row = _partner(sessions, partner_id)
         if row is None or not row.enabled or not row.secret_hash:
+            if quick:
+                return NEEDS_THREAD
             _equal_time_miss(secret)
             # An unknown id is not recorded: it may be a secret typed into the wrong field.
             return None, "unknown or disabled partner", partner_id if row is not None else None
+        if quick and not remembered(secret, row.secret_hash):
+            return NEEDS_THREAD
         if not verify_secret(secret, row.secret_hash):
             return None, "wrong secret", partner_id
         return principal_for(row, auth_method=BASIC_METHOD), "", None
     return None, "unsupported authorization scheme", None
+
+
+_PARTNERS = PartnerRow.__table__
+# What authentication needs of a partner, read with a Core statement on a pooled connection: no
+# session, identity map or ORM loading for a read made on every request (issue 19 item 3).
+_PARTNER_FOR_AUTH = select(
+    *(
+        _PARTNERS.c[name]
+        for name in (
+            "id",
+            "kind",
+            "enabled",
+            "sender_ids",
+            "npis",
+            "tins",
+            "org_identifier",
+            "roles",
+            "scopes",
+            "secret_hash",
+            "rate_limit_per_second",
+        )
+    )
+).where(_PARTNERS.c.id == bindparam("partner_id"))
+
+
+def _partner(sessions: sessionmaker[Session], partner_id: str) -> PartnerRow | None:
+    """The partner as the registry has it now (a detached row holding the columns above)."""
+    with sessions.kw["bind"].connect() as connection:
+        found = connection.execute(_PARTNER_FOR_AUTH, {"partner_id": partner_id}).mappings().first()
+    return PartnerRow(**found) if found is not None else None
 
 
 def _is_bearer(authorization: str) -> bool:
@@ -316,9 +363,16 @@ class GatewayGuard:
         if not authorization and path in ENVELOPE_CREDENTIAL_PATHS:
             state["envelope_credentials"] = True
             return None
-        principal, reason, claimed = await run_in_threadpool(
+        # A credential checked lately (a cached secret, a token verified before) is settled
+        # here, on the event loop: one primary-key read of the partner, no thread hop. The
+        # rest (scrypt, a first token check) goes to the thread pool.
+        answer = authenticate(
+            self.sessions, self.auth, authorization, self.local_token, quick=True
+        ) or await run_in_threadpool(
             authenticate, self.sessions, self.auth, authorization, self.local_token
         )
+        assert answer is not None  # only `quick` needs a thread
+        principal, reason, claimed = answer
         if principal is None:
             return await self._login_failed(scope, state, reason, claimed)
         state["principal"] = principal
@@ -496,6 +550,8 @@ class GatewayGuard:
 
     @staticmethod
     def _log(scope: Scope, state: dict[str, Any], status_code: int, started: float) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return  # the line would be dropped: its route match and fields are not worth making
         principal: Principal | None = state.get("principal")
         extra: dict[str, Any] = {
             "method": scope["method"],
@@ -526,9 +582,9 @@ async def admit_credentials(
     if credentials is None:
         return await guard._login_failed(scope, state, "no credentials", None)
     token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode("ascii")
-    principal, reason, claimed = await run_in_threadpool(
-        authenticate, sessions, auth, f"Basic {token}"
-    )
+    answer = await run_in_threadpool(authenticate, sessions, auth, f"Basic {token}")
+    assert answer is not None  # only `quick` needs a thread
+    principal, reason, claimed = answer
     if principal is None:
         return await guard._login_failed(scope, state, reason, claimed)
     state["principal"] = principal

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -264,16 +265,79 @@ def _external(auth: AuthSettings) -> ExternalIssuer:
     return _issuers[key]
 
 
+# Tokens verified in this process, by the token itself, with the time they stop being valid:
+# a client sends the same token with every request for its five minutes, and checking its
+# signature and claims each time (two decodes) was a fixed cost of every PAS request. An entry
+# is used only while its `exp` has not passed (the claims, hence the expiry, are what was
+# signed), under the same settings (issuer, key, skew), and the partner is still read from the
+# registry on every request (a disabled partner's tokens stop at once).
+_verified: dict[tuple[object, ...], tuple[VerifiedToken, float]] = {}
+_verified_lock = threading.Lock()
+VERIFIED_CACHE_SIZE = 10_000
+
+
+def _cache_key(token: str, auth: AuthSettings) -> tuple[object, ...]:
+    # Everything the check depends on is part of the key: a token verified under another
+    # signing key, issuer or audience is checked afresh.
+    return (
+        token,
+        auth.issuer,
+        signing_key(auth),
+        auth.external_issuer,
+        auth.external_audience,
+        auth.external_partner_claim,
+    )
+
+
+def verified_before(token: str, auth: AuthSettings) -> VerifiedToken | None:
+    """The token as verified earlier in this process, while it has not expired; else None (a
+    lookup in memory: cheap enough for the event loop, where a fetch of an external issuer's
+    keys is not)."""
+    key = _cache_key(token, auth)
+    with _verified_lock:
+        cached = _verified.get(key)
+    if cached is None:
+        return None
+    verified, until = cached
+    if time.time() < until:
+        return verified
+    with _verified_lock:
+        _verified.pop(key, None)
+    return None
+
+
 def verify_bearer(token: str, auth: AuthSettings) -> VerifiedToken:
     """Check a bearer token: ours (HS256) or the configured external issuer's (its JWKS)."""
+    earlier = verified_before(token, auth)
+    if earlier is not None:
+        return earlier
+    key = _cache_key(token, auth)
+    verified, until = _verify_bearer(token, auth)
+    if until is not None:
+        with _verified_lock:
+            if len(_verified) >= VERIFIED_CACHE_SIZE:
+                _verified.clear()  # bounded memory; the next requests verify afresh
+            _verified[key] = (verified, until)
+    return verified
+
+
+def _verify_bearer(token: str, auth: AuthSettings) -> tuple[VerifiedToken, float | None]:
+    """The verified token and when it expires (None: not to be kept)."""
     try:
-        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        issuer = unverified.get("iss")
         if issuer == auth.issuer:
-            return _verify_own(token, auth)
-        if auth.external_issuer and issuer == auth.external_issuer:
-            return _external(auth).verify(token)
+            verified = _verify_own(token, auth)
+        elif auth.external_issuer and issuer == auth.external_issuer:
+            verified = _external(auth).verify(token)
+        else:
+            raise TokenError("token from an unknown issuer")
+        # Verified: `exp` is a signed, required claim (checked with the configured skew).
+        expires = unverified.get("exp")
+        if not isinstance(expires, int | float):
+            return verified, None
+        return verified, float(expires) + auth.clock_skew_seconds
     except jwt.PyJWTError as exc:
         raise TokenError(f"invalid token: {type(exc).__name__}") from exc
     except (KeyError, ValueError) as exc:
         raise TokenError("invalid token: unknown key") from exc
-    raise TokenError("token from an unknown issuer")
