@@ -32,7 +32,7 @@ from gateway.store.transaction import (
     SqlCaseTransaction,
     case_text_rows,
     event_row,
-    job_text_rows,
+    job_rows,
     statements,
 )
 
@@ -159,7 +159,7 @@ class BufferedTransaction(SqlCaseTransaction):
     def enqueue(self, case_id: str | None, jobs: Sequence[JobSpec], *, at: datetime) -> None:
         if self.direct:
             return super().enqueue(case_id, jobs, at=at)
-        self.rows.jobs += job_text_rows(case_id, jobs, at)
+        self.rows.jobs += job_rows(case_id, jobs, at)
 
     def reads(self) -> PlannerReads:
         return BufferedReads(self)
@@ -292,7 +292,7 @@ class Batch:
         if rows.events:
             execute(sql.insert_event, rows.events)
         if rows.jobs:
-            execute(sql.insert_jobs_text, rows.jobs)
+            execute(sql.insert_jobs, rows.jobs)
 
     def written(self) -> None:
         """The database as the batch wrote it, an open unit's rows included: that unit goes

@@ -9,7 +9,6 @@ execution of a few statements, not their construction and compilation.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from functools import cache
@@ -107,12 +106,6 @@ class _Statements:
         # A key already stored is skipped (a re-stored determination makes no second job).
         self.insert_jobs = upsert(OutboxJobRow.__table__).on_conflict_do_nothing(
             index_elements=["idempotency_key"]
-        )
-        # SQLite, in a batch: the payloads bound as their JSON text (job_text_rows).
-        self.insert_jobs_text = (
-            upsert(OutboxJobRow.__table__)
-            .values(payload=bindparam("payload", type_=Text()))
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
         )
 
 
@@ -260,36 +253,6 @@ def job_rows(case_id: str | None, jobs: Sequence[JobSpec], at: datetime) -> list
         }
         for spec in jobs
     ]
-
-
-def job_text_rows(
-    case_id: str | None, jobs: Sequence[JobSpec], at: datetime
-) -> list[dict[str, Any]]:
-    """job_rows with each payload as its JSON text (`insert_jobs_text`). The jobs of one
-    determination share its snapshot (every letter's payload holds the same dict): it is
-    encoded once for all of them. The text is the JSON type's own (json.dumps' defaults)."""
-    rows = job_rows(case_id, jobs, at)
-    shared: dict[int, str] = {}
-    for row in rows:
-        row["payload"] = _payload_text(row["payload"], shared)
-    return rows
-
-
-def _payload_text(payload: dict[str, Any], shared: dict[int, str]) -> str:
-    """json.dumps(payload), byte for byte, with each dict member encoded once by identity
-    (`shared`: the payloads of one call, alive meanwhile, so an id names one object)."""
-    if not payload or not all(isinstance(name, str) for name in payload):
-        return json.dumps(payload)
-    parts = []
-    for name, value in payload.items():
-        if isinstance(value, dict):
-            text = shared.get(id(value))
-            if text is None:
-                text = shared[id(value)] = json.dumps(value)
-        else:
-            text = json.dumps(value)
-        parts.append(f"{json.dumps(name)}: {text}")
-    return "{" + ", ".join(parts) + "}"
 
 
 class SqlCaseTransaction:
