@@ -23,6 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from threading import Lock
 
 from gateway.x12.elements import ElementError, check_segment
 from gateway.x12.envelope import IMPLEMENTATION, IMPLEMENTATIONS, INQUIRY  # noqa: F401 - re-exported
@@ -302,10 +303,16 @@ class _Shapes:
 _SHAPES: dict[int, _Shapes] = {}
 
 
+_SHAPES_LOCK = Lock()
+
+
 def _shapes(grammar: Grammar) -> _Shapes:
     found = _SHAPES.get(id(grammar))
     if found is None or found.grammar is not grammar:
-        found = _SHAPES[id(grammar)] = _Shapes(grammar)
+        with _SHAPES_LOCK:
+            found = _SHAPES.get(id(grammar))
+            if found is None or found.grammar is not grammar:
+                found = _SHAPES[id(grammar)] = _Shapes(grammar)
     return found
 
 
@@ -333,13 +340,18 @@ def _walked(segments: list[Segment], delims: Delimiters, grammar: Grammar) -> _W
     shapes = _shapes(grammar)
     shape = shapes.shape(segments, delims.component)
     walks = shapes.walks
-    walked = walks.get(shape)
-    if walked is None:
-        walked = walks[shape] = _walk(segments, delims, grammar)
-        if len(walks) > SHAPES_KEPT:
+    # `gateway serve` validates on several threads: the kept walks change under the lock (a
+    # walk found and moved to the end in one step), the walk itself runs outside it.
+    with _SHAPES_LOCK:
+        walked = walks.get(shape)
+        if walked is not None:
+            walks.move_to_end(shape)
+            return walked
+    walked = _walk(segments, delims, grammar)
+    with _SHAPES_LOCK:
+        walks[shape] = walked
+        while len(walks) > SHAPES_KEPT:
             walks.popitem(last=False)
-    else:
-        walks.move_to_end(shape)
     return walked
 
 
