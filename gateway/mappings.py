@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -44,9 +45,10 @@ class Mappings:
     # Physician reviewers who take peer-to-peer calls (mappings/reviewers.yaml).
     reviewers: tuple[Reviewer, ...] = ()
 
-    @property
+    @cached_property
     def primary_payer_ids(self) -> frozenset[str]:
-        """The payers whose determinations form the primary feed (plans marked `primary`)."""
+        """The payers whose determinations form the primary feed (plans marked `primary`).
+        Asked for every stored case; the plans are read once, so the answer is kept."""
         return frozenset(plan.payer_id for plan in self.plans.values() if plan.primary)
 
 

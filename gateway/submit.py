@@ -20,6 +20,7 @@ missing, unreadable or of an unknown kind; such files are reported before anythi
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections import Counter
@@ -394,6 +395,10 @@ def run(
         else "WARNING"
     )
     core = build(settings).core  # the outbound jobs a determination causes, as under serve
+    # What start-up made (modules, the X12 map, the mappings) lives as long as the command: the
+    # collector leaves it out of its full passes while the files are read (a batch's first
+    # full pass went through all of it: 0.15 s of a 2,000-set batch's 0.2 s in the collector).
+    gc.freeze()
     results: list[FileResult] = []
     columns = (
         TextColumn("{task.description}"),
@@ -438,6 +443,7 @@ def run(
             )
         _print_cases(console, core, settings, case_ids)
     finally:
+        gc.unfreeze()  # an in-process caller's objects are collectable again
         core.engine.dispose()
     return 0
 

@@ -30,7 +30,7 @@ from gateway.service.store import (
 from gateway.store.transaction import (
     BatchReads,
     SqlCaseTransaction,
-    case_rows,
+    case_text_rows,
     event_row,
     job_rows,
     statements,
@@ -147,8 +147,7 @@ class BufferedTransaction(SqlCaseTransaction):
     def insert_case(self, case: Case, determination: Determination, *, at: datetime) -> None:
         if self.direct:
             return super().insert_case(case, determination, at=at)
-        values, rows = case_rows(case, determination, at)
-        values["case_json"] = values["original_json"] = json.dumps(values["case_json"])
+        values, rows = case_text_rows(case, determination, at)
         self.rows.cases.append(values)
         self.rows.lookups += rows
 

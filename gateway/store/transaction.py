@@ -26,12 +26,13 @@ from gateway.service.store import (
     PlannerReads,
     Replay,
 )
-from gateway.store.lookup import index_case as _reindex_case
 from gateway.store.lookup import (
+    NPI_ROLES,
     lookup_rows,
     member_case_ids,
     submitter_trace_case_ids,
 )
+from gateway.store.lookup import index_case as _reindex_case
 from gateway.store.models import (
     CaseEventRow,
     CaseLookupRow,
@@ -93,12 +94,12 @@ class _Statements:
         )
         self.insert_replay = insert(replays)
         self.insert_case = insert(CaseRow.__table__)
-        # SQLite, in a batch: a new case's JSON, serialised once for both columns it fills
-        # (the JSON type would encode the same dict twice). The text is the JSON type's own:
-        # json.dumps with its defaults.
+        # SQLite, in a batch: a new case's JSON columns bound as the JSON text pydantic wrote
+        # (case_text_rows), the case's encoded once for both columns it fills.
         self.insert_case_text = insert(CaseRow.__table__).values(
             case_json=bindparam("case_json", type_=Text()),
             original_json=bindparam("original_json", type_=Text()),
+            determination_json=bindparam("determination_json", type_=Text()),
         )
         self.insert_event = insert(CaseEventRow.__table__)
         self.insert_lookup = insert(CaseLookupRow.__table__)
@@ -176,7 +177,38 @@ def case_rows(
     assert case.id is not None
     case_json = case.model_dump(mode="json")
     member_key = case.member.member_id.upper()
-    values: dict[str, Any] = dict(
+    values = _case_values(case, determination, at, member_key)
+    values["case_json"] = values["original_json"] = case_json
+    values["determination_json"] = determination.model_dump(mode="json")
+    return values, lookup_rows(case.id, member_key, case_json, at)
+
+
+# What gateway.store.lookup reads of a case's JSON: its parties' NPIs and its trace numbers.
+_LOOKUP_FIELDS: dict[str, Any] = {
+    **{role: {"npi"} for role in NPI_ROLES},
+    "submission": {"trace_numbers"},
+}
+
+
+def case_text_rows(
+    case: Case, determination: Determination, at: datetime
+) -> tuple[dict[str, Any], list[dict[str, object]]]:
+    """case_rows with the JSON columns as JSON text (`insert_case_text`): pydantic encodes the
+    case once for both columns it fills, and the determination, without a dict in between.
+    The text is compact rather than json.dumps' spacing; the JSON type reads it back the same."""
+    assert case.id is not None
+    member_key = case.member.member_id.upper()
+    values = _case_values(case, determination, at, member_key)
+    values["case_json"] = values["original_json"] = case.model_dump_json()
+    values["determination_json"] = determination.model_dump_json()
+    parties = case.model_dump(mode="json", include=_LOOKUP_FIELDS)
+    return values, lookup_rows(case.id, member_key, parties, at)
+
+
+def _case_values(
+    case: Case, determination: Determination, at: datetime, member_key: str
+) -> dict[str, Any]:
+    return dict(
         id=case.id,
         status=determination.status.value,
         program=case.program.value,
@@ -189,13 +221,9 @@ def case_rows(
         prior_case_id=case.prior_case_id,
         due_by=determination.due_by,
         hold_due=determination.hold_due,
-        case_json=case_json,
-        original_json=case_json,
-        determination_json=determination.model_dump(mode="json"),
         created_at=at,
         updated_at=at,
     )
-    return values, lookup_rows(case.id, member_key, case_json, at)
 
 
 def event_row(case_id: str, event: CaseEvent) -> dict[str, Any]:

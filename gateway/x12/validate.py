@@ -9,14 +9,21 @@ that fits nowhere is reported where it stands and the walk stays put.
 
 Results are 999 facts: per segment IK3 (id, position in ST..SE, loop id, IK304 code) with its
 IK4 element errors, and per transaction set the IK5 codes.
+
+Where the walk goes depends on nothing but each segment's id and the qualifier values that tell
+same-named segments apart (SegmentSpec.key), so a batch's transaction sets of one shape (the
+same segments with the same qualifiers) are walked once: the map segments they match and the
+structure faults met are kept by shape (`_Shapes`); the element checks run for every set.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from threading import Lock
 
 from gateway.x12.elements import ElementError, check_segment
 from gateway.x12.envelope import IMPLEMENTATION, IMPLEMENTATIONS, INQUIRY  # noqa: F401 - re-exported
@@ -247,6 +254,107 @@ def grammar_for(
     return load_grammar(map_file, map_dir)
 
 
+# A walk per shape: (the map segment each segment after ST matched, the faults met on the way).
+_Walked = tuple[list[SegmentSpec | None], list[list[SegmentError]]]
+# How many shapes a grammar keeps: a batch holds a few; a file of all-different ones walks each.
+SHAPES_KEPT = 256
+
+
+class _Shapes:
+    """The walks of one grammar by transaction shape, the most recently used kept."""
+
+    def __init__(self, grammar: Grammar):
+        self.grammar = grammar  # held, so the id it is filed under names no other grammar
+        # For each segment id, the qualifier places (element, component) its specs match on.
+        places: dict[str, set[tuple[int, int | None]]] = {}
+        stack = [grammar.root]
+        while stack:
+            loop = stack.pop()
+            for child in loop.children:
+                if isinstance(child, LoopSpec):
+                    stack.append(child)
+                elif child.key is not None:
+                    places.setdefault(child.seg_id, set()).add(child.key[:2])
+        self.places = {seg_id: tuple(sorted(found, key=str)) for seg_id, found in places.items()}
+        self.walks: OrderedDict[tuple[object, ...], _Walked] = OrderedDict()
+
+    def shape(self, segments: list[Segment], component: str) -> tuple[object, ...]:
+        """What the walk reads of each segment after ST: its id, and the values at the places
+        SegmentSpec.matches reads (an element, or the first component of one)."""
+        places = self.places
+        out: list[object] = []
+        for seg in segments[1:]:
+            seg_id = seg.seg_id
+            found = places.get(seg_id)
+            if found is None:
+                out.append(seg_id)
+                continue
+            elements = seg.elements
+            key: list[str] = [seg_id]
+            for idx, sub in found:
+                value = elements[idx - 1] if len(elements) >= idx else ""
+                if sub is not None:
+                    value = value.split(component)[0] if value else ""
+                key.append(value)
+            out.append(tuple(key))
+        return tuple(out)
+
+
+_SHAPES: dict[int, _Shapes] = {}
+
+
+_SHAPES_LOCK = Lock()
+
+
+def _shapes(grammar: Grammar) -> _Shapes:
+    found = _SHAPES.get(id(grammar))
+    if found is None or found.grammar is not grammar:
+        with _SHAPES_LOCK:
+            found = _SHAPES.get(id(grammar))
+            if found is None or found.grammar is not grammar:
+                found = _SHAPES[id(grammar)] = _Shapes(grammar)
+    return found
+
+
+def _walk(segments: list[Segment], delims: Delimiters, grammar: Grammar) -> _Walked:
+    """The map segment each segment after ST is (None: no place for it), and the structure
+    faults (IK304 1-5) found at each, walking from ST."""
+    walk = _Walk(grammar, delims)
+    st_spec = grammar.st_loop.first
+    assert isinstance(st_spec, SegmentSpec)
+    walk.counts[grammar.st_loop] = {st_spec: 1}
+    current = st_spec
+    targets: list[SegmentSpec | None] = []
+    faults: list[list[SegmentError]] = []
+    for position, seg in enumerate(segments[1:], start=2):
+        target, found = walk.step(current, seg, position)
+        targets.append(target)
+        faults.append(found)
+        if target is not None:
+            current = target
+    return targets, faults
+
+
+def _walked(segments: list[Segment], delims: Delimiters, grammar: Grammar) -> _Walked:
+    """_walk, once per shape of transaction set."""
+    shapes = _shapes(grammar)
+    shape = shapes.shape(segments, delims.component)
+    walks = shapes.walks
+    # `gateway serve` validates on several threads: the kept walks change under the lock (a
+    # walk found and moved to the end in one step), the walk itself runs outside it.
+    with _SHAPES_LOCK:
+        walked = walks.get(shape)
+        if walked is not None:
+            walks.move_to_end(shape)
+            return walked
+    walked = _walk(segments, delims, grammar)
+    with _SHAPES_LOCK:
+        walks[shape] = walked
+        while len(walks) > SHAPES_KEPT:
+            walks.popitem(last=False)
+    return walked
+
+
 def validate_transaction(
     segments: list[Segment], delims: Delimiters, grammar: Grammar | None = None
 ) -> TransactionReport:
@@ -255,11 +363,8 @@ def validate_transaction(
     purpose = next((s.get(2) for s in segments[1:3] if s.seg_id == "BHT"), None)
     report = TransactionReport(st.get(1), st.get(2), st.get(3), purpose=purpose)
     grammar = grammar or grammar_for(purpose, implementation=implementation_of(st.get(3)))
-    walk = _Walk(grammar, delims)
     st_spec = grammar.st_loop.first
     assert isinstance(st_spec, SegmentSpec)
-    walk.counts[grammar.st_loop] = {st_spec: 1}
-    current = st_spec
     loops = report.loops
     loops.append(st_spec.loop.loop_id if st_spec.loop else None)
     hl_count = 0
@@ -268,13 +373,19 @@ def validate_transaction(
     _check(st_spec, st, 1, delims, errors)
     if st.get(1) != "278":
         report.set_codes.append("6")
-    for position, seg in enumerate(segments[1:], start=2):
-        target, found = walk.step(current, seg, position)
-        errors += found
+    targets, faults = _walked(segments, delims, grammar)
+    for position, seg, target, found in zip(
+        range(2, len(segments) + 1), segments[1:], targets, faults, strict=True
+    ):
+        if found:
+            # The shape's faults are kept for the next set of its shape: this report gets copies.
+            errors += [
+                SegmentError(e.seg_id, e.position, e.loop_id, e.code, list(e.elements), e.note)
+                for e in found
+            ]
         loops.append(target.loop.loop_id if target is not None and target.loop else None)
         if target is None:
             continue
-        current = target
         _check(target, seg, position, delims, errors)
         if seg.seg_id == "HL":
             hl_count += 1

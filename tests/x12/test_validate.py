@@ -268,3 +268,32 @@ def test_the_validator_names_the_map_loop_of_every_segment():
     bad = [*segments[:3], Segment("ZZZ", ["1"], 99), *segments[3:]]
     bad_report = validate_transaction(bad, delims, grammar_for("13"))
     assert bad_report.loops[3] is None and not bad_report.accepted
+
+
+def test_sets_of_one_shape_share_a_walk_and_each_report_keeps_its_own_faults():
+    """A batch's sets of one shape are walked through the map once (gateway.x12.validate
+    _Shapes): a qualifier that sends a segment elsewhere is another shape, and the faults a
+    report carries are its own (changing one changes no later report)."""
+    delims, found = transactions(sample("278-act-dd-jane-doe.x12"))
+    segments = found[0].segments
+    grammar = grammar_for("13")
+    # The subscriber's NM101 IL changed: no place for that NM1 or the DMG after it, and the
+    # 2010C name missing.
+    changed = [
+        Segment(s.seg_id, ["ZZ", *s.elements[1:]], s.index, s.line)
+        if s.seg_id == "NM1" and s.elements[0] == "IL"
+        else s
+        for s in segments
+    ]
+    assert validate_transaction(segments, delims, grammar).accepted
+    first = validate_transaction(changed, delims, grammar)
+    facts = [(e.seg_id, e.position, e.loop_id, e.code) for e in first.errors]
+    assert facts == [
+        ("NM1", 13, "2000C", "2"),
+        ("DMG", 14, "2000C", "2"),
+        ("NM1", 15, "2010C", "3"),
+    ]
+    first.errors.clear()
+    second = validate_transaction(changed, delims, grammar)
+    assert [(e.seg_id, e.position, e.loop_id, e.code) for e in second.errors] == facts
+    assert validate_transaction(segments, delims, grammar).accepted
