@@ -113,11 +113,11 @@ class Deliverer:
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
-            from gateway import egress
+            from gateway import egress_http
 
             # Partner-chosen URLs: public addresses only, checked on every connection; no
             # redirects, no proxy from the environment (gateway/egress.py).
-            self._http = egress.guarded_client(
+            self._http = egress_http.guarded_client(
                 self.settings.subscription_allowed_hosts, self.subscription_timeout
             )
         return self._http
