@@ -207,3 +207,17 @@ def test_a_server_answers_without_the_letters_migrations_or_pas_models(tmp_path:
     loaded = started(tmp_path / "serve", cache, ["serve", "--port", str(port)], answering)
     # lxml is the CAQH SOAP routes' hardened parser, made when their module is imported.
     assert sorted(loaded) == ["fastapi", "gateway.api.app", "lxml"]
+
+
+def test_the_heads_read_from_the_scripts_lines_are_alembics_own() -> None:
+    """`gateway.store.db.upgrade` skips alembic when the database is at the heads it reads from
+    the scripts' assignment lines; alembic's own script directory must name the same heads."""
+    from alembic.script import ScriptDirectory
+
+    from gateway.store.db import MIGRATIONS, _heads, _revision_literals
+
+    assert _heads() == frozenset(ScriptDirectory(str(MIGRATIONS)).get_heads())
+    # The forms alembic's templates write: annotated, a merge's tuple over several lines.
+    assert _revision_literals(
+        'revision: str = "0010"\ndown_revision = (\n    "0008",\n    "0009",\n)\n'
+    ) == {"revision": "0010", "down_revision": ("0008", "0009")}
