@@ -132,13 +132,15 @@ NOT_NEEDED_TO_START = (
 )
 
 
-# `python -m gateway ARGS...`, reporting which of the names it imported when sent SIGUSR1 (the
-# server stops by re-raising SIGTERM, so no exit hook would run).
+# `python -m gateway ARGS...`, reporting which of the names it imported, and whether the garbage
+# collector runs, when sent SIGUSR1 (the server stops by re-raising SIGTERM, so no exit hook
+# would run).
 RUNNING = """
-import json, runpy, signal, sys
+import gc, json, runpy, signal, sys
 names = {names!r}
 def report(*_):
-    print("loaded:", json.dumps([n for n in names if n in sys.modules]), flush=True)
+    loaded = [n for n in names if n in sys.modules]
+    print("loaded:", json.dumps(loaded), gc.isenabled(), gc.get_freeze_count() > 0, flush=True)
 signal.signal(signal.SIGUSR1, report)
 sys.argv = ["gateway", *sys.argv[1:]]
 runpy.run_module("gateway", run_name="__main__", alter_sys=True)
@@ -148,7 +150,8 @@ runpy.run_module("gateway", run_name="__main__", alter_sys=True)
 def started(base: Path, cache: Path, args: list[str], ready: Callable[[Path], bool]) -> list[str]:
     """`python -m gateway ARGS` on a migrated database of its own, asked with SIGUSR1 once
     `ready(its log)`, then stopped: which of NOT_NEEDED_TO_START, the HTTP app's modules and
-    httpx it had imported."""
+    httpx it had imported. Its start-up runs without the cyclic garbage collector (gateway/cli.py
+    `_starting`); it must be collecting again, what start-up made frozen."""
     env = {**environment(base, cache), "GATEWAY_LOG_LEVEL": "INFO", "GATEWAY_AUTH": "off"}
     upgrade = subprocess.run(
         [sys.executable, "-m", "gateway", "db", "upgrade"],
@@ -179,7 +182,9 @@ def started(base: Path, cache: Path, args: list[str], ready: Callable[[Path], bo
         process.send_signal(signal.SIGTERM)  # both commands stop on it
         process.communicate(timeout=STARTUP_SECONDS)
     assert answer.startswith("loaded:"), log.read_text()[-2000:]
-    loaded: list[str] = json.loads(answer.removeprefix("loaded:"))
+    names, collecting, frozen = answer.removeprefix("loaded:").rsplit(None, 2)
+    assert (collecting, frozen) == ("True", "True")
+    loaded: list[str] = json.loads(names)
     return loaded
 
 
