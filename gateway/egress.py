@@ -12,8 +12,9 @@ on a private network. The rules:
   unspecified, shared (RFC 6598), multicast, reserved and documentation ranges are refused, and so
   are IPv6 forms that carry such an IPv4 address (IPv4-mapped, 6to4, Teredo, NAT64);
 - the rule is applied when the subscription is created and again on every connection
-  (`GuardedBackend` resolves the host, checks each address and connects to the checked address),
-  so a DNS answer that changes after creation cannot bypass it;
+  (`GuardedBackend`, gateway/egress_http.py, resolves the host, checks each address and
+  connects to the checked address), so a DNS answer that changes after creation cannot
+  bypass it;
 - redirects are never followed, and no proxy from the environment is used;
 - only headers a subscriber may set are forwarded (never Host, Authorization, Cookie ...).
 """
@@ -25,9 +26,6 @@ import re
 import socket
 from collections.abc import Collection, Iterable
 from typing import Any
-
-import httpcore
-import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -143,6 +141,10 @@ def endpoint_problem(
 ) -> str | None:
     """Why a partner's endpoint URL is refused, or None. A name that does not resolve now is
     accepted (it cannot be shown to be forbidden); every connection checks it again."""
+    # httpx (with its command-line module, rich and pygments: a sixth of a second) is imported
+    # by the first check, not by every process that imports the rules (issue 19 item 2).
+    import httpx
+
     try:
         parsed = httpx.URL(url)
         # The host as it is looked up and dialled (IDNA-encoded), not its Unicode form.
@@ -223,64 +225,3 @@ def allowed_headers(lines: Iterable[Any]) -> dict[str, str]:
             name, _, value = str(line).partition(":")
             headers[name.strip()] = value.strip()
     return headers
-
-
-class GuardedBackend(httpcore.SyncBackend):
-    """httpcore's socket backend that connects only to public addresses (or allow-listed hosts):
-    the host is resolved here, each address checked, and the checked address dialled, so the
-    check and the connection see the same DNS answer."""
-
-    def __init__(self, allowed_hosts: Collection[str]) -> None:
-        self.allowed_hosts = allowed(allowed_hosts)
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        if is_allowed(host, port, self.allowed_hosts):
-            return super().connect_tcp(host, port, timeout, local_address, socket_options)
-        try:
-            addresses = public_addresses(host, port)
-        except socket.gaierror as exc:
-            raise httpcore.ConnectError(f"{host} does not resolve") from exc
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return super().connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-
-class GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport over `GuardedBackend` (TLS still verifies the URL's host name)."""
-
-    def __init__(self, allowed_hosts: Collection[str]) -> None:
-        super().__init__(trust_env=False)
-        # httpx builds its pool without a way to name the network backend; the pool is rebuilt
-        # with the same defaults and the guarded backend (tests/notify/test_egress.py holds it).
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=100,
-            max_keepalive_connections=20,
-            keepalive_expiry=5.0,
-            network_backend=GuardedBackend(allowed_hosts),
-        )
-
-
-def guarded_client(allowed_hosts: Collection[str], timeout: float) -> httpx.Client:
-    """An httpx client for partner-chosen URLs: guarded connections, no redirects followed, no
-    proxy or netrc from the environment."""
-    return httpx.Client(
-        transport=GuardedTransport(allowed_hosts),
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,
-    )

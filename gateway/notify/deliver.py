@@ -11,21 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-
-from gateway import egress
 from gateway.domain.case import Case, Determination
 from gateway.notify.email import MailTransport, make_mail_transport, status_notice
 from gateway.notify.fax import FaxGateway, make_fax_gateway
 from gateway.notify.jobs import member_recipient, provider_recipient
-from gateway.notify.letters import LetterBook, count_pages, render_fax, render_letter
 from gateway.notify.member_mail import MemberMailBatch
-from gateway.notify.pap_outreach import outreach_email, outreach_pdf
 from gateway.notify.payer_feed import PayerFeed
 from gateway.notify.x12_mailbox import X12Mailbox
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    # The letters (reportlab, jinja2) are imported by the first delivery that prints one, not
+    # when a worker or server starts (issue 19 item 2); httpx and the egress guard by the first
+    # POST to a partner's URL.
+    import httpx
+
+    from gateway.notify.letters import LetterBook
 
 KINDS = (
     "fax",
@@ -102,15 +105,19 @@ class Deliverer:
     def book(self) -> LetterBook:
         """What letters print from mappings/ (plans' numbers, drug names), read on first use."""
         if self._book is None:
+            from gateway.notify.letters import LetterBook
+
             self._book = LetterBook.load(self.settings.mappings_dir)
         return self._book
 
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
+            from gateway import egress_http
+
             # Partner-chosen URLs: public addresses only, checked on every connection; no
             # redirects, no proxy from the environment (gateway/egress.py).
-            self._http = egress.guarded_client(
+            self._http = egress_http.guarded_client(
                 self.settings.subscription_allowed_hosts, self.subscription_timeout
             )
         return self._http
@@ -143,12 +150,16 @@ class Deliverer:
             recipient["address"] = _current_address(case, recipient.get("role"))
         if fax and not recipient.get("fax"):
             raise PermanentDeliveryError("fax job without a valid fax number")
+        from gateway.notify.letters import render_fax, render_letter
+
         # A fax job is a cover sheet and the letter (issue 15 item 4).
         render = render_fax if fax else render_letter
         pdf = render(job.payload["letter"], case, determination, recipient, book=self.book)
         return case, recipient, pdf
 
     def deliver_fax(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
+        from gateway.notify.letters import count_pages
+
         _, recipient, pdf = self._letter(job, case_json, fax=True)
         number = recipient.get("fax")
         if not number:
@@ -158,6 +169,8 @@ class Deliverer:
 
     def deliver_mail(self, job: OutboxJob, case_json: dict[str, Any] | None) -> dict[str, Any]:
         """A printed letter: the member's, or a provider's whose fax number is unknown."""
+        from gateway.notify.letters import count_pages
+
         _, recipient, pdf = self._letter(job, case_json)
         if not _mailable(recipient.get("address")):
             raise PermanentDeliveryError(f"no mailing address for the {recipient.get('role')}")
@@ -179,6 +192,9 @@ class Deliverer:
         self, job: OutboxJob, case_json: dict[str, Any] | None
     ) -> dict[str, Any]:
         """PAP compliance outreach: faxed when the party has a fax number, else e-mailed."""
+        from gateway.notify.letters import count_pages
+        from gateway.notify.pap_outreach import outreach_email, outreach_pdf
+
         recipient = job.payload["recipient"]
         if recipient.get("fax"):
             pdf = outreach_pdf(job.payload)
@@ -223,6 +239,10 @@ class Deliverer:
         endpoint = job.payload.get("endpoint")
         if not endpoint:
             raise PermanentDeliveryError("subscription job without an endpoint")
+        import httpx
+
+        from gateway import egress
+
         # Checked again at delivery (issue 18 item 5): the allow-list may have changed, and a
         # name may resolve elsewhere now; the guarded client checks each connection as well.
         problem = egress.endpoint_problem(str(endpoint), self.settings.subscription_allowed_hosts)
@@ -287,6 +307,10 @@ class Deliverer:
         here (the allow-list or DNS may have changed since it was set) and on each connection
         by the guarded client; no redirects. Raises PermanentDeliveryError when retrying cannot
         help, ConnectionError to be retried with the outbox backoff."""
+        import httpx
+
+        from gateway import egress
+
         problem = egress.endpoint_problem(url, self.settings.subscription_allowed_hosts)
         if problem:
             raise PermanentDeliveryError(f"{what} refused: {problem}")
@@ -334,6 +358,8 @@ def channel_headers(payload: dict[str, Any]) -> dict[str, str]:
     """Headers a subscriber asked for that the gateway forwards: FHIR Subscription.channel.header
     is a list of "Name: value" strings (a dict is read as such pairs). Host, Authorization,
     Cookie and the like are never forwarded (egress.header_problem)."""
+    from gateway import egress
+
     given = payload.get("headers") or {}
     if isinstance(given, dict):
         given = [f"{name}: {value}" for name, value in given.items()]

@@ -97,12 +97,7 @@ def _heads() -> frozenset[str]:
     revisions: set[str] = set()
     parents: set[str] = set()
     for script in (MIGRATIONS / "versions").glob("*.py"):
-        names: dict[str, object] = {}
-        for node in ast.parse(script.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target = node.targets[0]
-                if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
-                    names[target.id] = ast.literal_eval(node.value)
+        names = _revision_literals(script.read_text(encoding="utf-8"))
         revision, down = names.get("revision"), names.get("down_revision")
         if not isinstance(revision, str):
             continue
@@ -112,6 +107,31 @@ def _heads() -> frozenset[str]:
         elif isinstance(down, tuple | list):
             parents.update(str(d) for d in down)
     return frozenset(revisions - parents)
+
+
+_REVISION_NAMES = ("revision", "down_revision")
+
+
+def _revision_literals(source: str) -> dict[str, object]:
+    """A script's module-level `revision` and `down_revision` values. Only the lines that
+    assign them are parsed (a whole script's syntax tree is ten times the work); a value
+    spread over several lines sends the whole script to the parser."""
+    lines = [line for line in source.splitlines() if line.startswith(_REVISION_NAMES)]
+    try:
+        body = ast.parse("\n".join(lines)).body
+    except SyntaxError:
+        body = ast.parse(source).body
+    names: dict[str, object] = {}
+    for node in body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in _REVISION_NAMES:
+            names[target.id] = ast.literal_eval(value)
+    return names
 
 
 def _current_heads(engine: Engine) -> frozenset[str]:
