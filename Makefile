@@ -37,8 +37,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Bytecode is written even where the environment says PYTHONDONTWRITEBYTECODE: the suite starts
+# many `gateway` processes, and each would compile the whole package from source again.
 test: lint
-	$(BIN)/pytest
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest
 
 conformance: $(STAMP)
 	$(BIN)/gateway conformance run --junit build/conformance.xml
