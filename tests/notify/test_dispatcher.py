@@ -336,3 +336,55 @@ def test_disk_lanes_claim_a_group_and_remote_lanes_one_job(
     assert in_hand["payer_feed"] == [4, 3, 2, 1, 2, 1]  # a group of 4, then the last 2
     assert in_hand["email"] == [1] * 6
     assert {j["state"] for j in job_rows(sessions)} == {"delivered"}
+
+
+def test_a_claim_takes_due_jobs_and_expired_leases_oldest_first_and_nothing_else(
+    any_sessions,
+) -> None:
+    """claim_batch (SQLite asks it as two index reads, PostgreSQL as one OR): queued jobs that
+    are due and leases that ran out, of the lane's kinds, oldest due first; never a job not yet
+    due, a live lease, another lane's kind or a delivered job."""
+    sessions = any_sessions
+    store_case(sessions, make_case(), None)
+    # (kind, state, due minutes from NOW, lease minutes from NOW)
+    plan = [
+        ("fax", "queued", -5, None),
+        ("fax", "sending", -9, -1),  # lease ran out: claimed again
+        ("fax", "sending", -8, 4),  # lease still held
+        ("fax", "queued", 3, None),  # not yet due
+        ("payer_feed", "queued", -20, None),  # another lane's
+        ("fax", "delivered", -30, None),
+        ("fax", "queued", -7, None),
+        ("fax", "sending", -6, None),  # sending with no lease: claimed again
+    ]
+    with sessions.begin() as session:
+        outbox.enqueue(
+            session,
+            "PA2025000001",
+            [JobSpec(kind, f"PA2025000001:claim:{n}", {}) for n, (kind, *_) in enumerate(plan)],
+            now=NOW,
+        )
+    ids = [row["id"] for row in sorted(job_rows(sessions), key=lambda row: row["id"])]
+    with sessions.begin() as session:
+        for job_id, (_, state, due, lease) in zip(ids, plan, strict=True):
+            session.execute(
+                update(OutboxJobRow)
+                .where(OutboxJobRow.id == job_id)
+                .values(
+                    state=state,
+                    next_attempt_at=NOW + timedelta(minutes=due),
+                    locked_until=None if lease is None else NOW + timedelta(minutes=lease),
+                )
+            )
+    with sessions.begin() as session:
+        first = outbox.claim_batch(
+            session, "w1", now=NOW, lease=timedelta(minutes=5), limit=3, kinds=["fax"]
+        )
+    with sessions.begin() as session:
+        rest = outbox.claim_batch(
+            session, "w2", now=NOW, lease=timedelta(minutes=5), limit=3, kinds=["fax"]
+        )
+    # Oldest due first: -9 (lease out), -7, -6 (no lease), then -5.
+    assert [job.id for job in first] == [ids[1], ids[6], ids[7]]
+    assert [job.id for job in rest] == [ids[0]]
+    assert all(job.locked_by == "w1" for job in first)
