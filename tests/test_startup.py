@@ -67,10 +67,8 @@ def environment(base: Path, cache: Path) -> dict[str, str]:
     }
 
 
-def submit(base: Path, cache: Path) -> tuple[list[str], dict[str, bytes]]:
-    """`gateway db upgrade`, then `gateway submit --no-dispatch` of the sample on a database of
-    its own: what the submit imported, and the answers it wrote (file name -> bytes)."""
-    env = environment(base, cache)
+def db_upgrade(env: dict[str, str]) -> None:
+    """`gateway db upgrade`, as a process of its own, in `env`."""
     upgrade = subprocess.run(
         [sys.executable, "-m", "gateway", "db", "upgrade"],
         env=env,
@@ -79,6 +77,13 @@ def submit(base: Path, cache: Path) -> tuple[list[str], dict[str, bytes]]:
         cwd=REPO_ROOT,
     )
     assert upgrade.returncode == 0, upgrade.stderr[-2000:]
+
+
+def submit(base: Path, cache: Path) -> tuple[list[str], dict[str, bytes]]:
+    """`gateway db upgrade`, then `gateway submit --no-dispatch` of the sample on a database of
+    its own: what the submit imported, and the answers it wrote (file name -> bytes)."""
+    env = environment(base, cache)
+    db_upgrade(env)
     out = base / "out"
     ran = subprocess.run(
         [sys.executable, "-c", COMMAND, "submit", "--no-dispatch", "--out", str(out), SAMPLE],
@@ -153,14 +158,7 @@ def started(base: Path, cache: Path, args: list[str], ready: Callable[[Path], bo
     httpx it had imported. Its start-up runs without the cyclic garbage collector (gateway/cli.py
     `_starting`); it must be collecting again, what start-up made frozen."""
     env = {**environment(base, cache), "GATEWAY_LOG_LEVEL": "INFO", "GATEWAY_AUTH": "off"}
-    upgrade = subprocess.run(
-        [sys.executable, "-m", "gateway", "db", "upgrade"],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-    )
-    assert upgrade.returncode == 0, upgrade.stderr[-2000:]
+    db_upgrade(env)
     command = RUNNING.format(names=(*NOT_NEEDED_TO_START, "fastapi", "gateway.api.app", "httpx"))
     log = base / "log"
     with log.open("wb") as stderr:

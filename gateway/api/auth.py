@@ -229,15 +229,23 @@ class RequestAudit:
                 )
             )
 
-        try:
+        with _outcome(note):
             yield entry
-        except _CLIENT_ERRORS as exc:
-            note(audit.MINOR_FAILURE, type(exc).__name__)
-            raise
-        except Exception as exc:
-            note(audit.SERIOUS_FAILURE, type(exc).__name__)
-            raise
-        note(audit.SUCCESS)
+
+
+@contextmanager
+def _outcome(note: Callable[..., None]) -> Iterator[None]:
+    """The block's audit outcome given to `note`: success when it returns, a minor failure
+    when it refuses the request, a serious one when it fails."""
+    try:
+        yield
+    except _CLIENT_ERRORS as exc:
+        note(audit.MINOR_FAILURE, type(exc).__name__)
+        raise
+    except Exception as exc:
+        note(audit.SERIOUS_FAILURE, type(exc).__name__)
+        raise
+    note(audit.SUCCESS)
 
 
 def audit_request(
@@ -304,15 +312,8 @@ def audited(
             detail=entry.detail,
         )
 
-    try:
+    with _outcome(write):
         yield entry
-    except _CLIENT_ERRORS as exc:
-        write(audit.MINOR_FAILURE, type(exc).__name__)
-        raise
-    except Exception as exc:
-        write(audit.SERIOUS_FAILURE, type(exc).__name__)
-        raise
-    write(audit.SUCCESS)
 
 
 def readable_or_404(
