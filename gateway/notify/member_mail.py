@@ -59,6 +59,7 @@ class MemberMailBatch:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
+            staging.entries_durable(folder)
         entry = {
             "job_id": job_id,
             "case_id": case_id,
@@ -74,6 +75,7 @@ class MemberMailBatch:
         # The lock keeps two workers' lines whole; the files listed keep a retried job to one
         # line. What this process read before is kept; the lines after it (another worker's)
         # are read under the lock, so the check sees every line written so far.
+        created = not manifest.exists()
         with manifest.open("a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -93,6 +95,8 @@ class MemberMailBatch:
                 handle.write((json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
                 handle.flush()
                 os.fsync(handle.fileno())
+                if created:  # the day's first entry: the manifest's name is the folder's
+                    staging.entries_durable(manifest.parent)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 

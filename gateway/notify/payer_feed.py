@@ -17,6 +17,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from gateway.notify import staging
+
 
 def payer_folder_name(payer_id: str) -> str:
     # The payer id comes from the request: keep it a safe single path component.
@@ -63,10 +65,14 @@ class PayerFeed:
                     index.flush()
                     os.fsync(index.fileno())
                 line = dict(record, idempotency_key=job_key, x12_278=x12_278)
-                with (self.root / relative).open("a", encoding="utf-8") as feed:
+                feed_path = self.root / relative
+                created = not feed_path.exists()
+                with feed_path.open("a", encoding="utf-8") as feed:
                     feed.write(json.dumps(line, sort_keys=True) + "\n")
                     feed.flush()
                     os.fsync(feed.fileno())
+                if created:  # the day's first line: the file's name is the folder's to keep
+                    staging.entries_durable(feed_path.parent)
             finally:
                 fcntl.flock(index, fcntl.LOCK_UN)
         return {"file": relative}

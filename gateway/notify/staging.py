@@ -25,6 +25,17 @@ def staging_name(what: str, suffix: str = "") -> str:
     return f"{PREFIX}{what}-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}"
 
 
+def entries_durable(folder: Path) -> None:
+    """The entries renamed into `folder` (or created in it) made durable: a name lives in the
+    folder, and fsyncing the file named does not write the folder. Without this, a power loss
+    after the job is recorded delivered could lose the letter the record says is there."""
+    descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,8 @@ from gateway.notify.fax.hylafax import HylaFaxGateway, job_tag
 from gateway.notify.fax.spool import SpoolFaxGateway
 from gateway.notify.jobs import provider_recipient
 from gateway.notify.letters import render_letter
+from gateway.notify.member_mail import MemberMailBatch
+from gateway.notify.payer_feed import PayerFeed
 from gateway.settings import Settings
 
 from .factories import make_case, make_determination
@@ -54,6 +57,61 @@ def test_spool_writes_a_folder_per_fax(tmp_path: Path, letter: bytes) -> None:
     assert [h["to"] for h in spool.job(fax_id)["history"]] == ["sending", "delivered"]
     assert not [p for p in (tmp_path / "fax").iterdir() if p.name.startswith(".tmp-")]
     assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_spooled_fax_a_member_letter_and_a_feed_file_are_named_durably(
+    tmp_path: Path, letter: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder a letter was renamed into is fsynced after the rename (the rename lives in
+    the folder): a power loss after the job is recorded delivered keeps the letter."""
+
+    fsynced: list[str] = []
+    real_fsync = os.fsync
+
+    this_thread = threading.get_ident()
+
+    def fsync(descriptor: int) -> None:
+        # This test's own writes only: a thread another test left running (a lane finishing
+        # its job) may fsync at the same time.
+        if threading.get_ident() == this_thread:
+            fsynced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    spool_root = tmp_path / "fax"
+    fax_id = SpoolFaxGateway(spool_root).submit(KEY, "2175550142", letter)
+    # The letter and its job file first, then the spool folder that now names the fax.
+    assert fsynced[-1] == str(spool_root) and (spool_root / fax_id).is_dir()
+    assert any(path.endswith("document.pdf") for path in fsynced[:-1])
+
+    fsynced.clear()
+    mail = MemberMailBatch(tmp_path / "mail")
+    day = date(2025, 3, 4)
+    mail.add(
+        job_key=KEY,
+        job_id=1,
+        case_id="PA2025000001",
+        pdf=letter,
+        pages=1,
+        day=day,
+        recipient_role="member",
+        letter="approval",
+    )
+    folder = str(tmp_path / "mail" / day.isoformat())
+    renamed = fsynced.index(folder)  # the day's folder, after the letter's own file
+    assert any(".tmp-" in path and path.endswith(".pdf") for path in fsynced[:renamed])
+    # ...and again once its manifest was created (the day's first entry).
+    assert fsynced.count(folder) == 2 and fsynced[-1] == folder
+
+    # The payer feed: a day's file created by its first line, its folder fsynced after it.
+    fsynced.clear()
+    feed = PayerFeed(tmp_path / "feed")
+    written = feed.append(job_key=KEY, payer_id="62308", record={"case_id": "PA1"}, day=day)
+    feed_file = str(tmp_path / "feed" / written["file"])
+    assert fsynced[-2:] == [feed_file, str(Path(feed_file).parent)]
+    fsynced.clear()
+    feed.append(job_key=KEY + ":2", payer_id="62308", record={"case_id": "PA1"}, day=day)
+    assert fsynced[-1] == feed_file  # a line more: the file only
 
 
 def test_spool_dedupes_the_same_key(tmp_path: Path, letter: bytes) -> None:

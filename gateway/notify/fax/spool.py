@@ -39,6 +39,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        staging.entries_durable(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -82,6 +83,7 @@ class SpoolFaxGateway:
                     os.fsync(handle.fileno())
             try:
                 os.rename(folder, final)
+                staging.entries_durable(self.root)
             except OSError:
                 # Another worker renamed its copy first (same key): theirs is the fax.
                 if not (final / JOB_FILE).exists():
