@@ -215,30 +215,36 @@ class RequestAudit:
     @contextmanager
     def audited(self, rows: list[dict[str, Any]], event: str, action: str) -> Iterator[AuditEntry]:
         """As `audited`, with the records appended to `rows` (their caller inserts them)."""
-        entry = AuditEntry()
-
-        def note(outcome: str, outcome_desc: str | None = None) -> None:
-            rows.extend(
-                self.entries(
-                    event=entry.event or event,
-                    action=entry.action or action,
-                    outcome=outcome,
-                    case_ids=entry.case_ids,
-                    outcome_desc=outcome_desc,
-                    detail=entry.detail,
-                )
-            )
-
-        with _outcome(note):
+        with _audited_block(self, AuditEntry(), event, action, rows.extend) as entry:
             yield entry
 
 
 @contextmanager
-def _outcome(note: Callable[..., None]) -> Iterator[None]:
-    """The block's audit outcome given to `note`: success when it returns, a minor failure
-    when it refuses the request, a serious one when it fails."""
+def _audited_block(
+    made: RequestAudit,
+    entry: AuditEntry,
+    event: str,
+    action: str,
+    keep: Callable[[list[dict[str, Any]]], None],
+) -> Iterator[AuditEntry]:
+    """The block's audit records given to `keep`: success when it returns, a minor failure
+    when it refuses the request, a serious one when it fails; with what the block filled in
+    `entry` (its cases, another event or action, detail)."""
+
+    def note(outcome: str, outcome_desc: str | None = None) -> None:
+        keep(
+            made.entries(
+                event=entry.event or event,
+                action=entry.action or action,
+                outcome=outcome,
+                case_ids=entry.case_ids,
+                outcome_desc=outcome_desc,
+                detail=entry.detail,
+            )
+        )
+
     try:
-        yield
+        yield entry
     except _CLIENT_ERRORS as exc:
         note(audit.MINOR_FAILURE, type(exc).__name__)
         raise
@@ -262,21 +268,17 @@ def audit_request(
 ) -> None:
     """Append an audit record for this request: its partner, source address, method and route
     template come from the request."""
-    audit.record(
-        request.app.state.core,
+    made = RequestAudit.of(request).entries(
         event=event,
         action=action,
         outcome=outcome,
-        principal=getattr(request.state, "principal", None),
         case_id=case_id,
         case_ids=case_ids,
-        source_address=request.client.host if request.client else None,
-        method=request.method,
-        path=route_template(request.scope),
         status_code=status_code,
         outcome_desc=outcome_desc,
         detail=detail,
     )
+    audit.append(request.app.state.core, made)
 
 
 @dataclass
@@ -300,19 +302,10 @@ def audited(
 ) -> Iterator[AuditEntry]:
     """Audit the block: success when it returns, refused or failed when it raises."""
     entry = AuditEntry(case_ids=[case_id] if case_id else [])
-
-    def write(outcome: str, outcome_desc: str | None = None) -> None:
-        audit_request(
-            request,
-            event=entry.event or event,
-            action=entry.action or action,
-            outcome=outcome,
-            case_ids=entry.case_ids,
-            outcome_desc=outcome_desc,
-            detail=entry.detail,
-        )
-
-    with _outcome(write):
+    core = request.app.state.core
+    with _audited_block(
+        RequestAudit.of(request), entry, event, action, lambda rows: audit.append(core, rows)
+    ):
         yield entry
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "SUCCESS",
     "UPDATE",
     "AuditRow",
+    "append",
     "entries",
     "record",
     "trail",
@@ -119,6 +120,14 @@ def record(
         outcome_desc=outcome_desc,
         detail=detail,
     )
+    append(target, rows)
+
+
+def append(
+    target: Session | sessionmaker[Session] | _HasSessions, rows: list[dict[str, Any]]
+) -> None:
+    """Audit records already made (`entries`) appended: joining the caller's transaction when
+    `target` is a Session, else in a transaction of their own."""
     if isinstance(target, Session):
         target.add_all([AuditRow(**values) for values in rows])
         return
