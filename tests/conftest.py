@@ -72,6 +72,20 @@ def _migrated_sqlite() -> Path:
     return path
 
 
+def outbound_folders(root: Path) -> dict[str, str]:
+    """The settings that put a gateway process's outbound files under `root`: the fax spool
+    (the embedded fax gateway), the maildir, the member-mail batches, the payer feed and the
+    X12 mailbox."""
+    return {
+        "GATEWAY_FAX_GATEWAY": "spool",
+        "GATEWAY_FAX_SPOOL": str(root / "fax"),
+        "GATEWAY_MAIL_DIR": str(root / "mail"),
+        "GATEWAY_MEMBER_MAIL_DIR": str(root / "member-mail"),
+        "GATEWAY_PAYER_FEED_DIR": str(root / "payer-feed"),
+        "GATEWAY_X12_MAILBOX_DIR": str(root / "x12-mailbox"),
+    }
+
+
 def migrated_sqlite_url(path: Path) -> str:
     """A SQLite database at `path` holding the migrated schema (a copy of the template), as
     `gateway db upgrade` leaves a new one. An existing file, or one in a folder that does not

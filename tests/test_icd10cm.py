@@ -12,7 +12,7 @@ import pytest
 
 from gateway.domain import icd10cm
 from gateway.settings import REPO_ROOT
-from tests.conftest import migrated_sqlite_url
+from tests.conftest import migrated_sqlite_url, outbound_folders
 
 SAMPLE = REPO_ROOT / "samples" / "x12" / "278-act-dd-jane-doe.x12"
 
@@ -90,11 +90,7 @@ def test_a_one_file_submit_loads_neither_the_code_tree_nor_alembic(tmp_path: Pat
         # template, the schema `gateway db upgrade` leaves, without a process to make it.
         "GATEWAY_DATABASE_URL": migrated_sqlite_url(tmp_path / "gateway.db"),
         "GATEWAY_FROZEN_TIME": "2026-11-23T15:00:00Z",
-        "GATEWAY_FAX_GATEWAY": "spool",
-        "GATEWAY_FAX_SPOOL": str(tmp_path / "fax"),
-        "GATEWAY_MAIL_DIR": str(tmp_path / "mail"),
-        "GATEWAY_MEMBER_MAIL_DIR": str(tmp_path / "member-mail"),
-        "GATEWAY_PAYER_FEED_DIR": str(tmp_path / "payer-feed"),
+        **outbound_folders(tmp_path),
     }
     ran = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=REPO_ROOT

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from gateway.settings import REPO_ROOT
+from tests.conftest import outbound_folders
 from tests.servers import STARTUP_SECONDS, free_port
 
 SAMPLE = REPO_ROOT / "samples" / "x12" / "278-act-dd-jane-doe.x12"
@@ -57,12 +58,7 @@ def environment(base: Path, cache: Path) -> dict[str, str]:
         **os.environ,
         "GATEWAY_DATABASE_URL": f"sqlite:///{base / 'gateway.db'}",
         "GATEWAY_FROZEN_TIME": "2026-11-23T15:00:00Z",
-        "GATEWAY_FAX_GATEWAY": "spool",
-        "GATEWAY_FAX_SPOOL": str(base / "fax"),
-        "GATEWAY_MAIL_DIR": str(base / "mail"),
-        "GATEWAY_MEMBER_MAIL_DIR": str(base / "member-mail"),
-        "GATEWAY_PAYER_FEED_DIR": str(base / "payer-feed"),
-        "GATEWAY_X12_MAILBOX_DIR": str(base / "x12-mailbox"),
+        **outbound_folders(base),
         "GATEWAY_CACHE_DIR": str(cache),
     }
 

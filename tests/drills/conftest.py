@@ -24,7 +24,7 @@ from sqlalchemy.sql import Executable
 
 from gateway.settings import REPO_ROOT
 from gateway.store.db import make_engine
-from tests.conftest import _fresh_schema_url, migrated_sqlite_url
+from tests.conftest import _fresh_schema_url, migrated_sqlite_url, outbound_folders
 
 GATEWAY = Path(sys.executable).parent / "gateway"
 # Demo "now": the roster's 2026 coverage holds whatever day the drill runs.
@@ -53,11 +53,7 @@ class Gateway:
             {
                 "PYTHONPATH": str(REPO_ROOT),  # the worktree's gateway package, not another
                 "GATEWAY_DATABASE_URL": self.database_url,
-                "GATEWAY_FAX_GATEWAY": "spool",
-                "GATEWAY_FAX_SPOOL": str(self.root / "fax"),
-                "GATEWAY_MAIL_DIR": str(self.root / "mail"),
-                "GATEWAY_MEMBER_MAIL_DIR": str(self.root / "member-mail"),
-                "GATEWAY_PAYER_FEED_DIR": str(self.root / "payer-feed"),
+                **outbound_folders(self.root),
                 "GATEWAY_FROZEN_TIME": FROZEN_TIME,
                 "GATEWAY_LOG_LEVEL": "WARNING",
                 "COLUMNS": "200",
