@@ -16,6 +16,7 @@ from gateway import audit
 from gateway.api.auth import REVIEWER, Principal, audited, authenticated, readable_or_404
 from gateway.api.cases import _jobs, case_view
 from gateway.api.responses import REST_SECURITY, rest_errors
+from gateway.api.routes import mount
 from gateway.domain.alternatives import (
     AlternativeAnswer,
     AlternativeOffer,
@@ -29,7 +30,7 @@ router = APIRouter(tags=["cases"])
 
 def install(app: FastAPI) -> None:
     """The router and its refusals: 409 where the case stands elsewhere, 422 for the request."""
-    app.include_router(router)
+    mount(app, router)
 
     @app.exception_handler(AlternativeRefused)
     async def _refused(_: Request, exc: AlternativeRefused) -> JSONResponse:

@@ -29,6 +29,7 @@ from gateway.api import (
 )
 from gateway.api import peer_to_peer as peer_to_peer_api
 from gateway.api.group import GroupWriter
+from gateway.api.routes import mount
 from gateway.notify.worker import Dispatcher
 from gateway.partners.settings import AuthSettings
 from gateway.service.core import Core
@@ -102,16 +103,16 @@ def create_app(
             connection.exec_driver_sql("SELECT 1")
         return {"status": "ok"}
 
-    app.include_router(cases.router)
-    app.include_router(authorizations.router)
-    app.include_router(eligibility.router)
-    app.include_router(fhir.router)
+    mount(app, cases.router)
+    mount(app, authorizations.router)
+    mount(app, eligibility.router)
+    mount(app, fhir.router)
     fhir.install(app)  # every /fhir refusal an OperationOutcome (404, 405, 406, 415, 403)
-    app.include_router(x12.router)
-    app.include_router(mailbox.router)
-    app.include_router(pap.router)
-    app.include_router(caqh.router)
-    app.include_router(jobs.router)
+    mount(app, x12.router)
+    mount(app, mailbox.router)
+    mount(app, pap.router)
+    mount(app, caqh.router)
+    mount(app, jobs.router)
     # Peer to peer and reconsideration (issue 12): routes, their service and error answers.
     peer_to_peer_api.install(app)
     # Appeals to the payer and the payer's appeal decision (issue 12 item 4).

@@ -26,6 +26,7 @@ from gateway.api.auth import (
 )
 from gateway.api.cases import _jobs, case_view
 from gateway.api.responses import REST_SECURITY, rest_errors
+from gateway.api.routes import mount
 from gateway.domain.appeals import AppealOutcome, AppealRefused, AppealRequest, Appellant
 from gateway.domain.reviewer import InvalidDecision
 from gateway.partners.principal import Role
@@ -42,7 +43,7 @@ class AppealNotAllowed(InvalidDecision):
 
 
 def install(app: FastAPI) -> None:
-    app.include_router(router)
+    mount(app, router)
 
     @app.exception_handler(AppealNotAllowed)
     async def _not_allowed(_: Request, exc: AppealNotAllowed) -> JSONResponse:

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway import audit
 from gateway.api.responses import REST_SECURITY, oauth_errors, rest_errors
+from gateway.api.routes import mount
 from gateway.audit.fhir import audit_bundle
 from gateway.domain.reviewer import InvalidDecision
 from gateway.partners.credentials import generate_secret, verify_secret
@@ -740,9 +741,9 @@ def install(app: FastAPI, core: Core, auth: AuthSettings | None = None) -> AuthS
         limiter=app.state.rate_limiter,
         local_token=local_token,
     )
-    app.include_router(router)
-    app.include_router(audit_router)
-    app.include_router(partners_router)
+    mount(app, router)
+    mount(app, audit_router)
+    mount(app, partners_router)
 
     @app.exception_handler(Forbidden)
     async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:

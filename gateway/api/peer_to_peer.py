@@ -21,6 +21,7 @@ from gateway.api.auth import REVIEWER, Principal, audited, authenticated, readab
 from gateway.api.cases import _jobs, case_view
 from gateway.api.errors import problem
 from gateway.api.responses import REST_SECURITY, rest_errors
+from gateway.api.routes import mount
 from gateway.domain.case import CaseStatus
 from gateway.domain.peer_to_peer import (
     RECONSIDERATION,
@@ -74,7 +75,7 @@ def _zone(tz: str | None) -> str | None:
 
 def install(app: FastAPI) -> None:
     """The router, its service (built by gateway.wiring) and its error answers."""
-    app.include_router(router)
+    mount(app, router)
 
     @app.exception_handler(SlotTaken)
     async def _taken(_: Request, exc: SlotTaken) -> JSONResponse:
