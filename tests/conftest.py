@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -51,6 +52,7 @@ def postgres_url() -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
     yield f"{base}/{name}"
+    _close_schema_makers(f"{base}/{name}")
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -218,16 +220,34 @@ def _fresh_schema_url(base: str, *, migrated: bool = True) -> str:
 
 def _new_schema(base: str, script: bytes | None = None) -> str:
     """A new schema in the database at `base` (its name), with `script` run in it."""
-    import psycopg
-
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    # One transaction: the schema appears whole, with its tables, or not at all.
-    with psycopg.connect(base) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-        if script is not None:
-            connection.execute(f'SET LOCAL search_path TO "{schema}"')
-            connection.execute(script)
+    with _SCHEMA_MAKERS_GUARD:
+        connection = _SCHEMA_MAKERS.get(base)
+        if connection is None or connection.closed:
+            import psycopg
+
+            connection = _SCHEMA_MAKERS[base] = psycopg.connect(base)
+        # One transaction: the schema appears whole, with its tables, or not at all.
+        with connection.transaction():
+            connection.execute(f'CREATE SCHEMA "{schema}"')
+            if script is not None:
+                connection.execute(f'SET LOCAL search_path TO "{schema}"')
+                connection.execute(script)
     return schema
+
+
+# One connection a test process makes its schemas on: a new server process for each schema
+# would load the catalog's caches afresh before the DDL, which doubles the server's CPU for a
+# schema (~0.2 s instead of ~0.1 s here). Closed before the session's database is dropped.
+_SCHEMA_MAKERS: dict[str, Any] = {}
+_SCHEMA_MAKERS_GUARD = threading.Lock()
+
+
+def _close_schema_makers(base: str) -> None:
+    with _SCHEMA_MAKERS_GUARD:
+        connection = _SCHEMA_MAKERS.pop(base, None)
+    if connection is not None:
+        connection.close()
 
 
 def _schema_url(base: str, schema: str) -> str:
