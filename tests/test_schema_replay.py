@@ -45,6 +45,9 @@ CATALOG = {
         SELECT sequence_name, data_type, start_value, minimum_value, maximum_value, increment,
                cycle_option
         FROM information_schema.sequences WHERE sequence_schema = %s ORDER BY 1""",
+    # Where each sequence stands (a migration's setval, a row it inserted).
+    "sequence values": """
+        SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = %s ORDER BY 1""",
     "owned sequences": """
         SELECT s.relname, t.relname, a.attname FROM pg_depend d
         JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
@@ -79,6 +82,16 @@ def catalog(base: str, schema: str) -> dict[str, list[tuple[object, ...]]]:
         read["alembic_version"] = connection.execute(
             f'SELECT version_num FROM "{schema}".alembic_version ORDER BY 1'
         ).fetchall()
+        # The rows a migration writes (none but alembic_version's today), counted per table.
+        tables = connection.execute(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = %s AND table_type = 'BASE TABLE' ORDER BY 1",
+            [schema],
+        ).fetchall()
+        read["rows"] = [
+            (table, *connection.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchall())
+            for (table,) in tables
+        ]
     return read
 
 
