@@ -102,8 +102,13 @@ def test_the_compiled_map_new_present_or_unwritable_changes_no_byte_in_process(
     ran = run_in_process(env, "submit", "--no-dispatch", "--out", str(out), str(SAMPLE))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert {p.name: p.read_bytes() for p in sorted(out.iterdir())} == expected
-    if variant == "new":  # kept as the first process kept it: the same entries
-        assert entries(cache) == entries(kept_map_cache(tmp_path_factory))
+    if variant == "new":  # kept as the first process kept it: the same entries, byte for byte
+        kept = kept_map_cache(tmp_path_factory)
+        # A subset: what an earlier test of this process compiled may still be held by the
+        # code that asked for it (the response map, by the writer), and is not asked for again.
+        assert entries(cache) and set(entries(cache)) <= set(entries(kept))
+        for name in entries(cache):
+            assert (cache / name).read_bytes() == (kept / name).read_bytes(), name
     if variant == "unwritable":
         assert blocker.read_text() == "no folder can be made under a file\n"
 
