@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
@@ -123,13 +124,23 @@ def test_a_reviewer_works_the_list_from_the_command_line(env: Path):
     assert ("case.read", "local-operator", ids["held"]) in rows
 
 
-def test_python_dash_m_runs_the_command():
-    """`python -m gateway` and `python -m gateway.cli` are the command, where no script is."""
+def test_python_dash_m_runs_the_command(capsys, monkeypatch):
+    """`python -m gateway` and `python -m gateway.cli` are the command, where no script is:
+    `-m gateway.cli` in a process of its own; gateway/__main__.py as `-m` runs it (runpy), in
+    this process (tests/startup_runs.py starts `gateway` that way in processes of their own)."""
+    import runpy
     import subprocess
     import sys
 
-    for module in ("gateway", "gateway.cli"):
-        done = subprocess.run(
-            [sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120
-        )
-        assert (done.returncode, done.stdout.strip()) == (0, f"gateway {__version__}"), module
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, f"gateway {__version__}")
+    monkeypatch.setattr(sys, "argv", ["gateway", "--version"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("gateway", run_name="__main__", alter_sys=True)
+    assert exited.value.code in (0, None)
+    assert capsys.readouterr().out.strip() == f"gateway {__version__}"

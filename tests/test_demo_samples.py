@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,17 +29,9 @@ def segment(text: str, tag: str) -> list[str]:
     return [s.strip().split("*") for s in text.split("~") if s.strip().startswith(tag + "*")]
 
 
-def gateway_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
-    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
-    script = Path(sys.executable).parent / "gateway"
-    completed = subprocess.run(
-        [str(script), *args], env=environment, cwd=cwd, capture_output=True, text=True, check=True
-    )
-    return completed.stdout
-
-
 def test_the_fixed_copies_are_the_samples_of_the_frozen_day(tmp_path: Path):
-    # The command in this process (tests/cli.py); the default-day test below starts the real one.
+    # The command in this process (tests/cli.py), as below; the real one runs in
+    # tests/test_readme_walkthrough.py (`make run`'s) and tests/test_wheel.py (installed).
     ran = run_in_process(
         {**os.environ}, "samples", "--date", SAMPLES_DAY.isoformat(), "--out", str(tmp_path)
     )
@@ -89,11 +79,15 @@ def test_a_pas_bundle_a_year_later_keeps_the_birth_date():
     assert patients[0]["birthDate"] == patients[1]["birthDate"] == "1960-04-12"
 
 
-def test_the_default_day_is_the_demo_providers_today_on_the_gateway_clock(tmp_path: Path):
+def test_the_default_day_is_the_demo_providers_today_on_the_gateway_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     # 03:00 UTC on 2028-11-23 is still the 22nd in Hartford, where the demo providers are.
     frozen = {"GATEWAY_FROZEN_TIME": "2028-11-23T03:00:00+00:00"}
-    output = gateway_cli("samples", env=frozen, cwd=tmp_path)
-    assert "for 2028-11-22 written to var/samples/" in output
+    monkeypatch.chdir(tmp_path)  # var/samples/ is the working directory's
+    ran = run_in_process({**os.environ, **frozen}, "samples")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "for 2028-11-22 written to var/samples/" in ran.stdout
     interchange = (tmp_path / "var" / "samples" / "x12" / "278-act-dd-jane-doe.x12").read_text()
     assert segment(interchange, "ISA")[0][9] == "281119"  # sent three days before that day
 

@@ -3,18 +3,10 @@ same answers as the maintained package, and `gateway submit` never builds the pa
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from gateway.domain import icd10cm
-from gateway.settings import REPO_ROOT
-from tests.conftest import migrated_sqlite_url, outbound_folders
-
-SAMPLE = REPO_ROOT / "samples" / "x12" / "278-act-dd-jane-doe.x12"
+from tests.startup_runs import NOT_NEEDED, first_submit
 
 
 def test_the_shipped_items_are_the_installed_packages() -> None:
@@ -72,30 +64,12 @@ def test_answers_as_the_package_with_and_without_dots() -> None:
     assert icd10cm.description("C50911") == icd.get_description("C50911")
 
 
-def test_a_one_file_submit_loads_neither_the_code_tree_nor_alembic(tmp_path: Path) -> None:
-    script = (
-        "import sys\n"
-        "from typer.testing import CliRunner\n"
-        "from gateway.cli import app\n"
-        f"out, sample = {str(tmp_path / 'out')!r}, {str(SAMPLE)!r}\n"
-        "result = CliRunner().invoke(app, ['submit', '--no-dispatch', '--out', out, sample])\n"
-        "assert result.exit_code == 0, result.output\n"
-        "heavy = [m for m in ('simple_icd_10_cm', 'alembic', 'fastapi', 'uvicorn', 'reportlab')"
-        " if m in sys.modules]\n"
-        "print('loaded:', heavy)\n"
-    )
-    env = {
-        **os.environ,
-        # Migrated first, as a deployed gateway's is (migrating loads alembic): the tests'
-        # template, the schema `gateway db upgrade` leaves, without a process to make it.
-        "GATEWAY_DATABASE_URL": migrated_sqlite_url(tmp_path / "gateway.db"),
-        "GATEWAY_FROZEN_TIME": "2026-11-23T15:00:00Z",
-        **outbound_folders(tmp_path),
-    }
-    ran = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=REPO_ROOT
-    )
-    assert ran.returncode == 0, ran.stderr[-2000:]
-    assert "loaded: [" in ran.stdout
-    loaded = ran.stdout.split("loaded:", 1)[1]
-    assert "simple_icd_10_cm" not in loaded and "alembic" not in loaded
+def test_a_one_file_submit_loads_neither_the_code_tree_nor_alembic(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The session's first one-file `gateway submit` process (tests/startup_runs.py), on a
+    migrated database as a deployed gateway's is (migrating loads alembic): what it imported."""
+    loaded = first_submit(tmp_path_factory).loaded
+    for heavy in ("simple_icd_10_cm", "alembic", "fastapi", "uvicorn", "reportlab"):
+        assert heavy in NOT_NEEDED  # a name the process reports on
+        assert heavy not in loaded, heavy

@@ -3,21 +3,20 @@ and the field named; business facts (which payer's feed is primary) come from th
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import uvicorn
 import yaml
 
 from gateway.mappings import MappingsError, load_mappings
 from gateway.settings import REPO_ROOT
 from gateway.wiring import build
+from tests.cli import run_in_process
 from tests.conftest import make_settings
-
-GATEWAY = Path(sys.executable).parent / "gateway"
 
 
 @pytest.fixture
@@ -62,17 +61,23 @@ def test_the_primary_payer_is_data(mappings: Path, tmp_path: Path):
     assert load_mappings(mappings).primary_payer_ids == {"SHP01"}
 
 
-def test_gateway_serve_refuses_to_start_on_a_broken_plan(mappings: Path, tmp_path: Path):
+def test_gateway_serve_refuses_to_start_on_a_broken_plan(
+    mappings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The real command in this process (tests/cli.py): `gateway serve` as a process of its own
+    starts in tests/test_startup.py, tests/test_wheel.py and the README walk-through."""
     _edit_plan(mappings, "cigna-62308-commercial", retro="yes")
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), GATEWAY_MAPPINGS_DIR=str(mappings))
+    env = dict(os.environ, GATEWAY_MAPPINGS_DIR=str(mappings))
     env["GATEWAY_DATABASE_URL"] = f"sqlite:///{tmp_path / 'gateway.db'}"
-    done = subprocess.run(
-        [str(GATEWAY), "serve", "--port", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+    def served(*_: object, **__: object) -> None:
+        raise AssertionError("gateway serve started on a broken plan")
+
+    monkeypatch.setattr(uvicorn, "run", served)  # so a regression fails here, not hangs
+    try:
+        done = run_in_process(env, "serve", "--port", "1")
+    finally:
+        gc.unfreeze()  # what the command's start-up froze (gateway/cli.py _starting) is ours
     assert done.returncode == 2
     assert "cigna-62308-commercial.yaml" in done.stderr and "retro" in done.stderr
     assert "Traceback" not in done.stderr

@@ -2,119 +2,115 @@
 own, its sys.modules read when it exits. No server, PDF, template, HTTP, token or FHIR model
 library is imported to store an X12 request, and the compiled X12 map a process keeps for the
 next (gateway/compiled.py) changes no byte of an answer, whether it is there, new or unwritable.
+
+The two submit processes are the session's (tests/startup_runs.py: each started once, however
+many tests read it); the cache's variants (new, present, unwritable) are the same command run
+in this process (tests/cli.py) against the answers of those processes.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
-from gateway.settings import REPO_ROOT
-from tests.conftest import outbound_folders
+from gateway.settings import REPO_ROOT, get_settings
+from gateway.x12 import grammar
+from tests.cli import run_in_process
 from tests.servers import STARTUP_SECONDS, free_port
-
-SAMPLE = REPO_ROOT / "samples" / "x12" / "278-act-dd-jane-doe.x12"
-# Libraries a one-file X12 submit does not need: the HTTP app and its server (fastapi,
-# starlette, uvicorn), the letters (reportlab, jinja2), outbound HTTP and tokens (httpx, jwt,
-# cryptography), the PAS models (fhir.resources), migrations (alembic) and the ICD-10-CM tree;
-# lxml too once the compiled map is kept.
-NOT_NEEDED = (
-    "fastapi",
-    "starlette",
-    "uvicorn",
-    "reportlab",
-    "jinja2",
-    "httpx",
-    "jwt",
-    "cryptography",
-    "fhir.resources",
-    "alembic",
-    "simple_icd_10_cm",
-    "gateway.api",
-    "gateway.notify.worker",
-    "gateway.fhir.writer",
+from tests.startup_runs import (
+    SAMPLE,
+    environment,
+    first_submit,
+    kept_map_cache,
+    kept_map_submit,
 )
-# `python -m gateway ARGS...`, reporting at exit which of the names above it imported.
-COMMAND = f"""
-import atexit, json, runpy, sys
-names = {(*NOT_NEEDED, "lxml")!r}
-atexit.register(lambda: print("loaded:", json.dumps([n for n in names if n in sys.modules])))
-sys.argv = ["gateway", *sys.argv[1:]]
-runpy.run_module("gateway", run_name="__main__", alter_sys=True)
-"""
 
-
-def environment(base: Path, cache: Path) -> dict[str, str]:
-    base.mkdir(parents=True, exist_ok=True)
-    return {
-        **os.environ,
-        "GATEWAY_DATABASE_URL": f"sqlite:///{base / 'gateway.db'}",
-        "GATEWAY_FROZEN_TIME": "2026-11-23T15:00:00Z",
-        **outbound_folders(base),
-        "GATEWAY_CACHE_DIR": str(cache),
-    }
-
-
-def db_upgrade(env: dict[str, str]) -> None:
-    """`gateway db upgrade`, as a process of its own, in `env`."""
-    upgrade = subprocess.run(
-        [sys.executable, "-m", "gateway", "db", "upgrade"],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-    )
-    assert upgrade.returncode == 0, upgrade.stderr[-2000:]
-
-
-def submit(base: Path, cache: Path) -> tuple[list[str], dict[str, bytes]]:
-    """`gateway db upgrade`, then `gateway submit --no-dispatch` of the sample on a database of
-    its own: what the submit imported, and the answers it wrote (file name -> bytes)."""
-    env = environment(base, cache)
-    db_upgrade(env)
-    out = base / "out"
-    ran = subprocess.run(
-        [sys.executable, "-c", COMMAND, "submit", "--no-dispatch", "--out", str(out), SAMPLE],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-    )
-    assert ran.returncode == 0, ran.stderr[-2000:]
-    loaded = json.loads(ran.stdout.rsplit("loaded:", 1)[1])
-    return loaded, {path.name: path.read_bytes() for path in sorted(out.iterdir())}
+ANSWERS = {"278-act-dd-jane-doe.999", "278-act-dd-jane-doe.278"}
 
 
 def test_a_one_file_x12_submit_imports_no_server_letter_http_or_fhir_model_library(
-    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    cache = tmp_path / "cache"
-    first, answers = submit(tmp_path / "first", cache)  # compiles the X12 map, keeps it
-    assert set(answers) == {"278-act-dd-jane-doe.999", "278-act-dd-jane-doe.278"}
-    assert first == ["lxml"]  # only the compiler, for the map it then keeps
+    first = first_submit(tmp_path_factory)  # compiles the X12 map, keeps it
+    assert set(first.answers) == ANSWERS
+    assert first.loaded == ("lxml",)  # only the compiler, for the map it then keeps
+    cache = kept_map_cache(tmp_path_factory)
     assert any((cache / "x12-grammar").rglob("*.json")), "the compiled map was not kept"
-    second, _ = submit(tmp_path / "second", cache)  # reads the kept map
-    assert second == []
+    assert kept_map_submit(tmp_path_factory).loaded == ()  # reads the kept map
 
 
-def test_the_kept_x12_map_changes_no_byte_of_the_answers(tmp_path: Path) -> None:
+def test_the_kept_x12_map_changes_no_byte_of_the_answers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    compiled = first_submit(tmp_path_factory).answers
+    assert b"HCR*A1*" in compiled["278-act-dd-jane-doe.278"]  # the sample's approval
+    assert kept_map_submit(tmp_path_factory).answers == compiled
+
+
+def entries(cache: Path) -> list[str]:
+    return sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*.json"))
+
+
+@pytest.fixture
+def no_map_in_memory() -> Iterator[None]:
+    """No map compiled earlier in this process: the command looks in the cache as a new
+    process does (and the next test does too)."""
+    grammar.load_grammar.cache_clear()
+    grammar.map_registry.cache_clear()
+    yield
+    grammar.load_grammar.cache_clear()
+    grammar.map_registry.cache_clear()
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("variant", ["new", "present", "unwritable"])
+def test_the_compiled_map_new_present_or_unwritable_changes_no_byte_in_process(
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    no_map_in_memory: None,
+    variant: str,
+) -> None:
+    """The same command in this process, with a cache folder that is empty, holds what the
+    session's first process kept, or cannot be made: the answers of the processes, byte for
+    byte."""
+    expected = first_submit(tmp_path_factory).answers
     cache = tmp_path / "cache"
     blocker = tmp_path / "a-file"
-    blocker.write_text("no folder can be made under a file\n")
-    _, compiled = submit(tmp_path / "compiled", cache)
-    _, kept = submit(tmp_path / "kept", cache)
-    _, unwritable = submit(tmp_path / "unwritable", blocker / "cache")
-    assert b"HCR*A1*" in compiled["278-act-dd-jane-doe.278"]  # the sample's approval
-    assert kept == compiled
-    assert unwritable == compiled
+    if variant == "present":
+        shutil.copytree(kept_map_cache(tmp_path_factory), cache)
+
+        def compiling(*_: object) -> object:
+            raise AssertionError("compiled although the kept map was there")
+
+        monkeypatch.setattr(grammar, "_compile", compiling)
+        monkeypatch.setattr(grammar, "_read_registry", compiling)
+    elif variant == "unwritable":
+        blocker.write_text("no folder can be made under a file\n")
+        cache = blocker / "cache"
+    env = environment(tmp_path / "gateway", cache)
+    out = tmp_path / "out"
+    ran = run_in_process(env, "submit", "--no-dispatch", "--out", str(out), str(SAMPLE))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert {p.name: p.read_bytes() for p in sorted(out.iterdir())} == expected
+    if variant == "new":  # kept as the first process kept it: the same entries, byte for byte
+        kept = kept_map_cache(tmp_path_factory)
+        # A subset: what an earlier test of this process compiled may still be held by the
+        # code that asked for it (the response map, by the writer), and is not asked for again.
+        assert entries(cache) and set(entries(cache)) <= set(entries(kept))
+        for name in entries(cache):
+            assert (cache / name).read_bytes() == (kept / name).read_bytes(), name
+    if variant == "unwritable":
+        assert blocker.read_text() == "no folder can be made under a file\n"
 
 
 # Libraries a `gateway worker` or `gateway serve` does not need until a job or request does:
@@ -154,7 +150,6 @@ def started(base: Path, cache: Path, args: list[str], ready: Callable[[Path], bo
     httpx it had imported. Its start-up runs without the cyclic garbage collector (gateway/cli.py
     `_starting`); it must be collecting again, what start-up made frozen."""
     env = {**environment(base, cache), "GATEWAY_LOG_LEVEL": "INFO", "GATEWAY_AUTH": "off"}
-    db_upgrade(env)
     command = RUNNING.format(names=(*NOT_NEEDED_TO_START, "fastapi", "gateway.api.app", "httpx"))
     log = base / "log"
     with log.open("wb") as stderr:
@@ -182,19 +177,22 @@ def started(base: Path, cache: Path, args: list[str], ready: Callable[[Path], bo
     return loaded
 
 
-def test_a_worker_polls_without_the_letters_migrations_or_the_http_app(tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    submit(tmp_path / "keep-map", cache)  # the compiled X12 map kept, as after any first run
+def test_a_worker_polls_without_the_letters_migrations_or_the_http_app(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    first_submit(tmp_path_factory)  # the compiled X12 map kept, as after any first run
 
     def polling(log: Path) -> bool:
         return "dispatcher " in log.read_text() and "started" in log.read_text()
 
+    cache = kept_map_cache(tmp_path_factory)
     assert started(tmp_path / "worker", cache, ["worker"], polling) == []
 
 
-def test_a_server_answers_without_the_letters_migrations_or_pas_models(tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    submit(tmp_path / "keep-map", cache)
+def test_a_server_answers_without_the_letters_migrations_or_pas_models(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    first_submit(tmp_path_factory)
     port = free_port()
 
     def answering(_log: Path) -> bool:
@@ -203,6 +201,7 @@ def test_a_server_answers_without_the_letters_migrations_or_pas_models(tmp_path:
         except httpx.HTTPError:
             return False
 
+    cache = kept_map_cache(tmp_path_factory)
     loaded = started(tmp_path / "serve", cache, ["serve", "--port", str(port)], answering)
     # lxml is the CAQH SOAP routes' hardened parser, made when their module is imported.
     assert sorted(loaded) == ["fastapi", "gateway.api.app", "lxml"]

@@ -1,6 +1,7 @@
 """The registry and its commands (`gateway partner ...`, `gateway token`), run as a user runs
-them (the first of each as the console script in a process of its own, the rest through the
-same app in this process), and the checks the X12 and FHIR routers call."""
+them (the first `partner` command as the console script in a process of its own, the rest
+through the same app in this process; `gateway token` runs as a process of its own in
+tests/test_readme_walkthrough.py), and the checks the X12 and FHIR routers call."""
 
 from __future__ import annotations
 
@@ -158,7 +159,8 @@ def test_partner_commands_and_token(tmp_path):
     assert "scrypt" not in json.dumps(listed)
     assert "cli-ehr" in here(env, "partner", "list").stdout
 
-    minted = run(env, "token", "cli-ehr")
+    # In this process: `gateway token` runs as a process of its own in the README walk-through.
+    minted = here(env, "token", "cli-ehr")
     assert minted.returncode == 0, minted.stderr
     token = minted.stdout.strip()
     auth = AuthSettings(token_key_file=tmp_path / "token.key", token_secret=None)
