@@ -36,6 +36,7 @@ from tests.conftest import _fresh_schema_url, migrated_sqlite_url, outbound_fold
 FROZEN_TIME = "2026-11-23T15:00:00Z"
 WAIT = 180.0  # seconds: the bound of every wait (a loaded 2-core machine is slow, not stuck)
 POLL = 0.02
+SETTLE_POLL = 0.2  # seconds between questions while a drill waits for its work to be done
 
 
 class Forked:
@@ -220,7 +221,10 @@ def kill_when(process: Forked, ready: Callable[[], bool], what: str) -> None:
     assert code == -signal.SIGKILL, f"exit {code} instead of a kill:\n{output_of(process)}"
 
 
-def wait_until(ready: Callable[[], bool], what: str, process: Forked) -> None:
+def wait_until(ready: Callable[[], bool], what: str, process: Forked, every: float = POLL) -> None:
+    """Wait for `ready()`, asking every `every` seconds: POLL before a kill, which must land
+    mid-way; longer for a wait on the end of the work, where each question (a query through
+    SQLAlchemy) costs this process CPU and an answer a little later costs nothing."""
     deadline = time.monotonic() + WAIT
     while not ready():
         if process.poll() is not None:
@@ -229,7 +233,7 @@ def wait_until(ready: Callable[[], bool], what: str, process: Forked) -> None:
             process.kill()
             process.wait()
             pytest.fail(f"no {what} within {WAIT} s:\n{output_of(process)}")
-        time.sleep(POLL)
+        time.sleep(every)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
