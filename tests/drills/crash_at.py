@@ -1,10 +1,12 @@
 """Run one delivery to a destination and SIGKILL this process right after its Nth durable step.
 
-`python -m tests.drills.crash_at KIND N ROOT`: KIND is fax, email, member_mail or payer_feed;
-the steps counted are the calls that make a write durable or visible (os.fsync, os.replace,
-os.rename, os.link). The process kills itself with SIGKILL after the Nth such call returns,
-exactly as a worker killed at that instant would stop; it exits 0 when the delivery has fewer
-than N steps. The test then delivers the same job again and counts what landed.
+tests/drills/test_destinations.py forks a process per kill that calls crash_after(N), then
+deliver(KIND, ROOT); `python -m tests.drills.crash_at KIND N ROOT` does the same by hand. KIND
+is fax, email, member_mail or payer_feed; the steps counted are the calls that make a write
+durable or visible (os.fsync, os.replace, os.rename, os.link). The process kills itself with
+SIGKILL after the Nth such call returns, exactly as a worker killed at that instant would
+stop; it exits 0 when the delivery has fewer than N steps. The test then delivers the same job
+again and counts what landed.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def deliver(kind: str, root: Path) -> None:
         raise SystemExit(f"unknown kind {kind}")
 
 
-def _crash_after(steps: int) -> None:
+def crash_after(steps: int) -> None:
     count = 0
 
     def counted(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -84,5 +86,5 @@ def _crash_after(steps: int) -> None:
 
 if __name__ == "__main__":
     kind, steps, root = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
-    _crash_after(steps)
+    crash_after(steps)
     deliver(kind, root)

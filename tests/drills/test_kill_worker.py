@@ -22,7 +22,7 @@ from benchmarks.workload import write_batch
 from gateway.notify.email import message_id
 from gateway.settings import REPO_ROOT, Settings
 from gateway.store.models import OutboxJobRow
-from tests.drills.conftest import WAIT, Gateway, kill_when, output_of, wait_until
+from tests.drills.conftest import SETTLE_POLL, WAIT, Gateway, kill_when, output_of, wait_until
 
 # Some 70 jobs of the four destinations: each kill then finds the worker with ten or more
 # delivered and more to go, while the drill's time goes to kills and restarts, not letters.
@@ -109,6 +109,7 @@ def test_worker_killed_mid_delivery_then_restarted_delivers_every_job_once(
         ),
         "job left to deliver",
         worker,
+        every=SETTLE_POLL,
     )
     worker.send_signal(signal.SIGTERM)  # a stop finishes the job in hand, then exits
     assert worker.wait(timeout=WAIT) == 0, output_of(worker)

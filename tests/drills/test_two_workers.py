@@ -21,7 +21,7 @@ from sqlalchemy import select
 from benchmarks.workload import write_batch
 from gateway.store.db import upgrade
 from gateway.store.models import OutboxJobRow
-from tests.drills.conftest import WAIT, Gateway, output_of, wait_until
+from tests.drills.conftest import SETTLE_POLL, WAIT, Gateway, output_of, wait_until
 
 # Some 30 jobs (fax, member mail, payer feed): enough for both workers to win some of the
 # race, few enough that the drill spends its time racing rather than rendering letters.
@@ -53,6 +53,7 @@ def test_two_workers_deliver_each_job_exactly_once(
         ),
         "job left to deliver",
         workers[0],
+        every=SETTLE_POLL,
     )
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
