@@ -2,7 +2,9 @@
 
 In-process, every case gets a gateway of its own (a fresh SQLite database, spool and maildir in a
 temporary folder) whose clock is frozen at the case's `as_of`, so a suite replays the same way on
-any day. Against a URL, the steps go over HTTP to a running gateway with its own clock.
+any day; the database is a new copy of one migrated once a process, under an engine kept from
+case to case (see case_database). Against a URL, the steps go over HTTP to a running gateway
+with its own clock.
 """
 
 from __future__ import annotations
