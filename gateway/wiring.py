@@ -218,15 +218,19 @@ def build(
     *,
     migrate: bool = True,
     clock: Callable[[], datetime] | None = None,
+    store: SqlCaseStore | None = None,
 ) -> Gateway:
-    """Wire a gateway from settings (the environment's when none are given)."""
+    """Wire a gateway from settings (the environment's when none are given). `store`: the
+    case store to run on instead of one opened from settings.database_url (the conformance
+    runner keeps one engine for all its cases: SQLAlchemy compiles a statement once an engine,
+    and a new engine for each case compiled every statement again, a fifth of a run)."""
     settings = settings or get_settings()
     # mappings/ read once and checked here: a wrong file stops the start, naming file and field.
     mappings = load_mappings(settings.mappings_dir)
     use_crosswalks(mappings.crosswalks)
     core = CaseService(
         settings,
-        store=SqlCaseStore.from_url(settings.database_url, migrate=migrate),
+        store=store or SqlCaseStore.from_url(settings.database_url, migrate=migrate),
         ports=build_ports(settings, mappings),
         job_planners=job_planners(settings, mappings),
         clock=clock,

@@ -47,3 +47,26 @@ def test_a_request_before_any_case_is_an_error():
     result = run_case(case, Target(client=None))
     assert result.verdict == "error"
     assert "needs a value from an earlier step" in (result.difference or "")
+
+
+class _CaseClient:
+    """GET /cases/{id} answered with a case whose every field is set."""
+
+    def get(self, path: str) -> object:
+        class Answer:
+            status_code = 200
+
+            @staticmethod
+            def json() -> dict:
+                return {"status": "approved", "case": {}, "determination": {}, "jobs": []}
+
+        return Answer()
+
+
+def test_the_case_facts_are_what_a_case_observation_holds():
+    """The runner reads the case only for a step whose expectation names one of CASE_FACTS:
+    each of them is a fact observe_case reports, and it reports no other."""
+    from gateway.conformance.observe import CASE_FACTS, observe_case
+
+    observed = observe_case(_CaseClient(), "c1")
+    assert set(observed) | {"case_status_http"} == CASE_FACTS

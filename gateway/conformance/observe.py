@@ -300,6 +300,30 @@ def _item_action(item: dict[str, Any]) -> str | None:
     return None
 
 
+# What observe_case reports: the runner reads the case only for a step that expects one of them.
+CASE_FACTS = frozenset(
+    {
+        "case_status_http",
+        "status",
+        "prior_case_id",
+        "period_start",
+        "period_end",
+        "pend_kind",
+        "missing_facts",
+        "reason_code",
+        "pathway_regimen",
+        "alternative_state",
+        "jobs",
+        "letters",
+        "job_states",
+        "auth_number",
+        "appeal",
+        "expired",
+        "feed_events",
+    }
+)
+
+
 def observe_case(client: Any, case_id: str) -> dict[str, Any]:
     response = client.get(f"/cases/{case_id}")
     if response.status_code != 200:

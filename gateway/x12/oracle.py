@@ -29,6 +29,7 @@ import os
 import re
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -155,17 +156,59 @@ def _purpose(text: str) -> str | None:
     return parts[2] if len(parts) > 2 else None
 
 
+# pyx12's verdicts of this process, by (document, map folder, that folder's files): a conformance
+# run sends the same sample interchanges in several cases (the cross-channel suite replays the
+# x12 suite's), and pyx12 takes ~20 ms to validate one. Bounded: oldest first out.
+_VERDICTS: OrderedDict[tuple[Any, ...], OracleResult] = OrderedDict()
+_VERDICTS_KEEP = 512
+
+
+def _folder_identity(map_path: str) -> tuple[tuple[str, int, int], ...]:
+    """Each file of the map folder (through its links) by name, change time and size: a map
+    changed on disk is a new folder to the verdicts, as to the loaded maps."""
+    found = []
+    with os.scandir(map_path) as entries:
+        for entry in entries:
+            try:
+                stat = entry.stat()
+            except OSError:
+                continue
+            found.append((entry.name, stat.st_mtime_ns, stat.st_size))
+    return tuple(sorted(found))
+
+
 def run_pyx12(data: bytes | str, map_dir: Path = REPO_MAP_DIR) -> OracleResult:
     """Validate one interchange with pyx12 against the 278 maps in `map_dir` (the same
-    folder the gateway's validator loads: x12_map_dir(Settings.mappings_dir))."""
+    folder the gateway's validator loads: x12_map_dir(Settings.mappings_dir)).
+
+    The same document against the same unchanged map folder is answered from the verdicts
+    already found (each caller gets a result of its own)."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    base = str(map_dir)
+    map_path = _response_map_dir(base) if _purpose(text) == "11" else base
+    try:
+        key = (text, map_path, _folder_identity(map_path))
+    except OSError:  # no such folder: pyx12 says so
+        return _validate(text, map_path)
+    with _MAPS_GUARD:
+        known = _VERDICTS.get(key)
+        if known is not None:
+            _VERDICTS.move_to_end(key)
+    if known is None:
+        known = _validate(text, map_path)
+        with _MAPS_GUARD:
+            _VERDICTS[key] = known
+            while len(_VERDICTS) > _VERDICTS_KEEP:
+                _VERDICTS.popitem(last=False)
+    return OracleResult(known.valid, list(known.findings), known.error)
+
+
+def _validate(text: str, map_path: str) -> OracleResult:
     import pyx12.errors
     import pyx12.params
     import pyx12.x12n_document
 
     _use_loaded_maps()
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
-    base = str(map_dir)
-    map_path = _response_map_dir(base) if _purpose(text) == "11" else base
     param = pyx12.params.params()
     out_json = io.StringIO()
     try:
