@@ -286,6 +286,10 @@ class Batch:
         self.savepoint: Any = None
         self.open: BufferedTransaction | None = None  # the buffered unit open now
         self._sql = statements(postgres)
+        # SQLite: the driver's connection of the group's transaction, looked up once per group
+        # (Session.connection() on every read and unit cost more than the read itself).
+        self._driver: Any = None
+        self._driver_of: Any = None  # the session transaction it was looked up in
 
     def next_number(self, name: str) -> int:
         """PostgreSQL: a counter's next value in a short transaction of its own, as a sequence
@@ -309,7 +313,7 @@ class Batch:
         """SQLite: a replay key as the database has it, read on the driver's cursor: the
         lookup every case makes two or three times, without a statement's round through
         SQLAlchemy (the JSON column is plain JSON text)."""
-        dbapi: Any = self.session.connection().connection.dbapi_connection
+        dbapi = self.driver()
         row = dbapi.execute(
             "SELECT case_ids, response FROM replays WHERE key = ?", (key,)
         ).fetchone()
@@ -367,6 +371,8 @@ class Batch:
         except KeyError:  # rows of other shapes: SQLAlchemy's own way (it says what is amiss)
             self.session.execute(statement, rows)
             return
+        # Through Session.connection(), not the cached driver: a SAVEPOINT begun just before
+        # (a unit gone direct) is emitted there, and must precede the unit's rows.
         dbapi: Any = self.session.connection().connection.dbapi_connection
         try:
             dbapi.executemany(sql, params)
@@ -387,12 +393,22 @@ class Batch:
             self.write(self.pending)
         self.pending = Rows()
 
+    def driver(self) -> Any:
+        """SQLite: the sqlite3 connection the group's transaction is on (begun if need be)."""
+        if self._driver is None or self.session.get_transaction() is not self._driver_of:
+            self._driver = self.session.connection().connection.dbapi_connection
+            self._driver_of = self.session.get_transaction()
+        return self._driver
+
     def _begin(self) -> None:
         # The group's transaction opened before its first unit: a SAVEPOINT first would be the
         # outermost one (its RELEASE a commit). On SQLite the session's engine begins it
         # IMMEDIATE (the repository's `batch`), taking the write lock now: a reader turned
         # writer could find another process's commit since and fail "database is locked".
-        self.session.connection()
+        if self.postgres:
+            self.session.connection()
+        else:
+            self.driver()
 
     @contextmanager
     def unit(self) -> Iterator[SqlCaseTransaction]:
@@ -466,6 +482,7 @@ class Batch:
         if self.session.in_transaction():
             self.write_pending()
             self.session.commit()
+        self._driver = None  # the next group may be on another of the pool's connections
         # The session outlives the group: what it loaded is read afresh in the next one, as
         # a unit of work outside a batch reads it in a session of its own.
         self.session.expire_all()
