@@ -106,7 +106,11 @@ def trace_company(x12_id: str) -> str:
 
 
 def _d8(day: date) -> str:
-    return day.strftime("%Y%m%d")
+    # Written out rather than strftime (several times slower, and called for every date of
+    # every response); strftime still for a year below 1000, whose %Y the C library pads or not.
+    if day.year < 1000:
+        return day.strftime("%Y%m%d")
+    return f"{day.year}{day.month:02d}{day.day:02d}"
 
 
 def _period(start: date | None, end: date | None) -> tuple[str, str] | None:
@@ -198,8 +202,8 @@ def response_body(
         "0007",
         "11",
         clean(x12.get("bht03") or case.submission.bht_reference or case.id or trace_id, 50),
-        now.strftime("%Y%m%d"),
-        now.strftime("%H%M"),
+        _d8(now),
+        f"{now.hour:02d}{now.minute:02d}",
         "19" if follow else "18",
     )
     memo = _RENDERED.get()
