@@ -120,3 +120,72 @@ def _case(core, n: int):
     body = jane_doe_request()
     body.setdefault("submitter_id", "sample-oncology-ehr")
     return CaseRequest.model_validate(body).to_case(received_at=core.clock())
+
+
+def test_work_run_alone_is_answered_once_its_audit_record_has_committed(core):
+    """PAS $submit (`grouped=False`): the work in the thread pool, its audit record in the
+    writer's next group on SQLite (else a transaction of its own); answered only after that,
+    and a failure of the work still audited."""
+    writer = GroupWriter(core.store, core.sessions)
+    audit_row = {"event": "test.alone", "action": "C", "outcome": "0", "path": "/fhir/Claim"}
+
+    def stores(n: int):
+        def work(rows: list[dict]) -> str:
+            result = core.submit(_case(core, 10 + n), actor="test", replay_key=f"alone:{n}")
+            rows.append({**audit_row, "case_id": result.case.id})
+            return str(result.case.id)
+
+        return work
+
+    def fails(rows: list[dict]) -> str:
+        rows.append({**audit_row, "outcome": "8"})
+        raise RuntimeError("refused")
+
+    def recorded() -> list[tuple[str, str]]:
+        with core.sessions() as session:
+            rows = session.execute(select(AuditRow).where(AuditRow.event == "test.alone"))
+            return sorted((row.case_id or "", row.outcome) for row in rows.scalars())
+
+    async def one_then_look(work) -> tuple[object, list[tuple[str, str]]]:
+        try:
+            answer: object = await writer.run(work, grouped=False)
+        except RuntimeError as exc:
+            answer = exc
+        return answer, recorded()  # what the database holds the moment it is answered
+
+    async def send() -> list[tuple[object, list[tuple[str, str]]]]:
+        return list(
+            await asyncio.gather(
+                one_then_look(stores(1)), one_then_look(fails), one_then_look(stores(2))
+            )
+        )
+
+    (first, seen1), (failed, seen_failed), (second, seen2) = asyncio.run(send())
+    assert isinstance(failed, RuntimeError) and ("", "8") in seen_failed
+    assert (first, "0") in seen1 and (second, "0") in seen2
+    assert recorded() == sorted([(str(first), "0"), (str(second), "0"), ("", "8")])
+
+
+def test_an_audit_record_of_work_done_survives_a_failed_group_commit(core, monkeypatch):
+    """The audit record of work that committed on its own (PAS) is written alone when the
+    group it joined fails to commit, as it is: not as a failure, which it was not."""
+    writer = GroupWriter(core.store, core.sessions)
+    if not writer.grouping:
+        pytest.skip("groups only on SQLite")
+    audit_row = {"event": "test.done", "action": "C", "outcome": "0", "path": "/fhir/Claim"}
+    real_batch = core.store.batch
+
+    def failing_batch(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(core.store, "batch", failing_batch)
+
+    def work(rows: list[dict]) -> str:
+        rows.append(dict(audit_row))
+        return "answered"
+
+    assert asyncio.run(writer.run(work, grouped=False)) == "answered"
+    monkeypatch.setattr(core.store, "batch", real_batch)
+    with core.sessions() as session:
+        rows = session.execute(select(AuditRow).where(AuditRow.event == "test.done"))
+        assert [(row.outcome, row.outcome_desc) for row in rows.scalars()] == [("0", None)]

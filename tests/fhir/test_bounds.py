@@ -21,7 +21,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.fhir import constants as k
-from gateway.fhir.body import MAX_DEPTH, BodyRefused, read_json
+from gateway.fhir.body import (
+    MAX_DEPTH,
+    MAX_VALUES,
+    BodyRefused,
+    _plainly_within,
+    check_value,
+    read_json,
+)
 from gateway.fhir.bundle import BundleIndex, base_of
 from gateway.partners.settings import MIB
 from gateway.settings import REPO_ROOT
@@ -187,6 +194,79 @@ def test_the_bounded_reader_reads_what_plain_json_reads():
     with pytest.raises(BodyRefused) as refused:
         read_json(json.dumps({"valueString": "w" * 1_048_577}).encode())
     assert refused.value.status == 400 and refused.value.expression == "Bundle.valueString"
+
+
+# Bodies at the edges of the bounds, for the lean walk against the exact one.
+EDGES: dict[str, Any] = {
+    "values at the bound": {"a": [1] * (MAX_VALUES - 2)},
+    "values past the bound": {"a": [1] * (MAX_VALUES - 1)},
+    # The exact walk counts scalars as it meets their container: past the bound only there.
+    "scalars past the bound in the last container": {"a": [[]] * 10, "b": [1] * MAX_VALUES},
+    "nesting at the bound": json.loads("[" * MAX_DEPTH + "]" * MAX_DEPTH),
+    "nesting past the bound": json.loads("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)),
+    "resource id of 64": {"resourceType": "Patient", "id": "a" * 64},
+    "resource id of 65": {"resourceType": "Patient", "id": "a" * 65},
+    "element id of 65": {"resourceType": "Patient", "name": [{"id": "a" * 65}]},
+    "short string at the bound": {"x": ["a" * 4096]},
+    "short string past the bound in a list": {"given": ["a", "a" * 4097]},
+    "text at the bound": {"text": "a" * 1_048_576},
+    "text past the bound": {"note": ["a" * 1_048_577]},
+    "base64 data": {"data": "QUJD" * 400_000},
+    "non-ASCII key": {"Müller": 1},
+    "non-ASCII text": {"name": "Müller 😀"},
+    "NUL in a key": {"a\x00": 1},
+    "NUL in a list item": {"a": ["b\x00"]},
+    "lone surrogate in a list item": {"a": ["\ud800"]},
+    "element name at the bound": {"a" * 128: 1},
+    "element name past the bound": {"a" * 129: 1},
+    "a scalar body": "a",
+}
+
+
+# Within the bounds, but where the lean walk doubts and leaves it to the exact walk.
+DOUBTED = {
+    "non-ASCII key",
+    "values past the bound",
+    "scalars past the bound in the last container",
+    "a scalar body",
+}
+
+
+@pytest.mark.parametrize("name", list(EDGES) + list(HOSTILE))
+def test_the_lean_walk_vouches_only_for_what_the_exact_walk_passes(name):
+    """read_json skips the exact walk (check_value) when a lean one finds the body plainly
+    within the bounds: the lean walk must never pass a body the exact walk refuses, and
+    read_json's answer is the exact walk's, refusal for refusal."""
+    if name in EDGES:
+        value = EDGES[name]
+        raw = json.dumps(value, ensure_ascii=name in ("lone surrogate in a list item",)).encode(
+            "utf-8", "surrogatepass"
+        )
+    else:
+        made = HOSTILE[name](copy.deepcopy(PAS))
+        try:
+            raw = made or b""
+            value = json.loads(raw)
+        except (ValueError, RecursionError):
+            pytest.skip("not JSON: refused before either walk")
+    try:
+        check_value(value)
+        exact = None
+    except BodyRefused as exc:
+        exact = exc
+    if exact is not None:
+        assert not _plainly_within(value, escapes=b"\\u" in raw)
+    try:
+        answer = read_json(raw)
+    except BodyRefused as refused:
+        # The raw counts refuse before the parse, in either walk's stead.
+        if exact is not None and "objects and arrays" not in refused.text:
+            assert refused == exact
+        return
+    assert exact is None and answer == value
+    # Doubt only where the lean walk cannot tell (the exact walk then decides, as here).
+    doubted = name in HOSTILE or name in DOUBTED
+    assert doubted or _plainly_within(value, escapes=b"\\u" in raw)
 
 
 def test_a_long_fullurl_still_resolves_and_finds_its_base():
