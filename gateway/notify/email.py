@@ -235,7 +235,7 @@ class SmtpTransport:
             finally:
                 client.close()
         except (smtplib.SMTPException, OSError) as exc:
-            if expired.is_set() or isinstance(exc, TimeoutError):
+            if expired.is_set() or _timed_out(exc):
                 text = f"SMTP relay did not answer within {self.timeout:g} s"
                 raise MailError(text) from exc
             raise MailError(f"SMTP delivery failed: {type(exc).__name__}: {exc}") from exc
@@ -248,3 +248,16 @@ def make_mail_transport(settings: Settings) -> MailTransport:
     if settings.smtp_url:
         return SmtpTransport(settings.smtp_url, timeout=settings.smtp_timeout_seconds)
     return MaildirTransport(settings.mail_dir)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a socket timeout is behind `exc`. smtplib turns a read that timed out into
+    SMTPServerDisconnected("Connection unexpectedly closed: timed out") raised while handling
+    the TimeoutError, and the socket timeout can fire before the exchange's deadline timer has
+    run (both are `timeout`), so the chain is what tells a silent relay from a closed one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
