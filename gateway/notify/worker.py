@@ -255,18 +255,25 @@ class Dispatcher:
         """(delivered, a retryable failure among them) for a claimed group of an on-disk lane,
         on `disk_threads` threads; each job checks its lease when its turn comes, as in turn.
         A failure does not hold back the group's other jobs: they write to this machine's disk,
-        not through a transport that may be down."""
+        not through a transport that may be down. The delivered are recorded together, in one
+        transaction once every job of the group is durable or failed (a kill before it leaves
+        their leases to expire: delivered again under the same keys, as after any kill)."""
 
-        def one(job: outbox.ClaimedJob) -> tuple[bool, bool]:
+        def one(job: outbox.ClaimedJob) -> tuple[str, dict[str, Any] | None]:
             if not self._lease_left(job, now):
                 self._release([job], now)
-                return False, True  # released, not failed: no pause for it
-            return self._deliver_one(job, now, cases.get(job.case_id or ""))
+                return "released", None  # not failed: no pause for it
+            return self._attempt(job, now, cases.get(job.case_id or ""))
 
         with ThreadPoolExecutor(self.disk_threads, thread_name_prefix="outbox-disk") as pool:
             outcomes = list(pool.map(one, jobs))  # a kill in one is raised here
-        delivered = sum(1 for ok, _ in outcomes if ok)
-        return delivered, any(not ok and not permanent for ok, permanent in outcomes)
+        done = [
+            (job, result)
+            for job, (what, result) in zip(jobs, outcomes, strict=True)
+            if what == "delivered"
+        ]
+        self._record_delivered(done, now)
+        return len(done), any(what == "failed" for what, _ in outcomes)
 
     def _cases(self, jobs: list[outbox.ClaimedJob]) -> dict[str, dict[str, Any]]:
         """The stored cases of a claimed batch, read in one query."""
@@ -307,6 +314,16 @@ class Dispatcher:
     ) -> tuple[bool, bool]:
         """(delivered, failed for good) for one claimed job (its case as read with its batch,
         or read here)."""
+        what, result = self._attempt(job, now, case_json)
+        if what != "delivered":
+            return False, what == "dead"
+        self._record_delivered([(job, result)], now)
+        return True, False
+
+    def _attempt(
+        self, job: outbox.ClaimedJob, now: datetime | None, case_json: dict[str, Any] | None
+    ) -> tuple[str, dict[str, Any] | None]:
+        """("delivered", its result), or "failed" / "dead" with the failure recorded."""
         try:
             if job.case_id and case_json is None:
                 with self.sessions() as session:
@@ -316,17 +333,26 @@ class Dispatcher:
             result = self.deliver(job, case_json)
         except Exception as exc:  # a kill (BaseException) leaves the lease to expire instead
             self._record_failure(job, exc, now)
-            return False, isinstance(exc, PermanentDeliveryError)
+            return ("dead" if isinstance(exc, PermanentDeliveryError) else "failed"), None
+        return "delivered", result
+
+    def _record_delivered(
+        self, done: list[tuple[outbox.ClaimedJob, dict[str, Any] | None]], now: datetime | None
+    ) -> None:
+        if not done:
+            return
         at = now or self.clock()
+        held: list[bool] = []
         with writing(self.sessions) as session:
-            held = outbox.complete(session, job.id, self.worker_id, result or {}, now=at)
-            if held:  # a handshake delivered: its subscription is active (same transaction)
-                handshakes.record(session, job.kind, job.id, job.idempotency_key, "active")
-        if held:
-            log.info("job %s (%s, case %s) delivered", job.id, job.kind, job.case_id)
-        else:
-            log.warning("job %s delivered after its lease expired", job.id)
-        return True, False
+            for job, result in done:
+                held.append(outbox.complete(session, job.id, self.worker_id, result or {}, now=at))
+                if held[-1]:  # a handshake delivered: its subscription is active (same commit)
+                    handshakes.record(session, job.kind, job.id, job.idempotency_key, "active")
+        for (job, _), kept in zip(done, held, strict=True):
+            if kept:
+                log.info("job %s (%s, case %s) delivered", job.id, job.kind, job.case_id)
+            else:
+                log.warning("job %s delivered after its lease expired", job.id)
 
     def _record_failure(self, job: outbox.ClaimedJob, exc: Exception, now: datetime | None) -> None:
         at = now or self.clock()
