@@ -123,6 +123,10 @@ class _Kept:
                 self._items.move_to_end(key)
             return found
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def put(self, key: Any, value: dict[str, Any]) -> None:
         with self._lock:
             self._items[key] = value
@@ -137,6 +141,25 @@ class _Kept:
 # width, so each is done once per process and replayed.
 _PARSED = _Kept(4096)
 _WRAPPED = _Kept(8192)
+# Drawing those paragraphs (text operators, fonts, colours) was the largest share of what was
+# left (issue 19 item 5): an equal paragraph drawn in the same graphics state writes the same
+# operators, so each is drawn once per process and its operators replayed.
+_DRAWN = _Kept(8192)
+# The canvas state a paragraph's drawing reads (its text object starts from the font, size and
+# leading; colours and line settings as it finds them). Not the position: flowables draw after
+# a translate, so their operators are relative to their own origin.
+_DRAW_STATE = tuple(
+    name
+    for name in Canvas.STATE_ATTRIBUTES
+    if name not in ("_x", "_y", "_currentMatrix", "_textLineMatrix", "_textMatrix", "_extgstate")
+)
+
+
+def forget() -> None:
+    """Drop every kept parse, layout and drawing (tests: a letter rendered as a fresh process
+    renders it)."""
+    for kept in (_PARSED, _WRAPPED, _DRAWN):
+        kept.clear()
 
 
 class _Para(Paragraph):
@@ -179,7 +202,73 @@ class _Para(Paragraph):
             _WRAPPED.put(key, wrapped)
         else:
             self.__dict__.update(wrapped)
+        self._layout = key
         return self.width, self.height
+
+    def draw(self) -> None:
+        """Replays the operators an equal paragraph (same layout, same canvas state) wrote,
+        with what drawing does to its document done again (the fonts it names registered in
+        the order it met them, the PDF version it needs); else draws and keeps what it wrote.
+        A replay must be exactly the fresh drawing, or a letter's bytes would depend on what
+        its process rendered before: any doubt draws afresh."""
+        layout = getattr(self, "_layout", None)
+        if layout is None or not self._shared:
+            super().draw()
+            return
+        canvas = self.canv
+        state = canvas.__dict__
+        graphics = canvas._extgstate
+        try:
+            key = (
+                layout,
+                tuple(state[name] for name in _DRAW_STATE),
+                tuple(sorted(graphics._d.items())),
+            )
+            hash(key)
+        except (AttributeError, KeyError, TypeError):
+            super().draw()
+            return
+        doc = canvas._doc
+        drawn = _DRAWN.get(key)
+        if drawn is not None:
+            names = tuple(doc.getInternalFontName(font) for font in drawn["fonts"])
+            if names == drawn["names"]:
+                doc.ensureMinPdfVersion(*drawn["versions"])
+                canvas._code.extend(drawn["code"])
+                return
+        fonts: list[str] = []
+        versions: list[str] = []
+        font_name, min_version = doc.getInternalFontName, doc.ensureMinPdfVersion
+
+        def recording_font(font: str) -> str:
+            if font not in fonts:
+                fonts.append(font)
+            return font_name(font)
+
+        def recording_version(*keys: str) -> None:
+            versions.extend(k for k in keys if k not in versions)
+            min_version(*keys)
+
+        start, objects, states = len(canvas._code), len(doc.idToObject), len(graphics._c)
+        doc.getInternalFontName, doc.ensureMinPdfVersion = recording_font, recording_version
+        try:
+            super().draw()
+        finally:
+            del doc.getInternalFontName, doc.ensureMinPdfVersion
+        names = tuple(font_name(font) for font in fonts)
+        # Only text and the fonts it names: a paragraph that made any other object (a link's
+        # annotation) or graphics state (transparency) is not replayed. The document's objects
+        # keep their order of making.
+        made = list(doc.idToObject)[objects:]
+        code = canvas._code[start:]
+        if (
+            len(graphics._c) == states
+            and all("/" + name in names for name in made)
+            and all(isinstance(item, str) for item in code)
+        ):
+            _DRAWN.put(
+                key, {"fonts": tuple(fonts), "names": names, "versions": versions, "code": code}
+            )
 
     def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
         if self._source is not None and self._shared:

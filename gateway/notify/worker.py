@@ -7,7 +7,8 @@ hung channel delays only itself (issue 18 item 6). A lane claims its due jobs on
 PostgreSQL several workers skip each other's locked rows), delivers each outside any database
 transaction, and records the outcome; under `gateway worker` the lanes that write to this
 machine's disk (the fax spool, the mail batch, the payer feed) claim a few at a time, which
-has no transport to hang on (issue 19 item 5). Delivery is at least
+has no transport to hang on, and deliver them on two threads, so one letter's fsyncs overlap
+the next one's rendering (issue 19 item 5). Delivery is at least
 once (a worker killed after delivering but before recording leaves a lease that expires, and the
 job goes again with the same idempotency key); failures retry with exponential backoff and
 jitter; a job that keeps failing is parked `dead` with its last error until `retry(job_id)`.
@@ -24,6 +25,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -92,6 +94,11 @@ _NAMED_KINDS = tuple(kind for lane in LANES for kind in lane.kinds or ())
 # are one statement each for the group instead of one each per letter (issue 19 item 5). A
 # killed worker leaves at most this many leased, delivered again once the lease runs out.
 DISK_CLAIM_BATCH = 8
+# Threads a claimed group of an on-disk lane is delivered on under `gateway worker`: a letter's
+# fsyncs (its file, its folder) wait on the disk with the interpreter free, so the next letter
+# renders meanwhile instead of after (issue 19 item 5). Each job is still recorded delivered
+# only once its own files are durable.
+DISK_THREADS = 2
 
 
 def lane_of(kind: str) -> Lane:
@@ -114,6 +121,7 @@ class Dispatcher:
         max_jobs_per_pass: int = 100,
         claim_batch: int = 1,
         disk_claim_batch: int = 1,
+        disk_threads: int = 1,
         clock_tick: Callable[[datetime], object] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -134,6 +142,7 @@ class Dispatcher:
         self.max_jobs_per_pass = max_jobs_per_pass
         self.claim_batch = max(1, claim_batch)
         self.disk_claim_batch = max(1, disk_claim_batch)
+        self.disk_threads = max(1, disk_threads)
         self.clock_tick = clock_tick
         self.clock = clock
 
@@ -207,6 +216,13 @@ class Dispatcher:
                 break
             left -= len(jobs)
             cases = self._cases(jobs)
+            if self.disk_threads > 1 and len(jobs) > 1 and self._on_disk(lane):
+                count, failed = self._deliver_side_by_side(jobs, now, cases)
+                delivered += count
+                if failed and may_pause and lane.pause_on_failure:
+                    log.warning("%s lane pauses until the next pass", lane.name)
+                    return delivered, True
+                continue
             for index, job in enumerate(jobs):
                 if not self._lease_left(job, now):
                     self._release(jobs[index:], now)
@@ -220,11 +236,44 @@ class Dispatcher:
                     return delivered, True
         return delivered, False
 
-    def _claim_limit(self, lane: Lane) -> int:
-        on_disk = lane.on_disk or (
+    def _on_disk(self, lane: Lane) -> bool:
+        return lane.on_disk or (
             lane.name == "fax" and self.settings.fax_gateway.strip().lower() == "spool"
         )
-        return max(self.claim_batch, self.disk_claim_batch) if on_disk else self.claim_batch
+
+    def _claim_limit(self, lane: Lane) -> int:
+        if self._on_disk(lane):
+            return max(self.claim_batch, self.disk_claim_batch)
+        return self.claim_batch
+
+    def _deliver_side_by_side(
+        self,
+        jobs: list[outbox.ClaimedJob],
+        now: datetime | None,
+        cases: dict[str, dict[str, Any]],
+    ) -> tuple[int, bool]:
+        """(delivered, a retryable failure among them) for a claimed group of an on-disk lane,
+        on `disk_threads` threads; each job checks its lease when its turn comes, as in turn.
+        A failure does not hold back the group's other jobs: they write to this machine's disk,
+        not through a transport that may be down. The delivered are recorded together, in one
+        transaction once every job of the group is durable or failed (a kill before it leaves
+        their leases to expire: delivered again under the same keys, as after any kill)."""
+
+        def one(job: outbox.ClaimedJob) -> tuple[str, dict[str, Any] | None]:
+            if not self._lease_left(job, now):
+                self._release([job], now)
+                return "released", None  # not failed: no pause for it
+            return self._attempt(job, now, cases.get(job.case_id or ""))
+
+        with ThreadPoolExecutor(self.disk_threads, thread_name_prefix="outbox-disk") as pool:
+            outcomes = list(pool.map(one, jobs))  # a kill in one is raised here
+        done = [
+            (job, result)
+            for job, (what, result) in zip(jobs, outcomes, strict=True)
+            if what == "delivered"
+        ]
+        self._record_delivered(done, now)
+        return len(done), any(what == "failed" for what, _ in outcomes)
 
     def _cases(self, jobs: list[outbox.ClaimedJob]) -> dict[str, dict[str, Any]]:
         """The stored cases of a claimed batch, read in one query."""
@@ -265,6 +314,16 @@ class Dispatcher:
     ) -> tuple[bool, bool]:
         """(delivered, failed for good) for one claimed job (its case as read with its batch,
         or read here)."""
+        what, result = self._attempt(job, now, case_json)
+        if what != "delivered":
+            return False, what == "dead"
+        self._record_delivered([(job, result)], now)
+        return True, False
+
+    def _attempt(
+        self, job: outbox.ClaimedJob, now: datetime | None, case_json: dict[str, Any] | None
+    ) -> tuple[str, dict[str, Any] | None]:
+        """("delivered", its result), or "failed" / "dead" with the failure recorded."""
         try:
             if job.case_id and case_json is None:
                 with self.sessions() as session:
@@ -274,17 +333,26 @@ class Dispatcher:
             result = self.deliver(job, case_json)
         except Exception as exc:  # a kill (BaseException) leaves the lease to expire instead
             self._record_failure(job, exc, now)
-            return False, isinstance(exc, PermanentDeliveryError)
+            return ("dead" if isinstance(exc, PermanentDeliveryError) else "failed"), None
+        return "delivered", result
+
+    def _record_delivered(
+        self, done: list[tuple[outbox.ClaimedJob, dict[str, Any] | None]], now: datetime | None
+    ) -> None:
+        if not done:
+            return
         at = now or self.clock()
+        held: list[bool] = []
         with writing(self.sessions) as session:
-            held = outbox.complete(session, job.id, self.worker_id, result or {}, now=at)
-            if held:  # a handshake delivered: its subscription is active (same transaction)
-                handshakes.record(session, job.kind, job.id, job.idempotency_key, "active")
-        if held:
-            log.info("job %s (%s, case %s) delivered", job.id, job.kind, job.case_id)
-        else:
-            log.warning("job %s delivered after its lease expired", job.id)
-        return True, False
+            for job, result in done:
+                held.append(outbox.complete(session, job.id, self.worker_id, result or {}, now=at))
+                if held[-1]:  # a handshake delivered: its subscription is active (same commit)
+                    handshakes.record(session, job.kind, job.id, job.idempotency_key, "active")
+        for (job, _), kept in zip(done, held, strict=True):
+            if kept:
+                log.info("job %s (%s, case %s) delivered", job.id, job.kind, job.case_id)
+            else:
+                log.warning("job %s delivered after its lease expired", job.id)
 
     def _record_failure(self, job: outbox.ClaimedJob, exc: Exception, now: datetime | None) -> None:
         at = now or self.clock()
@@ -377,5 +445,6 @@ def run_worker(
         settings,
         clock_tick=clock_tick,
         disk_claim_batch=DISK_CLAIM_BATCH,
+        disk_threads=DISK_THREADS,
     ).run_forever(stop)
     engine.dispose()

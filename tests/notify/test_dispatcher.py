@@ -338,6 +338,32 @@ def test_disk_lanes_claim_a_group_and_remote_lanes_one_job(
     assert {j["state"] for j in job_rows(sessions)} == {"delivered"}
 
 
+def test_a_disk_lanes_group_is_delivered_two_at_a_time_each_recorded_after_its_own(
+    settings: Settings, any_sessions
+) -> None:
+    """disk_threads=2 (`gateway worker`): two jobs of an on-disk lane's group are in delivery at
+    once (one's fsyncs wait while the other renders); each is recorded delivered only after its
+    own delivery returned, and none is left leased."""
+    sessions = any_sessions
+    store_case(sessions, make_case(), None)
+    specs = [JobSpec("payer_feed", f"PA2025000001:pair:{n}", {}) for n in range(4)]
+    with sessions.begin() as session:
+        outbox.enqueue(session, "PA2025000001", specs, now=NOW)
+    together = threading.Barrier(2, timeout=10)
+    states_in_delivery: list[str] = []
+
+    def deliver(job: Any, case_json: Any) -> dict:
+        together.wait()  # returns only when a second job is in delivery at the same time
+        mine = [j for j in job_rows(sessions, kind="payer_feed") if j["id"] == job.id]
+        states_in_delivery.append(mine[0]["state"])
+        return {}
+
+    dispatcher = Dispatcher(sessions, settings, deliver=deliver, disk_claim_batch=4, disk_threads=2)
+    assert dispatcher.run_once(now=NOW) == 4
+    assert states_in_delivery == ["sending"] * 4
+    assert {j["state"] for j in job_rows(sessions)} == {"delivered"}
+
+
 def test_a_claim_takes_due_jobs_and_expired_leases_oldest_first_and_nothing_else(
     any_sessions,
 ) -> None:

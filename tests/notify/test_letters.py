@@ -386,3 +386,69 @@ def test_a_paragraph_split_over_a_page_end_lays_out_the_same_every_time() -> Non
     text = " ".join(normalized(page.extract_text()) for page in PdfReader(io.BytesIO(first)).pages)
     found = re.findall(r"word(\d+)", text)
     assert [int(n) for n in found] == list(range(900)) * 2
+
+
+def test_a_letter_comes_out_the_same_whatever_its_process_rendered_before() -> None:
+    """Paragraphs' drawings are kept per process and replayed (letter_layout._Para.draw): a
+    letter, a fax and a member letter come out byte for byte as in a fresh process, in
+    whichever order a worker meets them (a font is named F1 in one document, F3 in another)."""
+    from gateway.notify import letter_layout
+
+    case = make_case()
+    jobs = [
+        ("fax", "approval", provider_recipient("facility", case.facility)),  # type: ignore[arg-type]
+        ("letter", "denial", member_recipient(case)),
+        ("letter", "partial_approval", provider_recipient("ordering", case.ordering)),  # type: ignore[arg-type]
+        ("fax", "hold", provider_recipient("ordering", case.ordering)),  # type: ignore[arg-type]
+        ("letter", "approval", member_recipient(case)),
+    ]
+
+    def render(how: str, kind: str, recipient: dict[str, object]) -> bytes:
+        chosen = render_fax if how == "fax" else render_letter
+        return chosen(kind, case, make_determination(kind), recipient)
+
+    fresh = []
+    for job in jobs:
+        letter_layout.forget()
+        fresh.append(render(*job))
+    letter_layout.forget()
+    for order in (jobs, jobs[::-1], jobs + jobs):
+        assert [render(*job) for job in order] == [fresh[jobs.index(job)] for job in order]
+    assert len(letter_layout._DRAWN._items) > 0  # the replays were exercised
+
+
+def test_a_replayed_paragraph_names_its_fonts_as_its_own_document_does() -> None:
+    """The same paragraph in two documents whose fonts were met in another order (Helvetica
+    is one name in the first and another in the second): each comes out as if drawn afresh."""
+    from gateway.notify import letter_layout
+
+    def markup(window: str) -> str:
+        return (
+            '<letter footer="Case PA2025000001">'
+            "<letterhead><line>Synthetic Health Plan</line></letterhead>"
+            f"<window><line>{window}</line></window><aside><line>March 4, 2025</line></aside>"
+            "<p>The same words in <b>both</b> letters.</p><p><i>Slanted</i> then plain.</p>"
+            "</letter>"
+        )
+
+    def build(text: str) -> bytes:
+        story, footer = letter_layout.letter_story(text)
+        return letter_layout.build_pdf(
+            story,
+            footer=footer,
+            created=datetime(2025, 3, 4, 16, 0, tzinfo=UTC),
+            title="Prior authorization letter, case PA2025000001",
+            author="Synthetic Health Plan",
+        )[0]
+
+    # The window in bold italic: the italic of the paragraphs after it is then a font later.
+    plain, slanted = markup("Member"), markup("<b><i>Member</i></b>")
+    fresh = []
+    for text in (plain, slanted):
+        letter_layout.forget()
+        fresh.append(build(text))
+    assert fresh[0] != fresh[1]
+    letter_layout.forget()
+    assert [build(plain), build(slanted), build(plain)] == [fresh[0], fresh[1], fresh[0]]
+    letter_layout.forget()
+    assert [build(slanted), build(plain)] == [fresh[1], fresh[0]]
