@@ -360,7 +360,6 @@ def test_a_paragraph_split_over_a_page_end_lays_out_the_same_every_time() -> Non
     """Paragraphs are laid out once per process and replayed (letter_layout._Para); one that
     runs over a page end is split from a copy of its own, so the next letter with the same
     paragraph comes out the same, whole, and with every word in order."""
-    from gateway.notify import letter_layout
 
     words = " ".join(f"word{n}" for n in range(900))
     markup = (
@@ -371,14 +370,7 @@ def test_a_paragraph_split_over_a_page_end_lays_out_the_same_every_time() -> Non
     )
 
     def build() -> tuple[bytes, int]:
-        story, footer = letter_layout.letter_story(markup)
-        return letter_layout.build_pdf(
-            story,
-            footer=footer,
-            created=datetime(2025, 3, 4, 16, 0, tzinfo=UTC),
-            title="Prior authorization letter, case PA2025000001",
-            author="Synthetic Health Plan",
-        )
+        return _letter_pdf(markup)
 
     first, pages = build()
     assert pages >= 2  # the paragraphs run over page ends
@@ -432,14 +424,7 @@ def test_a_replayed_paragraph_names_its_fonts_as_its_own_document_does() -> None
         )
 
     def build(text: str) -> bytes:
-        story, footer = letter_layout.letter_story(text)
-        return letter_layout.build_pdf(
-            story,
-            footer=footer,
-            created=datetime(2025, 3, 4, 16, 0, tzinfo=UTC),
-            title="Prior authorization letter, case PA2025000001",
-            author="Synthetic Health Plan",
-        )[0]
+        return _letter_pdf(text)[0]
 
     # The window in bold italic: the italic of the paragraphs after it is then a font later.
     plain, slanted = markup("Member"), markup("<b><i>Member</i></b>")
@@ -452,3 +437,17 @@ def test_a_replayed_paragraph_names_its_fonts_as_its_own_document_does() -> None
     assert [build(plain), build(slanted), build(plain)] == [fresh[0], fresh[1], fresh[0]]
     letter_layout.forget()
     assert [build(slanted), build(plain)] == [fresh[1], fresh[0]]
+
+
+def _letter_pdf(markup: str) -> tuple[bytes, int]:
+    """A letter's PDF (and page count) from its markup, with fixed metadata."""
+    from gateway.notify import letter_layout
+
+    story, footer = letter_layout.letter_story(markup)
+    return letter_layout.build_pdf(
+        story,
+        footer=footer,
+        created=datetime(2025, 3, 4, 16, 0, tzinfo=UTC),
+        title="Prior authorization letter, case PA2025000001",
+        author="Synthetic Health Plan",
+    )
