@@ -188,13 +188,14 @@ class SmtpTransport:
         self.cert_bundle = cert_bundle
 
     def _tls(self) -> ssl.SSLContext:
+        # Made only when the exchange turns to TLS: loading the system's CA certificates is
+        # the costliest step of a plain smtp:// delivery to a relay that offers no STARTTLS.
         context = ssl.create_default_context()
         if self.cert_bundle:
             context.load_verify_locations(self.cert_bundle)
         return context
 
     def send(self, job_key: str, message: EmailMessage) -> dict[str, Any]:
-        context = self._tls()
         # The socket timeout bounds each read; the whole exchange gets the same bound, so a
         # relay that answers slowly step by step holds the e-mail channel no longer than one
         # timeout (issue 18 item 6): at the deadline the socket is shut down, which wakes the
@@ -215,7 +216,9 @@ class SmtpTransport:
         try:
             # Connects and reads the greeting (each bounded by the socket timeout).
             client = (
-                smtplib.SMTP_SSL(self.hostname, self.port, timeout=self.timeout, context=context)
+                smtplib.SMTP_SSL(
+                    self.hostname, self.port, timeout=self.timeout, context=self._tls()
+                )
                 if self.implicit_tls
                 else smtplib.SMTP(self.hostname, self.port, timeout=self.timeout)
             )
@@ -225,7 +228,7 @@ class SmtpTransport:
                     raise TimeoutError("the exchange's deadline passed")
                 client.ehlo()
                 if not self.implicit_tls and client.has_extn("starttls"):
-                    client.starttls(context=context)
+                    client.starttls(context=self._tls())
                     client.ehlo()
                 if self.username:
                     client.login(self.username, self.password or "")
