@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import jwt
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -186,31 +186,13 @@ class RequestAudit:
             path=route_template(request.scope),
         )
 
-    def entries(
-        self,
-        *,
-        event: str,
-        action: str,
-        outcome: str = audit.SUCCESS,
-        case_id: str | None = None,
-        case_ids: list[str] | None = None,
-        status_code: int | None = None,
-        outcome_desc: str | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    def entries(self, **facts: Unpack[audit.AuditFacts]) -> list[dict[str, Any]]:
         return audit.entries(
-            event=event,
-            action=action,
-            outcome=outcome,
+            **facts,
             principal=self.principal,
-            case_id=case_id,
-            case_ids=case_ids,
             source_address=self.source_address,
             method=self.method,
             path=self.path,
-            status_code=status_code,
-            outcome_desc=outcome_desc,
-            detail=detail,
         )
 
     @contextmanager
@@ -255,30 +237,10 @@ def _audited_block(
     note(audit.SUCCESS)
 
 
-def audit_request(
-    request: Request,
-    *,
-    event: str,
-    action: str,
-    outcome: str = audit.SUCCESS,
-    case_id: str | None = None,
-    case_ids: list[str] | None = None,
-    status_code: int | None = None,
-    outcome_desc: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
+def audit_request(request: Request, **facts: Unpack[audit.AuditFacts]) -> None:
     """Append an audit record for this request: its partner, source address, method and route
     template come from the request."""
-    made = RequestAudit.of(request).entries(
-        event=event,
-        action=action,
-        outcome=outcome,
-        case_id=case_id,
-        case_ids=case_ids,
-        status_code=status_code,
-        outcome_desc=outcome_desc,
-        detail=detail,
-    )
+    made = RequestAudit.of(request).entries(**facts)
     audit.append(request.app.state.core, made)
 
 

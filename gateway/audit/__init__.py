@@ -9,7 +9,7 @@ the method and the route template.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, Required, TypedDict, Unpack
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +33,8 @@ __all__ = [
     "SERIOUS_FAILURE",
     "SUCCESS",
     "UPDATE",
+    "AuditFacts",
+    "AuditFields",
     "AuditRow",
     "append",
     "entries",
@@ -45,82 +47,63 @@ class _HasSessions(Protocol):
     sessions: sessionmaker[Session]
 
 
-def entries(
-    *,
-    event: str,
-    action: str,
-    outcome: str = SUCCESS,
-    principal: Principal | None = None,
-    partner_id: str | None = None,
-    case_id: str | None = None,
-    case_ids: Iterable[str] | None = None,
-    source_address: str | None = None,
-    method: str | None = None,
-    path: str | None = None,
-    status_code: int | None = None,
-    outcome_desc: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """The audit records `record` appends, as column values (one per case in `case_ids`, or
-    one for `case_id`, or one with no case), for a caller that inserts them in a transaction
-    of its own choosing (a group of intake requests, gateway/api/group.py)."""
-    now = utcnow()
+class AuditFacts(TypedDict, total=False):
+    """What an audited action says of itself: its event and action, the outcome, the cases it
+    touched (one record per case in `case_ids`, or one for `case_id`, or one with no case),
+    the HTTP status, why it failed and detail. Identifiers only: never names, member ids or
+    diagnoses in `detail`."""
+
+    event: Required[str]
+    action: Required[str]
+    outcome: str
+    case_id: str | None
+    case_ids: Iterable[str] | None
+    status_code: int | None
+    outcome_desc: str | None
+    detail: dict[str, Any] | None
+
+
+class AuditFields(AuditFacts, total=False):
+    """The facts with who acted and from where (a request fills these in:
+    gateway.api.auth.RequestAudit)."""
+
+    principal: Principal | None
+    partner_id: str | None
+    source_address: str | None
+    method: str | None
+    path: str | None
+
+
+def entries(**fields: Unpack[AuditFields]) -> list[dict[str, Any]]:
+    """The audit records `record` appends, as column values, for a caller that inserts them
+    in a transaction of its own choosing (a group of intake requests, gateway/api/group.py)."""
+    principal = fields.get("principal")
     # A search that found nothing is recorded too, as one record without a case.
-    ids: list[str | None] = list(case_ids or []) or [case_id]
+    ids: list[str | None] = list(fields.get("case_ids") or []) or [fields.get("case_id")]
     common = {
-        "recorded_at": now,
-        "event": event,
-        "action": action,
-        "outcome": outcome,
-        "outcome_desc": (outcome_desc or "")[:255] or None,
-        "partner_id": principal.partner_id if principal else partner_id,
+        "recorded_at": utcnow(),
+        "event": fields["event"],
+        "action": fields["action"],
+        "outcome": fields.get("outcome", SUCCESS),
+        "outcome_desc": (fields.get("outcome_desc") or "")[:255] or None,
+        "partner_id": principal.partner_id if principal else fields.get("partner_id"),
         "partner_kind": principal.kind if principal else None,
         "auth_method": principal.auth_method if principal else None,
-        "source_address": source_address,
-        "method": method,
-        "path": (path or "")[:255] or None,
-        "status_code": status_code,
-        "detail": detail,
+        "source_address": fields.get("source_address"),
+        "method": fields.get("method"),
+        "path": (fields.get("path") or "")[:255] or None,
+        "status_code": fields.get("status_code"),
+        "detail": fields.get("detail"),
     }
     return [{**common, "case_id": one} for one in ids]
 
 
 def record(
-    target: Session | sessionmaker[Session] | _HasSessions,
-    *,
-    event: str,
-    action: str,
-    outcome: str = SUCCESS,
-    principal: Principal | None = None,
-    partner_id: str | None = None,
-    case_id: str | None = None,
-    case_ids: Iterable[str] | None = None,
-    source_address: str | None = None,
-    method: str | None = None,
-    path: str | None = None,
-    status_code: int | None = None,
-    outcome_desc: str | None = None,
-    detail: dict[str, Any] | None = None,
+    target: Session | sessionmaker[Session] | _HasSessions, **fields: Unpack[AuditFields]
 ) -> None:
-    """Append audit records: one per case in `case_ids` (or one for `case_id`, or one with no
-    case). `target`: a Session (joins the caller's transaction), a sessionmaker or the Core
-    (commits at once). Identifiers only: never put names, member ids or diagnoses in `detail`."""
-    rows = entries(
-        event=event,
-        action=action,
-        outcome=outcome,
-        principal=principal,
-        partner_id=partner_id,
-        case_id=case_id,
-        case_ids=case_ids,
-        source_address=source_address,
-        method=method,
-        path=path,
-        status_code=status_code,
-        outcome_desc=outcome_desc,
-        detail=detail,
-    )
-    append(target, rows)
+    """Append audit records (`entries`). `target`: a Session (joins the caller's transaction),
+    a sessionmaker or the Core (commits at once)."""
+    append(target, entries(**fields))
 
 
 def append(
