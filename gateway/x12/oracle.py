@@ -164,17 +164,11 @@ _VERDICTS_KEEP = 512
 
 
 def _folder_identity(map_path: str) -> tuple[tuple[str, int, int], ...]:
-    """Each file of the map folder (through its links) by name, change time and size: a map
+    """Each file of the map folder (through its links) as `_file_identity` has it: a map
     changed on disk is a new folder to the verdicts, as to the loaded maps."""
-    found = []
     with os.scandir(map_path) as entries:
-        for entry in entries:
-            try:
-                stat = entry.stat()
-            except OSError:
-                continue
-            found.append((entry.name, stat.st_mtime_ns, stat.st_size))
-    return tuple(sorted(found))
+        found = [_file_identity(entry.path) for entry in entries]
+    return tuple(sorted(identity for identity in found if identity is not None))
 
 
 def run_pyx12(data: bytes | str, map_dir: Path = REPO_MAP_DIR) -> OracleResult:
